@@ -1,0 +1,136 @@
+"""How fast the Redis adapter reads the lengths of 10,000 queues with 4 priority steps each (issue 7's target:
+``/api/queues/length`` under a second).
+
+Starts a private redis-server on a free port (killed by PID at the end, whatever happens), fills it with
+``--queues`` queues, each with a few messages spread over kombu's priority lists (step 0 always, steps 3, 6
+and 9 for some), then times ``RedisQueueBroker.queues(all names)`` — one connection, one pipelined round
+trip — and prints p50/p95; the exit status is 1 when p95 misses the target. Every answer is checked against
+the expected counts. With ``--llen`` it also times the plain pipelined-LLEN fallback (the path taken when a
+server refuses Lua scripts), for information.
+
+    python bench/queue_lengths.py [--queues 10000] [--repeat 20] [--llen]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import closing
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from flower.brokers import broker_for  # noqa: E402
+from flower.brokers.redis_broker import PRIORITY_STEPS, SEP  # noqa: E402
+
+TARGET_SECONDS = 1.0
+
+
+def free_port() -> int:
+    with closing(socket.socket()) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]
+
+
+def start_redis(port: int, folder: str) -> subprocess.Popen:
+    exe = shutil.which('redis-server') or '/usr/bin/redis-server'
+    proc = subprocess.Popen([exe, '--port', str(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+                             '--dir', folder], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    import redis
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            redis.Redis(port=port, socket_timeout=0.5).ping()
+            return proc
+        except redis.ConnectionError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise SystemExit(f'redis-server did not start on port {port}')
+            time.sleep(0.05)  # waiting for a process to come up, with a deadline
+
+
+def fill(port: int, count: int) -> tuple[list[str], list[int]]:
+    """Queue i gets 1 + i % 3 messages at step 0 and one more on each of steps 3/6/9 where i allows."""
+    import redis
+    client = redis.Redis(port=port)
+    names = [f'bench.queue.{i:05d}' for i in range(count)]
+    expected = []
+    pipe = client.pipeline(transaction=False)
+    for i, name in enumerate(names):
+        total = 1 + i % 3
+        pipe.rpush(name, *['m'] * total)
+        for step in PRIORITY_STEPS[1:]:
+            if (i + step) % 2:
+                pipe.rpush(f'{name}{SEP}{step}', 'm')
+                total += 1
+        expected.append(total)
+        if len(pipe) > 5000:
+            pipe.execute()
+    pipe.execute()
+    return names, expected
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+async def measure(broker, names: list[str], expected: list[int], repeat: int) -> list[float]:
+    await broker.queues(names)  # warm-up: imports, first connection
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        answer = await broker.queues(names)
+        samples.append(time.perf_counter() - started)
+        if [q['messages'] for q in answer] != expected:
+            raise SystemExit('wrong counts: the benchmark measured a broken adapter')
+    return samples
+
+
+def report(label: str, samples: list[float]) -> bool:
+    p50, p95 = percentile(samples, 50), percentile(samples, 95)
+    ok = p95 < TARGET_SECONDS
+    print(f'{label:<34} p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   '
+          f'({len(samples)} runs; target p95 < {TARGET_SECONDS:.0f} s: {"met" if ok else "MISSED"})')
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--queues', type=int, default=10_000)
+    parser.add_argument('--repeat', type=int, default=20)
+    parser.add_argument('--llen', action='store_true', help='also time the pipelined-LLEN fallback')
+    args = parser.parse_args()
+
+    folder = tempfile.mkdtemp(prefix='flower-bench-queues-')
+    port = free_port()
+    proc = start_redis(port, folder)
+    try:
+        names, expected = fill(port, args.queues)
+        print(f'{args.queues} queues x {len(PRIORITY_STEPS)} priority steps, {sum(expected)} messages, '
+              f'private redis-server on 127.0.0.1:{port}')
+        broker = broker_for(f'redis://127.0.0.1:{port}/0')
+        ok = report('queues(all names) [script]', asyncio.run(measure(broker, names, expected, args.repeat)))
+        if args.llen:  # for information: the exit status is about the normal (script) path
+            fallback = broker_for(f'redis://127.0.0.1:{port}/0')
+            fallback.use_script = False
+            report('queues(all names) [LLEN fallback]', asyncio.run(measure(fallback, names, expected, args.repeat)))
+        return 0 if ok else 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The base of every ``/api/*`` handler: the API gate and plain error bodies.
+
+:class:`BaseApiHandler` is Flower's public ``flower.api.BaseApiHandler``. On top of :class:`BaseHandler` it
+
+* refuses every call with 401 when no authentication is configured, unless ``FLOWER_UNAUTHENTICATED_API``
+  is set (Flower's gate, so an open server does not silently expose a control API);
+* writes errors as ``text/plain`` with the message (Flower 2.2), except search syntax errors, which are the
+  JSON ``{"error": ...}`` Flower's clients parse; never an HTML page, never an empty body;
+* refuses state-changing calls in ``--read_only`` mode with 403 ``Read only mode is enabled`` through
+  :meth:`check_writable`, the one place that check lives.
+
+Runs on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+import json
+
+import tornado.web
+
+from flower.auth import UNAUTHENTICATED_API_MESSAGE, unauthenticated_api_allowed
+from flower.search import QuerySyntaxError
+from flower.views import BaseHandler
+from flower.views.errors import describe
+
+READ_ONLY_MESSAGE = 'Read only mode is enabled'
+
+
+class BaseApiHandler(BaseHandler):
+    #: set True on handlers that change the cluster; they are refused in --read_only mode
+    mutating = False
+
+    def prepare(self):
+        if self.request.method == 'OPTIONS':
+            return
+        if not self.identity.enabled and not unauthenticated_api_allowed():
+            raise tornado.web.HTTPError(401, UNAUTHENTICATED_API_MESSAGE)
+        super().prepare()
+        if self.mutating and self.request.method not in ('GET', 'HEAD'):
+            self.check_writable()
+
+    def check_writable(self):
+        if self.application.options.read_only:
+            raise tornado.web.HTTPError(403, READ_ONLY_MESSAGE)
+
+    def deny(self):
+        # API clients get a status, not a login redirect or a browser challenge
+        raise tornado.web.HTTPError(401, 'Access denied')
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        exc_info = kwargs.get('exc_info')
+        exc = exc_info[1] if exc_info else None
+        message = describe(exc, status_code).message if exc is not None else self._reason
+        if isinstance(exc, QuerySyntaxError):
+            self.set_header('Content-Type', 'application/json; charset=UTF-8')
+            self.finish(json.dumps({'error': message}))
+            return
+        self.set_header('Content-Type', 'text/plain; charset=UTF-8')
+        self.finish(message)
+
+    def write_json(self, data) -> None:
+        self.set_header('Content-Type', 'application/json; charset=UTF-8')
+        self.finish(json.dumps(data, default=_json_default))
+
+
+def _json_default(value):
+    """Event fields are JSON already; anything else (a Worker object, a datetime) is shown as text."""
+    hostname = getattr(value, 'hostname', None)
+    if hostname is not None:
+        return hostname
+    return str(value)

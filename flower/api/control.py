@@ -1,0 +1,132 @@
+"""Worker and task control over HTTP: ``/api/worker/*`` and ``/api/task/{revoke,timeout,rate-limit}``.
+
+Handlers parse parameters and shape JSON; the commands and the reading of the workers' replies are
+:mod:`flower.control`'s. Every handler here changes the cluster, so all are ``mutating`` (403 in
+``--read_only`` mode, before anything else is looked at). :class:`ControlHandler` keeps Flower's public name
+and its ``is_worker``/``error_reason`` helpers for code that subclasses it.
+
+Runs on the IOLoop thread; the broadcasts themselves run on the blocking runner.
+"""
+
+from __future__ import annotations
+
+
+from flower import control
+from flower.api import BaseApiHandler
+
+
+class OperationHandler(BaseApiHandler):
+    """An API handler whose work may raise :class:`flower.control.ControlError` (turned into HTTP answers by
+    :func:`flower.views.errors.describe`, like every other error)."""
+
+    @property
+    def reply_timeout(self) -> float:
+        """Seconds to wait for a worker's reply: ``--inspect_timeout``, and never less than Celery's 1 s."""
+        return max(self.application.options.inspect_timeout / 1000.0, 1.0)
+
+    @property
+    def worker_control(self) -> control.WorkerControl:
+        return control.WorkerControl(self.capp, self.runner, self.reply_timeout)
+
+    async def require_worker(self, workername: str) -> None:
+        if not await control.ensure_inspected(self.inspector, self.state.workers, workername):
+            raise control.UnknownWorker(workername)
+
+    def require_task_name(self, name: str) -> None:
+        if name not in self.capp.tasks:
+            raise control.UnknownTask(name)
+
+
+class ControlHandler(OperationHandler):
+    """Base of the worker-control handlers (Flower's ``flower.api.control.ControlHandler``)."""
+
+    mutating = True
+
+    def is_worker(self, workername) -> bool:
+        """Whether the inspector has ``workername`` in its cache."""
+        return workername is not None and workername in self.inspector.workers
+
+    @staticmethod
+    def error_reason(workername, response) -> str:
+        """Why a command failed on ``workername``, from the broadcast replies."""
+        return control.error_reason(workername, response)
+
+
+class WorkerShutDown(ControlHandler):
+    async def post(self, workername):
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.shutdown(workername)})
+
+
+class WorkerPoolRestart(ControlHandler):
+    async def post(self, workername):
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.pool_restart(workername)})
+
+
+class WorkerPoolGrow(ControlHandler):
+    async def post(self, workername):
+        n = self.get_typed_argument('n', int, 1)
+        control.pool_step(n)
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.pool_grow(workername, n)})
+
+
+class WorkerPoolShrink(ControlHandler):
+    async def post(self, workername):
+        n = self.get_typed_argument('n', int, 1)
+        control.pool_step(n)
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.pool_shrink(workername, n)})
+
+
+class WorkerPoolAutoscale(ControlHandler):
+    async def post(self, workername):
+        minimum = self.get_typed_argument('min', int)
+        maximum = self.get_typed_argument('max', int)
+        control.autoscale_bounds(minimum, maximum)
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.autoscale(workername, minimum, maximum)})
+
+
+class WorkerQueueAddConsumer(ControlHandler):
+    async def post(self, workername):
+        queue = control.short_name(self.get_typed_argument('queue', str), 'queue')
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.add_consumer(workername, queue)})
+
+
+class WorkerQueueCancelConsumer(ControlHandler):
+    async def post(self, workername):
+        queue = control.short_name(self.get_typed_argument('queue', str), 'queue')
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.cancel_consumer(workername, queue)})
+
+
+class TaskRevoke(ControlHandler):
+    async def post(self, taskid):
+        terminate = self.get_typed_argument('terminate', bool, False)
+        signal = self.get_typed_argument('signal', str, 'SIGTERM')
+        self.write_json({'message': await self.worker_control.revoke(taskid, terminate=terminate, signal=signal)})
+
+
+class TaskTimeout(ControlHandler):
+    async def post(self, taskname):
+        workername = self.get_typed_argument('workername', str)
+        hard = control.time_limit_value(self.get_typed_argument('hard', float, None), 'hard')
+        soft = control.time_limit_value(self.get_typed_argument('soft', float, None), 'soft')
+        self.require_task_name(taskname)
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.time_limit(workername, taskname, hard, soft)})
+
+
+TaskTimout = TaskTimeout  # Flower's spelling, kept importable
+
+
+class TaskRateLimit(ControlHandler):
+    async def post(self, taskname):
+        workername = self.get_typed_argument('workername', str)
+        ratelimit = control.rate_limit_value(self.get_typed_argument('ratelimit', str))
+        self.require_task_name(taskname)
+        await self.require_worker(workername)
+        self.write_json({'message': await self.worker_control.rate_limit(workername, taskname, ratelimit)})

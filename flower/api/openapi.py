@@ -1,0 +1,412 @@
+"""``GET /api/openapi.json``: an OpenAPI 3 description of the whole HTTP API.
+
+The document is built here, next to the handlers it describes, and a test keeps it true: every ``/api/`` route
+in :data:`flower.urls.handlers` (and ``/metrics``, ``/healthcheck``) is described with the methods its handler
+implements, and every described path is a route. Bodies of errors are the plain-text messages of
+:class:`flower.api.BaseApiHandler` (never empty); the only JSON error is a search syntax error on
+``/api/tasks``.
+
+Runs on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flower import __version__
+from flower.api import BaseApiHandler
+from flower.control import (DEFAULT_APPLY_TIMEOUT, MAX_DELAY, MAX_POOL_STEP, MAX_PRIORITY, MAX_PROCESSES, MAX_WAIT,
+                            installed_codecs)
+
+JSON = 'application/json'
+TIME_PATTERN = r'^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$'
+# a name AMQP can carry: not blank, at most 255 bytes (the byte limit is checked by the server)
+NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255, 'pattern': r'\S'}
+RATE_PATTERN = r'^(\d+(\.\d+)?(/[smh])?)?$'
+
+# -- building blocks -------------------------------------------------------------------------------------------
+
+
+def _text(description: str) -> dict:
+    return {'description': description,
+            'content': {'text/plain': {'schema': {'type': 'string', 'minLength': 1}}}}
+
+
+def _json(description: str, schema: dict) -> dict:
+    return {'description': description, 'content': {JSON: {'schema': schema}}}
+
+
+def _ref(name: str) -> dict:
+    return {'$ref': f'#/components/schemas/{name}'}
+
+
+def _nullable(type_: str, **extra) -> dict:
+    return {'type': type_, 'nullable': True, **extra}
+
+
+def _path(name: str, description: str, example: str) -> dict:
+    return {'name': name, 'in': 'path', 'required': True, 'description': description,
+            'schema': {'type': 'string', 'minLength': 1}, 'example': example}
+
+
+def _query(name: str, schema: dict, description: str, required: bool = False) -> dict:
+    return {'name': name, 'in': 'query', 'required': required, 'description': description, 'schema': schema}
+
+
+WORKER = _path('workername', 'The worker\'s hostname as it reports itself (for example `celery@host`).',
+               'celery@worker1')
+TASK_ID = _path('taskid', 'A task id.', '0b4ac0c2-5f0c-4d38-9d6f-0ad1c4c2e6d1')
+TASK_NAME = _path('taskname', 'A registered task name.', 'tasks.add')
+
+ERRORS = {
+    '401': _text('The API is not enabled: configure authentication or set FLOWER_UNAUTHENTICATED_API, or the '
+                 'credentials are wrong.'),
+    '503': _text('The broker or the result backend is unavailable (`Broker or result backend unavailable`), '
+                 'or the operation needs a result backend and none is configured.'),
+}
+
+
+def _operation(summary: str, responses: dict, parameters: list | None = None, tag: str = 'tasks',
+               description: str | None = None, body: dict | None = None, mutating: bool = False,
+               errors: tuple[str, ...] = ('401',), operation_id: str | None = None) -> dict:
+    op: dict[str, Any] = {'tags': [tag], 'summary': summary, 'operationId': operation_id,
+                          'responses': dict(responses)}
+    if description:
+        op['description'] = description
+    if parameters:
+        op['parameters'] = parameters
+    if body:
+        op['requestBody'] = body
+    for code in errors:
+        op['responses'].setdefault(code, ERRORS[code])
+    if mutating:
+        existing = op['responses'].get('403')
+        reason = 'Read only mode is enabled (`--read_only`)'
+        if existing:
+            existing['description'] = f"{existing['description']} Also: {reason}."
+        else:
+            op['responses']['403'] = _text(f'{reason}.')
+    if operation_id is None:
+        del op['operationId']
+    return op
+
+
+def _control(summary: str, operation_id: str, success: str, failure: str | None = None,
+             parameters: list | None = None, description: str | None = None, bad_input: bool = False) -> dict:
+    responses = {'200': _json(success, _ref('Message')),
+                 '404': _text("Unknown worker: `Unknown worker '<name>'`.")}
+    if failure:
+        responses['403'] = _text(failure)
+    if bad_input or parameters:
+        responses['400'] = _text('A parameter is missing or invalid; the message names it.')
+    return _operation(summary, responses, [WORKER, *(parameters or [])], tag='workers', description=description,
+                      mutating=True, errors=('401', '503'), operation_id=operation_id)
+
+
+def _apply_body(wait: bool) -> dict:
+    properties: dict[str, Any] = {
+        'args': {'type': 'array', 'items': {}, 'description': 'Positional arguments.'},
+        'kwargs': {'type': 'object', 'additionalProperties': True, 'description': 'Keyword arguments.'},
+        'countdown': {'type': 'number', 'minimum': -MAX_DELAY, 'maximum': MAX_DELAY,
+                      'description': 'Seconds to wait before running.'},
+        'eta': {'type': 'string', 'pattern': TIME_PATTERN,
+                'description': 'When to run: `YYYY-MM-DD HH:MM:SS.ffffff` or ISO 8601.',
+                'example': '2030-01-31 13:45:00.000000'},
+        'expires': {'oneOf': [{'type': 'number', 'minimum': -MAX_DELAY, 'maximum': MAX_DELAY},
+                              {'type': 'string', 'pattern': TIME_PATTERN}],
+                    'description': 'Seconds from now, or a time in the `eta` formats.'},
+        'task_id': NAME,
+        'queue': NAME,
+        'exchange': NAME,
+        'routing_key': NAME,
+        'priority': {'type': 'integer', 'minimum': 0, 'maximum': MAX_PRIORITY},
+        'serializer': {'type': 'string', 'enum': installed_codecs('serializer')},
+        'compression': {'type': 'string', 'enum': installed_codecs('compression')},
+        'headers': {'type': 'object', 'additionalProperties': True,
+                    'description': "Custom message headers (not Celery's own, such as `id` or `task`)."},
+        'shadow': NAME,
+        'time_limit': {'type': 'number', 'exclusiveMinimum': True, 'minimum': 0, 'maximum': MAX_DELAY},
+        'soft_time_limit': {'type': 'number', 'exclusiveMinimum': True, 'minimum': 0, 'maximum': MAX_DELAY},
+        'ignore_result': {'type': 'boolean'},
+        'retry': {'type': 'boolean', 'description': 'Retry publishing when the broker connection fails.'},
+    }
+    if wait:
+        properties['timeout'] = {'type': 'number', 'minimum': 0, 'maximum': MAX_WAIT,
+                                 'description': f'Seconds to wait for the result (default '
+                                                f'{DEFAULT_APPLY_TIMEOUT:g}).'}
+    schema = {'type': 'object', 'properties': properties, 'additionalProperties': False}
+    return {'required': False, 'description': 'Arguments and `apply_async` options. An empty body means no '
+                                              'arguments; unknown keys are refused with 400.',
+            'content': {JSON: {'schema': schema, 'example': {'args': [2, 2], 'kwargs': {}, 'queue': 'celery'}}}}
+
+
+BAD_BODY = _text('The body is not a JSON object, `args` is not an array, `kwargs` is not an object, or an '
+                 'option is unknown or malformed; the message says which.')
+
+
+def _paths() -> dict:
+    p: dict[str, dict] = {}
+    p['/api/workers'] = {'get': _operation(
+        'Workers and what they reported to inspect', tag='workers', operation_id='listWorkers',
+        parameters=[
+            _query('refresh', {'type': 'boolean', 'default': False}, 'Ask the workers again before answering.'),
+            _query('status', {'type': 'boolean', 'default': False},
+                   'Answer `{"<worker>": <online>}` for every worker seen in events instead.'),
+            _query('workername', {'type': 'string'}, 'Only this worker.'),
+        ],
+        responses={
+            '200': _json('Inspect data by worker (or online status by worker with `status`).',
+                         {'type': 'object', 'additionalProperties': {
+                             'anyOf': [_ref('WorkerInfo'), {'type': 'boolean'}]}}),
+            '400': _text('A parameter is invalid.'),
+            '404': _text("Unknown worker: `Unknown worker '<name>'`."),
+            '503': _text('The workers could not be asked (`Failed to update workers: ...`).'),
+        })}
+    p['/api/worker/shutdown/{workername}'] = {'post': _control(
+        'Shut a worker down', 'shutdownWorker', 'The command was sent (no reply is awaited).')}
+    p['/api/worker/pool/restart/{workername}'] = {'post': _control(
+        "Restart a worker's pool", 'restartWorkerPool', 'The worker accepted.',
+        "The worker refused: `Failed to restart the '<w>' pool: <reason>` (pool restarts need "
+        '`worker_pool_restarts`).')}
+    step = {'type': 'integer', 'minimum': 1, 'maximum': MAX_POOL_STEP, 'default': 1}
+    p['/api/worker/pool/grow/{workername}'] = {'post': _control(
+        "Add processes to a worker's pool", 'growWorkerPool', 'The worker accepted.',
+        "The worker refused: `Failed to grow '<w>' worker's pool: <reason>`.",
+        [_query('n', step, 'How many processes to add.')])}
+    p['/api/worker/pool/shrink/{workername}'] = {'post': _control(
+        "Remove processes from a worker's pool", 'shrinkWorkerPool', 'The worker accepted.',
+        "The worker refused: `Failed to shrink '<w>' worker's pool: <reason>`.",
+        [_query('n', step, 'How many processes to remove.')])}
+    p['/api/worker/pool/autoscale/{workername}'] = {'post': _control(
+        "Change a worker's autoscale range", 'autoscaleWorker', 'The worker accepted.',
+        "The worker refused: `Failed to autoscale '<w>' worker: <reason>` (the worker needs `--autoscale`).",
+        [_query('min', {'type': 'integer', 'minimum': 0, 'maximum': MAX_PROCESSES}, 'Fewest processes.',
+                required=True),
+         _query('max', {'type': 'integer', 'minimum': 0, 'maximum': MAX_PROCESSES},
+                'Most processes (not less than min).', required=True)])}
+    queue = _query('queue', NAME, 'The queue name.', required=True)
+    p['/api/worker/queue/add-consumer/{workername}'] = {'post': _control(
+        'Make a worker consume from a queue', 'addConsumer', "The worker's answer (`add consumer <queue>`).",
+        "The worker refused: `Failed to add '<q>' consumer to '<w>' worker: <reason>`.", [queue])}
+    p['/api/worker/queue/cancel-consumer/{workername}'] = {'post': _control(
+        'Make a worker stop consuming from a queue', 'cancelConsumer',
+        "The worker's answer (`no longer consuming from <queue>`).",
+        "The worker refused: `Failed to cancel '<q>' consumer from '<w>' worker: <reason>`.", [queue])}
+
+    p['/api/tasks'] = {'get': _operation(
+        'Tasks seen in events, newest first', operation_id='listTasks',
+        description='A JSON object keyed by task id, in the order asked for.',
+        parameters=[
+            _query('limit', {'type': 'integer', 'minimum': 0}, 'At most this many tasks.'),
+            _query('offset', {'type': 'integer'}, 'Skip this many (negative counts as 0).'),
+            _query('workername', {'type': 'string'}, 'Only tasks of this worker (case-insensitive).'),
+            _query('taskname', {'type': 'string'}, 'Only tasks with this name (case-insensitive).'),
+            _query('state', {'type': 'string'}, 'Only tasks in this state (`All` for any).'),
+            _query('received_start', {'type': 'string', 'example': '2024-01-31 13:45'},
+                   'Received at or after (`YYYY-MM-DD HH:MM`, server local time).'),
+            _query('received_end', {'type': 'string', 'example': '2024-01-31 14:45'},
+                   'Received before (`YYYY-MM-DD HH:MM`, server local time).'),
+            _query('sort_by', {'type': 'string', 'enum': ['name', 'state', 'received', 'started', '-name',
+                                                          '-state', '-received', '-started']}, 'Order.'),
+            _query('search', {'type': 'string'},
+                   'Search query: terms, `name:`, `state:`, `worker:`, `args:`, `kwargs:k=v`, `result:`, '
+                   '`AND`, `OR`, parentheses, double quotes.'),
+        ],
+        responses={
+            '200': _json('Tasks by id.', {'type': 'object', 'additionalProperties': _ref('Task')}),
+            '400': {'description': 'A parameter is invalid (text), or the search query is not valid (JSON '
+                                   '`{"error": "<message>"}`).',
+                    'content': {'text/plain': {'schema': {'type': 'string', 'minLength': 1}},
+                                JSON: {'schema': _ref('SearchError')}}},
+        })}
+    p['/api/task/types'] = {'get': _operation(
+        'Task names seen in events', operation_id='listTaskTypes',
+        responses={'200': _json('Sorted task names.', {
+            'type': 'object', 'required': ['task-types'],
+            'properties': {'task-types': {'type': 'array', 'items': {'type': 'string'}}}})})}
+    p['/api/queues/length'] = {'get': _operation(
+        'Messages waiting in the queues the workers consume from', tag='queues', operation_id='queueLengths',
+        responses={
+            '200': _json('Queue lengths.', {
+                'type': 'object', 'required': ['active_queues'],
+                'properties': {'active_queues': {'type': 'array', 'items': {
+                    'type': 'object', 'properties': {'name': {'type': 'string'}, 'messages': {'type': 'integer'}},
+                    'additionalProperties': True}}}}),
+            '404': _text("The broker's transport has no queue-length support: `'<transport>' broker is not "
+                         'supported`.'),
+            '503': _text('The broker (or its management API) cannot tell now: `Cannot read the queue lengths: '
+                         '<reason>`.'),
+        }, errors=('401', '503'))}
+    p['/api/task/info/{taskid}'] = {'get': _operation(
+        'One task as seen in events', operation_id='taskInfo', parameters=[TASK_ID],
+        responses={'200': _json('The task.', _ref('Task')),
+                   '404': _text("Unknown task: `Unknown task '<id>'`.")})}
+
+    unknown_task_name = _text("The task is not registered here: `Unknown task '<name>'`.")
+    p['/api/task/apply/{taskname}'] = {'post': _operation(
+        'Run a task and wait for its result', operation_id='applyTask', parameters=[TASK_NAME],
+        body=_apply_body(wait=True), mutating=True, errors=('401', '503'),
+        description=f'Waits at most `timeout` seconds (default {DEFAULT_APPLY_TIMEOUT:g}); then answers 202 with '
+                    'the task id and its state so far.',
+        responses={'200': _json('The task finished.', _ref('ApplyResult')),
+                   '202': _json('The wait ran out; the task is still going.', _ref('ApplyResult')),
+                   '400': BAD_BODY, '404': unknown_task_name})}
+    p['/api/task/async-apply/{taskname}'] = {'post': _operation(
+        'Send a registered task', operation_id='asyncApplyTask', parameters=[TASK_NAME],
+        body=_apply_body(wait=False), mutating=True, errors=('401', '503'),
+        responses={'200': _json('The task was sent.', _ref('TaskSent')), '400': BAD_BODY,
+                   '404': unknown_task_name})}
+    p['/api/task/send-task/{taskname}'] = {'post': _operation(
+        'Send a task by name (it need not be registered here)', operation_id='sendTask',
+        parameters=[_path('taskname', 'Any task name.', 'tasks.add')],
+        body=_apply_body(wait=False), mutating=True, errors=('401', '503'),
+        responses={'200': _json('The task was sent.', _ref('TaskSent')), '400': BAD_BODY})}
+    p['/api/task/result/{taskid}'] = {'get': _operation(
+        "A task's result from the result backend", operation_id='taskResult',
+        parameters=[TASK_ID, _query('timeout', {'type': 'number', 'minimum': 0, 'maximum': MAX_WAIT},
+                                    'Wait up to this many seconds for the result.')],
+        errors=('401', '503'),
+        responses={'200': _json('The state, and the result once there is one.', _ref('TaskResult')),
+                   '400': _text('`timeout` is not a number of seconds in range.')})}
+    p['/api/task/abort/{taskid}'] = {'post': _operation(
+        'Ask an abortable task to stop', operation_id='abortTask', parameters=[TASK_ID], mutating=True,
+        errors=('401', '503'),
+        description='Marks the task ABORTED in the result backend; an `AbortableTask` sees it and stops.',
+        responses={'200': _json("`Aborted '<id>'`.", _ref('Message'))})}
+    p['/api/task/timeout/{taskname}'] = {'post': _operation(
+        "Set a task's time limits on a worker", operation_id='setTaskTimeLimit', parameters=[
+            TASK_NAME,
+            _query('workername', {'type': 'string', 'minLength': 1}, 'The worker.', required=True),
+            _query('hard', {'type': 'number', 'minimum': 0, 'maximum': MAX_DELAY}, 'Hard time limit in seconds.'),
+            _query('soft', {'type': 'number', 'minimum': 0, 'maximum': MAX_DELAY}, 'Soft time limit in seconds.')],
+        mutating=True, errors=('401', '503'),
+        responses={'200': _json("The worker's answer (`time limits set successfully`).", _ref('Message')),
+                   '400': _text('`Missing argument workername`, or a limit is not a number of seconds.'),
+                   '403': _text("The worker refused: `Failed to set timeouts: '<reason>'`."),
+                   '404': _text("Unknown task name or worker: `Unknown task '<name>'`, "
+                                "`Unknown worker '<name>'`.")})}
+    p['/api/task/rate-limit/{taskname}'] = {'post': _operation(
+        "Set a task's rate limit on a worker", operation_id='setTaskRateLimit', parameters=[
+            TASK_NAME,
+            _query('workername', {'type': 'string', 'minLength': 1}, 'The worker.', required=True),
+            _query('ratelimit', {'type': 'string', 'pattern': RATE_PATTERN, 'example': '10/m'},
+                   'Tasks per second, or per `s`, `m`, `h` (`10/m`); `0` removes the limit.', required=True)],
+        mutating=True, errors=('401', '503'),
+        responses={'200': _json("The worker's answer (`new rate limit set successfully`).", _ref('Message')),
+                   '400': _text('`Missing argument workername`, or the rate limit is malformed.'),
+                   '403': _text("The worker refused: `Failed to set rate limit: '<reason>'`."),
+                   '404': _text("Unknown task name or worker: `Unknown task '<name>'`, "
+                                "`Unknown worker '<name>'`.")})}
+    p['/api/task/revoke/{taskid}'] = {'post': _operation(
+        'Revoke a task, optionally terminating it', operation_id='revokeTask', parameters=[
+            TASK_ID,
+            _query('terminate', {'type': 'boolean', 'default': False}, 'Also kill the process running it.'),
+            _query('signal', {'type': 'string', 'default': 'SIGTERM', 'example': 'SIGKILL'},
+                   'Signal for `terminate` (name or number).')],
+        mutating=True, errors=('401', '503'),
+        responses={'200': _json("`Revoked '<id>'`.", _ref('Message')),
+                   '400': _text('`terminate` is not a boolean or `signal` is not a signal.')})}
+    p['/api/task/retry/{taskid}'] = {'post': _operation(
+        'Send a finished task again', operation_id='retryTask', parameters=[TASK_ID], mutating=True,
+        errors=('401', '503'),
+        description="Re-sends the task with the name, args, kwargs and routing its events reported. The args are "
+                    "read from the events' text with a literal parser; when they cannot be recovered exactly "
+                    '(truncated, shortened by Celery, not literals) the answer is 409 with the reason.',
+        responses={'200': _json('The new task was sent.', _ref('RetryResult')),
+                   '404': _text("Unknown task: `Unknown task '<id>'`."),
+                   '409': _text('The task is not finished, or its call cannot be recovered; the message says '
+                                'why.')})}
+    p['/api/openapi.json'] = {'get': _operation(
+        'This document', tag='meta', operation_id='openapi',
+        responses={'200': _json('OpenAPI 3 document.', {'type': 'object', 'required': ['openapi', 'paths']})})}
+    p['/metrics'] = {'get': {
+        'tags': ['meta'], 'summary': 'Prometheus metrics', 'operationId': 'metrics', 'security': [],
+        'responses': {'200': {'description': 'Prometheus text format.',
+                              'content': {'text/plain': {'schema': {'type': 'string'}}}}}}}
+    p['/healthcheck'] = {'get': {
+        'tags': ['meta'], 'summary': 'Liveness check', 'operationId': 'healthcheck', 'security': [],
+        'responses': {'200': {'description': '`OK`.',
+                              'content': {'text/html': {'schema': {'type': 'string', 'enum': ['OK']}}}}}}}
+    return p
+
+
+def _schemas() -> dict:
+    ts = _nullable('number', description='Unix time')
+    text = _nullable('string')
+    task = {
+        'type': 'object', 'required': ['uuid', 'state'],
+        'properties': {
+            'uuid': {'type': 'string'}, 'name': text, 'state': {'type': 'string'},
+            'received': ts, 'sent': ts, 'started': ts, 'rejected': ts, 'succeeded': ts, 'failed': ts,
+            'retried': ts, 'revoked': ts,
+            'args': _nullable('string', description='repr of the positional arguments, as the event carried it'),
+            'kwargs': _nullable('string', description='repr of the keyword arguments'),
+            'eta': text, 'expires': text, 'retries': _nullable('integer'),
+            'worker': {'type': 'string', 'description': 'hostname of the worker (absent when unknown)'},
+            'result': _nullable('string', description='repr of the result'), 'exception': text,
+            'timestamp': ts, 'runtime': _nullable('number'), 'traceback': text, 'exchange': text,
+            'routing_key': text, 'clock': {'type': 'integer'}, 'client': text,
+            'root': text, 'root_id': text, 'parent': text, 'parent_id': text,
+            'children': {'type': 'array', 'items': {'type': 'string'}},
+        },
+        'additionalProperties': True,
+    }
+    return {
+        'Message': {'type': 'object', 'required': ['message'], 'properties': {'message': {'type': 'string'}}},
+        'SearchError': {'type': 'object', 'required': ['error'], 'properties': {'error': {'type': 'string'}}},
+        'Task': task,
+        'WorkerInfo': {
+            'type': 'object', 'additionalProperties': True,
+            'properties': {
+                'stats': {'type': 'object'}, 'active_queues': {'type': 'array'}, 'registered': {'type': 'array'},
+                'scheduled': {'type': 'array'}, 'active': {'type': 'array'}, 'reserved': {'type': 'array'},
+                'revoked': {'type': 'array'}, 'conf': {'type': 'object'}, 'timestamp': {'type': 'number'}}},
+        'TaskSent': {
+            'type': 'object', 'required': ['task-id'],
+            'properties': {'task-id': {'type': 'string'},
+                           'state': {'type': 'string', 'description': 'present when a result backend is set'}}},
+        'TaskResult': {
+            'type': 'object', 'required': ['task-id', 'state'],
+            'properties': {'task-id': {'type': 'string'}, 'state': {'type': 'string'},
+                           'result': {'description': 'the value (or the repr of what JSON cannot carry); '
+                                                     'present once the task is ready'},
+                           'traceback': _nullable('string', description='on FAILURE')}},
+        'ApplyResult': {
+            'type': 'object', 'required': ['task-id', 'state', 'result'],
+            'properties': {'task-id': {'type': 'string'}, 'state': {'type': 'string'},
+                           'result': {'description': 'the value, or null when the wait ran out'},
+                           'traceback': _nullable('string', description='on FAILURE'),
+                           'timed-out': {'type': 'boolean', 'description': 'true when the wait ran out'},
+                           'message': {'type': 'string'}}},
+        'RetryResult': {
+            'type': 'object', 'required': ['task-id', 'retry-of', 'name', 'message'],
+            'properties': {'task-id': {'type': 'string'}, 'retry-of': {'type': 'string'},
+                           'name': {'type': 'string'}, 'message': {'type': 'string'}}},
+    }
+
+
+def document(url_prefix: str | None = None) -> dict:
+    """The OpenAPI 3 document, with the server under ``url_prefix``."""
+    return {
+        'openapi': '3.0.3',
+        'info': {
+            'title': 'Flower API', 'version': __version__,
+            'description': 'Monitor and control a Celery cluster. Without `--basic_auth` or `--auth` the API '
+                           'answers only when FLOWER_UNAUTHENTICATED_API is set. Parameters of POST requests '
+                           'may also be sent as a form body. In `--read_only` mode every state-changing call is '
+                           '403.',
+        },
+        'servers': [{'url': '/' + (url_prefix or '').strip('/')}],
+        'tags': [{'name': 'workers'}, {'name': 'tasks'}, {'name': 'queues'}, {'name': 'meta'}],
+        'paths': _paths(),
+        'components': {
+            'schemas': _schemas(),
+            'securitySchemes': {'basicAuth': {'type': 'http', 'scheme': 'basic'}},
+        },
+        'security': [{'basicAuth': []}, {}],
+    }
+
+
+class OpenApiDocument(BaseApiHandler):
+    def get(self):
+        self.write_json(document(self.application.options.url_prefix))

@@ -1,0 +1,163 @@
+"""The task API: listing and reading tasks from the events state (``/api/tasks``, ``/api/task/info``,
+``/api/task/types``), queue lengths, and running tasks (``/api/task/{apply,async-apply,send-task,result,abort,
+retry}``).
+
+Handlers parse parameters and shape JSON; selecting and ordering is :func:`flower.queries.select_tasks`,
+publishing, waiting and retrying are :mod:`flower.control`'s. Runs on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+from flower import control
+from flower.api import BaseApiHandler
+from flower.api.control import OperationHandler
+from flower.queries import API_SORT_KEYS, TaskFilter, parse_received_bound, parse_sort, select_tasks
+from flower.views.errors import NotFound
+
+
+def task_as_dict(task) -> dict:
+    """A task as Flower's API shows it: celery's fields, ``worker`` as the hostname (absent when unknown)."""
+    data = task.as_dict()
+    worker = data.pop('worker', None)
+    if worker is not None:
+        data['worker'] = worker.hostname
+    return data
+
+
+class ListTasks(BaseApiHandler):
+    def get(self):
+        limit = self.get_typed_argument('limit', int, None)
+        offset = self.get_typed_argument('offset', int, 0)
+        state = self.get_typed_argument('state', str, None)
+        sort_key, reverse = parse_sort(self.get_typed_argument('sort_by', str, None), API_SORT_KEYS)
+        flt = TaskFilter(
+            workername=self.get_typed_argument('workername', str, None) or None,
+            taskname=self.get_typed_argument('taskname', str, None) or None,
+            state=None if not state or state == 'All' else state,
+            received_start=parse_received_bound(self.get_typed_argument('received_start', str, None),
+                                                'received_start'),
+            received_end=parse_received_bound(self.get_typed_argument('received_end', str, None),
+                                              'received_end'),
+            search=self.get_typed_argument('search', str, None) or None,
+        )
+        page = select_tasks(self.state.tasks, flt, sort_by=sort_key, reverse=reverse, offset=offset,
+                            limit=limit)
+        self.write_json({task.uuid: task_as_dict(task) for task in page.tasks})
+
+
+class ListTaskTypes(BaseApiHandler):
+    def get(self):
+        self.write_json({'task-types': self.state.task_types()})
+
+
+class TaskInfo(BaseApiHandler):
+    def get(self, taskid):
+        task = self.state.tasks.get(taskid)
+        if task is None:
+            raise NotFound(f"Unknown task '{taskid}'")
+        self.write_json(task_as_dict(task))
+
+
+# -- execution, results and retry (they change the cluster: all but GET are refused in --read_only) -----------
+class BaseTaskHandler(OperationHandler):
+    #: set when the client hangs up, so a wait for a result stops early
+    client_gone = False
+
+    @property
+    def execution(self) -> control.TaskExecution:
+        return control.TaskExecution(self.capp, self.runner)
+
+    def apply_request(self, wait_option: bool = False) -> control.ApplyRequest:
+        return control.parse_apply_body(self.request.body, wait_option=wait_option)
+
+    def on_connection_close(self):
+        self.client_gone = True
+
+
+class TaskApply(BaseTaskHandler):
+    """Publish and wait (at most the body's ``timeout``, default 30 s) for the result."""
+
+    mutating = True
+
+    async def post(self, taskname):
+        request = self.apply_request(wait_option=True)
+        execution = self.execution
+        execution.require_registered(taskname)
+        execution.require_backend()
+        task_id = await execution.publish(taskname, request)
+        snapshot = await execution.wait(task_id, request.timeout, stop=lambda: self.client_gone)
+        answer = snapshot.as_dict(with_result=snapshot.ready)
+        if not snapshot.ready:
+            answer['result'] = None
+            answer['timed-out'] = True
+            answer['message'] = (f"Gave up waiting for the result of '{task_id}' after {request.timeout:g}s; "
+                                 f'the task is {snapshot.state}')
+            self.set_status(202)
+        self.write_json(answer)
+
+
+class TaskAsyncApply(BaseTaskHandler):
+    mutating = True
+
+    async def post(self, taskname):
+        request = self.apply_request()
+        execution = self.execution
+        execution.require_registered(taskname)
+        task_id = await execution.publish(taskname, request)
+        await self._answer(execution, task_id)
+
+    async def _answer(self, execution, task_id):
+        answer = {'task-id': task_id}
+        if execution.has_backend:
+            answer['state'] = (await execution.snapshot(task_id)).state
+        self.write_json(answer)
+
+
+class TaskSend(TaskAsyncApply):
+    async def post(self, taskname):
+        request = self.apply_request()
+        execution = self.execution
+        task_id = await execution.publish(taskname, request, registered=False)
+        await self._answer(execution, task_id)
+
+
+class TaskResult(BaseTaskHandler):
+    async def get(self, taskid):
+        timeout = control.wait_seconds(self.get_typed_argument('timeout', float, None))
+        execution = self.execution
+        execution.require_backend()
+        if timeout is None:
+            snapshot = await execution.snapshot(taskid)
+        else:
+            snapshot = await execution.wait(taskid, timeout, stop=lambda: self.client_gone)
+        self.write_json(snapshot.as_dict(with_result=snapshot.ready))
+
+
+class TaskAbort(BaseTaskHandler):
+    mutating = True
+
+    async def post(self, taskid):
+        execution = self.execution
+        execution.require_backend()
+        self.write_json({'message': await execution.abort(taskid)})
+
+
+class TaskRetry(BaseTaskHandler):
+    """Send a finished task again with the name, args, kwargs and routing its events reported."""
+
+    mutating = True
+
+    async def post(self, taskid):
+        task = self.state.tasks.get(taskid)
+        if task is None:
+            raise control.UnknownTask(taskid)
+        call = control.recover_call(task, serializer=self.capp.conf.task_serializer or 'json')
+        new_id = await control.resend(self.capp, self.runner, call)
+        answer = {'task-id': new_id, 'retry-of': taskid, 'name': call.name,
+                  'message': f"Retried '{taskid}' as '{new_id}'"}
+        self.write_json(answer)
+
+
+class GetQueueLengths(OperationHandler):
+    async def get(self):
+        self.write_json({'active_queues': await self.application.queues.lengths()})

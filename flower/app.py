@@ -1,0 +1,316 @@
+"""The application: builds the live objects once and wires them to the routes (Flower's public
+``flower.app.Flower``).
+
+:class:`Flower` is a ``tornado.web.Application`` that owns, for its lifetime: the resolved
+:class:`~flower.options.Options`, the Celery app (``capp``), the :class:`~flower.runner.BlockingRunner`
+(the only way blocking calls are made), the :class:`~flower.events.Events` thread and its state, the
+:class:`~flower.inspector.Inspector`, the :class:`~flower.auth.Identity`, and the live-update hub
+(:class:`~flower.live.LiveHub`, ``live``). Handlers reach them through
+``self.application``. ``start()`` binds, starts the background work and runs the IOLoop; ``stop()`` undoes it.
+
+Runtime rule 3 lives here: the app refuses to start if a route's handler neither authenticates (a
+:class:`~flower.views.BaseHandler`, or methods wrapped in ``tornado.web.authenticated``) nor is declared
+``public``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from functools import cached_property
+from typing import Any
+from urllib.parse import quote
+
+import celery
+import tornado.web
+from tornado.httpserver import HTTPServer
+from tornado.ioloop import IOLoop
+from tornado.netutil import bind_sockets, bind_unix_socket
+
+from flower import __version__, urls
+from flower.auth import Identity, unauthenticated_api_allowed
+from flower.brokers import QueueLengths, queue_names
+from flower.events import Events
+from flower.inspector import Inspector
+from flower.live import LiveHub
+from flower.metrics import EventMetrics
+from flower.options import Options
+from flower.runner import BlockingRunner
+from flower.utils import abs_path, prepend_url
+from flower.utils.template import format_time, humanize
+from flower.views import BaseHandler
+from flower.views.assets import override_settings
+from flower.views.auth import login_settings
+from flower.views.live import PageShapes
+from flower.views.security import security_headers_transform
+
+logger = logging.getLogger(__name__)
+
+HTTP_METHODS = ('get', 'head', 'post', 'delete', 'patch', 'put')
+
+
+class Flower(tornado.web.Application):
+    """The monitor. ``Flower(capp=app, options=options)`` then ``start()``."""
+
+    pool_executor_cls = None  # kept for code that sets it; the runner owns its executor
+    max_workers = None
+
+    def __init__(self, options=None, capp=None, events=None, io_loop=None, handlers=None, **kwargs):
+        self.options = Options.from_object(options)
+        opts = self.options
+        self.capp = capp or celery.Celery()
+        self.io_loop = io_loop
+        self.runner = BlockingRunner(max_concurrency=8,
+                                     extra_connection_errors=lambda: _backend_connection_errors(self.capp))
+        self.executor = self.runner.executor
+        self.identity = Identity(opts.basic_auth, opts.auth)
+        self.events = events or Events(
+            self.capp, io_loop, db=opts.db, persistent=opts.persistent, enable_events=opts.enable_events,
+            state_save_interval=opts.state_save_interval, max_tasks_in_memory=opts.max_tasks,
+            max_workers_in_memory=opts.max_workers, runner=self.runner, max_task_age=opts.max_task_age,
+            metrics=EventMetrics(opts.task_runtime_metric_buckets), text_limit=opts.task_args_max_length)
+        if getattr(self.events, 'runner', None) is None:
+            self.events.runner = self.runner
+        self.inspector = Inspector(self.capp, self.runner, timeout=opts.inspect_timeout / 1000.0,
+                                   max_workers=opts.max_workers)
+        if hasattr(self.events, 'reconnect_listeners'):
+            # after a broken event stream, what the workers report may have changed too
+            self.events.reconnect_listeners.append(self.inspector.inspect)
+        self.queues = QueueLengths(
+            self.broker_uri_with_password, lambda: queue_names(self.capp, self.inspector.workers),
+            broker_api=opts.broker_api, transport_options=self.capp.conf.broker_transport_options,
+            broker_use_ssl=self.capp.conf.broker_use_ssl)
+        self.events.state.metrics.extra_labelled_gauge(
+            'flower_queue_length', 'Messages waiting in a queue (refreshed every --queue_length_interval seconds)',
+            'queue', self.queues.gauge)
+        # the dashboards' live updates (/live): one hub for every connected page, told when events were applied
+        self.live = LiveHub(self.events.state, PageShapes(self, lambda: time_type(opts.natural_time,
+                                                                                  self.capp.conf.timezone)),
+                            purge_offline_workers=opts.purge_offline_workers, loop=io_loop)
+        if hasattr(self.events, 'listeners'):
+            self.events.listeners.append(self.live.on_events_applied)
+        self.http_servers: list[HTTPServer] = []
+        self.bound_port: int | None = None
+        self.started = False
+
+        settings = dict(urls.settings)
+        settings.update(
+            cookie_secret=opts.cookie_secret,
+            debug=opts.debug,
+            login_url=prepend_url('/login', opts.url_prefix),
+            static_url_prefix=prepend_url('/static/', opts.url_prefix),
+            ui_methods={'humanize': lambda handler, *a, **kw: humanize(*a, **kw)},
+            # Flower 2.2: tornado checks the token on POST/PUT/PATCH/DELETE; BaseHandler.check_xsrf_cookie
+            # decides when one is needed (only for requests a session cookie authenticates)
+            xsrf_cookies=True,
+        )
+        # the login provider, its ``oauth`` client settings and environment (a bad one stops start-up)
+        settings.update(login_settings(opts, endpoint_overrides=kwargs.get('oauth_endpoints')))
+        settings.update(kwargs)
+        # a user's template_path/static_path overrides built-in files by name and falls back to the rest
+        settings.update(override_settings(settings, urls.settings['template_path'], urls.settings['static_path']))
+        routes = list(handlers if handlers is not None else urls.handlers)
+        routes = [_with_prefix(spec, opts.url_prefix) for spec in routes]
+        ensure_handlers_declare_auth(routes)
+        super().__init__(routes, **settings)
+        self.add_transform(security_headers_transform(self.settings))  # on every response, static files too
+
+    # -- what handlers and templates read ----------------------------------------------------------------
+    @property
+    def workers(self) -> dict:
+        return self.inspector.workers
+
+    @property
+    def cors_enabled(self) -> bool:
+        return not self.identity.enabled and unauthenticated_api_allowed()
+
+    def update_workers(self, workername: str | None = None):
+        """Refresh the inspector cache for one worker or all; returns an awaitable."""
+        return self.inspector.inspect(workername)
+
+    @cached_property
+    def transport(self) -> str:
+        return self.capp.connection().transport.driver_type
+
+    @cached_property
+    def broker_uri(self) -> str:
+        """The broker URL with the password masked, for pages and logs."""
+        return self.capp.connection().as_uri()
+
+    @cached_property
+    def broker_uri_with_password(self) -> str:
+        return self.capp.connection().as_uri(include_password=True)
+
+    def template_context(self, handler) -> dict[str, Any]:
+        """What every template sees besides tornado's own namespace (which already has ``handler``,
+        ``request``, ``current_user``, ``static_url``, ``reverse_url`` and ``xsrf_form_html``): the live
+        objects, versions, options and formatting helpers. A user's handler subclassing
+        :class:`flower.views.BaseHandler` gets the same, so its own templates can extend ``base.html``."""
+        options = self.options
+        prefix = prepend_url('/', options.url_prefix).rstrip('/')  # '' or '/name', never a trailing slash
+        return {
+            'active_tab': '',
+            'page_url': lambda path: prefix + path,
+            'worker_url': lambda name: f'{prefix}/worker/{quote(str(name), safe="")}',
+            'task_url': lambda task_id: f'{prefix}/task/{quote(str(task_id), safe="")}',
+            'current_user': handler.current_user,
+            'capp': self.capp,
+            'events': self.events,
+            'options': options,
+            'read_only': bool(options.read_only),
+            'broker_url': self.broker_uri,
+            'flower_version': __version__,
+            'celery_version': celery.__version__,
+            'url_prefix': prefix,
+            'static_url': handler.static_url,
+            'reverse_url': handler.reverse_url,
+            'humanize': humanize,
+            'format_time': format_time,
+            'time_type': time_type(options.natural_time, self.capp.conf.timezone),
+            'logout_url': _optional_route(self, 'logout') if self.identity.oauth_enabled else None,
+            'xsrf_token': handler.xsrf_token.decode('ascii') if self.settings.get('xsrf_cookies') else '',
+            'bugreport': lambda: _bugreport(self.capp),
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def _ensure_io_loop(self) -> IOLoop:
+        """The IOLoop this app serves on: the given one, the running one, or a new one for this thread."""
+        if self.io_loop is None:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                asyncio.set_event_loop(asyncio.new_event_loop())
+            self.io_loop = IOLoop.current()
+        return self.io_loop
+
+    def start_http_server(self) -> int | None:
+        """Bind the listening socket(s); returns the TCP port actually bound (``--port=0`` picks one)."""
+        self._ensure_io_loop()
+        opts = self.options
+        ssl_options = None
+        if opts.certfile and opts.keyfile:
+            ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_options.load_cert_chain(abs_path(opts.certfile), abs_path(opts.keyfile))
+            if opts.ca_certs:
+                ssl_options.load_verify_locations(abs_path(opts.ca_certs))
+        server = HTTPServer(self, xheaders=opts.xheaders, ssl_options=ssl_options)
+        if opts.unix_socket:
+            sock = bind_unix_socket(opts.unix_socket, mode=0o777)
+            server.add_sockets([sock])
+        else:
+            sockets = bind_sockets(opts.port, address=opts.address or None)
+            server.add_sockets(sockets)
+            self.bound_port = sockets[0].getsockname()[1]
+        self.http_servers.append(server)
+        return self.bound_port
+
+    def start_background(self) -> None:
+        """Start the events thread, the periodic work and the first inspection (needs a running or current
+        IOLoop)."""
+        if self.started:
+            return
+        self._ensure_io_loop()
+        self.events.io_loop = self.io_loop
+        self.events.start()
+        self.started = True
+        self.io_loop.add_callback(self._initial_inspection)
+        self.io_loop.add_callback(self.queues.start, self.options.queue_length_interval)
+
+    async def _initial_inspection(self):
+        try:
+            await self.inspector.inspect()
+        except Exception as exc:
+            logger.warning('Initial inspection failed: %s', exc)
+
+    def start(self) -> None:
+        """Bind (unless already bound), start the background work and run the IOLoop until :meth:`stop`."""
+        self._ensure_io_loop()
+        if not self.http_servers:
+            self.start_http_server()
+        self.start_background()
+        self.io_loop.start()
+
+    def stop(self) -> None:
+        """Stop serving and the background work; safe to call more than once and from another thread."""
+        if getattr(self, '_stopped', False):
+            return
+        self._stopped = True
+        self.queues.cancel()
+        self.events.stop()
+        for server in self.http_servers:
+            if self.io_loop is not None:
+                self.io_loop.add_callback(server.stop)
+        self.runner.shutdown()
+        if self.io_loop is not None:
+            self.io_loop.add_callback(self.live.stop)  # the hub is touched only on the IOLoop thread
+            self.io_loop.add_callback(self.io_loop.stop)
+        self.started = False
+
+
+def time_type(natural_time: bool, timezone: str | None) -> str:
+    """The ``humanize(type=...)`` for task times: ``time`` or ``natural-time``, in the Celery app's timezone
+    when it has one (Flower's convention)."""
+    kind = 'natural-time' if natural_time else 'time'
+    return f'{kind}-{timezone}' if timezone else kind
+
+
+def _optional_route(app, name: str) -> str | None:
+    try:
+        return app.reverse_url(name)
+    except KeyError:
+        return None
+
+
+def _bugreport(capp) -> str:
+    from flower.utils import bugreport
+    try:
+        return bugreport(capp)
+    except Exception:  # only shown on the debug error page; never worth failing a render
+        return bugreport()
+
+
+def _backend_connection_errors(capp) -> tuple:
+    try:
+        backend = capp.backend
+        return tuple(getattr(backend, 'connection_errors', ()) or ())
+    except Exception:  # a misconfigured backend must not stop the monitor from starting
+        return ()
+
+
+def _with_prefix(spec, prefix: str | None):
+    """The same route under ``--url_prefix`` (names and kwargs kept)."""
+    if not prefix or not prefix.strip('/'):
+        return spec
+    if isinstance(spec, tornado.web.URLSpec):
+        pattern = spec.regex.pattern
+        pattern = pattern[:-1] if pattern.endswith('$') else pattern
+        return tornado.web.url(prepend_url(pattern, prefix), spec.handler_class, spec.kwargs, spec.name)
+    pattern, *rest = spec
+    return (prepend_url(pattern, prefix), *rest)
+
+
+def _is_public_or_authenticating(handler_class) -> bool:
+    if getattr(handler_class, 'public', False):
+        return True
+    if issubclass(handler_class, BaseHandler):
+        return True  # BaseHandler.prepare authenticates every request
+    if issubclass(handler_class, tornado.web.StaticFileHandler):
+        return True  # static files are public in Flower
+    verbs = [getattr(handler_class, name) for name in HTTP_METHODS
+             if getattr(handler_class, name) is not getattr(tornado.web.RequestHandler, name)]
+    return bool(verbs) and all('authenticated' in getattr(fn, '__qualname__', '') for fn in verbs)
+
+
+def ensure_handlers_declare_auth(routes) -> None:
+    """Refuse to build an app with a route that is neither authenticated nor declared public."""
+    for spec in routes:
+        handler_class = spec.handler_class if isinstance(spec, tornado.web.URLSpec) else spec[1]
+        if isinstance(handler_class, type) and issubclass(handler_class, tornado.web.RequestHandler) and \
+                not _is_public_or_authenticating(handler_class):
+            pattern = spec.regex.pattern if isinstance(spec, tornado.web.URLSpec) else spec[0]
+            raise RuntimeError(
+                f'Handler {handler_class.__module__}.{handler_class.__qualname__} for {pattern!r} neither '
+                'authenticates (subclass flower.views.BaseHandler or wrap its methods in '
+                'tornado.web.authenticated) nor is declared public (public = True)')
+

@@ -1,0 +1,691 @@
+"""Changing the cluster: worker control, task control and task execution, as plain objects.
+
+The ``/api/worker/*`` and ``/api/task/*`` handlers are thin; what they do lives here, free of tornado.web, so
+it is unit-tested without a server:
+
+* :class:`WorkerControl` sends control commands (pool, consumers, limits, revoke, shutdown) and reads the
+  workers' replies (:func:`reply_from`): a reply is a success only when the addressed worker answered ``ok``.
+* :class:`TaskExecution` publishes tasks, waits a bounded time for results, reads results and aborts.
+* :func:`parse_apply_body` turns the JSON body of apply/async-apply/send-task into arguments and
+  ``apply_async`` options, refusing anything Celery would choke on (so a client never causes a 500).
+* :func:`recover_call` rebuilds a finished task's call (name, args, kwargs, routing) from its event record
+  for ``/api/task/retry``: the reprs are parsed with :func:`ast.literal_eval` and nothing else, and a call that
+  cannot be recovered exactly is refused with the reason.
+
+Every blocking Celery/kombu/backend call goes through :class:`flower.runner.BlockingRunner`. The coroutines
+here are awaited on the IOLoop thread; the plain functions they hand to the runner run on its threads and touch
+no events state. Errors are :class:`ControlError` subclasses carrying a message for the client; the web layer
+gives each its HTTP status.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import math
+import signal as signal_module
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from celery import states
+
+from flower.events.task import is_truncated
+from flower.runner import BlockingRunner
+
+# Flower's time format for eta/expires (microseconds required); ISO 8601 is accepted as well.
+DATETIME_FORMAT = '%Y-%m-%d %H:%M:%S.%f'
+DEFAULT_APPLY_TIMEOUT = 30.0     # seconds /api/task/apply waits for a result unless told otherwise
+MAX_WAIT = 3600.0                # longest wait a client may ask for (apply and result)
+MAX_DELAY = 10 * 365 * 24 * 3600.0   # countdown/expires beyond ten years are mistakes (and overflow Celery)
+MAX_POOL_STEP = 1000             # processes added or removed by one grow/shrink
+MAX_PROCESSES = 10000            # the largest autoscale bound
+MAX_NAME_LENGTH = 255            # AMQP short strings: queue, exchange, routing key, task id
+MAX_PRIORITY = 255
+RETRYABLE_STATES = frozenset(states.READY_STATES | {states.REJECTED})
+
+
+# -- errors ---------------------------------------------------------------------------------------------------
+class ControlError(Exception):
+    """Something the client asked for cannot be done; ``message`` says why, in words for the client."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ControlError):
+    """A parameter or body that cannot be used (HTTP 400)."""
+
+
+class UnknownWorker(ControlError):
+    """No such worker (HTTP 404)."""
+
+    def __init__(self, name: str):
+        super().__init__(f"Unknown worker '{name}'")
+        self.name = name
+
+
+class UnknownTask(ControlError):
+    """No such task name or task id (HTTP 404)."""
+
+    def __init__(self, name: str):
+        super().__init__(f"Unknown task '{name}'")
+        self.name = name
+
+
+class CommandFailed(ControlError):
+    """The worker refused the command or did not answer (HTTP 403, as Flower)."""
+
+
+class NotRetryable(ControlError):
+    """The task cannot be re-sent as it was (HTTP 409)."""
+
+
+class NoResultBackend(ControlError):
+    """The operation needs a result backend and none is configured (HTTP 503)."""
+
+    def __init__(self):
+        super().__init__('No result backend is configured')
+
+
+# -- replies ----------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerReply:
+    """What one worker answered to a control command: ``ok`` and the text it gave (or the failure reason)."""
+    ok: bool
+    text: str
+
+
+def _entry_for(workername: str, replies) -> Any:
+    for reply in replies or ():
+        if isinstance(reply, dict) and workername in reply:
+            return reply[workername]
+    return None
+
+
+def reply_from(workername: str, replies, timeout: float | None = None) -> WorkerReply:
+    """Read ``workername``'s answer among the broadcast ``replies`` (a list of ``{hostname: {...}}``).
+
+    Flower looked only at the first reply and failed with a KeyError when another worker answered first; any
+    position is accepted here, and a missing answer is a failure that says so."""
+    entry = _entry_for(workername, replies)
+    if isinstance(entry, dict) and 'ok' in entry:
+        return WorkerReply(True, str(entry['ok']))
+    if isinstance(entry, dict) and 'error' in entry:
+        return WorkerReply(False, str(entry['error']))
+    if entry is None and not replies:
+        wait = f' within {timeout:g}s' if timeout else ''
+        return WorkerReply(False, f"no reply from '{workername}'{wait}")
+    return WorkerReply(False, 'Unknown reason')
+
+
+def error_reason(workername: str, replies) -> str:
+    """The reason a command failed on ``workername`` (Flower's ``ControlHandler.error_reason``)."""
+    reply = reply_from(workername, replies)
+    return 'Unknown reason' if reply.ok else reply.text
+
+
+# -- parameter checks ---------------------------------------------------------------------------------------------
+def _finite(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(f"Invalid {name} '{value}': expected a finite number")
+    return float(value)
+
+
+def pool_step(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POOL_STEP:
+        raise InvalidInput(f"Invalid n '{n}': expected a whole number from 1 to {MAX_POOL_STEP}")
+    return n
+
+
+def autoscale_bounds(minimum: int, maximum: int) -> tuple[int, int]:
+    for name, value in (('min', minimum), ('max', maximum)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PROCESSES:
+            raise InvalidInput(f"Invalid {name} '{value}': expected a whole number from 0 to {MAX_PROCESSES}")
+    if minimum > maximum:
+        raise InvalidInput(f'Invalid autoscale range: min ({minimum}) is greater than max ({maximum})')
+    return minimum, maximum
+
+
+def short_name(value, what: str) -> str:
+    """A queue, exchange or routing key name: a non-empty string AMQP can carry."""
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f'Invalid {what}: expected a non-empty name')
+    if len(value.encode('utf-8')) > MAX_NAME_LENGTH:
+        raise InvalidInput(f'Invalid {what}: names are at most {MAX_NAME_LENGTH} bytes long')
+    return value
+
+
+def signal_name(value: str | int | None) -> str:
+    """``'KILL'``, ``'sigkill'``, ``'SIGKILL'`` or ``'9'`` -> ``'SIGKILL'``; anything else is refused."""
+    if value is None or value == '':
+        return 'SIGTERM'
+    text = str(value).strip()
+    try:
+        if text.isdigit():
+            return signal_module.Signals(int(text)).name
+        name = text.upper()
+        name = name if name.startswith('SIG') else 'SIG' + name
+        return signal_module.Signals[name].name
+    except (KeyError, ValueError):
+        raise InvalidInput(f"Invalid signal '{value}': expected a signal name such as SIGTERM or SIGKILL") \
+            from None
+
+
+def time_limit_value(value: float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    value = _finite(value, name)
+    if not 0 <= value <= MAX_DELAY:
+        raise InvalidInput(f"Invalid {name} '{value:g}': time limits are from 0 to {MAX_DELAY:g} seconds")
+    return value
+
+
+def rate_limit_value(value: str) -> str:
+    """A Celery rate limit (``'10'``, ``'10/s'``, ``'100/m'``, ``'1000/h'``; empty or ``'0'`` lifts it), checked
+    as the worker will, and finite and not negative."""
+    from celery.utils.time import rate
+    try:
+        per_second = rate(value)
+        valid = isinstance(value, str) and math.isfinite(per_second) and per_second >= 0
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
+        valid = False
+    if not valid:
+        raise InvalidInput(f"Invalid rate limit '{value}': expected a number of tasks, optionally per s, m or h "
+                           "(for example 10/m)")
+    return value
+
+
+def wait_seconds(value: float | None, name: str = 'timeout') -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not 0 <= value <= MAX_WAIT:
+        raise InvalidInput(f"Invalid {name} '{value}': expected a number of seconds from 0 to {MAX_WAIT:g}")
+    return float(value)
+
+
+# -- workers ------------------------------------------------------------------------------------------------------
+async def ensure_inspected(inspector, event_workers, workername: str | None) -> bool:
+    """Whether ``workername`` is a worker the inspector knows. A worker seen in events but not inspected yet
+    (it has just started) is inspected now instead of being reported unknown."""
+    if not workername:
+        return False
+    if workername in inspector.workers:
+        return True
+    if workername in event_workers:
+        try:
+            await inspector.inspect(workername)
+        except Exception:  # noqa: BLE001 - the inspector logs its own failures; unknown is the answer
+            return False
+    return workername in inspector.workers
+
+
+class WorkerControl:
+    """Control commands for one worker (or, for revoke, the whole cluster); each returns the text for the
+    client or raises :class:`CommandFailed` with Flower's message."""
+
+    def __init__(self, capp, runner: BlockingRunner, reply_timeout: float = 1.0):
+        self.capp = capp
+        self.runner = runner
+        self.reply_timeout = reply_timeout
+
+    async def _broadcast(self, operation: str, workername: str, command: str, arguments: dict | None = None,
+                         reply: bool = True):
+        timeout = self.reply_timeout
+
+        def call():
+            return self.capp.control.broadcast(command, arguments=arguments or {}, destination=[workername],
+                                               reply=reply, timeout=timeout)
+        return await self.runner.run(operation, workername, call, timeout=timeout + 10.0)
+
+    async def _command(self, workername: str, command: str, arguments: dict | None, failure: str) -> str:
+        replies = await self._broadcast(command, workername, command, arguments)
+        answer = reply_from(workername, replies, self.reply_timeout)
+        if not answer.ok:
+            raise CommandFailed(f'{failure}: {answer.text}')
+        return answer.text
+
+    async def shutdown(self, workername: str) -> str:
+        await self._broadcast('shutdown', workername, 'shutdown', reply=False)
+        return 'Shutting down!'
+
+    async def pool_restart(self, workername: str) -> str:
+        await self._command(workername, 'pool_restart', {'reload': False},
+                            f"Failed to restart the '{workername}' pool")
+        return f"Restarting '{workername}' worker's pool"
+
+    async def pool_grow(self, workername: str, n: int) -> str:
+        n = pool_step(n)
+        await self._command(workername, 'pool_grow', {'n': n}, f"Failed to grow '{workername}' worker's pool")
+        return f"Growing '{workername}' worker's pool by {n}"
+
+    async def pool_shrink(self, workername: str, n: int) -> str:
+        n = pool_step(n)
+        await self._command(workername, 'pool_shrink', {'n': n},
+                            f"Failed to shrink '{workername}' worker's pool")
+        return f"Shrinking '{workername}' worker's pool by {n}"
+
+    async def autoscale(self, workername: str, minimum: int, maximum: int) -> str:
+        minimum, maximum = autoscale_bounds(minimum, maximum)
+        await self._command(workername, 'autoscale', {'min': minimum, 'max': maximum},
+                            f"Failed to autoscale '{workername}' worker")
+        return f"Autoscaling '{workername}' worker (min={minimum}, max={maximum})"
+
+    async def add_consumer(self, workername: str, queue: str) -> str:
+        queue = short_name(queue, 'queue')
+        return await self._command(workername, 'add_consumer', {'queue': queue},
+                                   f"Failed to add '{queue}' consumer to '{workername}' worker")
+
+    async def cancel_consumer(self, workername: str, queue: str) -> str:
+        queue = short_name(queue, 'queue')
+        return await self._command(workername, 'cancel_consumer', {'queue': queue},
+                                   f"Failed to cancel '{queue}' consumer from '{workername}' worker")
+
+    async def time_limit(self, workername: str, task_name: str, hard: float | None, soft: float | None) -> str:
+        hard = time_limit_value(hard, 'hard')
+        soft = time_limit_value(soft, 'soft')
+        replies = await self._broadcast('time_limit', workername, 'time_limit',
+                                        {'task_name': task_name, 'hard': hard, 'soft': soft})
+        answer = reply_from(workername, replies, self.reply_timeout)
+        if not answer.ok:
+            raise CommandFailed(f"Failed to set timeouts: '{answer.text}'")
+        return answer.text
+
+    async def rate_limit(self, workername: str, task_name: str, ratelimit: str) -> str:
+        ratelimit = rate_limit_value(ratelimit)
+        replies = await self._broadcast('rate_limit', workername, 'rate_limit',
+                                        {'task_name': task_name, 'rate_limit': ratelimit})
+        answer = reply_from(workername, replies, self.reply_timeout)
+        if not answer.ok:
+            raise CommandFailed(f"Failed to set rate limit: '{answer.text}'")
+        return answer.text
+
+    async def revoke(self, task_id: str, terminate: bool = False, signal: str | None = None) -> str:
+        signame = signal_name(signal)
+
+        def call():
+            return self.capp.control.revoke(task_id, terminate=terminate, signal=signame)
+        await self.runner.run('revoke', task_id, call)
+        return f"Revoked '{task_id}'"
+
+
+# -- task execution ---------------------------------------------------------------------------------------------
+@dataclass
+class ApplyRequest:
+    """What a client asked apply/async-apply/send-task to publish."""
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+    timeout: float | None = None  # apply only: how long to wait for the result
+
+
+def _parse_datetime(value, name: str) -> datetime:
+    if isinstance(value, str):
+        for parse in (lambda text: datetime.strptime(text, DATETIME_FORMAT), datetime.fromisoformat):
+            try:
+                return parse(value)
+            except ValueError:
+                continue
+    raise InvalidInput(f"Invalid option '{name}': expected a time like 2024-01-31 13:45:00.000000 "
+                       "or an ISO 8601 time")
+
+
+def _delay(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or abs(value) > MAX_DELAY:
+        raise InvalidInput(f"Invalid option '{name}': expected a number of seconds up to {MAX_DELAY:g}")
+    return float(value)
+
+
+def _positive_seconds(value, name: str) -> float:
+    seconds = _delay(value, name)
+    if seconds <= 0:
+        raise InvalidInput(f"Invalid option '{name}': expected a number of seconds greater than 0")
+    return seconds
+
+
+def _option_name(value, name: str) -> str:
+    try:
+        return short_name(value, f"option '{name}'")
+    except InvalidInput as exc:
+        raise InvalidInput(exc.message) from None
+
+
+def _priority(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRIORITY:
+        raise InvalidInput(f"Invalid option '{name}': expected a whole number from 0 to {MAX_PRIORITY}")
+    return value
+
+
+def _boolean(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"Invalid option '{name}': expected true or false")
+    return value
+
+
+# The headers of Celery's task message protocol: a custom header of the same name would replace them.
+PROTOCOL_HEADERS = frozenset({
+    'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id',
+    'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'replaced_task_nesting', 'stamped_headers',
+    'stamps'})
+
+
+def _headers(value, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"Invalid option '{name}': expected an object")
+    clashes = sorted(PROTOCOL_HEADERS & set(value))
+    if clashes:
+        raise InvalidInput(f"Invalid option '{name}': {', '.join(clashes)} would replace Celery's own message "
+                           'headers')
+    return value
+
+
+CODEC_CANDIDATES = {'serializer': ('json', 'msgpack', 'pickle', 'yaml'),
+                    'compression': ('brotli', 'bzip2', 'gzip', 'lzma', 'zlib', 'zstd')}
+
+
+def codec_works(kind: str, name: str) -> bool:
+    """Whether kombu can encode with serializer/compression ``name`` here (some need extra packages)."""
+    try:
+        if kind == 'serializer':
+            from kombu.serialization import dumps
+            dumps({}, serializer=name)
+        else:
+            from kombu.compression import compress
+            compress(b'', name)
+        return True
+    except Exception:  # noqa: BLE001 - kombu raises several kinds for unknown or uninstalled codecs
+        return False
+
+
+def installed_codecs(kind: str) -> list[str]:
+    return [name for name in CODEC_CANDIDATES[kind] if codec_works(kind, name)]
+
+
+def _codec(kind: str):
+    def check(value, name: str) -> str:
+        if not isinstance(value, str) or not codec_works(kind, value):
+            raise InvalidInput(f"Invalid option '{name}': '{value}' is not an installed {kind}")
+        return value
+    return check
+
+
+def _expires(value, name: str):
+    if isinstance(value, str):
+        return _parse_datetime(value, name)
+    return _delay(value, name)
+
+
+# The apply_async options a JSON body may carry, each with its check/converter. Anything else is refused:
+# options such as ``link``, ``connection`` or ``router`` expect Python objects no JSON value can be.
+APPLY_OPTIONS: dict[str, Callable[[Any, str], Any]] = {
+    'countdown': _delay,
+    'eta': _parse_datetime,
+    'expires': _expires,
+    'task_id': _option_name,
+    'queue': _option_name,
+    'exchange': _option_name,
+    'routing_key': _option_name,
+    'priority': _priority,
+    'serializer': _codec('serializer'),
+    'compression': _codec('compression'),
+    'headers': _headers,
+    'shadow': _option_name,
+    'time_limit': _positive_seconds,
+    'soft_time_limit': _positive_seconds,
+    'ignore_result': _boolean,
+    'retry': _boolean,
+}
+
+
+def parse_apply_body(body: bytes | str | None, wait_option: bool = False) -> ApplyRequest:
+    """The JSON body of apply/async-apply/send-task: ``{"args": [...], "kwargs": {...}, <options>}``.
+
+    An empty body means no arguments. With ``wait_option`` (apply) the ``timeout`` key is how long to wait for
+    the result (default :data:`DEFAULT_APPLY_TIMEOUT`); it is not an ``apply_async`` option."""
+    if isinstance(body, bytes):
+        try:
+            body = body.decode('utf-8')
+        except UnicodeDecodeError:
+            raise InvalidInput('Invalid JSON body: not UTF-8 text') from None
+    if body is None or not body.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidInput(f'Invalid JSON body: {exc}') from None
+    if not isinstance(data, dict):
+        raise InvalidInput('Invalid options: the body must be a JSON object')
+    data = dict(data)
+    args = data.pop('args', None)
+    kwargs = data.pop('kwargs', None)
+    if args is None:
+        args = []
+    if not isinstance(args, list):
+        raise InvalidInput('Invalid args: args must be an array')
+    if kwargs is None:
+        kwargs = {}
+    if not isinstance(kwargs, dict):
+        raise InvalidInput('Invalid kwargs: kwargs must be an object')
+    timeout = None
+    if wait_option:
+        raw = data.pop('timeout', None)
+        if raw is None:
+            timeout = DEFAULT_APPLY_TIMEOUT
+        else:
+            try:
+                timeout = wait_seconds(raw)
+            except InvalidInput:
+                raise InvalidInput(f"Invalid timeout '{raw}': expected a number of seconds from 0 to "
+                                   f"{MAX_WAIT:g}") from None
+    options = {}
+    for key, value in data.items():
+        check = APPLY_OPTIONS.get(key)
+        if check is None:
+            raise InvalidInput(f"Unknown option '{key}': use args, kwargs{', timeout' if wait_option else ''} "
+                               f"or one of {', '.join(sorted(APPLY_OPTIONS))}")
+        if value is None:
+            continue
+        options[key] = check(value, key)
+    return ApplyRequest(args=args, kwargs=kwargs, options=options, timeout=timeout)
+
+
+def json_safe(value):
+    """``value`` if it can be written as JSON, else its repr (a result object, an exception)."""
+    try:
+        json.dumps(value, allow_nan=False)
+        return value
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return repr(value)
+
+
+def has_result_backend(capp) -> bool:
+    from celery.backends.base import DisabledBackend
+    try:
+        return not isinstance(capp.backend, DisabledBackend)
+    except Exception:  # noqa: BLE001 - a backend that cannot even be built is no backend
+        return False
+
+
+@dataclass(frozen=True)
+class ResultSnapshot:
+    """A task's result as the backend has it now."""
+    task_id: str
+    state: str
+    ready: bool
+    result: Any = None
+    traceback: str | None = None
+
+    def as_dict(self, with_result: bool) -> dict:
+        data: dict[str, Any] = {'task-id': self.task_id, 'state': self.state}
+        if with_result:
+            data['result'] = json_safe(self.result)
+            if self.state == states.FAILURE:
+                data['traceback'] = self.traceback
+        return data
+
+
+class TaskExecution:
+    """Publishing tasks and reading their results through the runner."""
+
+    #: how often a wait asks the backend again (the first polls are quick, then every half second)
+    poll_intervals = (0.05, 0.1, 0.2, 0.3, 0.5)
+
+    def __init__(self, capp, runner: BlockingRunner):
+        self.capp = capp
+        self.runner = runner
+
+    @property
+    def has_backend(self) -> bool:
+        return has_result_backend(self.capp)
+
+    def require_registered(self, name: str) -> None:
+        if name not in self.capp.tasks:
+            raise UnknownTask(name)
+
+    def require_backend(self) -> None:
+        if not self.has_backend:
+            raise NoResultBackend()
+
+    async def publish(self, name: str, request: ApplyRequest, registered: bool = True) -> str:
+        """Send ``name`` with the request's arguments and options; returns the task id. ``registered`` uses the
+        task's own ``apply_async`` (its routing and defaults); otherwise ``send_task`` by name."""
+        def call():
+            if registered:
+                task = self.capp.tasks[name]
+                result = task.apply_async(args=request.args, kwargs=request.kwargs, **request.options)
+            else:
+                result = self.capp.send_task(name, args=request.args, kwargs=request.kwargs, **request.options)
+            return result.id
+        return await self.runner.run('publish task', name, call)
+
+    def _snapshot(self, task_id: str) -> ResultSnapshot:
+        result = self.capp.AsyncResult(task_id)
+        state = result.state
+        if state in states.READY_STATES:
+            return ResultSnapshot(task_id, state, True, result.result, result.traceback)
+        return ResultSnapshot(task_id, state, False)
+
+    async def snapshot(self, task_id: str) -> ResultSnapshot:
+        return await self.runner.run('read result', task_id, self._snapshot, task_id)
+
+    async def wait(self, task_id: str, timeout: float, stop: Callable[[], bool] = lambda: False) \
+            -> ResultSnapshot:
+        """The result once ready, or the snapshot when ``timeout`` seconds have passed (or ``stop()`` says the
+        client went away). Polls the backend instead of blocking on it, so a long wait does not hold one of
+        the runner's few slots."""
+        deadline = time.monotonic() + timeout
+        attempt = 0
+        while True:
+            snapshot = await self.snapshot(task_id)
+            remaining = deadline - time.monotonic()
+            if snapshot.ready or remaining <= 0 or stop():
+                return snapshot
+            interval = self.poll_intervals[min(attempt, len(self.poll_intervals) - 1)]
+            attempt += 1
+            await asyncio.sleep(min(interval, remaining))
+
+    async def abort(self, task_id: str) -> str:
+        from celery.contrib.abortable import AbortableAsyncResult
+
+        def call():
+            AbortableAsyncResult(task_id, app=self.capp).abort()
+        await self.runner.run('abort', task_id, call)
+        return f"Aborted '{task_id}'"
+
+
+# -- retry --------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RecoveredCall:
+    """How to send a finished task again."""
+    name: str
+    args: list
+    kwargs: dict
+    options: dict
+
+
+def _contains_ellipsis_or_cut_text(value, depth: int = 0) -> bool:
+    """Celery's ``saferepr`` shortens long argument lists: items become ``...`` and long texts end in
+    ``...``. Either means the repr is not the call that was made."""
+    if depth > 100:
+        return True
+    if value is Ellipsis:
+        return True
+    if isinstance(value, (str, bytes)):
+        return value.endswith('...' if isinstance(value, str) else b'...')
+    if isinstance(value, dict):
+        return any(_contains_ellipsis_or_cut_text(k, depth + 1) or _contains_ellipsis_or_cut_text(v, depth + 1)
+                   for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_contains_ellipsis_or_cut_text(item, depth + 1) for item in value)
+    return False
+
+
+def literal_from_repr(text, what: str):
+    """The Python literal an event's ``args``/``kwargs`` repr stands for, or :class:`NotRetryable`."""
+    if text is None:
+        raise NotRetryable(f'The task cannot be retried: its {what} were not reported in its events')
+    if not isinstance(text, str):
+        raise NotRetryable(f'The task cannot be retried: its {what} were not reported as text')
+    if is_truncated(text):
+        raise NotRetryable(f'The task cannot be retried: its {what} were truncated when stored '
+                           '(raise --task_args_max_length to keep them whole)')
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise NotRetryable(f'The task cannot be retried: its {what} {text!r} are not a Python literal') from None
+    if _contains_ellipsis_or_cut_text(value):
+        raise NotRetryable(f'The task cannot be retried: its {what} were shortened by Celery when the task was '
+                           "sent (they contain '...')")
+    return value
+
+
+def recover_call(task, serializer: str = 'json') -> RecoveredCall:
+    """The name, args, kwargs and routing of the finished task ``task`` (an events record), checked to be
+    sendable with ``serializer``; :class:`NotRetryable` says why not."""
+    if task.state not in RETRYABLE_STATES:
+        raise NotRetryable(f"The task cannot be retried: it is {task.state}, not finished")
+    if not task.name or not isinstance(task.name, str):
+        raise NotRetryable('The task cannot be retried: its name was not reported in its events')
+    args = literal_from_repr(task.args, 'args')
+    kwargs = literal_from_repr(task.kwargs if task.kwargs is not None else '{}', 'kwargs')
+    if not isinstance(args, (list, tuple)):
+        raise NotRetryable(f'The task cannot be retried: its args {task.args!r} are not a list')
+    if not isinstance(kwargs, dict) or not all(isinstance(key, str) for key in kwargs):
+        raise NotRetryable(f'The task cannot be retried: its kwargs {task.kwargs!r} are not keyword arguments')
+    try:
+        from kombu.serialization import dumps
+        dumps([list(args), kwargs, {}], serializer=serializer)
+    except Exception as exc:  # noqa: BLE001 - whatever the serializer refuses
+        raise NotRetryable(f"The task cannot be retried: its arguments cannot be sent with the '{serializer}' "
+                           f'serializer ({exc})') from None
+    return RecoveredCall(task.name, list(args), kwargs, routing_options(task.exchange, task.routing_key))
+
+
+def routing_options(exchange, routing_key) -> dict:
+    """``send_task`` options that route a message as the original was routed.
+
+    Through the default exchange (``''``, as Celery sends to its queues) the routing key is the queue's name, and
+    Celery only keeps a routing key for the default exchange when it is given as the queue. A named exchange is
+    given with its routing key. Anything else (nothing reported, not names) is left to the app's router."""
+    def usable(name):
+        return isinstance(name, str) and name != '' and len(name.encode('utf-8')) <= MAX_NAME_LENGTH
+    if not usable(routing_key):
+        return {}
+    if exchange is None or exchange == '':
+        return {'queue': routing_key}
+    if usable(exchange):
+        return {'exchange': exchange, 'routing_key': routing_key}
+    return {}
+
+
+async def resend(capp, runner: BlockingRunner, call: RecoveredCall) -> str:
+    """Publish ``call`` by name (the task need not be registered here); returns the new task id."""
+    def publish():
+        return capp.send_task(call.name, args=call.args, kwargs=call.kwargs, **call.options).id
+    return await runner.run('retry task', call.name, publish)

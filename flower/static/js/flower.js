@@ -1,0 +1,248 @@
+/* Behaviour shared by every page: URLs under --url_prefix, calls to the REST API, toasts, copy buttons, the
+ * theme menu, and time/duration formatting.
+ *
+ * Everything that came from Celery (task names, arguments, results, worker names) is text: it is put into the
+ * page with textContent / jQuery .text(), or through Flower.escape() when a DataTables renderer must return
+ * HTML. Nothing here evaluates or injects such a value as markup. */
+(function (window, $) {
+  'use strict';
+
+  var body = document.body;
+  var prefix = (body.getAttribute('data-url-prefix') || '').replace(/\/+$/, '');
+  if (prefix && prefix.charAt(0) !== '/') {
+    prefix = '/' + prefix;
+  }
+
+  function url(path) {
+    return prefix + (path.charAt(0) === '/' ? path : '/' + path);
+  }
+
+  var ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;', '`': '&#96;' };
+
+  function escape(value) {
+    if (value === null || value === undefined) {
+      return '';
+    }
+    return String(value).replace(/[&<>"'`]/g, function (ch) { return ESCAPES[ch]; });
+  }
+
+  // -- the REST API ----------------------------------------------------------------------------------------
+  function errorMessage(xhr) {
+    var text = xhr && xhr.responseText ? String(xhr.responseText).trim() : '';
+    if (text && text.charAt(0) === '{') {
+      try {
+        var parsed = JSON.parse(text);
+        text = parsed.error || parsed.message || text;
+      } catch (e) { /* plain text after all */ }
+    }
+    if (!text || text.charAt(0) === '<') {
+      text = xhr && xhr.status ? 'The server answered ' + xhr.status + ' ' + (xhr.statusText || '') : 'The server could not be reached';
+    }
+    return text;
+  }
+
+  /* The XSRF token the server asks for on state-changing requests made with a login session: the page
+   * carries it (data-xsrf); a page from a customised template without it falls back to tornado's _xsrf cookie. */
+  function xsrfToken() {
+    var token = body.getAttribute('data-xsrf');
+    if (token) {
+      return token;
+    }
+    var match = document.cookie.match(/(?:^|;\s*)_xsrf=([^;]*)/);
+    return match ? decodeURIComponent(match[1]) : '';
+  }
+
+  // Every state-changing jQuery request to this server carries the token (the API helper below, the tasks
+  // table's POSTs, any page script); GETs and requests to other sites never do.
+  $.ajaxPrefilter(function (options, originalOptions, xhr) {
+    var method = String(options.type || options.method || 'GET').toUpperCase();
+    if (method === 'GET' || method === 'HEAD' || method === 'OPTIONS' || options.crossDomain) {
+      return;
+    }
+    var token = xsrfToken();
+    if (token) {
+      xhr.setRequestHeader('X-XSRFToken', token);
+    }
+  });
+
+  /* POST (or GET) /api/<path> with form parameters; resolves with the parsed JSON answer, rejects with an
+   * Error whose message is the server's own explanation. */
+  function api(method, path, params) {
+    return new Promise(function (resolve, reject) {
+      $.ajax({ type: method, url: url('/api/' + path), data: params || {}, dataType: 'json' })
+        .done(function (data) { resolve(data || {}); })
+        .fail(function (xhr) { reject(new Error(errorMessage(xhr))); });
+    });
+  }
+
+  // -- toasts ----------------------------------------------------------------------------------------------
+  /* kind: 'success' | 'error' | 'info'; link: optional {href, text} added after the message. */
+  function toast(message, kind, link) {
+    kind = kind || 'info';
+    var container = document.getElementById('toasts');
+    var el = document.createElement('div');
+    el.className = 'toast toast-' + kind;
+    el.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    el.setAttribute('aria-live', kind === 'error' ? 'assertive' : 'polite');
+    el.setAttribute('aria-atomic', 'true');
+    var row = document.createElement('div');
+    row.className = 'd-flex';
+    var text = document.createElement('div');
+    text.className = 'toast-body';
+    var strong = document.createElement('strong');
+    strong.textContent = kind === 'error' ? 'Failed: ' : (kind === 'success' ? 'Done: ' : '');
+    text.appendChild(strong);
+    text.appendChild(document.createTextNode(message));
+    if (link && link.href) {
+      var a = document.createElement('a');
+      a.href = link.href;
+      a.className = 'ms-1';
+      a.textContent = link.text || link.href;
+      text.appendChild(a);
+    }
+    var close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'btn-close me-2 m-auto';
+    close.setAttribute('data-bs-dismiss', 'toast');
+    close.setAttribute('aria-label', 'Close');
+    row.appendChild(text);
+    row.appendChild(close);
+    el.appendChild(row);
+    container.appendChild(el);
+    var instance = new window.bootstrap.Toast(el, { delay: kind === 'error' ? 10000 : 5000 });
+    el.addEventListener('hidden.bs.toast', function () { el.remove(); });
+    instance.show();
+    return el;
+  }
+
+  // -- times -----------------------------------------------------------------------------------------------
+  var formatters = {};
+
+  function formatterFor(timezone) {
+    if (!formatters[timezone]) {
+      var options = { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
+        second: '2-digit', hourCycle: 'h23', fractionalSecondDigits: 3 };
+      try {
+        formatters[timezone] = new Intl.DateTimeFormat('en-GB', Object.assign({ timeZone: timezone }, options));
+      } catch (e) {  // an unknown zone name: show UTC rather than nothing
+        formatters[timezone] = new Intl.DateTimeFormat('en-GB', Object.assign({ timeZone: 'UTC' }, options));
+      }
+    }
+    return formatters[timezone];
+  }
+
+  /* A Unix timestamp (seconds) as "YYYY-MM-DD HH:MM:SS.mmm" in `timezone`. */
+  function formatTime(seconds, timezone) {
+    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
+      return '';
+    }
+    var parts = {};
+    formatterFor(timezone || 'UTC').formatToParts(new Date(Number(seconds) * 1000)).forEach(function (part) {
+      parts[part.type] = part.value;
+    });
+    return parts.year + '-' + parts.month + '-' + parts.day + ' ' + parts.hour + ':' + parts.minute + ':' +
+      parts.second + '.' + (parts.fractionalSecond || '000');
+  }
+
+  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat('en', { numeric: 'auto' }) : null;
+
+  /* "3 minutes ago" within the last day, the full time before that. */
+  function naturalTime(seconds, timezone) {
+    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
+      return '';
+    }
+    var delta = Number(seconds) - Date.now() / 1000;
+    var abs = Math.abs(delta);
+    if (!relative || abs >= 86400) {
+      return formatTime(seconds, timezone);
+    }
+    if (abs < 60) {
+      return relative.format(Math.round(delta), 'second');
+    }
+    if (abs < 3600) {
+      return relative.format(Math.round(delta / 60), 'minute');
+    }
+    return relative.format(Math.round(delta / 3600), 'hour');
+  }
+
+  /* A runtime in seconds as "850 ms", "2.35 s" or "3 min 12 s". */
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
+      return '';
+    }
+    var value = Number(seconds);
+    if (value < 1) {
+      return (value * 1000).toFixed(value < 0.01 ? 2 : 1) + ' ms';
+    }
+    if (value < 60) {
+      return value.toFixed(2) + ' s';
+    }
+    var minutes = Math.floor(value / 60);
+    if (minutes < 60) {
+      return minutes + ' min ' + Math.round(value - minutes * 60) + ' s';
+    }
+    return Math.floor(minutes / 60) + ' h ' + (minutes % 60) + ' min';
+  }
+
+  // -- copy buttons --------------------------------------------------------------------------------------------
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement('textarea');
+      area.value = text;
+      area.setAttribute('readonly', '');
+      area.style.position = 'fixed';
+      area.style.opacity = '0';
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      area.remove();
+      if (ok) { resolve(); } else { reject(new Error('The browser did not allow copying')); }
+    });
+  }
+
+  $(document).on('click', '[data-copy-target]', function () {
+    var target = document.querySelector(this.getAttribute('data-copy-target'));
+    if (!target) {
+      return;
+    }
+    copyText(target.textContent).then(function () {
+      toast('copied to the clipboard.', 'success');
+    }, function (err) {
+      toast(err.message, 'error');
+    });
+  });
+
+  // -- theme menu ------------------------------------------------------------------------------------------
+  function markTheme() {
+    var current = window.FlowerTheme ? window.FlowerTheme.current() : 'auto';
+    $('[data-theme-choice]').each(function () {
+      var active = this.getAttribute('data-theme-choice') === current;
+      this.classList.toggle('active', active);
+      this.setAttribute('aria-pressed', active ? 'true' : 'false');
+    });
+  }
+
+  $(document).on('click', '[data-theme-choice]', function () {
+    if (window.FlowerTheme) {
+      window.FlowerTheme.choose(this.getAttribute('data-theme-choice'));
+    }
+    markTheme();
+  });
+  markTheme();
+
+  window.Flower = {
+    prefix: prefix,
+    url: url,
+    escape: escape,
+    api: api,
+    toast: toast,
+    formatTime: formatTime,
+    naturalTime: naturalTime,
+    duration: duration,
+    readOnly: body.getAttribute('data-read-only') === 'true'
+  };
+}(window, window.jQuery));

@@ -1,0 +1,113 @@
+/* One worker's page: the controls call the REST API (/api/worker/..., /api/task/rate-limit|timeout/...) and
+ * report in toasts; the open tab is kept in the URL's #hash. The page watches the worker on the live channel
+ * (live.js): its status, load average and heartbeat period follow its events, and when it goes offline or comes
+ * back the page offers a reload (what the worker reported when inspected may have changed). */
+(function (window, $) {
+  'use strict';
+
+  var Flower = window.Flower;
+  var page = document.getElementById('worker-page');
+  if (!page) {
+    return;
+  }
+  var worker = page.getAttribute('data-worker');
+
+  // -- tabs ------------------------------------------------------------------------------------------------
+  function showTab(name) {
+    var button = document.querySelector('#worker-tabs [data-tab="' + name + '"]');
+    if (button) {
+      window.bootstrap.Tab.getOrCreateInstance(button).show();
+    }
+  }
+  if (window.location.hash) {
+    showTab(window.location.hash.slice(1));
+  }
+  $('#worker-tabs [data-tab]').on('shown.bs.tab', function () {
+    window.history.replaceState(null, '', '#' + this.getAttribute('data-tab'));
+  });
+
+  // -- controls ---------------------------------------------------------------------------------------------
+  function changed() {
+    $('#stale-notice').removeClass('d-none');
+  }
+
+  function run(endpoint, params, button) {
+    if (button) { button.disabled = true; }
+    return Flower.api('POST', endpoint, params).then(function (answer) {
+      Flower.toast(answer.message || 'The worker accepted the command.', 'success');
+      return answer;
+    }, function (err) {
+      Flower.toast(err.message, 'error');
+      throw err;
+    }).finally(function () {
+      if (button) { button.disabled = false; }
+    });
+  }
+
+  function params(form) {
+    var values = {};
+    $(form).serializeArray().forEach(function (field) {
+      if (field.value !== '') { values[field.name] = field.value; }
+    });
+    return values;
+  }
+
+  $(document).on('submit', 'form.api-form', function (event) {
+    event.preventDefault();
+    var form = this;
+    var submitter = event.originalEvent && event.originalEvent.submitter;
+    var api = submitter && submitter.getAttribute('data-use') === 'alt-api'
+      ? form.getAttribute('data-alt-api') : form.getAttribute('data-api');
+    // the worker's name is the path, except for task limits, whose path is the task's name
+    var target = form.getAttribute('data-path') || worker;
+    run(api + '/' + encodeURIComponent(target), params(form), submitter || null).then(changed, function () {});
+  });
+
+  $(document).on('click', '[data-action="pool-restart"]', function () {
+    run('worker/pool/restart/' + encodeURIComponent(worker), {}, this).then(changed, function () {});
+  });
+
+  $(document).on('click', '[data-action="shutdown"]', function () {
+    var dialog = window.bootstrap.Modal.getInstance(document.getElementById('shutdown-dialog'));
+    run('worker/shutdown/' + encodeURIComponent(worker), {}, this).then(function () {
+      if (dialog) { dialog.hide(); }
+      changed();
+    }, function () {
+      if (dialog) { dialog.hide(); }
+    });
+  });
+
+  $(document).on('click', '[data-action="refresh"]', function () {
+    window.location.reload();
+  });
+
+  // -- live updates ------------------------------------------------------------------------------------------
+  function showWorker(data) {
+    var info = data.worker;
+    var online = !!(info && info.status);
+    var badge = document.getElementById('worker-status');
+    if (badge) {
+      var was = badge.getAttribute('data-online') === 'true';
+      badge.textContent = online ? 'Online' : 'Offline';
+      badge.className = 'badge ' + (online ? 'text-bg-success' : 'text-bg-secondary');
+      badge.setAttribute('data-online', online ? 'true' : 'false');
+      if (was !== online) { changed(); }
+    }
+    if (!info) {
+      return;
+    }
+    var load = document.querySelector('[data-live="loadavg"]');
+    if (load) {
+      load.textContent = Array.isArray(info.loadavg) && info.loadavg.length
+        ? info.loadavg.map(function (value) { return Number(value).toFixed(2); }).join('  ') : '—';
+    }
+    var freq = document.querySelector('[data-live="freq"]');
+    if (freq) {
+      freq.textContent = typeof info.freq === 'number' && info.freq ? info.freq + ' s' : '—';
+    }
+  }
+
+  if (window.FlowerLive) {
+    window.FlowerLive.open({ watch: { page: 'worker', name: worker }, onUpdate: showWorker });
+  }
+}(window, window.jQuery));

@@ -1,0 +1,67 @@
+"""Formatting helpers for templates (Flower's public ``flower.utils.template``): times and labels.
+
+Pure functions; the output is plain text, which templates escape like any other value.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytz
+from humanize import naturaltime
+
+KEYWORDS_UP = ('ssl', 'uri', 'url', 'uuid', 'eta')
+KEYWORDS_DOWN = ('args', 'kwargs')
+UUID_REGEX = re.compile(r'^[\w]{8}(-[\w]{4}){3}-[\w]{12}$')
+TIME_FORMAT = '%Y-%m-%d %H:%M:%S.%f %Z'
+
+
+def _zone(tz):
+    if tz is None or tz == '':
+        return timezone.utc
+    if isinstance(tz, str):
+        try:
+            return pytz.timezone(tz)
+        except pytz.UnknownTimeZoneError:
+            return timezone.utc
+    return tz
+
+
+def format_time(time, tz=None) -> str:
+    """A timestamp as ``YYYY-mm-dd HH:MM:SS.ffffff TZ`` in ``tz`` (a name or tzinfo; UTC by default)."""
+    moment = datetime.fromtimestamp(float(time), _zone(tz))
+    return moment.strftime(TIME_FORMAT)
+
+
+def humanize(obj, type=None, length=None):  # noqa: A002 - Flower's signature
+    """Text for a value on a page.
+
+    ``type='time[-<tz>]'`` formats a timestamp, ``'natural-time[-<tz>]'`` says "5 minutes ago" for the last
+    day and the full time before that. Strings (other than UUIDs) become labels: ``-``/``_`` become spaces,
+    ``ssl``/``uri``/``url``/``uuid``/``eta`` are upper-cased and the first letter is capitalised (except
+    ``args``/``kwargs``). Lists of plain values are joined with commas. ``length`` cuts the text to that many
+    characters, ending in `` ...``.
+    """
+    if obj is None:
+        text = ''
+    elif type and type.startswith('time'):
+        tz = type[len('time'):].lstrip('-') or None
+        text = format_time(obj, tz)
+    elif type and type.startswith('natural-time'):
+        tz = type[len('natural-time'):].lstrip('-') or None
+        moment = datetime.fromtimestamp(float(obj), _zone(tz))
+        delta = datetime.now(moment.tzinfo) - moment
+        text = naturaltime(delta) if delta.days < 1 else format_time(obj, tz)
+    elif isinstance(obj, str) and not UUID_REGEX.match(obj):
+        text = obj.replace('-', ' ').replace('_', ' ')
+        text = re.sub('|'.join(rf'\b{word}\b' for word in KEYWORDS_UP), lambda m: m.group(0).upper(), text)
+        if text and text not in KEYWORDS_DOWN:
+            text = text[0].upper() + text[1:]
+    elif isinstance(obj, (list, tuple)) and all(isinstance(x, (int, float, str)) for x in obj):
+        text = ', '.join(str(x) for x in obj)
+    else:
+        text = obj
+    if length is not None and isinstance(text, str) and len(text) > length:
+        text = text[:max(length - 4, 0)] + ' ...'
+    return text

@@ -1,0 +1,251 @@
+"""The base of every HTML page handler: typed access to the app's live objects, identity, and errors.
+
+:class:`BaseHandler` is Flower's public ``flower.views.BaseHandler``; users subclass it for their own pages
+and login handlers. It
+
+* reaches the live objects only through ``self.application`` (``application.options``, ``capp``, ``events``, ``state``,
+  ``inspector``, ``runner``), never through module globals;
+* authenticates every request in :meth:`prepare` unless the class says ``public = True`` (runtime rule 3:
+  the app refuses to start with a handler that is neither a BaseHandler nor declared public);
+* turns every exception into an answer in one place (:meth:`send_error` picks the status from
+  :func:`flower.views.errors.describe`, :meth:`write_error` renders it: an HTML page here, text or JSON in
+  :class:`flower.api.BaseApiHandler`);
+* parses arguments with types and clear 400s, and never HTML-escapes input (output is escaped instead);
+* guards state-changing requests (:meth:`check_xsrf_cookie`, Flower 2.2's rule) and gives its cookies safe
+  defaults (:meth:`set_cookie`). The security headers every response carries are added by
+  :mod:`flower.views.security`.
+
+Handlers run on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+
+import tornado.web
+
+from flower.auth import Identity, is_cross_origin
+from flower.utils import strtobool
+from flower.views.errors import describe
+
+logger = logging.getLogger(__name__)
+
+_MISSING = object()
+CROSS_ORIGIN_MESSAGE = 'Cross-origin request forbidden'
+
+
+def apply_format_task(hook, task):
+    """The ``format_task`` hook from the config file applied to a shallow copy of ``task`` (pages and pushed
+    rows alike; never the API). If the hook fails, or returns nothing, the task is shown as it is; failures
+    are logged."""
+    if hook is None:
+        return task
+    try:
+        return hook(copy.copy(task)) or task
+    except Exception:
+        logger.exception("Failed to format '%s' task", getattr(task, 'uuid', '?'))
+        return task
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    #: set True on handlers that must answer without authentication (/metrics, /healthcheck, /login, 404)
+    public = False
+
+    # -- the live objects ----------------------------------------------------------------------------------
+    @property
+    def capp(self):
+        """The Celery application being monitored."""
+        return self.application.capp
+
+    @property
+    def events(self):
+        return self.application.events
+
+    @property
+    def state(self):
+        return self.application.events.state
+
+    @property
+    def inspector(self):
+        return self.application.inspector
+
+    @property
+    def runner(self):
+        return self.application.runner
+
+    @property
+    def identity(self) -> Identity:
+        return self.application.identity
+
+    # -- CORS (as Flower 2.2: only when nothing is protected and the open API was asked for) --------------
+    def set_default_headers(self):
+        self.set_header('X-Content-Type-Options', 'nosniff')
+        if self.application.cors_enabled:
+            self.set_header('Access-Control-Allow-Origin', '*')
+            self.set_header('Access-Control-Allow-Headers',
+                            'x-requested-with,access-control-allow-origin,authorization,content-type')
+            self.set_header('Access-Control-Allow-Methods', ' PUT, DELETE, OPTIONS, POST, GET, PATCH')
+
+    def options(self, *args, **kwargs):  # the HTTP OPTIONS verb, answered 204 as Flower does
+        self.set_status(204)
+        self.finish()
+
+    # -- cookies and cross-site requests ----------------------------------------------------------------------
+    def set_cookie(self, name, value, *args, **kwargs):
+        """Cookies are SameSite=Lax (not sent with another site's POSTs or subresources, still sent when a
+        provider redirects back after a login), Secure when served over https (``--xheaders`` makes that the
+        proxy's scheme), and HttpOnly except the XSRF cookie, which the dashboard's scripts may read. This
+        covers the ``user`` cookie a custom ``--auth_provider`` sets with ``set_secure_cookie``."""
+        kwargs.setdefault('samesite', 'Lax')
+        if self.request.protocol == 'https':
+            kwargs.setdefault('secure', True)
+        if name != self.settings.get('xsrf_cookie_name', '_xsrf'):
+            kwargs.setdefault('httponly', True)
+        super().set_cookie(name, value, *args, **kwargs)
+
+    def check_xsrf_cookie(self):
+        """Tornado calls this before :meth:`prepare` for every POST, PUT, PATCH and DELETE (``xsrf_cookies`` is
+        on). With no authentication configured nothing is checked (Flower 2.2: anyone may call anyway).
+        Otherwise a browser request coming from another site is refused outright, and a request that the
+        session cookie would authenticate must carry the XSRF token (the dashboard's scripts send it as
+        ``X-XSRFToken``). Basic credentials in the request need no token: a page on another site cannot
+        add them, and a browser that replays cached ones still sends Origin/Sec-Fetch-Site, checked first."""
+        identity = self.identity
+        if not identity.enabled:
+            return
+        headers = self.request.headers
+        if is_cross_origin(headers.get('Origin'), headers.get('Sec-Fetch-Site'), self.own_hosts()):
+            raise tornado.web.HTTPError(403, CROSS_ORIGIN_MESSAGE)
+        if self.public or not identity.oauth_enabled:
+            return  # a public handler does not act with the session's authority; Basic-only has no session
+        if identity.basic_user(headers.get('Authorization')) is not None:
+            return
+        if self.get_cookie('user') is None:
+            return  # no session to ride on: prepare() decides with the request's own credentials
+        super().check_xsrf_cookie()
+
+    def own_hosts(self) -> list[str]:
+        """The host names this request was addressed to: its Host, and behind a trusted proxy
+        (``--xheaders``) the one the browser used."""
+        hosts = [self.request.host]
+        forwarded = self.request.headers.get('X-Forwarded-Host')
+        if forwarded and self.application.options.xheaders:
+            hosts.append(forwarded.split(',')[0].strip())
+        return hosts
+
+    # -- identity -------------------------------------------------------------------------------------------
+    def get_current_user(self):
+        identity = self.identity
+        if not identity.enabled:
+            return 'anonymous'
+        if identity.basic_enabled:
+            user = identity.basic_user(self.request.headers.get('Authorization'))
+            if user is not None:
+                return user
+        if identity.oauth_enabled:
+            cookie = self.get_signed_cookie('user', min_version=2)  # v1 (SHA-1) cookies were never ours
+            if cookie:
+                return identity.cookie_user(cookie.decode('utf-8', 'replace'))
+        return None
+
+    def prepare(self):
+        if self.public or self.request.method == 'OPTIONS':
+            return
+        if self.current_user is None:
+            self.deny()
+
+    def deny(self):
+        """Answer an unauthenticated request: a Basic challenge, a redirect to the login page, or 403."""
+        identity = self.identity
+        if identity.oauth_enabled and self.request.method in ('GET', 'HEAD'):
+            url = self.get_login_url()
+            next_url = self.request.uri
+            self.redirect(url + ('&' if '?' in url else '?') + 'next=' + tornado.escape.url_escape(next_url))
+            raise tornado.web.Finish()
+        if identity.basic_enabled and not identity.oauth_enabled:
+            raise tornado.web.HTTPError(401, 'Access denied')
+        raise tornado.web.HTTPError(403, 'Access denied')
+
+    # -- arguments ------------------------------------------------------------------------------------------
+    def get_typed_argument(self, name: str, type_: type = str, default: Any = _MISSING) -> Any:
+        """An argument converted to ``type_``; missing without a default, or unconvertible, is a 400 that says
+        which argument and what was expected. Strings are returned as given (not HTML-escaped)."""
+        raw = self.get_argument(name, None)
+        if raw is None:
+            if default is _MISSING:
+                raise tornado.web.HTTPError(400, f'Missing argument {name}')
+            return default
+        if type_ is str:
+            return raw
+        try:
+            if type_ is bool:
+                return strtobool(raw)
+            return type_(raw)
+        except (TypeError, ValueError):
+            raise tornado.web.HTTPError(
+                400, f"Invalid argument '{raw}' of type '{type_.__name__}'") from None
+
+    # -- errors -----------------------------------------------------------------------------------------------
+    def send_error(self, status_code: int = 500, **kwargs) -> None:
+        exc_info = kwargs.get('exc_info')
+        if exc_info is not None:
+            status_code = describe(exc_info[1], status_code).status
+        super().send_error(status_code, **kwargs)
+
+    def log_exception(self, typ, value, tb):
+        error = describe(value, 500)
+        if error.expected:
+            logger.debug('%s %s -> %s %s', self.request.method, self.request.uri, error.status, error.message)
+            return
+        super().log_exception(typ, value, tb)
+
+    def error_message(self, status_code: int, exc_info) -> str:
+        if exc_info is not None:
+            return describe(exc_info[1], status_code).message
+        return self._reason
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        message = self.error_message(status_code, kwargs.get('exc_info'))
+        if status_code == 401 and self.identity.basic_enabled:
+            self.set_header('WWW-Authenticate', 'Basic realm="flower"')
+        self.render_error_page(status_code, message, kwargs.get('exc_info'))
+
+    def render_error_page(self, status_code: int, message: str, exc_info=None) -> None:
+        """The HTML error page (404.html for 403/404, error.html otherwise; the traceback only with --debug)."""
+        template = '404.html' if status_code in (403, 404) else 'error.html'
+        traceback_text = None
+        if exc_info is not None and self.settings.get('debug') and status_code >= 500:
+            import traceback
+            traceback_text = ''.join(traceback.format_exception(*exc_info))
+        try:
+            self.render(template, status_code=status_code, message=message, traceback_text=traceback_text)
+        except Exception:  # the error page itself must never fail: fall back to plain text
+            logger.exception('Failed to render the %s page', status_code)
+            self.set_header('Content-Type', 'text/plain; charset=UTF-8')
+            self.finish(f'{status_code}: {message}\n')
+
+    # -- rendering ----------------------------------------------------------------------------------------------
+    def get_template_namespace(self):
+        namespace = super().get_template_namespace()
+        namespace.update(self.application.template_context(self))
+        return namespace
+
+    def format_task(self, task):
+        """The ``format_task`` hook applied as the pages apply it (see :func:`apply_format_task`)."""
+        return apply_format_task(self.application.options.format_task, task)
+
+    def get_active_queue_names(self) -> list[str]:
+        names = set()
+        for info in self.inspector.workers.values():
+            for queue in info.get('active_queues') or ():
+                if isinstance(queue, dict) and queue.get('name'):
+                    names.add(queue['name'])
+        if not names:
+            conf = self.capp.conf
+            names.add(conf.task_default_queue)
+            for queue in conf.task_queues or ():
+                if getattr(queue, 'name', None):
+                    names.add(queue.name)
+        return sorted(names)

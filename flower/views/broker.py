@@ -1,0 +1,38 @@
+"""``/broker``: the queues the workers consume from and how many messages wait in each.
+
+The numbers come from the app's :class:`flower.brokers.QueueLengths` (shared with the API and the gauge, cached
+for a couple of seconds). A transport without an adapter is a 404 page that says so, as in Flower; a broker
+that cannot be asked right now shows its error above an empty table (Flower shows an empty table and says
+nothing). Neither is ever a 500. Runs on the IOLoop thread; the adapters do their own non-blocking I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flower.brokers import BrokerError, UnsupportedBroker
+from flower.views import BaseHandler
+
+logger = logging.getLogger(__name__)
+
+# RabbitMQ's management API has all of these; Redis only has messages (the others show as "—")
+QUEUE_COLUMNS = (('messages', 'Messages'), ('messages_unacknowledged', 'Unacked'), ('messages_ready', 'Ready'),
+                 ('consumers', 'Consumers'), ('idle_since', 'Idle since'))
+
+
+class BrokerView(BaseHandler):
+    async def get(self):
+        queues: list[dict] = []
+        error = None
+        unsupported = False
+        try:
+            queues = list(await self.application.queues.lengths())
+        except UnsupportedBroker as exc:
+            unsupported, error = True, str(exc)
+        except BrokerError as exc:
+            error = str(exc)  # written for the user by the adapters, never with a password
+            logger.warning('Broker page: %s', error)
+        if unsupported:
+            self.set_status(404)
+        self.render('broker.html', active_tab='broker', queues=queues, columns=QUEUE_COLUMNS, error=error,
+                    unsupported=unsupported)

@@ -1,0 +1,151 @@
+"""The live-update channel, ``/live``: a WebSocket the dashboards subscribe to (docs/live-updates.md).
+
+Thin: the handshake is authenticated exactly as the pages are (:meth:`BaseHandler.prepare`; refused with 401/403,
+never redirected to a login page), a cross-origin handshake is refused with 403 (a browser sends the user's
+cookies and Basic credentials with a WebSocket to any site, so without this another site could read the
+dashboards through the user's session), and every message is handed to the application's
+:class:`~flower.live.LiveHub`, which decides what each page is sent and when.
+
+:class:`PageShapes` gives the hub the pages' own ways of showing a task (the ``format_task`` hook, then the
+tasks table's row or the task page's fields, from :mod:`flower.views.tasks`), so a row pushed live is what
+``/tasks/datatable`` would answer and a task's page shows the same fields after an update as after a reload.
+
+Runs on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Callable
+
+import tornado.web
+import tornado.websocket
+from celery import states
+
+from flower.live import BadWatch, LiveHub
+from flower.utils.template import humanize
+from flower.views import BaseHandler, apply_format_task
+from flower.views.tasks import RETRYABLE_STATES, REVOCABLE_STATES, Field, duration_text, task_fields, task_row
+
+logger = logging.getLogger(__name__)
+
+PING_INTERVAL = 25.0     # seconds: keeps proxies from closing a quiet channel and finds dead peers
+MAX_CLIENT_MESSAGE = 16 * 1024  # a watch message is a few hundred bytes
+
+
+class LiveChannel(tornado.websocket.WebSocketHandler, BaseHandler):
+    """``/live``. The client sends ``{"type": "watch", "seq": n, "page": ...}`` (see :func:`flower.live.parse_watch`)
+    whenever what it shows changes; the server sends ``{"type": "update", "seq": n, "t": ..., "view": ...,
+    "data": ...}`` for the latest ``seq`` at most every half second. A message that is not a valid watch closes
+    the connection with 1008; a client that stops reading is closed with 1013."""
+
+    @property
+    def hub(self) -> LiveHub:
+        return self.application.live
+
+    @property
+    def ping_interval(self) -> float | None:
+        return self.settings.get('websocket_ping_interval', PING_INTERVAL)
+
+    @property
+    def ping_timeout(self) -> float | None:
+        return self.settings.get('websocket_ping_timeout', self.ping_interval)
+
+    @property
+    def max_message_size(self) -> int:
+        return MAX_CLIENT_MESSAGE
+
+    def deny(self):
+        # a script cannot follow a login redirect or answer a Basic challenge for a WebSocket: just refuse
+        raise tornado.web.HTTPError(401 if self.identity.basic_enabled else 403, 'Access denied')
+
+    def check_origin(self, origin: str) -> bool:
+        # tornado asks only about handshakes that look cross-origin; none is allowed
+        logger.info('Refused a live-update connection from another origin: %.200s', origin)
+        return False
+
+    def open(self):
+        if self.hub.connect(self) is None:
+            self.close(1013, 'Too many live-update clients; try again later')
+
+    def on_message(self, message):
+        try:
+            self.hub.watch(self, json.loads(message))
+        except (ValueError, BadWatch) as exc:  # json's errors are ValueErrors too
+            self.close(1008, _reason(f'Not a watch message: {exc}'))
+
+    def on_close(self):
+        self.hub.disconnect(self)
+
+    # -- what the hub calls ---------------------------------------------------------------------------------
+    def send(self, text: str):
+        try:
+            return self.write_message(text)
+        except tornado.websocket.WebSocketClosedError:
+            return None
+
+    def drop(self, reason: str) -> None:
+        self.close(1013, _reason(reason))
+
+
+def _reason(text: str) -> str:
+    # a close frame's reason is at most 123 bytes of UTF-8
+    return text.encode('utf-8')[:123].decode('utf-8', 'ignore')
+
+
+class PageShapes:
+    """How the hub shows a task: as the pages show it (``format_task`` applied to a copy first)."""
+
+    def __init__(self, application, time_type: Callable[[], str]):
+        self.application = application
+        self.time_type = time_type
+
+    def format(self, task):
+        return apply_format_task(self.application.options.format_task, task)
+
+    def task_row(self, task) -> dict:
+        """The task as a row of the tasks table (as ``/tasks/datatable``)."""
+        return task_row(self.format(task))
+
+    def task_page(self, task, known_tasks) -> dict:
+        """The task's page: its header (name, state), its fields in the page's order with the text the page shows
+        for them, and which actions apply now."""
+        shown = self.format(task)
+        time_type = self.time_type()
+        fields = [_field(field, known_tasks, time_type) for field in task_fields(shown)
+                  if field.name not in ('name', 'uuid')]
+        return {'uuid': shown.uuid, 'name': shown.name, 'state': shown.state, 'fields': fields,
+                'actions': {'revoke': task.state in REVOCABLE_STATES, 'terminate': task.state == states.STARTED,
+                            'retry': task.state in RETRYABLE_STATES}}
+
+
+def _note(other) -> str | None:
+    if other is None:
+        return None
+    return f'{other.name or ""} · {other.state}'
+
+
+def _field(field: Field, known_tasks, time_type: str) -> dict:
+    """One row of the task page's fields as data; every value is text the page sets with textContent."""
+    item = {'name': field.name, 'label': field.label, 'kind': field.kind}
+    value = field.value
+    if field.kind == 'time':
+        item['value'] = value
+        try:
+            item['text'] = humanize(value, type=time_type)
+        except (TypeError, ValueError, OverflowError):  # a malformed timestamp is shown as it came
+            item['text'] = str(value)
+    elif field.kind == 'duration':
+        item['text'] = duration_text(value)
+        item['title'] = f'{value} s'
+    elif field.kind == 'task':
+        item['text'] = str(value)
+        item['note'] = _note(known_tasks.get(value)) or '(not in memory)'
+    elif field.kind == 'tasks':
+        item['items'] = [{'id': str(child), 'note': _note(known_tasks.get(child))} for child in value]
+    else:
+        item['text'] = str(value)
+        if field.kind in ('code', 'traceback'):
+            item['truncated'] = field.truncated
+    return item

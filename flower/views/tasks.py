@@ -1,0 +1,210 @@
+"""The tasks pages: the table (``/tasks``), its data (``/tasks/datatable``) and one task (``/task/<id>``).
+
+``/tasks`` is a shell; its rows come from ``/tasks/datatable``, DataTables' server-side protocol (GET or a POST
+form), answered by :func:`flower.queries.select_tasks`, so one request builds one page of rows and never
+touches the rest. Event texts are cut for the table (the task's page has them whole). Every row and the task
+page go through the ``format_task`` hook. Runs on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import tornado.web
+from celery import states
+
+from flower.events.task import FIELDS, TEXT_FIELDS, is_truncated
+from flower.queries import COLUMNS, TaskFilter, select_tasks
+from flower.views import BaseHandler
+from flower.views.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+TABLE_TEXT_LIMIT = 200      # characters of args/kwargs/result/exception/traceback shown in a table cell
+MAX_PAGE_LENGTH = 1000      # rows per /tasks/datatable request, whatever the client asks for
+STATE_FILTERS = (('All', None), ('Started', states.STARTED), ('Succeeded', states.SUCCESS),
+                 ('Failed', states.FAILURE), ('Retried', states.RETRY))
+COLUMN_TITLES = {'name': 'Name', 'uuid': 'UUID', 'state': 'State', 'args': 'args', 'kwargs': 'kwargs',
+                 'result': 'Result', 'received': 'Received', 'started': 'Started', 'runtime': 'Runtime',
+                 'worker': 'Worker', 'exchange': 'Exchange', 'routing_key': 'Routing key', 'retries': 'Retries',
+                 'revoked': 'Revoked', 'exception': 'Exception', 'expires': 'Expires', 'eta': 'ETA'}
+DEFAULT_COLUMNS = ('name', 'uuid', 'state', 'received', 'runtime', 'worker')
+# on a phone the default table keeps these; a custom --tasks_columns list is shown as given
+PHONE_COLUMNS = frozenset({'name', 'state', 'runtime'})
+REVOCABLE_STATES = frozenset({states.PENDING, states.RECEIVED, states.STARTED, states.RETRY})
+RETRYABLE_STATES = frozenset({states.FAILURE, states.REVOKED})
+
+
+def table_columns(option: str | None) -> list[str]:
+    """The ``--tasks_columns`` slugs to show, in the given order (``all`` = every column); unknown slugs are
+    left out with a warning."""
+    slugs = [slug.strip() for slug in (option or '').split(',') if slug.strip()]
+    if slugs == ['all']:
+        return list(COLUMNS)
+    unknown = [slug for slug in slugs if slug not in COLUMNS]
+    if unknown:
+        logger.warning('Unknown --tasks_columns %s (known: %s)', ', '.join(unknown), ', '.join(COLUMNS))
+    chosen = list(dict.fromkeys(slug for slug in slugs if slug in COLUMNS))
+    return chosen or list(DEFAULT_COLUMNS)
+
+
+def cut_text(value, limit: int = TABLE_TEXT_LIMIT):
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + '…'
+    return value
+
+
+def task_row(task) -> dict:
+    """A task as a row of the table: celery's fields, ``worker`` as its hostname, long texts cut."""
+    data = task.as_dict() if hasattr(task, 'as_dict') else dict(task)
+    worker = data.get('worker')
+    data['worker'] = getattr(worker, 'hostname', worker)
+    for key in (*TEXT_FIELDS, 'traceback'):
+        data[key] = cut_text(data.get(key))
+    return data
+
+
+class TasksView(BaseHandler):
+    """``/tasks``: the table's shell; ``?state=``, ``?worker=``, ``?name=`` and ``?search=`` start it filtered."""
+
+    def get(self):
+        columns = table_columns(self.application.options.tasks_columns)
+        state = self.get_typed_argument('state', str, '') or ''
+        self.render(
+            'tasks.html', active_tab='tasks', tasks=[], columns=columns, column_titles=COLUMN_TITLES,
+            responsive=columns == list(DEFAULT_COLUMNS), phone_columns=PHONE_COLUMNS,
+            state_filters=STATE_FILTERS, state=state.upper() if state.lower() != 'all' else '',
+            worker=self.get_typed_argument('worker', str, '') or '',
+            name=self.get_typed_argument('name', str, '') or '',
+            search=self.get_typed_argument('search', str, '') or '',
+            sort_column=columns.index('received') if 'received' in columns else 0,
+            timezone=self.capp.conf.timezone or 'UTC')
+
+
+class TasksDataTable(BaseHandler):
+    """DataTables' server-side endpoint. Required ints ``draw``, ``start``, ``length``,
+    ``order[0][column]`` (400 naming the argument otherwise); ``columns[<n>][data]`` names the sort column,
+    ``order[0][dir]`` its direction, ``search[value]`` the query; ``state``/``worker``/``name`` filter exactly.
+    A search syntax error is a 200 with ``searchError`` and no rows (Flower's shape)."""
+
+    def get(self):
+        draw = self.get_typed_argument('draw', int)
+        start = self.get_typed_argument('start', int)
+        length = self.get_typed_argument('length', int)
+        column = self.get_typed_argument('order[0][column]', int)
+        if start < 0:
+            raise tornado.web.HTTPError(400, "Invalid argument 'start': must be 0 or more")
+        if length < 0 or length > MAX_PAGE_LENGTH:
+            length = MAX_PAGE_LENGTH  # DataTables asks for -1 to mean "all"; a page is what is served
+        sort_by = self.get_typed_argument(f'columns[{column}][data]', str, None) or None
+        if sort_by is not None and sort_by not in COLUMNS:
+            raise tornado.web.HTTPError(
+                400, f"Invalid sort column '{sort_by}': use one of {', '.join(COLUMNS)}")
+        reverse = self.get_typed_argument('order[0][dir]', str, 'asc').lower().startswith('desc')
+        state = self.get_typed_argument('state', str, '') or None
+        flt = TaskFilter(
+            state=None if state is None or state.lower() == 'all' else state,
+            workername=self.get_typed_argument('worker', str, '') or None,
+            taskname=self.get_typed_argument('name', str, '') or None,
+            search=(self.get_typed_argument('search[value]', str, '') or '').strip() or None)
+        store = self.state.tasks
+        try:
+            page = select_tasks(store, flt, sort_by=sort_by, reverse=reverse, offset=start, limit=length)
+        except Exception as exc:
+            if type(exc).__name__ != 'QuerySyntaxError':
+                raise
+            self.write_json({'draw': draw, 'data': [], 'recordsTotal': len(store), 'recordsFiltered': 0,
+                             'searchError': str(exc)})
+            return
+        rows = [task_row(self.format_task(task) or task) for task in page.tasks]
+        self.write_json({'draw': draw, 'data': rows, 'recordsTotal': page.total,
+                         'recordsFiltered': page.filtered})
+
+    post = get
+
+    def write_json(self, data) -> None:
+        self.set_header('Content-Type', 'application/json; charset=UTF-8')
+        self.finish(json.dumps(data, default=str))
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        # a JSON endpoint: errors are the message as text, not an HTML page
+        if status_code == 401 and self.identity.basic_enabled:
+            self.set_header('WWW-Authenticate', 'Basic realm="flower"')
+        self.set_header('Content-Type', 'text/plain; charset=UTF-8')
+        self.finish(self.error_message(status_code, kwargs.get('exc_info')))
+
+
+# -- one task -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str       # text, code, time, worker, task, tasks, state, traceback, duration
+    value: Any
+    truncated: bool = False
+
+
+TIME_FIELDS = ('sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected',
+               'timestamp')
+LABELS = {'uuid': 'UUID', 'args': 'Arguments', 'kwargs': 'Keyword arguments', 'eta': 'ETA',
+          'parent_id': 'Parent', 'root_id': 'Root', 'routing_key': 'Routing key', 'client': 'Sent by'}
+# the order of the task page: what the task is and how it ended, then its timeline, then where it ran
+FIELD_ORDER = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'exception', 'traceback', 'sent', 'received',
+               'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected', 'runtime', 'retries', 'eta',
+               'expires', 'worker', 'client', 'exchange', 'routing_key', 'parent_id', 'root_id', 'children',
+               'clock', 'timestamp')
+SKIPPED_FIELDS = frozenset({'root', 'parent'})
+
+
+def task_fields(task) -> list[Field]:
+    """Every field of ``task`` that has a value, the main ones first, each with how to show it."""
+    data = task.as_dict() if hasattr(task, 'as_dict') else dict(task)
+    order = list(FIELD_ORDER) + [name for name in FIELDS if name not in FIELD_ORDER]
+    fields = []
+    for name in dict.fromkeys(order):
+        if name in SKIPPED_FIELDS:
+            continue
+        value = getattr(task, name, None) if name in ('parent_id', 'root_id') else data.get(name)
+        if name == 'worker':
+            value = getattr(value, 'hostname', value)
+        if value is None or value == [] or value == '' or (name in ('root_id', 'parent_id') and value == data.get('uuid')):
+            continue
+        fields.append(Field(name, LABELS.get(name, name.replace('_', ' ').capitalize()), _kind(name), value,
+                            is_truncated(value)))
+    return fields
+
+
+def duration_text(seconds) -> str:
+    """A runtime as people read it: ``850 ms``, ``2.35 s``, ``3 min 12 s``."""
+    if not isinstance(seconds, (int, float)):
+        return str(seconds)
+    if seconds < 1:
+        return f'{seconds * 1000:.{2 if seconds < 0.01 else 1}f} ms'
+    if seconds < 60:
+        return f'{seconds:.2f} s'
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f'{int(minutes)} min {round(rest)} s'
+    return f'{int(minutes // 60)} h {int(minutes % 60)} min'
+
+
+def _kind(name: str) -> str:
+    if name in TIME_FIELDS:
+        return 'time'
+    return {'args': 'code', 'kwargs': 'code', 'result': 'code', 'exception': 'code', 'traceback': 'traceback',
+            'worker': 'worker', 'parent_id': 'task', 'root_id': 'task', 'children': 'tasks', 'state': 'state',
+            'runtime': 'duration'}.get(name, 'text')
+
+
+class TaskView(BaseHandler):
+    def get(self, task_id):
+        task = self.state.tasks.get(task_id)
+        if task is None:
+            raise NotFound(f"Unknown task '{task_id}'")
+        shown = self.format_task(task) or task  # a hook that forgot to return the task changes nothing
+        self.render('task.html', active_tab='tasks', task=shown, fields=task_fields(shown),
+                    known_tasks=self.state.tasks, duration=duration_text, can_revoke=task.state in REVOCABLE_STATES,
+                    can_terminate=task.state == states.STARTED, can_retry=task.state in RETRYABLE_STATES)

@@ -1,0 +1,216 @@
+"""The workers dashboard (``/``, ``/workers``) and one worker's page (``/worker/<name>``).
+
+The handlers are thin: the rows come from :func:`flower.cluster.worker_rows`, what a worker said about
+itself from the :class:`~flower.inspector.Inspector` cache; the functions below only shape that data for the
+templates (summaries, lists cut to ``?limit=N``, the settings table). Runs on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import tornado.web
+
+from flower.cluster import worker_rows
+from flower.views import BaseHandler
+from flower.views.errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_LIST_LIMIT = 50  # items shown per list on a worker's page (Flower 2.2's default for ?limit)
+CELERY_SETTINGS_DOCS = 'https://docs.celeryq.dev/en/stable/userguide/configuration.html#'
+
+# stats keys shown on their own tabs; whatever else a worker reports goes to "Other"
+STATS_ON_TABS = frozenset({'pool', 'broker', 'rusage', 'pid', 'prefetch_count', 'total', 'autoscaler'})
+
+
+# -- the workers table ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkerRow:
+    hostname: str
+    online: bool
+    active: int
+    processed: int
+    failed: int
+    succeeded: int
+    retried: int
+    loadavg: list | None
+
+
+@dataclass(frozen=True)
+class ClusterSummary:
+    online: int
+    offline: int
+    active: int
+    processed: int
+    failed: int
+    succeeded: int
+    retried: int
+
+
+def table_rows(rows: Iterable[dict]) -> list[WorkerRow]:
+    """The workers table's rows from :func:`flower.cluster.worker_rows`, sorted by name."""
+    table = [WorkerRow(
+        hostname=row['hostname'], online=bool(row.get('status')), active=_count(row.get('active')),
+        processed=_count(row.get('task-received')), failed=_count(row.get('task-failed')),
+        succeeded=_count(row.get('task-succeeded')), retried=_count(row.get('task-retried')),
+        loadavg=row.get('loadavg') if row.get('status') else None) for row in rows]
+    table.sort(key=lambda row: row.hostname)
+    return table
+
+
+def summarize(rows: list[WorkerRow]) -> ClusterSummary:
+    return ClusterSummary(
+        online=sum(row.online for row in rows), offline=sum(not row.online for row in rows),
+        active=sum(row.active for row in rows), processed=sum(row.processed for row in rows),
+        failed=sum(row.failed for row in rows), succeeded=sum(row.succeeded for row in rows),
+        retried=sum(row.retried for row in rows))
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+class WorkersView(BaseHandler):
+    """``/`` and ``/workers``: the cluster overview (``?json=1`` for the table's data, ``?refresh=1`` to ask
+    every worker for fresh inspect data, ``?autorefresh=N`` to reload the table every N seconds, 0 = never)."""
+
+    def get(self):
+        refresh = self.get_typed_argument('refresh', bool, False)
+        as_json = self.get_typed_argument('json', bool, False)
+        autorefresh = self.get_typed_argument('autorefresh', float, 1.0)
+        if autorefresh < 0:
+            raise tornado.web.HTTPError(400, "Invalid argument 'autorefresh': must be 0 or more seconds")
+        if refresh:
+            # fire and forget, as Flower: the page answers now, the cache fills in the background
+            self.application.update_workers()
+        rows = worker_rows(self.state, self.application.options.purge_offline_workers)
+        if as_json:
+            self.set_header('Content-Type', 'application/json; charset=UTF-8')
+            self.finish(json.dumps({'data': rows}, default=str))
+            return
+        table = table_rows(rows)
+        if not self.application.options.auto_refresh:
+            autorefresh = 0
+        self.render('workers.html', active_tab='workers', workers=table, summary=summarize(table),
+                    autorefresh=autorefresh)
+
+
+# -- one worker ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cut:
+    """A list shown on the page, cut to ``limit`` items; ``total`` says how many there were."""
+    items: list
+    total: int
+
+    @property
+    def cut(self) -> bool:
+        return len(self.items) < self.total
+
+
+def cut(values, limit: int) -> Cut:
+    values = list(values or ())
+    return Cut(values[:limit], len(values))
+
+
+def settings_table(conf: dict | None) -> list[tuple[str, Any, str]]:
+    """``(name, value, docs_url)`` for every setting a worker reported, sorted, unset ones left out."""
+    if not isinstance(conf, dict):
+        return []
+    return [(key, value, CELERY_SETTINGS_DOCS + key.lower().replace('_', '-'))
+            for key, value in sorted(conf.items()) if value is not None]
+
+
+def other_stats(stats: dict) -> list[tuple[str, Any]]:
+    return [(key, value) for key, value in sorted(stats.items()) if key not in STATS_ON_TABS]
+
+
+def display_value(value) -> str:
+    """A value from an inspect reply as text: lists of plain values joined with commas, nothing as a dash,
+    everything else as Python shows it (the template escapes it)."""
+    if value is None:
+        return '—'
+    if isinstance(value, (list, tuple)) and all(isinstance(item, (str, int, float)) for item in value):
+        return ', '.join(str(item) for item in value) if value else '—'
+    return str(value)
+
+
+def request_of(entry) -> dict:
+    """Scheduled entries wrap the task request (``{'eta', 'priority', 'request': {...}}``); the others are it."""
+    if isinstance(entry, dict) and isinstance(entry.get('request'), dict):
+        return entry['request']
+    return entry if isinstance(entry, dict) else {}
+
+
+def worker_page(name: str, info: dict, worker, counter, limit: int) -> dict:
+    """Everything ``worker.html`` shows about worker ``name``."""
+    stats = info.get('stats') if isinstance(info.get('stats'), dict) else {}
+    processed = stats.get('total') if isinstance(stats.get('total'), dict) else {}
+    return dict(
+        workername=name,
+        inspected='stats' in info,
+        inspected_at=info.get('timestamp'),
+        worker=worker,
+        online=bool(worker is not None and worker.alive),
+        counter=dict(counter or {}),
+        stats=stats,
+        pool=stats.get('pool') if isinstance(stats.get('pool'), dict) else {},
+        autoscaler=stats.get('autoscaler') if isinstance(stats.get('autoscaler'), dict) else {},
+        broker=stats.get('broker') if isinstance(stats.get('broker'), dict) else {},
+        rusage=stats.get('rusage') if isinstance(stats.get('rusage'), dict) else {},
+        other=other_stats(stats),
+        processed=sorted(processed.items()),
+        queues=cut(info.get('active_queues'), limit),
+        registered=cut(info.get('registered'), limit),
+        active=cut(info.get('active'), limit),
+        scheduled=cut(info.get('scheduled'), limit),
+        reserved=cut(info.get('reserved'), limit),
+        revoked=cut(info.get('revoked'), limit),
+        conf=settings_table(info.get('conf')),
+        limit=limit,
+        request_of=request_of,
+        show=display_value,
+    )
+
+
+class WorkerView(BaseHandler):
+    """``/worker/<name>``: a fresh inspection of the worker (awaited, bounded by ``--inspect_timeout``), then
+    its page. A worker known from events that has not been inspected yet is shown, not a 404."""
+
+    async def get(self, name):
+        limit = self.get_typed_argument('limit', int, DEFAULT_LIST_LIMIT)
+        if limit < 0:
+            raise tornado.web.HTTPError(400, "Invalid argument 'limit': must be 0 or more")
+        inspector = self.inspector
+        seen_in_events = name in self.state.workers
+        if not seen_in_events and name not in inspector.workers:
+            raise NotFound(f"Unknown worker '{name}'")
+        await self._refresh(name)
+        page = worker_page(name, inspector.workers.get(name) or {}, self.state.workers.get(name),
+                           self.state.counter.get(name), limit)
+        self.render('worker.html', active_tab='workers', **page)
+
+    async def _refresh(self, name: str) -> None:
+        """Inspect ``name`` on its own, within ``--inspect_timeout`` plus a little. A refresh of every worker
+        that is already running is joined by the inspector, but it may have started before this worker was
+        up and it does not fetch the per-task lists (nor refresh them); then this worker is asked again with the
+        time left. A per-worker refresh stores a new ``active`` list, which is how a fresh answer is told apart."""
+        before = (self.inspector.workers.get(name) or {}).get('active')
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.application.options.inspect_timeout / 1000.0 + 2.0
+        for _ in range(2):
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(asyncio.shield(self.application.update_workers(workername=name)), remaining)
+            except Exception as exc:  # noqa: BLE001 - the page shows what is cached; the inspector logs failures
+                logger.debug('Inspecting %s for its page failed: %s', name, exc)
+                return
+            after = (self.inspector.workers.get(name) or {}).get('active')
+            if after is not None and after is not before:
+                return

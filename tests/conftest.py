@@ -1,0 +1,105 @@
+"""Shared fixtures: a Redis db number and a RabbitMQ vhost of this session's own, real workers, servers.
+
+Services are shared with other sessions on the machine: this session claims a Redis db with a lock key (and
+gives it back), creates its own RabbitMQ vhost (and deletes it), flushes only its own db, and stops only the
+processes it started. When a service is down the tests that need it skip with a one-line reason, except
+under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from tests.support.processes import Server, start_worker, wait_for
+
+REDIS_HOST = '127.0.0.1'
+REDIS_PORT = 6379
+IN_CI = os.environ.get('CI', '').lower() == 'true'
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f'{reason} (CI=true: services must be up)')
+    pytest.skip(reason)
+
+
+def _redis_client(db=0):
+    import redis
+    return redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, socket_timeout=2, socket_connect_timeout=2)
+
+
+@pytest.fixture(scope='session')
+def redis_db():
+    """A Redis db number (1..15) claimed for this session; flushed before and after use."""
+    try:
+        lock = _redis_client(0)
+        lock.ping()
+    except Exception as exc:
+        _unavailable(f'Redis on {REDIS_HOST}:{REDIS_PORT} is not reachable: {exc}')
+    token = f'{os.getpid()}-{uuid.uuid4().hex[:8]}'
+    claimed = None
+    for db in range(1, 16):
+        if lock.set(f'flower-tests:db:{db}', token, nx=True, ex=3 * 3600):
+            claimed = db
+            break
+    if claimed is None:
+        _unavailable('no free Redis db number (1..15) for this test session')
+    _redis_client(claimed).flushdb()
+    yield claimed
+    _redis_client(claimed).flushdb()
+    if lock.get(f'flower-tests:db:{claimed}') == token.encode():
+        lock.delete(f'flower-tests:db:{claimed}')
+
+
+@pytest.fixture(scope='session')
+def redis_url(redis_db):
+    return f'redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}'
+
+
+@pytest.fixture(scope='session')
+def rabbitmq_vhost():
+    """A RabbitMQ vhost of this session's own (created through rabbitmqctl, deleted afterwards)."""
+    import shutil
+    import socket
+    import subprocess
+    try:
+        socket.create_connection(('127.0.0.1', 5672), timeout=2).close()
+    except OSError as exc:
+        _unavailable(f'RabbitMQ on 127.0.0.1:5672 is not reachable: {exc}')
+    ctl = shutil.which('rabbitmqctl')
+    if not ctl:
+        _unavailable('rabbitmqctl is not installed')
+    vhost = f'flowertest-{uuid.uuid4().hex[:10]}'
+    subprocess.run([ctl, 'add_vhost', vhost], check=True, capture_output=True, timeout=60)
+    subprocess.run([ctl, 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], check=True,
+                   capture_output=True, timeout=60)
+    yield vhost
+    subprocess.run([ctl, 'delete_vhost', vhost], capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope='session')
+def amqp_url(rabbitmq_vhost):
+    return f'amqp://guest:guest@127.0.0.1:5672/{rabbitmq_vhost}'
+
+
+@pytest.fixture
+def processes():
+    """Collects processes a test starts and stops them all at the end, even when the test fails."""
+    started = []
+    yield started
+    for proc in reversed(started):
+        proc.stop()
+
+
+def celery_app_for(broker: str, backend: str | None = None):
+    """The tests' Celery app pointed at ``broker`` (a fresh instance per call, so sessions don't mix)."""
+    from celery import Celery
+    app = Celery('flowertests', broker=broker, backend=backend or None)
+    app.conf.update(task_send_sent_event=True, broker_connection_retry_on_startup=True)
+    return app
+
+
+__all__ = ['Server', 'start_worker', 'wait_for', 'celery_app_for']

@@ -1,0 +1,456 @@
+"""The control and execution API against a real prefork worker, with Redis as broker and result backend: every
+endpoint changes the worker (or the tasks) the way it says, and what the worker answered comes back.
+
+One worker and one server serve the module (starting them is most of the cost); the tests that need a worker of
+their own (shutdown) or a server of their own (read-only) start them.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import redis
+
+from tests.support.processes import Server, start_worker, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+TASKS = 'tests.support.celeryapp'
+
+
+def full_name(hostname: str) -> str:
+    return hostname.replace('%h', socket.gethostname())
+
+
+class Cluster:
+    def __init__(self, broker: str, db: int):
+        self.broker = broker
+        self.db = db
+        self.hostname = full_name('apictl@%h')
+        self.worker = start_worker(broker, 'apictl@%h', backend=broker, pool='prefork', concurrency=2)
+        self.server = Server(broker, backend=broker,
+                             args=['--inspect_timeout=3000', '--task_args_max_length=64'])
+        wait_for(lambda: self.info().get('stats'), 60, interval=0.5, message='the worker in /api/workers')
+
+    def info(self, refresh: bool = True) -> dict:
+        params = {'workername': self.hostname, 'refresh': 1} if refresh else {'workername': self.hostname}
+        response = self.server.get('/api/workers', params=params)
+        return response.json()[self.hostname] if response.status_code == 200 else {}
+
+    def pool_size(self) -> int:
+        return len(self.info()['stats']['pool']['processes'])
+
+    def queues(self) -> set[str]:
+        return {queue['name'] for queue in self.info()['active_queues']}
+
+    def task(self, task_id: str) -> dict:
+        return self.server.get('/api/tasks').json().get(task_id, {})
+
+    def wait_state(self, task_id: str, state: str, timeout: float = 30) -> dict:
+        return wait_for(lambda: self.task(task_id) if self.task(task_id).get('state') == state else None,
+                        timeout, interval=0.2, message=f'task {task_id} to be {state}')
+
+    def async_apply(self, name: str, body: dict | None = None) -> str:
+        response = self.server.post(f'/api/task/async-apply/{TASKS}.{name}', json=body or {})
+        assert response.status_code == 200, response.text
+        return response.json()['task-id']
+
+    def stop(self):
+        self.server.stop()
+        self.worker.stop()
+
+
+@pytest.fixture(scope='module')
+def cluster(redis_url, redis_db):
+    cluster = Cluster(redis_url, redis_db)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+# -- worker control ---------------------------------------------------------------------------------------------
+def test_pool_grow_and_shrink_change_the_pool_size(cluster):
+    server, name = cluster.server, cluster.hostname
+    before = cluster.pool_size()
+    assert before == 2
+
+    response = server.post(f'/api/worker/pool/grow/{name}', params={'n': 1})
+    assert response.status_code == 200
+    assert response.json() == {'message': f"Growing '{name}' worker's pool by 1"}
+    wait_for(lambda: cluster.pool_size() == 3, 30, interval=0.3, message='the pool to have 3 processes')
+
+    response = server.post(f'/api/worker/pool/shrink/{name}', data={'n': '1'})  # a form body works as well
+    assert response.status_code == 200
+    assert response.json() == {'message': f"Shrinking '{name}' worker's pool by 1"}
+    wait_for(lambda: cluster.pool_size() == 2, 30, interval=0.3, message='the pool to be back to 2 processes')
+
+
+def test_refused_commands_carry_the_workers_reason(cluster):
+    server, name = cluster.server, cluster.hostname
+    # the worker runs without --autoscale and without worker_pool_restarts: it answers with an error
+    response = server.post(f'/api/worker/pool/autoscale/{name}', params={'min': 1, 'max': 3})
+    assert response.status_code == 403
+    assert response.text.startswith(f"Failed to autoscale '{name}' worker: ")
+    assert 'Autoscale not enabled' in response.text
+
+    response = server.post(f'/api/worker/pool/restart/{name}')
+    assert response.status_code == 403
+    assert response.text.startswith(f"Failed to restart the '{name}' pool: ")
+    assert 'Pool restarts not enabled' in response.text
+
+
+def test_add_consumer_makes_the_worker_consume_a_queue_and_cancel_stops_it(cluster):
+    server, name = cluster.server, cluster.hostname
+    response = server.post(f'/api/worker/queue/add-consumer/{name}', params={'queue': 'extra'})
+    assert response.status_code == 200
+    assert response.json() == {'message': 'add consumer extra'}
+    wait_for(lambda: 'extra' in cluster.queues(), 30, interval=0.3, message='the worker to consume extra')
+
+    task_id = cluster.async_apply('add', {'args': [20, 22], 'queue': 'extra'})
+    result = server.get(f'/api/task/result/{task_id}', params={'timeout': 20}).json()
+    assert result == {'task-id': task_id, 'state': 'SUCCESS', 'result': 42}
+    assert cluster.wait_state(task_id, 'SUCCESS')['routing_key'] == 'extra'
+    # a retry goes where the original went
+    again = server.post(f'/api/task/retry/{task_id}').json()['task-id']
+    assert server.get(f'/api/task/result/{again}', params={'timeout': 20}).json()['result'] == 42
+    assert cluster.wait_state(again, 'SUCCESS')['routing_key'] == 'extra'
+
+    response = server.post(f'/api/worker/queue/cancel-consumer/{name}', params={'queue': 'extra'})
+    assert response.status_code == 200
+    assert response.json() == {'message': 'no longer consuming from extra'}
+    wait_for(lambda: 'extra' not in cluster.queues(), 30, interval=0.3, message='the worker to leave extra')
+
+    waiting = cluster.async_apply('add', {'args': [1, 1], 'queue': 'extra'})
+    broker = redis.Redis(host='127.0.0.1', port=6379, db=cluster.db)
+    wait_for(lambda: broker.llen('extra') == 1, 10, message='the task to wait in the extra queue')
+    assert server.get(f'/api/task/result/{waiting}', params={'timeout': 1}).json() == {
+        'task-id': waiting, 'state': 'PENDING'}
+    broker.delete('extra')
+
+
+def test_rate_limit_and_time_limit_are_acknowledged_by_the_worker(cluster):
+    server, name, worker = cluster.server, cluster.hostname, cluster.worker
+    response = server.post(f'/api/task/rate-limit/{TASKS}.add', params={'workername': name, 'ratelimit': '100/m'})
+    assert response.status_code == 200
+    assert response.json() == {'message': 'new rate limit set successfully'}
+    wait_for(lambda: f'New rate limit for tasks of type {TASKS}.add: 100/m.' in worker.output(), 10,
+             message='the worker to log the new rate limit')
+    response = server.post(f'/api/task/rate-limit/{TASKS}.add', params={'workername': name, 'ratelimit': '0'})
+    assert response.status_code == 200  # 0 lifts the limit again
+
+    response = server.post(f'/api/task/timeout/{TASKS}.sleep', params={'workername': name, 'soft': 0.5,
+                                                                       'hard': 20})
+    assert response.status_code == 200
+    assert response.json() == {'message': 'time limits set successfully'}
+    wait_for(lambda: f'New time limits for tasks of type {TASKS}.sleep: soft=0.5 hard=20.0' in worker.output(), 10,
+             message='the worker to log the new time limits')
+    response = server.post(f'/api/task/timeout/{TASKS}.sleep', params={'workername': name})
+    assert response.json() == {'message': 'time limits set successfully'}  # limits cleared again
+
+
+def test_revoke_with_terminate_kills_a_running_task(cluster):
+    server = cluster.server
+    task_id = cluster.async_apply('sleep', {'args': [60]})
+    cluster.wait_state(task_id, 'STARTED')
+    response = server.post(f'/api/task/revoke/{task_id}', params={'terminate': 'true', 'signal': 'KILL'})
+    assert response.status_code == 200
+    assert response.json() == {'message': f"Revoked '{task_id}'"}
+    revoked = cluster.wait_state(task_id, 'REVOKED', timeout=20)
+    assert revoked['succeeded'] is None
+    assert server.get(f'/api/task/result/{task_id}').json()['state'] == 'REVOKED'
+
+
+# -- task execution -----------------------------------------------------------------------------------------------
+def test_apply_returns_the_result(cluster):
+    server = cluster.server
+    response = server.post(f'/api/task/apply/{TASKS}.add', json={'args': [2, 3]})
+    assert response.status_code == 200
+    body = response.json()
+    assert body == {'task-id': body['task-id'], 'state': 'SUCCESS', 'result': 5}
+    assert cluster.wait_state(body['task-id'], 'SUCCESS')['args'] == '[2, 3]'
+
+    response = server.post(f'/api/task/apply/{TASKS}.fail', json={'kwargs': {'message': 'no luck'}})
+    body = response.json()
+    assert response.status_code == 200
+    assert body['state'] == 'FAILURE'
+    assert body['result'] == "ValueError('no luck')"
+    assert 'ValueError: no luck' in body['traceback']
+
+
+def test_apply_gives_up_after_its_timeout_and_says_so(cluster):
+    response = cluster.server.post(f'/api/task/apply/{TASKS}.sleep', json={'args': [5], 'timeout': 0.5})
+    assert response.status_code == 202
+    body = response.json()
+    assert body['timed-out'] is True
+    assert body['result'] is None
+    assert body['state'] in ('PENDING', 'STARTED')
+    assert body['message'] == (f"Gave up waiting for the result of '{body['task-id']}' after 0.5s; "
+                               f"the task is {body['state']}")
+    cluster.server.post(f"/api/task/revoke/{body['task-id']}", params={'terminate': 1})
+
+
+def test_async_apply_then_result_with_timeout(cluster):
+    server = cluster.server
+    response = server.post(f'/api/task/async-apply/{TASKS}.echo',
+                           json={'args': [1, 'two'], 'kwargs': {'three': 3}, 'countdown': 0.2})
+    assert response.status_code == 200
+    sent = response.json()
+    assert sent['state'] == 'PENDING'
+    result = server.get(f"/api/task/result/{sent['task-id']}", params={'timeout': 20}).json()
+    assert result == {'task-id': sent['task-id'], 'state': 'SUCCESS',
+                      'result': {'args': [1, 'two'], 'kwargs': {'three': 3}}}
+
+
+def test_send_task_accepts_an_unregistered_name(cluster):
+    response = cluster.server.post('/api/task/send-task/no.such.task', json={'args': [1]})
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body['task-id']) == 36
+    assert body['state'] in ('PENDING', 'FAILURE')  # the worker may already have refused it
+    # it reached the worker, which does not know it either
+    result = cluster.server.get(f"/api/task/result/{body['task-id']}", params={'timeout': 20}).json()
+    assert result['state'] == 'FAILURE'
+    assert result['result'] == "Task of kind 'no.such.task' never registered, please make sure it's imported."
+    # the registered-only endpoints refuse the same name
+    response = cluster.server.post('/api/task/async-apply/no.such.task', json={})
+    assert (response.status_code, response.text) == (404, "Unknown task 'no.such.task'")
+
+
+def test_abort_stops_an_abortable_task(cluster):
+    server = cluster.server
+    task_id = cluster.async_apply('abortable_loop', {'args': [30]})
+    cluster.wait_state(task_id, 'STARTED')
+    response = server.post(f'/api/task/abort/{task_id}')
+    assert response.status_code == 200
+    assert response.json() == {'message': f"Aborted '{task_id}'"}
+    assert server.get(f'/api/task/result/{task_id}').json()['state'] in ('ABORTED', 'SUCCESS')
+    result = server.get(f'/api/task/result/{task_id}', params={'timeout': 20}).json()
+    assert result == {'task-id': task_id, 'state': 'SUCCESS', 'result': 'aborted'}
+
+
+# -- retry ----------------------------------------------------------------------------------------------------------
+def test_retry_re_runs_a_failed_task_as_a_new_task(cluster):
+    server = cluster.server
+    task_id = cluster.async_apply('fail', {'kwargs': {'message': 'again'}})
+    original = cluster.wait_state(task_id, 'FAILURE')
+
+    response = server.post(f'/api/task/retry/{task_id}')
+    assert response.status_code == 200, response.text
+    body = response.json()
+    new_id = body['task-id']
+    assert new_id != task_id
+    assert body == {'task-id': new_id, 'retry-of': task_id, 'name': f'{TASKS}.fail',
+                    'message': f"Retried '{task_id}' as '{new_id}'"}
+    retried = cluster.wait_state(new_id, 'FAILURE')
+    assert retried['name'] == original['name']
+    assert retried['kwargs'] == "{'message': 'again'}"
+    assert retried['exception'] == "ValueError('again')"
+    assert retried['routing_key'] == original['routing_key'] == 'celery'
+
+
+def test_retry_refuses_what_it_cannot_recover(cluster):
+    server = cluster.server
+    running = cluster.async_apply('sleep', {'args': [30]})
+    cluster.wait_state(running, 'STARTED')
+    response = server.post(f'/api/task/retry/{running}')
+    assert (response.status_code, response.text) == (409, 'The task cannot be retried: it is STARTED, not finished')
+    server.post(f'/api/task/revoke/{running}', params={'terminate': 1, 'signal': 'SIGKILL'})
+
+    # longer than --task_args_max_length=64: the stored text is cut
+    long_args = cluster.async_apply('echo', {'args': ['y' * 100]})
+    cluster.wait_state(long_args, 'SUCCESS')
+    response = server.post(f'/api/task/retry/{long_args}')
+    assert response.status_code == 409
+    assert response.text.startswith('The task cannot be retried: its args were truncated when stored')
+
+    # deeper than Celery's repr goes: the event shows '...'
+    deep = cluster.async_apply('echo', {'args': [[[[['deep']]]]]})
+    assert '...' in cluster.wait_state(deep, 'SUCCESS')['args']
+    response = server.post(f'/api/task/retry/{deep}')
+    assert response.status_code == 409
+    assert 'shortened by Celery' in response.text
+
+    response = server.post('/api/task/retry/no-such-task')
+    assert (response.status_code, response.text) == (404, "Unknown task 'no-such-task'")
+
+
+# -- errors -----------------------------------------------------------------------------------------------------------
+WORKER_ROUTES = [
+    ('/api/worker/shutdown/{w}', {}),
+    ('/api/worker/pool/restart/{w}', {}),
+    ('/api/worker/pool/grow/{w}', {'n': 1}),
+    ('/api/worker/pool/shrink/{w}', {'n': 1}),
+    ('/api/worker/pool/autoscale/{w}', {'min': 1, 'max': 2}),
+    ('/api/worker/queue/add-consumer/{w}', {'queue': 'q'}),
+    ('/api/worker/queue/cancel-consumer/{w}', {'queue': 'q'}),
+]
+
+
+@pytest.mark.parametrize('route,params', WORKER_ROUTES)
+def test_unknown_worker_is_404_with_its_name(cluster, route, params):
+    response = cluster.server.post(route.format(w='nobody@nowhere'), params=params)
+    assert (response.status_code, response.text) == (404, "Unknown worker 'nobody@nowhere'")
+
+
+def test_bad_input_is_400_or_404_with_a_message(cluster):
+    server, name = cluster.server, cluster.hostname
+    add = f'{TASKS}.add'
+    cases = [
+        # (method, path, kwargs, status, body or body prefix)
+        ('post', f'/api/task/apply/{add}', {'data': b'{not json'}, 400, 'Invalid JSON body: '),
+        ('post', f'/api/task/apply/{add}', {'json': [1, 2]}, 400, 'Invalid options: the body must be a JSON object'),
+        ('post', f'/api/task/async-apply/{add}', {'json': {'args': 5}}, 400, 'Invalid args: args must be an array'),
+        ('post', f'/api/task/send-task/{add}', {'json': {'kwargs': [1]}}, 400,
+         'Invalid kwargs: kwargs must be an object'),
+        ('post', f'/api/task/async-apply/{add}', {'json': {'eta': '2020-13-45'}}, 400, "Invalid option 'eta'"),
+        ('post', f'/api/task/async-apply/{add}', {'json': {'expires': 'soon'}}, 400, "Invalid option 'expires'"),
+        ('post', f'/api/task/async-apply/{add}', {'json': {'countdown': 'x'}}, 400, "Invalid option 'countdown'"),
+        ('post', f'/api/task/async-apply/{add}', {'json': {'link': 'x'}}, 400, "Unknown option 'link'"),
+        ('post', f'/api/task/apply/{add}', {'json': {'timeout': 'x'}}, 400, "Invalid timeout 'x'"),
+        ('post', f'/api/task/apply/{add}', {'json': {'timeout': -1}}, 400, "Invalid timeout '-1'"),
+        ('post', '/api/task/apply/no.such.task', {'json': {}}, 404, "Unknown task 'no.such.task'"),
+        ('get', '/api/task/result/x', {'params': {'timeout': 'soon'}}, 400, "Invalid argument 'soon' of type 'float'"),
+        ('get', '/api/task/result/x', {'params': {'timeout': 'nan'}}, 400, "Invalid timeout 'nan'"),
+        ('post', f'/api/worker/pool/grow/{name}', {'params': {'n': 'two'}}, 400, "Invalid argument 'two' of type 'int'"),
+        ('post', f'/api/worker/pool/shrink/{name}', {'params': {'n': 0}}, 400, "Invalid n '0'"),
+        ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 1}}, 400, 'Missing argument max'),
+        ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 'a', 'max': 2}}, 400,
+         "Invalid argument 'a' of type 'int'"),
+        ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 3, 'max': 2}}, 400,
+         'Invalid autoscale range: min (3) is greater than max (2)'),
+        ('post', f'/api/worker/queue/add-consumer/{name}', {}, 400, 'Missing argument queue'),
+        ('post', f'/api/task/timeout/{add}', {'params': {'hard': 1}}, 400, 'Missing argument workername'),
+        ('post', f'/api/task/rate-limit/{add}', {'params': {'ratelimit': 1}}, 400, 'Missing argument workername'),
+        ('post', f'/api/task/timeout/{add}', {'params': {'workername': name, 'hard': 'x'}}, 400,
+         "Invalid argument 'x' of type 'float'"),
+        ('post', f'/api/task/timeout/{add}', {'params': {'workername': name, 'soft': -1}}, 400, "Invalid soft '-1'"),
+        ('post', f'/api/task/rate-limit/{add}', {'params': {'workername': name, 'ratelimit': 'fast'}}, 400,
+         "Invalid rate limit 'fast'"),
+        ('post', '/api/task/timeout/no.such.task', {'params': {'workername': name}}, 404,
+         "Unknown task 'no.such.task'"),
+        ('post', f'/api/task/rate-limit/{add}', {'params': {'workername': 'nobody', 'ratelimit': '1/s'}}, 404,
+         "Unknown worker 'nobody'"),
+        ('post', '/api/task/revoke/x', {'params': {'terminate': 'maybe'}}, 400,
+         "Invalid argument 'maybe' of type 'bool'"),
+        ('post', '/api/task/revoke/x', {'params': {'signal': 'SIGNOPE'}}, 400, "Invalid signal 'SIGNOPE'"),
+        ('get', '/api/tasks', {'params': {'limit': 'x'}}, 400, "Invalid argument 'x' of type 'int'"),
+        ('get', '/api/task/info/nope', {}, 404, "Unknown task 'nope'"),
+    ]
+    failures = []
+    for method, path, kwargs, status, expected in cases:
+        response = getattr(server, method)(path, **kwargs)
+        if response.status_code != status or not response.text.startswith(expected) or \
+                not response.headers['Content-Type'].startswith('text/plain'):
+            failures.append((method, path, kwargs, response.status_code, response.text))
+    assert failures == []
+    # numbers too large to slice with are just "everything" (found by schemathesis)
+    huge = server.get('/api/tasks', params={'limit': 10 ** 30, 'offset': 10 ** 30})
+    assert (huge.status_code, huge.json()) == (200, {})
+    listed = cluster.async_apply('add', {'args': [0, 0]})
+    cluster.wait_state(listed, 'SUCCESS')
+    assert listed in server.get('/api/tasks', params={'limit': 10 ** 30}).json()
+    assert 'Traceback' not in server.output()
+
+
+def test_queue_lengths_of_the_queues_the_workers_consume(cluster):
+    response = cluster.server.get('/api/queues/length')
+    assert response.status_code == 200
+    queues = response.json()['active_queues']
+    assert [queue['name'] for queue in queues] == sorted(cluster.queues())
+    assert all(isinstance(queue['messages'], int) for queue in queues)
+
+
+# -- read-only and shutdown (their own processes) ---------------------------------------------------------------------
+MUTATING = [
+    ('/api/worker/shutdown/{w}', {}), ('/api/worker/pool/restart/{w}', {}),
+    ('/api/worker/pool/grow/{w}', {'n': 1}), ('/api/worker/pool/shrink/{w}', {'n': 1}),
+    ('/api/worker/pool/autoscale/{w}', {'min': 1, 'max': 2}),
+    ('/api/worker/queue/add-consumer/{w}', {'queue': 'readonly'}),
+    ('/api/worker/queue/cancel-consumer/{w}', {'queue': 'celery'}),
+    (f'/api/task/timeout/{TASKS}.add', {'workername': '{w}', 'hard': 1}),
+    (f'/api/task/rate-limit/{TASKS}.add', {'workername': '{w}', 'ratelimit': '1/h'}),
+    ('/api/task/revoke/{t}', {'terminate': 1}),
+    (f'/api/task/apply/{TASKS}.add', {}), (f'/api/task/async-apply/{TASKS}.add', {}),
+    (f'/api/task/send-task/{TASKS}.add', {}), ('/api/task/abort/{t}', {}), ('/api/task/retry/{t}', {}),
+]
+
+
+def test_read_only_refuses_every_mutating_route_and_the_worker_is_unchanged(cluster):
+    name = cluster.hostname
+    sleeper = cluster.async_apply('sleep', {'args': [4]})
+    cluster.wait_state(sleeper, 'STARTED')
+    pool, queues = cluster.pool_size(), cluster.queues()
+    server = Server(cluster.broker, backend=cluster.broker, args=['--read_only'])
+    try:
+        for route, params in MUTATING:
+            path = route.format(w=name, t=sleeper)
+            params = {key: str(value).format(w=name) for key, value in params.items()}
+            response = server.post(path, params=params, json={'args': [1, 1]})
+            assert (path, response.status_code, response.text) == (path, 403, 'Read only mode is enabled')
+        # reading still works
+        assert server.get(f'/api/task/result/{sleeper}').status_code == 200
+    finally:
+        server.stop()
+    assert cluster.worker.alive()
+    assert cluster.pool_size() == pool
+    assert cluster.queues() == queues
+    done = cluster.wait_state(sleeper, 'SUCCESS', timeout=20)  # neither revoked nor aborted
+    assert done['result'] == '4'
+
+
+def test_shutdown_stops_the_worker_and_its_queue_fills_up(cluster, processes):
+    worker = start_worker(cluster.broker, 'apidown@%h', backend=cluster.broker, pool='solo', concurrency=1,
+                          queues='downq')
+    processes.append(worker)
+    name = full_name('apidown@%h')
+    server = cluster.server
+    wait_for(lambda: server.get('/api/workers', params={'status': 1}).json().get(name), 30, interval=0.3,
+             message='the worker to be seen in events')
+    # the server has not inspected this worker yet: it asks it first instead of answering 404
+    assert name not in server.get('/api/workers').json()
+    response = server.post(f'/api/worker/shutdown/{name}')
+    assert response.status_code == 200
+    assert response.json() == {'message': 'Shutting down!'}
+    wait_for(lambda: not worker.alive(), 30, interval=0.2, message='the worker process to exit')
+    assert worker.popen.returncode == 0
+
+    # the worker is gone but still cached: a command waits for its reply off the IOLoop, and gives up
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(server.post, f'/api/worker/pool/grow/{name}')
+        answered = 0
+        while not pending.done():
+            started = time.monotonic()
+            assert server.get('/healthcheck').text == 'OK'
+            assert time.monotonic() - started < 1.0
+            answered += 1
+        response = pending.result()
+    assert answered >= 3  # the health check kept answering during the whole wait
+    assert (response.status_code, response.text) == (
+        403, f"Failed to grow '{name}' worker's pool: no reply from '{name}' within 3s")
+
+    # its queue has no consumer now: what is sent there waits, and the queue lengths show it
+    cluster.async_apply('add', {'args': [1, 2], 'queue': 'downq'})
+    cluster.async_apply('add', {'args': [3, 4], 'queue': 'downq'})
+    lengths = server.get('/api/queues/length').json()['active_queues']
+    assert {'name': 'downq', 'messages': 2} in lengths
+    redis.Redis(host='127.0.0.1', port=6379, db=cluster.db).delete('downq')
+
+
+def test_without_a_result_backend_results_are_503_with_a_message(cluster):
+    server = Server(cluster.broker, backend=None)
+    try:
+        for method, path in (('get', '/api/task/result/some-id'), ('post', '/api/task/abort/some-id'),
+                             ('post', f'/api/task/apply/{TASKS}.add')):
+            response = getattr(server, method)(path, json={'args': [1, 2]})
+            assert (path, response.status_code, response.text) == (path, 503, 'No result backend is configured')
+        # publishing without waiting works, and says nothing about the state
+        response = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1, 2]})
+        assert response.status_code == 200
+        assert list(response.json()) == ['task-id']
+        assert 'Traceback' not in server.output()
+    finally:
+        server.stop()

@@ -1,0 +1,57 @@
+"""The Celery app the test workers run: a handful of tasks that succeed, fail, retry, run long or carry odd
+arguments. Broker and backend come from the environment so each test session can use its own."""
+
+import os
+import time
+
+from celery import Celery
+from celery.contrib.abortable import AbortableTask
+
+app = Celery('flowertests',
+             broker=os.environ.get('FLOWER_TEST_BROKER', 'redis://127.0.0.1:6379/15'),
+             backend=os.environ.get('FLOWER_TEST_BACKEND') or None)
+app.conf.update(
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    result_extended=True,
+)
+
+
+@app.task
+def add(x, y):
+    return x + y
+
+
+@app.task
+def fail(message='boom'):
+    raise ValueError(message)
+
+
+@app.task(bind=True, max_retries=1, default_retry_delay=0.2)
+def retry_once(self, value=0):
+    if self.request.retries == 0:
+        raise self.retry(exc=RuntimeError('first attempt fails'))
+    return value
+
+
+@app.task
+def sleep(seconds=1.0):
+    time.sleep(seconds)
+    return seconds
+
+
+@app.task
+def echo(*args, **kwargs):
+    return {'args': list(args), 'kwargs': kwargs}
+
+
+@app.task(bind=True, base=AbortableTask)
+def abortable_loop(self, seconds=10.0):
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if self.is_aborted():
+            return 'aborted'
+        time.sleep(0.05)
+    return 'finished'

@@ -1,0 +1,457 @@
+"""flower.control without HTTP: reading the workers' replies, checking parameters, parsing apply bodies,
+recovering a finished task's call for retry, and the commands actually sent (through a recording ``control``
+and the real runner), plus publishing and waiting on an in-memory Celery app."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime
+
+import pytest
+from celery import Celery, states
+
+from flower import control
+from flower.control import (ApplyRequest, CommandFailed, InvalidInput, NotRetryable, UnknownTask, WorkerControl,
+                            parse_apply_body, recover_call, reply_from)
+from flower.events.task import Task, truncate_text
+from flower.runner import BlockingRunner
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+# -- replies --------------------------------------------------------------------------------------------------------
+def test_a_reply_is_ok_only_when_the_addressed_worker_says_ok():
+    assert reply_from('w1', [{'w1': {'ok': 'pool will grow'}}]) == control.WorkerReply(True, 'pool will grow')
+    # another worker answered first: Flower raised a KeyError here
+    assert reply_from('w1', [{'w2': {'error': 'x'}}, {'w1': {'ok': 'done'}}]) == control.WorkerReply(True, 'done')
+    assert reply_from('w1', [{'w1': {'error': "ValueError('Autoscale not enabled')"}}]) == \
+        control.WorkerReply(False, "ValueError('Autoscale not enabled')")
+    assert reply_from('w1', [], timeout=1.5) == control.WorkerReply(False, "no reply from 'w1' within 1.5s")
+    assert reply_from('w1', None) == control.WorkerReply(False, "no reply from 'w1'")
+    assert reply_from('w1', [{'w2': {'ok': 'yes'}}]) == control.WorkerReply(False, 'Unknown reason')
+    assert reply_from('w1', [{'w1': 'weird'}]) == control.WorkerReply(False, 'Unknown reason')
+
+
+def test_error_reason_is_the_workers_error_or_unknown():
+    assert control.error_reason('w', [{'w': {'error': 'nope'}}]) == 'nope'
+    assert control.error_reason('w', [{'w': {'ok': 'fine'}}]) == 'Unknown reason'
+
+
+# -- parameters ---------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize('value', [0, -1, control.MAX_POOL_STEP + 1, True, 1.5])
+def test_pool_step_refuses_nonsense(value):
+    with pytest.raises(InvalidInput, match='Invalid n'):
+        control.pool_step(value)
+
+
+def test_pool_step_and_autoscale_accept_sane_values():
+    assert control.pool_step(3) == 3
+    assert control.autoscale_bounds(0, 4) == (0, 4)
+    with pytest.raises(InvalidInput, match=r'min \(5\) is greater than max \(4\)'):
+        control.autoscale_bounds(5, 4)
+    with pytest.raises(InvalidInput, match="Invalid max '-1'"):
+        control.autoscale_bounds(0, -1)
+    with pytest.raises(InvalidInput, match=f"Invalid max '{control.MAX_PROCESSES + 1}'"):
+        control.autoscale_bounds(0, control.MAX_PROCESSES + 1)
+
+
+@pytest.mark.parametrize('given,expected', [
+    (None, 'SIGTERM'), ('', 'SIGTERM'), ('KILL', 'SIGKILL'), ('sigkill', 'SIGKILL'), ('SIGUSR1', 'SIGUSR1'),
+    ('9', 'SIGKILL'), (' term ', 'SIGTERM')])
+def test_signal_names_are_normalised(given, expected):
+    assert control.signal_name(given) == expected
+
+
+@pytest.mark.parametrize('given', ['NOPE', '999', '-9', 'SIG', '9.0'])
+def test_unknown_signals_are_refused(given):
+    with pytest.raises(InvalidInput, match=f"Invalid signal '{given}'"):
+        control.signal_name(given)
+
+
+def test_time_limits_rate_limits_and_waits_are_checked():
+    assert control.time_limit_value(None, 'hard') is None
+    assert control.time_limit_value(2, 'hard') == 2.0
+    for bad in (-1, float('nan'), float('inf'), 1e12):
+        with pytest.raises(InvalidInput, match="Invalid soft"):
+            control.time_limit_value(bad, 'soft')
+    assert control.rate_limit_value('10/m') == '10/m'
+    assert control.rate_limit_value('0') == '0'
+    assert control.rate_limit_value('') == ''
+    for bad in ('fast', '10/x', '1/m/s', '-5', 'nan', 'inf/s', '1e999'):
+        with pytest.raises(InvalidInput, match='Invalid rate limit'):
+            control.rate_limit_value(bad)
+    assert control.wait_seconds(None) is None
+    assert control.wait_seconds(0) == 0.0
+    for bad in (-0.1, control.MAX_WAIT + 1, float('nan'), True):
+        with pytest.raises(InvalidInput, match='Invalid timeout'):
+            control.wait_seconds(bad)
+
+
+def test_queue_names_must_fit_amqp():
+    assert control.short_name('extra', 'queue') == 'extra'
+    for bad in ('', '   ', 'é' * 200, None):
+        with pytest.raises(InvalidInput, match='Invalid queue'):
+            control.short_name(bad, 'queue')
+
+
+# -- apply bodies -------------------------------------------------------------------------------------------------------
+def test_an_empty_body_means_no_arguments():
+    assert parse_apply_body(b'') == ApplyRequest([], {}, {}, None)
+    assert parse_apply_body(None, wait_option=True) == ApplyRequest([], {}, {}, control.DEFAULT_APPLY_TIMEOUT)
+
+
+def test_args_kwargs_and_options_are_separated_and_converted():
+    request = parse_apply_body(b'{"args": [1, "a"], "kwargs": {"k": null}, "queue": "q", "priority": 3, '
+                               b'"countdown": 2, "eta": "2030-01-31 13:45:00.123456", "expires": 60, '
+                               b'"headers": {"x": 1}, "task_id": "abc", "ignore_result": false, "shadow": null}')
+    assert request.args == [1, 'a']
+    assert request.kwargs == {'k': None}
+    assert request.options == {'queue': 'q', 'priority': 3, 'countdown': 2.0,
+                               'eta': datetime(2030, 1, 31, 13, 45, 0, 123456), 'expires': 60.0,
+                               'headers': {'x': 1}, 'task_id': 'abc', 'ignore_result': False}
+    assert request.timeout is None
+
+
+def test_eta_and_expires_take_flowers_format_or_iso():
+    request = parse_apply_body('{"eta": "2030-01-31T13:45:00+00:00", "expires": "2030-02-01 00:00:00.000000"}')
+    assert request.options['eta'].tzinfo is not None
+    assert request.options['expires'] == datetime(2030, 2, 1)
+
+
+def test_apply_timeout_is_not_an_apply_async_option():
+    request = parse_apply_body(b'{"timeout": 2.5}', wait_option=True)
+    assert request.timeout == 2.5
+    assert request.options == {}
+    with pytest.raises(InvalidInput, match="Unknown option 'timeout'"):
+        parse_apply_body(b'{"timeout": 2.5}')
+
+
+@pytest.mark.parametrize('body,message', [
+    (b'{nope', 'Invalid JSON body: '),
+    (b'\xff\xfe', 'Invalid JSON body: not UTF-8 text'),
+    (b'[1, 2]', 'Invalid options: the body must be a JSON object'),
+    (b'"text"', 'Invalid options: the body must be a JSON object'),
+    (b'{"args": 5}', 'Invalid args: args must be an array'),
+    (b'{"args": {"a": 1}}', 'Invalid args: args must be an array'),
+    (b'{"kwargs": [1]}', 'Invalid kwargs: kwargs must be an object'),
+    (b'{"eta": "tomorrow"}', "Invalid option 'eta'"),
+    (b'{"eta": 12}', "Invalid option 'eta'"),
+    (b'{"expires": "later"}', "Invalid option 'expires'"),
+    (b'{"expires": 1e300}', "Invalid option 'expires'"),
+    (b'{"countdown": "5"}', "Invalid option 'countdown'"),
+    (b'{"countdown": true}', "Invalid option 'countdown'"),
+    (b'{"priority": 256}', "Invalid option 'priority'"),
+    (b'{"priority": 1.5}', "Invalid option 'priority'"),
+    (b'{"queue": ""}', "Invalid option 'queue'"),
+    (b'{"queue": 5}', "Invalid option 'queue'"),
+    (b'{"serializer": "nosuch"}', "Invalid option 'serializer': 'nosuch' is not an installed serializer"),
+    (b'{"compression": "nosuch"}', "Invalid option 'compression'"),
+    (b'{"headers": []}', "Invalid option 'headers'"),
+    (b'{"headers": {"id": "other", "x": 1}}', "Invalid option 'headers': id would replace Celery's own"),
+    (b'{"time_limit": 0}', "Invalid option 'time_limit'"),
+    (b'{"retry": "yes"}', "Invalid option 'retry'"),
+    (b'{"link": "tasks.other"}', "Unknown option 'link'"),
+    (b'{"connection": 1}', "Unknown option 'connection'"),
+    (b'[' * 100000 + b']' * 100000, 'Invalid'),
+])
+def test_bad_bodies_are_refused_with_a_reason(body, message):
+    with pytest.raises(InvalidInput) as caught:
+        parse_apply_body(body)
+    assert caught.value.message.startswith(message)
+
+
+@pytest.mark.parametrize('raw', ['"soon"', '-1', '1e9', 'true'])
+def test_bad_apply_timeouts_are_refused(raw):
+    with pytest.raises(InvalidInput, match='^Invalid timeout'):
+        parse_apply_body(f'{{"timeout": {raw}}}', wait_option=True)
+
+
+def test_json_safe_keeps_json_and_reprs_the_rest():
+    assert control.json_safe({'a': [1, None]}) == {'a': [1, None]}
+    assert control.json_safe(ValueError('x')) == "ValueError('x')"
+    assert control.json_safe(float('nan')) == 'nan'
+
+
+# -- retry ---------------------------------------------------------------------------------------------------------------
+def finished(state=states.FAILURE, **fields):
+    fields.setdefault('name', 'tasks.add')
+    fields.setdefault('args', '(2, 2)')
+    fields.setdefault('kwargs', '{}')
+    task = Task('id-1', **fields)
+    task.state = state
+    return task
+
+
+def test_the_call_of_a_finished_task_is_recovered_with_its_routing():
+    task = finished(args="(1, 'two', [3.5, None], {'k': (True,)})", kwargs="{'x': b'bytes'.decode() if 0 else 'v'}")
+    with pytest.raises(NotRetryable, match='not a Python literal'):
+        recover_call(task)
+    task = finished(args="(1, 'two', [3.5, None], {'k': [True]})", kwargs="{'x': 'v'}", exchange='',
+                    routing_key='celery')
+    call = recover_call(task)
+    assert call == control.RecoveredCall('tasks.add', [1, 'two', [3.5, None], {'k': [True]}], {'x': 'v'},
+                                         {'queue': 'celery'})
+    assert recover_call(finished(states.REVOKED, args='[1]', kwargs=None)).kwargs == {}
+    assert recover_call(finished(states.SUCCESS)).options == {}  # no routing reported: the app routes it
+
+
+@pytest.mark.parametrize('state', [states.PENDING, states.RECEIVED, states.STARTED, states.RETRY])
+def test_unfinished_tasks_are_not_retried(state):
+    with pytest.raises(NotRetryable, match=f'it is {state}, not finished'):
+        recover_call(finished(state))
+
+
+@pytest.mark.parametrize('fields,reason', [
+    ({'args': "(__import__('os').system('true'),)"}, 'are not a Python literal'),
+    ({'args': '(<object object at 0x7f>,)'}, 'are not a Python literal'),
+    ({'args': '(datetime.datetime(2020, 1, 1, 0, 0),)'}, 'are not a Python literal'),
+    ({'args': '(nan,)'}, 'are not a Python literal'),
+    ({'args': truncate_text(repr(tuple(range(100))), 20)}, 'truncated when stored'),
+    ({'args': "('aaaaaaaaaaaaaaaaaaaaaaaaaaaaa...', ...)"}, 'shortened by Celery'),
+    ({'args': '((((...,),),),)'}, 'shortened by Celery'),
+    ({'kwargs': "{'text': 'cut...'}"}, 'shortened by Celery'),
+    ({'args': '5'}, 'are not a list'),
+    ({'kwargs': '[1]'}, 'are not keyword arguments'),
+    ({'kwargs': '{1: 2}'}, 'are not keyword arguments'),
+    ({'args': None}, 'were not reported in its events'),
+    ({'args': ['not', 'text']}, 'were not reported as text'),
+    ({'name': None}, 'its name was not reported'),
+    ({'args': '({1, 2},)'}, "cannot be sent with the 'json' serializer"),
+])
+def test_calls_that_cannot_be_recovered_exactly_are_refused_with_the_reason(fields, reason):
+    with pytest.raises(NotRetryable) as caught:
+        recover_call(finished(**fields))
+    assert reason in caught.value.message
+    assert caught.value.message.startswith('The task cannot be retried: ')
+
+
+def test_a_set_can_be_retried_with_a_serializer_that_carries_it():
+    assert recover_call(finished(args='({1, 2},)'), serializer='pickle').args == [{1, 2}]
+
+
+@pytest.mark.parametrize('exchange,routing_key,options', [
+    ('', 'extra', {'queue': 'extra'}),            # the default exchange: the routing key is the queue
+    (None, 'extra', {'queue': 'extra'}),
+    ('tasks', 'tasks.add', {'exchange': 'tasks', 'routing_key': 'tasks.add'}),
+    ('tasks', None, {}),                          # an exchange alone does not route: the app's router does
+    (None, None, {}),
+    (5, 'rk', {}),
+    ('', 'x' * 300, {}),
+])
+def test_routing_follows_the_original_message(exchange, routing_key, options):
+    assert control.routing_options(exchange, routing_key) == options
+    assert recover_call(finished(exchange=exchange, routing_key=routing_key)).options == options
+
+
+# -- commands as sent ---------------------------------------------------------------------------------------------
+class RecordingControl:
+    """Stands in for ``app.control``: records each call and answers with the next canned reply."""
+
+    def __init__(self, *replies):
+        self.calls = []
+        self.replies = list(replies)
+
+    def broadcast(self, command, arguments=None, destination=None, reply=False, timeout=1.0):
+        self.calls.append(('broadcast', command, arguments, destination, reply, timeout))
+        return self.replies.pop(0) if self.replies else None
+
+    def revoke(self, task_id, terminate=False, signal='SIGTERM'):
+        self.calls.append(('revoke', task_id, terminate, signal))
+
+
+class FakeApp:
+    def __init__(self, control_):
+        self.control = control_
+
+
+def worker_control(*replies, timeout=1.0):
+    recorder = RecordingControl(*replies)
+    return WorkerControl(FakeApp(recorder), BlockingRunner(max_concurrency=2), reply_timeout=timeout), recorder
+
+
+def test_pool_grow_broadcasts_to_the_one_worker_and_reads_its_reply():
+    ctl, recorder = worker_control([{'w@h': {'ok': 'pool will grow'}}])
+    assert run(ctl.pool_grow('w@h', 2)) == "Growing 'w@h' worker's pool by 2"
+    assert recorder.calls == [('broadcast', 'pool_grow', {'n': 2}, ['w@h'], True, 1.0)]
+
+
+@pytest.mark.parametrize('method,args,command,arguments,message', [
+    ('pool_restart', (), 'pool_restart', {'reload': False}, "Failed to restart the 'w@h' pool: boom"),
+    ('pool_grow', (1,), 'pool_grow', {'n': 1}, "Failed to grow 'w@h' worker's pool: boom"),
+    ('pool_shrink', (1,), 'pool_shrink', {'n': 1}, "Failed to shrink 'w@h' worker's pool: boom"),
+    ('autoscale', (1, 2), 'autoscale', {'min': 1, 'max': 2}, "Failed to autoscale 'w@h' worker: boom"),
+    ('add_consumer', ('q',), 'add_consumer', {'queue': 'q'}, "Failed to add 'q' consumer to 'w@h' worker: boom"),
+    ('cancel_consumer', ('q',), 'cancel_consumer', {'queue': 'q'},
+     "Failed to cancel 'q' consumer from 'w@h' worker: boom"),
+    ('time_limit', ('t', 5, None), 'time_limit', {'task_name': 't', 'hard': 5.0, 'soft': None},
+     "Failed to set timeouts: 'boom'"),
+    ('rate_limit', ('t', '5/s'), 'rate_limit', {'task_name': 't', 'rate_limit': '5/s'},
+     "Failed to set rate limit: 'boom'"),
+])
+def test_a_refusing_worker_gives_flowers_failure_message(method, args, command, arguments, message):
+    ctl, recorder = worker_control([{'w@h': {'error': 'boom'}}])
+    with pytest.raises(CommandFailed) as caught:
+        run(getattr(ctl, method)('w@h', *args))
+    assert caught.value.message == message
+    assert recorder.calls == [('broadcast', command, arguments, ['w@h'], True, 1.0)]
+
+
+def test_a_silent_worker_is_a_failure_that_says_so():
+    ctl, _ = worker_control(None, timeout=2.0)
+    with pytest.raises(CommandFailed, match=r"Failed to grow 'w@h' worker's pool: no reply from 'w@h' within 2s"):
+        run(ctl.pool_grow('w@h', 1))
+
+
+def test_successful_consumer_and_limit_commands_return_the_workers_words():
+    ctl, _ = worker_control([{'w@h': {'ok': 'add consumer q'}}], [{'w@h': {'ok': 'time limits set successfully'}}])
+    assert run(ctl.add_consumer('w@h', 'q')) == 'add consumer q'
+    assert run(ctl.time_limit('w@h', 't', None, 1)) == 'time limits set successfully'
+
+
+def test_shutdown_does_not_wait_for_a_reply_and_revoke_normalises_the_signal():
+    ctl, recorder = worker_control()
+    assert run(ctl.shutdown('w@h')) == 'Shutting down!'
+    assert run(ctl.revoke('abc', terminate=True, signal='kill')) == "Revoked 'abc'"
+    assert recorder.calls == [('broadcast', 'shutdown', {}, ['w@h'], False, 1.0), ('revoke', 'abc', True, 'SIGKILL')]
+
+
+def test_invalid_parameters_are_refused_before_anything_is_sent():
+    ctl, recorder = worker_control()
+    for call in (ctl.pool_grow('w', 0), ctl.autoscale('w', 3, 1), ctl.add_consumer('w', ''),
+                 ctl.rate_limit('w', 't', 'fast'), ctl.time_limit('w', 't', -1, None), ctl.revoke('x', True, 'NOPE')):
+        with pytest.raises(InvalidInput):
+            run(call)
+    assert recorder.calls == []
+
+
+# -- workers known to events but not yet inspected -------------------------------------------------------------------
+class RecordingInspector:
+    def __init__(self, known=(), answers=()):
+        self.workers = {name: {} for name in known}
+        self.answers = set(answers)
+        self.asked = []
+
+    def inspect(self, workername=None):
+        self.asked.append(workername)
+
+        async def refresh():
+            if workername in self.answers:
+                self.workers[workername] = {'stats': {}}
+            return [workername] if workername in self.answers else []
+        return asyncio.ensure_future(refresh())
+
+
+def test_a_worker_seen_in_events_is_inspected_before_being_called_unknown():
+    inspector = RecordingInspector(known=['a'], answers=['b'])
+    assert run(control.ensure_inspected(inspector, {'b': object()}, 'a')) is True
+    assert inspector.asked == []
+    assert run(control.ensure_inspected(inspector, {'b': object()}, 'b')) is True
+    assert inspector.asked == ['b']
+    assert run(control.ensure_inspected(inspector, {'c': object()}, 'c')) is False  # seen, but does not answer
+    assert run(control.ensure_inspected(inspector, {}, 'nobody')) is False
+    assert run(control.ensure_inspected(inspector, {}, None)) is False
+    assert inspector.asked == ['b', 'c']
+
+
+# -- publishing and waiting on an in-memory app ------------------------------------------------------------------------
+@pytest.fixture
+def memory_app():
+    app = Celery('unit-control', broker='memory://', backend='cache+memory://')
+    app.conf.task_serializer = 'json'
+
+    @app.task(name='unit.add')
+    def add(x, y):
+        return x + y
+    return app
+
+
+def test_publish_then_wait_returns_the_result_once_it_is_stored(memory_app):
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=2))
+    execution.require_registered('unit.add')
+    with pytest.raises(UnknownTask, match="Unknown task 'unit.nope'"):
+        execution.require_registered('unit.nope')
+
+    async def scenario():
+        task_id = await execution.publish('unit.add', ApplyRequest(args=[1, 2], options={'priority': 1}))
+        waiting = asyncio.ensure_future(execution.wait(task_id, 10))
+        await asyncio.sleep(0)  # let the first poll see PENDING
+        memory_app.backend.store_result(task_id, 3, states.SUCCESS)
+        return task_id, await waiting
+    task_id, snapshot = run(scenario())
+    assert snapshot.as_dict(with_result=True) == {'task-id': task_id, 'state': 'SUCCESS', 'result': 3}
+
+
+def test_a_wait_gives_up_at_its_timeout_with_the_current_state(memory_app):
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=2))
+    started = time.monotonic()
+    snapshot = run(execution.wait('never-runs', 0.3))
+    assert 0.3 <= time.monotonic() - started < 3
+    assert (snapshot.state, snapshot.ready) == ('PENDING', False)
+    assert snapshot.as_dict(with_result=False) == {'task-id': 'never-runs', 'state': 'PENDING'}
+
+
+def test_a_wait_stops_when_the_client_goes_away(memory_app):
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=2))
+    started = time.monotonic()
+    run(execution.wait('never-runs', 60, stop=lambda: True))
+    assert time.monotonic() - started < 5
+
+
+def test_failures_carry_the_exception_repr_and_traceback(memory_app):
+    memory_app.backend.store_result('failed-id', ValueError('bad'), states.FAILURE, traceback='Traceback: bad')
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=2))
+    snapshot = run(execution.snapshot('failed-id'))
+    assert snapshot.as_dict(with_result=True) == {'task-id': 'failed-id', 'state': 'FAILURE',
+                                                  'result': "ValueError('bad')", 'traceback': 'Traceback: bad'}
+
+
+def test_abort_marks_the_task_aborted(memory_app):
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=2))
+    assert run(execution.abort('some-id')) == "Aborted 'some-id'"
+    assert memory_app.AsyncResult('some-id').state == 'ABORTED'
+
+
+def test_resend_publishes_the_recovered_call_by_name(memory_app):
+    runner = BlockingRunner(max_concurrency=2)
+    sent = []
+    from celery.signals import before_task_publish
+
+    def record(sender=None, headers=None, body=None, routing_key=None, **kwargs):
+        sent.append((sender, body[0], body[1], routing_key))
+    before_task_publish.connect(record, weak=False)
+    try:
+        call = control.RecoveredCall('remote.only', [1], {'k': 'v'}, {'queue': 'special'})
+        new_id = run(control.resend(memory_app, runner, call))
+    finally:
+        before_task_publish.disconnect(record)
+    assert len(new_id) == 36
+    assert sent == [('remote.only', [1], {'k': 'v'}, 'special')]
+
+
+def test_operations_needing_a_backend_say_none_is_configured():
+    execution = control.TaskExecution(Celery('nobackend', broker='memory://'), BlockingRunner(max_concurrency=1))
+    assert execution.has_backend is False
+    with pytest.raises(control.NoResultBackend, match='No result backend is configured'):
+        execution.require_backend()
+
+
+# -- queue lengths ----------------------------------------------------------------------------------------------------
+class Adapter:
+    def __init__(self, error=None):
+        self.error = error
+        self.asked = []
+        self.closed = False
+
+    async def queues(self, names):
+        self.asked.append(names)
+        if self.error:
+            raise self.error
+        return [{'name': name, 'messages': len(name)} for name in names]
+
+    async def close(self):
+        self.closed = True
+
+
