@@ -103,3 +103,41 @@ def celery_app_for(broker: str, backend: str | None = None):
 
 
 __all__ = ['Server', 'start_worker', 'wait_for', 'celery_app_for']
+
+
+# -- a run that finishes must also exit -------------------------------------------------------------------------
+
+_exit_status = {'code': 0}
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _exit_status['code'] = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """Python waits for every non-daemon thread before it exits, so one a test left running (a reader blocked on
+    a broker, a thread pool mid-call) keeps the process alive after the summary is printed, until CI's time
+    limit. Such threads are named here and the process exits anyway, with a failing status."""
+    import sys
+    import threading
+
+    def leftovers():
+        return [t for t in threading.enumerate()
+                if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+
+    if not leftovers():
+        return
+    # idle thread-pool workers only stop when the interpreter's exit hook tells them to: run that hook now, on
+    # a daemon thread, so a worker stuck in a call cannot block this check as well
+    from concurrent.futures import thread as pool_threads
+    waker = threading.Thread(target=pool_threads._python_exit, daemon=True)
+    waker.start()
+    waker.join(10)
+    stuck = leftovers()
+    if not stuck:
+        return
+    names = ', '.join(sorted(t.name for t in stuck))
+    sys.stderr.write(f'\nERROR: tests left {len(stuck)} non-daemon thread(s) running: {names}\n')
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(_exit_status['code'] or 1)

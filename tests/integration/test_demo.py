@@ -376,12 +376,12 @@ def test_transport_never_hands_out_a_half_written_message(layout):
                'control_folder': str(layout.control), 'polling_interval': 0.01}
     total, body = 400, 'x' * 200_000
     received, errors = [], []
+    stop = threading.Event()
 
     def read():
-        with Connection('filesystem://', transport=TRANSPORT,
-                        transport_options=options) as conn:
+        with Connection('filesystem://', transport=TRANSPORT, transport_options=options) as conn:
             queue = conn.SimpleQueue('race')
-            while len(received) < total and not errors:
+            while len(received) < total and not errors and not stop.is_set():
                 try:
                     message = queue.get(timeout=0.5)
                 except queue.Empty:
@@ -394,21 +394,45 @@ def test_transport_never_hands_out_a_half_written_message(layout):
                 received.append(message.payload['n'])
                 message.ack()
 
-    readers = [threading.Thread(target=read) for _ in range(2)]
-    for reader in readers:
-        reader.start()
-    with Connection('filesystem://', transport=TRANSPORT,
-                    transport_options=options) as conn:
+    with Connection('filesystem://', transport=TRANSPORT, transport_options=options) as conn:
         queue = conn.SimpleQueue('race')
-        for n in range(total):
-            queue.put({'n': n, 'body': body})
-    for reader in readers:
-        reader.join(60)
+        # kombu keeps one record of declared bindings per process, so the readers' threads skip binding; the
+        # queue is bound here, before they start, as a separate consumer process would have done
+        queue.queue.declare()
+        readers = [threading.Thread(target=read, daemon=True) for _ in range(2)]
+        try:
+            for reader in readers:
+                reader.start()
+            for n in range(total):
+                queue.put({'n': n, 'body': body})
+            for reader in readers:
+                reader.join(60)
+        finally:
+            stop.set()  # a failing run must not leave threads polling
     assert not errors, errors
     assert sorted(received) == list(range(total))
     assert not [name for name in os.listdir(layout.data) if name.endswith(('.msg', '.tmp', '.claimed'))]
     with Connection('filesystem://', transport=TRANSPORT, transport_options=options) as conn:
         assert conn.as_uri() == 'filesystem://'
+
+
+def test_a_binding_table_is_whole_from_the_moment_it_exists(layout):
+    """The demo transport writes a new exchange's binding table aside and links it into place (kombu creates it
+    empty and writes it afterwards, and a publisher reading it in between failed); binding another queue still
+    adds to the table, and no staging file is left behind."""
+    from kombu import Connection, Exchange, Queue
+
+    options = {'data_folder_in': str(layout.data), 'data_folder_out': str(layout.data),
+               'control_folder': str(layout.control)}
+    exchange = Exchange('orders', type='direct')
+    with Connection('filesystem://', transport=TRANSPORT, transport_options=options) as conn:
+        channel = conn.default_channel
+        Queue('confirm', exchange, routing_key='confirm')(channel).declare()
+        assert json.loads((layout.control / 'orders.exchange').read_text()) == [['confirm', '', 'confirm']]
+        Queue('charge', exchange, routing_key='charge')(channel).declare()
+        table = json.loads((layout.control / 'orders.exchange').read_text())
+    assert sorted(map(tuple, table)) == [('charge', '', 'charge'), ('confirm', '', 'confirm')]
+    assert os.listdir(layout.control) == ['orders.exchange']  # no staging file left behind
 
 
 # -- folders left by killed demos --------------------------------------------------------------------------------
