@@ -134,8 +134,7 @@ def main() -> None:
     fill_seconds = time.perf_counter() - started
     saver.start(None)
     # the first save after start-up writes nothing; the prefilled tasks are written in one big save here
-    state.dirty_tasks.update(state.tasks.keys())
-    state.dirty_workers.update(state.workers.keys())
+    state.mark_all_changed()
     started = time.perf_counter()
     saver.flush(600)
     initial_save = time.perf_counter() - started

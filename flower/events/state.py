@@ -425,6 +425,12 @@ class EventsState(State):
             self.unsubscribe_changes(self._default_log)
             self._default_log = None
 
+    def mark_all_changed(self) -> None:
+        """Count every task and worker in memory as changed, in every change log (the next save writes all)."""
+        for log in self.change_logs:
+            log.tasks.update(self.tasks.keys())
+            log.workers.update(self.workers.keys())
+
     @property
     def dirty_tasks(self) -> set[str]:
         return self._default_log.tasks if self._default_log is not None else set()

@@ -236,6 +236,17 @@ def test_change_logs_serve_several_readers_and_hear_of_removals():
     assert state.change_logs == [] and state.take_changes() == (set(), set(), set())
 
 
+def test_mark_all_changed_reaches_every_change_log():
+    state = EventsState(max_tasks_in_memory=10)
+    apply(state, task_events(uuid='a') + task_events(uuid='b'))
+    state.track_changes = True
+    live = state.subscribe_changes()
+    assert state.take_changes() == (set(), set(), set())  # nothing changed since the logs began
+    state.mark_all_changed()
+    assert state.take_changes() == ({'a', 'b'}, {'worker1@host'}, set())
+    assert live.take() == ({'a', 'b'}, {'worker1@host'}, set())
+
+
 def test_bulk_load_builds_indexes_once_and_applies_the_limit():
     source = EventsState()
     for i in range(50):
