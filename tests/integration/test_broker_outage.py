@@ -41,12 +41,16 @@ def test_server_survives_broker_outage_and_resumes(processes):
     processes.append(worker)
     server = Server(broker)
     processes.append(server)
+    # a slow machine may take seconds to start the worker: send the first task once it is listening
+    wait_for(lambda: any(server.get('/api/workers', params={'status': 1}).json().values()), 60, interval=0.3,
+             message='the worker to show as online')
     app = celery_app_for(broker)
     _task_arrives(server, app, 1)
 
     redis_server.stop(signum=signal.SIGKILL)
     # the server keeps answering while the broker is gone, and says why events stopped
     wait_for(lambda: 'Failed to capture events' in server.output(), 30, message='the log to report the outage')
+    assert 'Event stream interrupted' in server.output()
     for _ in range(5):
         assert server.get('/healthcheck').text == 'OK'
     assert server.get('/api/tasks').status_code == 200

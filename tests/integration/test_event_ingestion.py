@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis]
 def _metric_samples(server, name):
     text = server.get('/metrics').text
     samples = {}
-    for labels, value in re.findall(rf'^{name}\{{([^}}]*)\}} (\S+)$', text, re.M):
+    for labels, value in re.findall(rf'^{name}(?:\{{([^}}]*)\}})? (\S+)$', text, re.M):
         samples[tuple(sorted(re.findall(r'(\w+)="([^"]*)"', labels)))] = float(value)
     return samples
 
@@ -127,3 +127,46 @@ def test_burst_of_150k_events_loses_nothing(processes):
     assert _metric_total(server, 'flower_events_stream_interruptions_total') == 0
     assert len(server.get('/api/tasks', params={'state': 'SUCCESS'}, timeout=60).json()) == 50_000
     print(f'150,000 events published in {published_in:.2f}s, all applied')
+
+
+def test_a_subscription_cut_off_by_redis_is_reported_and_resynced(processes):
+    """Redis closes a subscriber whose unread output passes its pub/sub limit. Freezing the server while a
+    burst is published makes that happen for real: once thawed it must say so in the log and in
+    ``flower_events_stream_interruptions_total``, subscribe again, and carry on with the worker online."""
+    import signal
+
+    import redis
+
+    from tests.conftest import celery_app_for
+    from tests.support.processes import start_worker
+
+    redis_server = PrivateRedis()
+    processes.append(redis_server)
+    redis.Redis(port=redis_server.port).config_set('client-output-buffer-limit', 'pubsub 256kb 128kb 1')
+    worker = start_worker(redis_server.url, 'cutoff@%h', pool='solo', concurrency=1)
+    processes.append(worker)
+    server = Server(redis_server.url)
+    processes.append(server)
+    wait_for(lambda: any(server.get('/api/workers', params={'status': 1}).json().values()), 60, interval=0.3,
+             message='the worker to show as online')
+
+    t0 = time.time()
+    events = [event('task-succeeded', 'w0@cutoff', t0, uuid=f'cut-{i}', result='x' * 200, runtime=0.001)
+              for i in range(20_000)]  # ~13 MB: far past the 256 KB limit
+    server.send_signal(signal.SIGSTOP)
+    try:
+        publish_burst(redis_server.port, events)
+    finally:
+        server.send_signal(signal.SIGCONT)
+
+    wait_for(lambda: 'Event stream interrupted' in server.output(), 30, message='the cut-off to be logged')
+    assert 'pub/sub output buffer limit' in server.output()
+    wait_for(lambda: 'Reconnected to the broker' in server.output(), 30, message='the server to subscribe again')
+    assert _metric_total(server, 'flower_events_stream_interruptions_total') == 1
+
+    app = celery_app_for(redis_server.url)
+    result = app.send_task('tests.support.celeryapp.add', args=(20, 22))
+    wait_for(lambda: server.get('/api/tasks').json().get(result.id, {}).get('state') == 'SUCCESS', 60,
+             interval=0.3, message='a task sent after the cut-off to arrive')
+    workers = server.get('/api/workers', params={'status': 1}).json()
+    assert [name for name, online in workers.items() if online and name.startswith('cutoff@')]
