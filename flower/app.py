@@ -32,6 +32,7 @@ from flower import __version__, urls
 from flower.auth import Identity, unauthenticated_api_allowed
 from flower.brokers import QueueLengths, queue_names
 from flower.events import Events
+from flower.discovery import WorkerDiscovery
 from flower.inspector import Inspector
 from flower.live import LiveHub
 from flower.metrics import EventMetrics
@@ -74,6 +75,10 @@ class Flower(tornado.web.Application):
             self.events.runner = self.runner
         self.inspector = Inspector(self.capp, self.runner, timeout=opts.inspect_timeout / 1000.0,
                                    max_workers=opts.max_workers)
+        # a worker that starts (or restarts) after start-up is inspected without waiting for a manual refresh
+        self.discovery = WorkerDiscovery(self.inspector,
+                                         lambda delay, fn: self._ensure_io_loop().call_later(delay, fn))
+        self.events.state.on_node_join = self.discovery.on_node_join
         if hasattr(self.events, 'reconnect_listeners'):
             # after a broken event stream, what the workers report may have changed too
             self.events.reconnect_listeners.append(self.inspector.inspect)
