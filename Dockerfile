@@ -3,7 +3,8 @@
 #   docker build -t flower .
 #   docker run -p 5555:5555 -e CELERY_BROKER_URL=redis://redis:6379/0 flower
 #
-# Everything after the image name is passed to the `flower` command (`... flower --port=8080`, `... flower demo`).
+# Everything after the image name is passed to the `flower` command (`... flower --max_tasks=50000`,
+# `... flower demo`); change the port with -e FLOWER_PORT=8080, which the health check reads too.
 # Options can also be given as FLOWER_<OPTION> environment variables. docs/docker.md explains the image and
 # examples/docker-compose.yml runs it with Redis, a worker, nginx, Prometheus and Grafana.
 

@@ -67,3 +67,17 @@ def offline_workers(state: EventsState, inspected: Iterable[str], threshold: int
     inspector) but unknown to the events state, or offline for longer than ``threshold`` seconds."""
     candidates = set(state.counter) | set(state.workers.keys()) | set(inspected) | state.metrics.workers()
     return {name for name in candidates if is_purged(state.workers.get(name), threshold, now)}
+
+
+def expire_silent_workers(state: EventsState) -> list[str]:
+    """Set ``flower_worker_online`` to 0 for workers whose heartbeats stopped without a ``worker-offline``
+    event (killed, or their machine lost), so the gauge agrees with the workers page. Flower keeps such a
+    worker at 1 forever, and an alert on ``flower_worker_online == 0`` never fires for it. A heartbeat that
+    arrives later sets it back to 1. Returns the workers it changed."""
+    metrics = state.metrics
+    workers = state.workers
+    silent = [hostname for hostname, value in metrics.online.items()
+              if value and (worker := workers.get(hostname)) is not None and worker.heartbeats and not worker.alive]
+    for hostname in silent:
+        metrics.set_online(hostname, False)
+    return silent

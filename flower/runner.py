@@ -5,8 +5,9 @@ them on a thread pool, at most ``max_concurrency`` at a time (a hung broker can 
 the whole pool and never the IOLoop), and turns failures into two domain errors that the web layer maps to
 HTTP answers in one place:
 
-* :class:`BrokerUnavailable` (HTTP 503 ``Broker or result backend unavailable``) for connection failures and
-  for calls that did not finish within their time limit;
+* :class:`BrokerUnavailable` (HTTP 503 ``Broker or result backend unavailable``) for connection failures
+  (also when a library wraps one in another exception) and for calls that did not finish within their time
+  limit;
 * :class:`OperationFailed` (HTTP 500 with the error text) for anything else.
 
 ``run`` is awaited on the IOLoop thread; the callables it is given run on pool threads and must not touch the
@@ -51,6 +52,19 @@ def connection_errors() -> tuple[type[BaseException], ...]:
         pass
     return tuple(errors)
 
+
+
+def _connection_cause(exc: BaseException, errors: tuple[type[BaseException], ...]) -> BaseException | None:
+    """The connection error behind ``exc``, if one is in its chain of causes (libraries wrap them: celery's
+    Redis backend raises ``RuntimeError('Retry limit exceeded ...')`` from a ``ConnectionRefusedError``)."""
+    seen = set()
+    current = exc.__cause__ or exc.__context__
+    while current is not None and id(current) not in seen:
+        if isinstance(current, errors):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class BrokerUnavailable(Exception):
@@ -129,6 +143,11 @@ class BlockingRunner:
             raise BrokerUnavailable(detail=str(exc)) from exc
         except Exception as exc:
             elapsed = time.monotonic() - started
+            cause = _connection_cause(exc, self.connection_errors)
+            if cause is not None:  # e.g. celery's "Retry limit exceeded" over a refused result backend
+                logger.warning("Blocking operation '%s' for '%s' failed after %.3fs: %s (%s)", operation, target,
+                               elapsed, exc, cause)
+                raise BrokerUnavailable(detail=f'{exc} ({cause})') from exc
             logger.error("Blocking operation '%s' for '%s' failed after %.3fs: %s", operation, target, elapsed,
                          exc, exc_info=True)
             raise OperationFailed(f'{operation} failed: {exc}', exc) from exc

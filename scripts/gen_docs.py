@@ -472,9 +472,11 @@ FAMILY_NOTES = {
         'Tasks a worker has received and not started yet (tasks without an ETA): +1 on `task-received`, −1 on '
         '`task-started`.')),
     'flower_worker_online': FamilyNote(FLOWER, ('worker',), (
-        '1 after a `worker-online` or `worker-heartbeat` event, 0 after `worker-offline`. A worker that dies '
-        'without saying goodbye (SIGKILL, a lost machine) keeps its last value, as in Flower. With '
-        '`--purge_offline_workers` the series of a long-offline worker are removed.')),
+        '1 after a `worker-online` or `worker-heartbeat` event, 0 after `worker-offline`, and 0 as well once '
+        "a worker's heartbeats have stopped for longer than celery's expiry (twice the heartbeat interval: 4 s by "
+        'default), so a worker that dies without saying goodbye (SIGKILL, a lost machine) shows as offline, as '
+        'on the workers page. Flower keeps such a worker at 1 forever. With `--purge_offline_workers` the series '
+        'of a long-offline worker are removed.')),
     'flower_worker_number_of_currently_executing_tasks': FamilyNote(FLOWER, ('worker',), (
         'Tasks running on the worker, as its latest heartbeat reported (`active`).')),
     'flower_events_stream_interruptions': FamilyNote(OURS, (), (

@@ -232,10 +232,10 @@ def _paths() -> dict:
                 'properties': {'active_queues': {'type': 'array', 'items': {
                     'type': 'object', 'properties': {'name': {'type': 'string'}, 'messages': {'type': 'integer'}},
                     'additionalProperties': True}}}}),
-            '404': _text("The broker's transport has no queue-length support: `'<transport>' broker is not "
-                         'supported`.'),
-            '503': _text('The broker (or its management API) cannot tell now: `Cannot read the queue lengths: '
-                         '<reason>`.'),
+            '501': _text("The broker's transport has no queue-length support: `'<transport>' broker is not "
+                         'supported` (Flower answers 404).'),
+            '503': _text('The broker (or its management API) cannot tell now; the message says why, for example '
+                         '`Redis at 127.0.0.1:6379/0 could not be reached: ...`.'),
         }, errors=('401', '503'))}
     p['/api/task/info/{taskid}'] = {'get': _operation(
         'One task as seen in events', operation_id='taskInfo', parameters=[TASK_ID],

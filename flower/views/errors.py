@@ -60,7 +60,8 @@ def describe(exc: BaseException | None, default_status: int = 500) -> ErrorAnswe
     if isinstance(exc, QuerySyntaxError):
         return ErrorAnswer(400, str(exc), True)
     if isinstance(exc, brokers.UnsupportedBroker):
-        return ErrorAnswer(404, str(exc), True)
+        # 501, not Flower's 404: the route exists, this transport just has no queue lengths to give
+        return ErrorAnswer(501, str(exc), True)
     if isinstance(exc, brokers.BrokerError):  # queue lengths could not be read: the adapter says why
         return ErrorAnswer(503, str(exc), True)
     if isinstance(exc, BrokerUnavailable):

@@ -6,7 +6,7 @@ from numbers kept up to date by the events (see :mod:`flower.metrics`). Runs on 
 
 from __future__ import annotations
 
-from flower.cluster import offline_workers
+from flower.cluster import expire_silent_workers, offline_workers
 from flower.metrics import CONTENT_TYPE
 from flower.views import BaseHandler
 
@@ -18,6 +18,7 @@ class Metrics(BaseHandler):
         app = self.application
         threshold = app.options.purge_offline_workers
         metrics = self.state.metrics
+        expire_silent_workers(self.state)
         if threshold is not None:
             metrics.forget_workers(offline_workers(self.state, app.inspector.workers.keys(), threshold))
         self.set_header('Content-Type', CONTENT_TYPE)

@@ -349,9 +349,12 @@ def test_broker_page_for_an_unsupported_transport_says_so(processes, tmp_path):
     server = Server('memory://', app=None, args=['--enable_events=false'])
     processes.append(server)
     page = server.get('/broker')
-    assert page.status_code == 404
+    assert page.status_code == 404  # as Flower's page
     assert "&#x27;memory&#x27; broker is not supported" in page.text
     assert 'id="queue-table"' not in page.text
+    # the API says "not implemented" (Flower: 404, as if the route were missing)
+    answer = server.get('/api/queues/length')
+    assert (answer.status_code, answer.text) == (501, "'memory' broker is not supported")
 
 
 # -- options ----------------------------------------------------------------------------------------------------

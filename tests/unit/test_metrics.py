@@ -3,6 +3,8 @@ format prometheus_client writes (checked by parsing it with prometheus_client's 
 
 from __future__ import annotations
 
+import time
+
 import math
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -75,3 +77,20 @@ def test_offline_event_sets_zero():
     state.event(worker_online('w@h'))
     state.event(event('worker-offline', 'w@h'))
     assert families(state.metrics)['flower_worker_online'].samples[0].value == 0.0
+
+
+def test_a_worker_whose_heartbeats_stopped_is_reported_offline_until_it_beats_again():
+    from flower.cluster import expire_silent_workers
+    from flower.events.state import EventsState
+    from tests.support.events import event
+
+    state = EventsState()
+    now = time.time()
+    state.event(event('worker-heartbeat', 'killed@h', now - 60, freq=2.0, active=0, local_received=now - 60))
+    state.event(event('worker-heartbeat', 'busy@h', now, freq=2.0, active=1, local_received=now))
+    assert state.metrics.online == {'killed@h': 1.0, 'busy@h': 1.0}  # as the events left them
+    assert expire_silent_workers(state) == ['killed@h']
+    assert state.metrics.online == {'killed@h': 0.0, 'busy@h': 1.0}
+    assert b'flower_worker_online{worker="killed@h"} 0.0' in state.metrics.render()
+    state.event(event('worker-heartbeat', 'killed@h', now, freq=2.0, active=0, local_received=now))
+    assert state.metrics.online['killed@h'] == 1.0 and expire_silent_workers(state) == []
