@@ -23,6 +23,7 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from flower.persistence.schema import APPLICATION_ID, CREATE_STATEMENTS, OUR_TABLES, SCHEMA_VERSION
 
@@ -127,7 +128,10 @@ def inspect_file(path: str) -> Problem | None:
             return Problem('corrupt', f'only {len(header)} bytes of an SQLite header')
         return Problem('foreign', 'not an SQLite database: ' + describe_foreign_bytes(header))
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
+        # read-only: a foreign or damaged file is moved aside as it was found (a read-write connection would
+        # fold a leftover -wal file into it on closing)
+        conn = sqlite3.connect(Path(path).absolute().as_uri() + '?mode=ro', uri=True, isolation_level=None,
+                               timeout=BUSY_TIMEOUT)
     except sqlite3.Error as exc:
         return Problem('corrupt', str(exc))
     try:

@@ -9,8 +9,11 @@ Two halves, for two threads:
 * ``encode_*`` (writer thread) and ``task_from_row``/``worker_from_row`` (start-up) do the slower work: JSON,
   type normalisation, ``last_event_at``.
 
-Values SQLite cannot store (a list or dict in a field that celery normally sends as text) are stored as JSON
-text; they come back as that text.
+Values SQLite cannot store are made storable rather than refused, because one refused value would fail the
+whole save: a list or dict (in a field that celery normally sends as text) is stored as JSON text, an integer
+beyond SQLite's 64 bits as its decimal text, and a string that is not valid UTF-8 (lone surrogates, as in a
+traceback of a file name decoded with ``surrogateescape``) with those characters escaped. They come back as
+that text.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from flower.persistence.schema import TASK_FIELDS, TASK_TIME_FIELDS
 _task_fields = attrgetter(*TASK_FIELDS)
 _FIELDS_AFTER_UUID = TASK_FIELDS[1:]
 _TIME_INDEXES = tuple(TASK_FIELDS.index(name) for name in TASK_TIME_FIELDS)
-_SCALARS = (str, int, float, bytes, type(None))
 _WORKER_SLOTS = frozenset(Worker._fields) | {'event'}
 
 TaskSnapshot = tuple  # (seq, worker hostname, children tuple or None, TASK_FIELDS values)
@@ -63,10 +65,30 @@ def last_event_time(task: Task) -> float | None:
 
 # -- writer thread -----------------------------------------------------------------------------------------
 
+_INT64_LIMIT = 1 << 63
+
+
+def _valid_text(text: str) -> str:
+    try:
+        text.encode('utf-8')
+        return text
+    except UnicodeEncodeError:
+        return text.encode('utf-8', 'backslashreplace').decode('utf-8')
+
+
 def _storable(value: Any) -> Any:
-    if isinstance(value, _SCALARS):
+    kind = type(value)
+    if kind is str:
+        return value if value.isascii() else _valid_text(value)
+    if value is None or kind is float or kind is bytes:
         return value
-    return json.dumps(value, default=repr, ensure_ascii=False)
+    if isinstance(value, int):  # bool and other int subclasses too
+        return value if -_INT64_LIMIT <= value < _INT64_LIMIT else str(value)
+    if isinstance(value, str):
+        return _valid_text(str(value))
+    if isinstance(value, (float, bytes)):
+        return float(value) if isinstance(value, float) else bytes(value)
+    return _valid_text(json.dumps(value, default=repr, ensure_ascii=False))
 
 
 def encode_task(snapshot: TaskSnapshot) -> tuple:
@@ -78,7 +100,8 @@ def encode_task(snapshot: TaskSnapshot) -> tuple:
         if type(value) in (float, int) and (newest is None or value > newest):
             newest = value
     return (seq, newest, worker, json.dumps(children) if children else None,
-            *[value if type(value) in _SCALARS else _storable(value) for value in fields])
+            *[value if value is None or (kind := type(value)) is float or (kind is str and value.isascii())
+              else _storable(value) for value in fields])
 
 
 def encode_worker(snapshot: WorkerSnapshot) -> tuple:
@@ -90,11 +113,11 @@ def encode_worker(snapshot: WorkerSnapshot) -> tuple:
         stamp = extra.get('local_received') or extra.get('timestamp')
         last_seen = stamp if isinstance(stamp, (int, float)) else None
     extra = {key: value for key, value in extra.items() if key not in _WORKER_SLOTS}
-    return (seq, last_seen, hostname, _storable(pid), _storable(freq), json.dumps(list(heartbeats)),
+    return (seq, last_seen, _storable(hostname), _storable(pid), _storable(freq), json.dumps(list(heartbeats)),
             _storable(clock), _storable(active), _storable(processed),
             json.dumps(list(loadavg)) if isinstance(loadavg, tuple) else _storable(loadavg),
             _storable(sw_ident), _storable(sw_ver), _storable(sw_sys),
-            json.dumps(extra, default=repr, ensure_ascii=False))
+            _valid_text(json.dumps(extra, default=repr, ensure_ascii=False)))
 
 
 # -- start-up ----------------------------------------------------------------------------------------------

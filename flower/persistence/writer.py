@@ -177,7 +177,7 @@ class Writer(threading.Thread):
             except BaseException:
                 conn.execute('ROLLBACK')
                 raise
-        except sqlite3.Error as exc:
+        except Exception as exc:  # sqlite3.Error mostly; anything else must not end the thread either
             self.failures += 1
             self.last_error = str(exc)
             if not self._failing:

@@ -109,6 +109,27 @@ def test_round_trip_restores_tasks_workers_counters_and_order(db):
     assert restored.workers['w2@host'].alive
 
 
+def test_values_sqlite_cannot_take_are_saved_as_text_and_later_saves_still_work(db):
+    """One such value used to end the writer thread: every later save failed and nothing was written again."""
+    state, saver = new_saver(db)
+    saver.start()
+    huge = run_task(state, result=str(2 ** 70))
+    state.event(event('task-progress', 'worker1@host', uuid=huge, result=2 ** 70, current=2 ** 64))
+    broken = run_task(state, outcome='failed')
+    state.tasks[broken].traceback = 'File "/srv/caf\udce9.py", line 1'  # surrogateescape-decoded file name
+    state.event(heartbeat('worker1@host', processed=2 ** 65))
+    assert saver.flush()
+    later = run_task(state)
+    assert saver.flush()
+    saver.close()
+
+    restored, _ = new_saver(db)
+    assert {huge, broken, later} <= set(restored.tasks)
+    assert restored.tasks[huge].result == str(2 ** 70)
+    assert restored.tasks[broken].traceback == 'File "/srv/caf\\udce9.py", line 1'
+    assert str(restored.workers['worker1@host'].processed) == str(2 ** 65)
+
+
 def test_each_save_writes_only_what_changed(db):
     state, saver = new_saver(db)
     saver.start()

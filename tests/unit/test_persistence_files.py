@@ -109,6 +109,33 @@ def test_an_sqlite_database_of_someone_else_is_moved_aside_as_foreign(tmp_path, 
         assert_moved_aside(path, 'foreign', original, caplog, reason)
 
 
+def test_a_foreign_database_with_a_leftover_wal_is_moved_aside_untouched(tmp_path, caplog):
+    """Its writer died before a checkpoint: the data sits in the -wal file. Looking at the database must not
+    fold that into the main file (a read-write connection does so on closing): both move aside as found."""
+    import subprocess
+    import sys
+
+    path = tmp_path / 'flower'
+    subprocess.run([sys.executable, '-c', (
+        'import os, sqlite3\n'
+        f'conn = sqlite3.connect({str(path)!r}, isolation_level=None)\n'
+        'conn.execute("PRAGMA journal_mode=WAL"); conn.execute("PRAGMA wal_autocheckpoint=0")\n'
+        'conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")\n'
+        'conn.execute("INSERT INTO invoices VALUES (1, 9.5)")\n'
+        'os._exit(0)\n')], check=True)
+    wal = tmp_path / 'flower-wal'
+    original, original_wal = path.read_bytes(), wal.read_bytes()
+    assert original_wal  # the table and the row are only in the WAL
+    with caplog.at_level(logging.ERROR, logger='flower.persistence'):
+        moved = assert_moved_aside(path, 'foreign', original, caplog, 'another program (tables: invoices)')
+    assert (tmp_path / (moved.name + '-wal')).read_bytes() == original_wal
+    conn = sqlite3.connect(str(moved))
+    try:
+        assert conn.execute('SELECT * FROM invoices').fetchall() == [(1, 9.5)]  # nothing was lost either
+    finally:
+        conn.close()
+
+
 def test_a_file_from_a_newer_schema_is_moved_aside_not_overwritten(tmp_path, caplog):
     path = tmp_path / 'flower'
     load(path)
