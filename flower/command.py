@@ -22,7 +22,7 @@ import click
 from flower import __version__
 from flower.options import (CELERY_FLAG_ARGS, CELERY_VALUE_ARGS, OptionError, Options, help_text, lookup,
                             parse_command_line, resolve)
-from flower.utils.authentication import validate_auth_option
+from flower.utils.authentication import auth_option_problem
 
 logger = logging.getLogger('flower.command')
 
@@ -60,8 +60,9 @@ def run(capp, argv: list[str], quiet: bool = False, environ=None) -> int:
     setup_logging(options)
     for warning in resolved.warnings:
         logger.warning(warning)
-    if options.auth and not validate_auth_option(options.auth):
-        logger.error("Invalid '--auth' option: %s", options.auth)
+    problem = auth_option_problem(options.auth) if options.auth else None
+    if problem:
+        logger.error("Invalid '--auth' option: %s (%s)", options.auth, problem)
         return 1
     if options.broker_api:
         from flower.brokers import BrokerError, validate_broker_api

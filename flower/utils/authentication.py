@@ -36,18 +36,25 @@ def normalise_email(email: str) -> str:
 def validate_auth_option(pattern: str) -> bool:
     """False for patterns outside the grammar: more than one wildcard, a wildcard with a ``|`` list, or a
     wildcard in the domain part."""
+    return auth_option_problem(pattern) is None
+
+
+def auth_option_problem(pattern: str) -> str | None:
+    """What is wrong with an ``--auth`` pattern, in words, or None when it is valid."""
     if not pattern:
-        return True
+        return None
     stars = pattern.count('*')
     if stars > 1:
-        return False
+        return 'use at most one wildcard (*)'
     if stars:
         if '|' in pattern:
-            return False
+            return 'a wildcard (*) cannot be combined with a list of addresses (|)'
         local, at, domain = pattern.rpartition('@')
-        if not at or '*' in domain or not domain:
-            return False
-    return True
+        if not at or not domain:
+            return 'a pattern with a wildcard needs a domain after @, as in *@example.com'
+        if '*' in domain:
+            return 'the wildcard (*) can only stand before the @, not in the domain'
+    return None
 
 
 @lru_cache(maxsize=64)

@@ -54,7 +54,10 @@ def test_precedence_command_line_over_file_over_environment(redis_url, tmp_path,
 @pytest.mark.parametrize('args, expected', [
     (['--prot=5555'], "Unknown option '--prot' (did you mean '--port'?)"),
     (['--max_tasks=lots'], "Invalid value 'lots' for option '--max_tasks' (from command line): expected an integer"),
-    (['--auth=.*@.*.com'], "Invalid '--auth' option: .*@.*.com"),
+    (['--auth=.*@.*.com'], "Invalid '--auth' option: .*@.*.com (use at most one wildcard (*))"),
+    (['--auth=*@corp.com|bob@x.com'], "Invalid '--auth' option: *@corp.com|bob@x.com (a wildcard (*) cannot be "
+                                      "combined with a list of addresses (|))"),
+    (['--auth=alice@*.com'], "(the wildcard (*) can only stand before the @, not in the domain)"),
 ])
 def test_bad_options_stop_start_up_with_a_message(tmp_path, args, expected):
     done = subprocess.run([sys.executable, '-m', 'flower', '--broker=redis://127.0.0.1:1/0', *args],
