@@ -4,11 +4,12 @@
 Starts a private redis-server on a free port (killed by PID at the end, whatever happens), fills it with
 ``--queues`` queues, each with a few messages spread over kombu's priority lists (step 0 always, steps 3, 6
 and 9 for some), then times ``RedisQueueBroker.queues(all names)`` — one connection, one pipelined round
-trip — and prints p50/p95; the exit status is 1 when p95 misses the target. Every answer is checked against
-the expected counts. With ``--llen`` it also times the plain pipelined-LLEN fallback (the path taken when a
+trip — and then ``GET /api/queues/length`` on this server started with those queues in its Celery app's
+``task_queues`` (the whole path: queue names, the broker call, the JSON); it prints p50/p95 of each and exits
+with 1 when a p95 misses the target. Every answer is checked against the expected counts. With ``--llen`` it also times the plain pipelined-LLEN fallback (the path taken when a
 server refuses Lua scripts), for information.
 
-    python bench/queue_lengths.py [--queues 10000] [--repeat 20] [--llen]
+    python bench/queue_lengths.py [--queues 10000] [--repeat 20] [--server-repeat 10] [--no-server] [--llen]
 """
 
 from __future__ import annotations
@@ -101,11 +102,74 @@ def report(label: str, samples: list[float]) -> bool:
     return ok
 
 
+APP_MODULE = """from celery import Celery
+from kombu import Queue
+
+app = Celery('benchqueues')
+app.conf.task_queues = [Queue(f'bench.queue.{i:05d}') for i in range({count})]
+app.conf.task_default_queue = 'bench.queue.00000'
+"""
+
+
+def measure_endpoint(port: int, names: list[str], expected: list[int], repeat: int, folder: str) -> list[float]:
+    """Time ``GET /api/queues/length`` on this server (``python -m flower``) with the queues configured in
+    its Celery app's ``task_queues``: name union, the broker call and 10,000 entries of JSON. The server
+    keeps an answer for 2 s, so the requests are spaced past that: each one is a fresh broker call."""
+    import json
+    import urllib.request
+
+    with open(os.path.join(folder, 'benchqueues.py'), 'w') as module:
+        module.write(APP_MODULE.replace('{count}', str(len(names))))
+    http_port = free_port()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, FLOWER_UNAUTHENTICATED_API='true', PYTHONPATH=os.pathsep.join([folder, repo]))
+    log = open(os.path.join(folder, 'server.log'), 'wb')
+    server = subprocess.Popen([sys.executable, '-m', 'flower', '-A', 'benchqueues', f'--broker=redis://127.0.0.1:{port}/0',
+                               f'--port={http_port}', '--address=127.0.0.1', '--queue_length_interval=0',
+                               '--enable_events=false'], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f'http://127.0.0.1:{http_port}/api/queues/length'
+    wanted = dict(zip(names, expected))
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f'http://127.0.0.1:{http_port}/healthcheck', timeout=1).read()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f'the server did not start; see {folder}/server.log')
+                time.sleep(0.1)  # waiting for a process to come up, with a deadline
+        samples = []
+        for run in range(repeat + 1):
+            started = time.perf_counter()
+            with urllib.request.urlopen(url, timeout=30) as response:
+                answer = json.loads(response.read())
+            elapsed = time.perf_counter() - started
+            got = {q['name']: q['messages'] for q in answer['active_queues']}
+            if got != wanted:
+                raise SystemExit(f'wrong answer from the endpoint ({len(got)} queues)')
+            if run:  # the first one warms up (imports, connection)
+                samples.append(elapsed)
+            time.sleep(2.1)  # past the server's 2 s cache, so the next request is a real broker call
+        return samples
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)
+        log.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--queues', type=int, default=10_000)
     parser.add_argument('--repeat', type=int, default=20)
     parser.add_argument('--llen', action='store_true', help='also time the pipelined-LLEN fallback')
+    parser.add_argument('--no-server', action='store_true', help='skip timing the HTTP endpoint')
+    parser.add_argument('--server-repeat', type=int, default=10,
+                        help='requests to the endpoint (2.1 s apart, past its cache)')
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix='flower-bench-queues-')
@@ -117,6 +181,9 @@ def main() -> int:
               f'private redis-server on 127.0.0.1:{port}')
         broker = broker_for(f'redis://127.0.0.1:{port}/0')
         ok = report('queues(all names) [script]', asyncio.run(measure(broker, names, expected, args.repeat)))
+        if not args.no_server:
+            ok = report('GET /api/queues/length (server)', measure_endpoint(
+                port, names, expected, args.server_repeat, folder)) and ok
         if args.llen:  # for information: the exit status is about the normal (script) path
             fallback = broker_for(f'redis://127.0.0.1:{port}/0')
             fallback.use_script = False
