@@ -228,16 +228,19 @@ def test_hostile_text_in_args_and_names_fires_no_script(cluster, open_page, proc
     assert page.inner_text(f'tr[id="task-{replayed}"] td.col-name') == '<img src=x onerror="window.__pwned=4">'
     assert page.locator('#tasks-table img').count() == 0
     assert page.locator('#tasks-table script').count() == 0
+    assert page.evaluate('window.__pwned') is None  # each page is checked before the next one replaces it
 
     page.goto(server.url + f'/task/{task.id}')
     assert XSS_ARG in page.inner_text('#value-args')
     assert '<script>window.__pwned=2</script>' in page.inner_text('#value-kwargs')
     assert page.locator('main img').count() == 0
+    assert page.evaluate('window.__pwned') is None
 
     page.goto(server.url + '/workers')
     page.wait_for_selector('#workers-table a.worker-link')  # a worker row, not DataTables' "Loading..." row
     assert page.locator('#workers-table a.worker-link', has_text=hostile_worker).count() == 1
     assert page.locator('#workers-table img').count() == 0
+    assert page.evaluate('window.__pwned') is None
     page.goto(server.url + _worker_path(hostile_worker))
     assert page.inner_text('#workername') == hostile_worker
 
