@@ -82,6 +82,11 @@ def test_restart_shows_what_was_shown_before(redis_url, processes, tmp_path):
     before_tasks = server.get('/api/tasks').json()
     before_info = {uuid: server.get(f'/api/task/info/{uuid}').json() for uuid in ids}
     before_types = server.get('/api/task/types').json()
+    # the workers table: its counters (processed, succeeded, failed, retried) and the worker's own fields
+    # (software, load average, heartbeats, status)
+    before_rows = server.get('/workers', params={'json': 1}).json()['data']
+    assert [row['hostname'] for row in before_rows] == [hostname]
+    assert before_rows[0]['task-failed'] == 3 and before_rows[0]['sw_ident'] == 'py-celery'
     assert set(before_tasks) == set(ids)
     assert before_tasks[ids[-2]]['state'] == 'SUCCESS' and before_tasks[ids[-2]]['retries'] == 1
 
@@ -99,6 +104,7 @@ def test_restart_shows_what_was_shown_before(redis_url, processes, tmp_path):
     assert {uuid: again.get(f'/api/task/info/{uuid}').json() for uuid in ids} == before_info
     assert again.get('/api/workers', params={'status': 1}).json() == {hostname: False}
     assert again.get('/api/task/types').json() == before_types
+    assert again.get('/workers', params={'json': 1}).json()['data'] == before_rows
     assert f'Loaded {len(ids)} tasks and 1 workers' in log_of(again)
 
     # the restored counters go on counting: the same worker comes back and runs one more task
@@ -153,9 +159,11 @@ def test_kill_9_loses_at_most_what_came_after_the_last_save(redis_url, processes
         assert conn.execute('PRAGMA integrity_check').fetchall() == [('ok',)]
         assert conn.execute('PRAGMA application_id').fetchone()[0] == APPLICATION_ID
         in_file = dict(conn.execute('SELECT uuid, state FROM tasks').fetchall())
+        workers_in_file = [row[0] for row in conn.execute('SELECT hostname FROM workers')]
     finally:
         conn.close()
     assert all(in_file.get(uuid) == 'SUCCESS' for uuid in saved)
+    counters = counters_in(db)
 
     again = Server(redis_url, args=args)
     processes.append(again)
@@ -163,6 +171,14 @@ def test_kill_9_loses_at_most_what_came_after_the_last_save(redis_url, processes
     missing = [uuid for uuid in in_file if uuid not in shown]
     assert missing == []
     assert all(shown[uuid]['state'] == 'SUCCESS' for uuid in saved)
+    # the worker and its counters as of the last save: the workers table counts on from them (the worker still
+    # runs, so its heartbeats, and any task it finishes, may add to them by now)
+    assert len(workers_in_file) == 1
+    row = next(row for row in again.get('/workers', params={'json': 1}).json()['data']
+               if row['hostname'] == workers_in_file[0])
+    saved_counts = counters[workers_in_file[0]]
+    assert saved_counts['task-succeeded'] >= len(saved)
+    assert all(row.get(key, 0) >= count for key, count in saved_counts.items()), (row, saved_counts)
     log = log_of(again)
     assert f'Loaded {len(in_file)} tasks' in log
     assert '.corrupt' not in log and '.foreign' not in log
