@@ -23,6 +23,7 @@ import tornado.web
 import tornado.websocket
 from celery import states
 
+from flower.auth import is_cross_origin
 from flower.live import BadWatch, LiveHub
 from flower.utils.template import humanize
 from flower.views import BaseHandler, apply_format_task
@@ -61,7 +62,12 @@ class LiveChannel(tornado.websocket.WebSocketHandler, BaseHandler):
         raise tornado.web.HTTPError(401 if self.identity.basic_enabled else 403, 'Access denied')
 
     def check_origin(self, origin: str) -> bool:
-        # tornado asks only about handshakes that look cross-origin; none is allowed
+        # tornado asks only about handshakes that look cross-origin to it (Origin's host differs from Host). The
+        # pages' own rule decides, which also knows the proxy's X-Forwarded-Host under --xheaders, so a proxy
+        # that rewrites Host does not cut the dashboards off their live updates.
+        headers = self.request.headers
+        if not is_cross_origin(origin, headers.get('Sec-Fetch-Site'), self.own_hosts()):
+            return True
         logger.info('Refused a live-update connection from another origin: %.200s', origin)
         return False
 

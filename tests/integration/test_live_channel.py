@@ -273,6 +273,19 @@ def test_a_signed_session_cookie_is_required_under_auth_and_other_origins_are_re
     assert client.next()['data']['task']['uuid'] == 'session-guarded'
 
 
+def test_behind_a_trusted_proxy_the_forwarded_host_is_the_pages_origin(servers, clients):
+    """A proxy that passes the public host in X-Forwarded-Host (and its own in Host): with --xheaders the
+    dashboards' own origin is accepted, as it is for their POSTs; without it, it looks like another site."""
+    proxied = {'X-Forwarded-Host': 'flower.example.com', 'Origin': 'https://flower.example.com'}
+    trusting = servers({'xheaders': True})
+    trusting.apply(task_events(uuid='proxied'))
+    client = clients(ws_url(trusting), proxied)
+    client.watch(page='tasks')
+    assert client.next()['data']['rows'][0]['uuid'] == 'proxied'
+    assert refused(ws_url(trusting), {**proxied, 'Origin': 'https://evil.example'}) == 403
+    assert refused(ws_url(servers()), proxied) == 403
+
+
 def test_other_origins_are_refused_without_auth_too(servers):
     server = servers()
     assert refused(ws_url(server), {'Origin': 'http://evil.example'}) == 403
