@@ -170,11 +170,11 @@ def _inspect_sqlite(conn: sqlite3.Connection) -> Problem | None:
 
 
 def describe_foreign_bytes(header: bytes) -> str:
+    # GNU dbm's magic numbers (0x13579ace old, ...acd 32-bit, ...acf 64-bit, ...ad0/ad1 with numsync), in
+    # either byte order: Flower's default --db=flower is such a file on most Linux systems
+    gdbm = {bytes([0x13, 0x57, 0x9a, last]) for last in (0xcd, 0xce, 0xcf, 0xd0, 0xd1)}
     magic = {
-        b'\xce\x9a\x57\x13': 'a GNU dbm file (an old Flower shelve)',
-        b'\xcf\x9a\x57\x13': 'a GNU dbm file (an old Flower shelve)',
-        b'\x13\x57\x9a\xce': 'a GNU dbm file (an old Flower shelve)',
-        b'\x13\x57\x9a\xcf': 'a GNU dbm file (an old Flower shelve)',
+        **{prefix: 'a GNU dbm file (an old Flower shelve)' for prefix in gdbm | {p[::-1] for p in gdbm}},
         b'\x00\x06\x15\x61': 'a Berkeley DB file (an old Flower shelve)',
         b'\x61\x15\x06\x00': 'a Berkeley DB file (an old Flower shelve)',
     }

@@ -80,6 +80,18 @@ def test_an_old_flower_shelve_file_is_moved_aside_as_foreign(tmp_path, caplog):
     assert (tmp_path / 'flower.dir').exists()
 
 
+@pytest.mark.parametrize('magic', [0x13579ACD, 0x13579ACE, 0x13579ACF, 0x13579AD0, 0x13579AD1])
+@pytest.mark.parametrize('order', ['little', 'big'])
+def test_a_gnu_dbm_file_at_flowers_default_name_is_named_as_an_old_flower_shelve(tmp_path, caplog, magic, order):
+    """Flower's default --db=flower is a GNU dbm file on most Linux systems (gdbm is not installed here, so its
+    header is written by hand: the magic number in the machine's byte order, then the rest of the header)."""
+    path = tmp_path / 'flower'
+    original = magic.to_bytes(4, order) + os.urandom(4092)
+    path.write_bytes(original)
+    with caplog.at_level(logging.ERROR, logger='flower.persistence'):
+        assert_moved_aside(path, 'foreign', original, caplog, 'a GNU dbm file (an old Flower shelve)')
+
+
 def test_old_flower_shelve_files_next_to_the_name_are_left_alone_and_mentioned(tmp_path, caplog):
     base = tmp_path / 'flower'
     with shelve.Shelf(dbm.dumb.open(str(base), 'c')) as shelf:
