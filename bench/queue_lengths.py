@@ -1,13 +1,14 @@
-"""How fast the Redis adapter reads the lengths of 10,000 queues with 4 priority steps each (issue 7's target:
-``/api/queues/length`` under a second).
+"""How fast this server answers ``/api/queues/length`` for 10,000 Redis queues with 4 priority steps each, and
+how fast its Redis adapter reads them (issue 7's target: ``/api/queues/length`` under a second).
 
 Starts a private redis-server on a free port (killed by PID at the end, whatever happens), fills it with
 ``--queues`` queues, each with a few messages spread over kombu's priority lists (step 0 always, steps 3, 6
 and 9 for some), then times ``RedisQueueBroker.queues(all names)`` — one connection, one pipelined round
 trip — and then ``GET /api/queues/length`` on this server started with those queues in its Celery app's
 ``task_queues`` (the whole path: queue names, the broker call, the JSON); it prints p50/p95 of each and exits
-with 1 when a p95 misses the target. Every answer is checked against the expected counts. With ``--llen`` it also times the plain pipelined-LLEN fallback (the path taken when a
-server refuses Lua scripts), for information.
+with 1 when a p95 misses the target. Every answer is checked against the expected counts. With ``--llen`` it
+also times the plain pipelined-LLEN fallback (the path taken when a server refuses Lua scripts), for
+information.
 
     python bench/queue_lengths.py [--queues 10000] [--repeat 20] [--server-repeat 10] [--no-server] [--llen]
 """
@@ -124,8 +125,8 @@ def measure_endpoint(port: int, names: list[str], expected: list[int], repeat: i
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, FLOWER_UNAUTHENTICATED_API='true', PYTHONPATH=os.pathsep.join([folder, repo]))
     log = open(os.path.join(folder, 'server.log'), 'wb')
-    server = subprocess.Popen([sys.executable, '-m', 'flower', '-A', 'benchqueues', f'--broker=redis://127.0.0.1:{port}/0',
-                               f'--port={http_port}', '--address=127.0.0.1', '--queue_length_interval=0',
+    server = subprocess.Popen([sys.executable, '-m', 'flower', '-A', 'benchqueues',
+                               f'--broker=redis://127.0.0.1:{port}/0', f'--port={http_port}', '--address=127.0.0.1', '--queue_length_interval=0',
                                '--enable_events=false'], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f'http://127.0.0.1:{http_port}/api/queues/length'
     wanted = dict(zip(names, expected))

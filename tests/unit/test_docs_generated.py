@@ -312,9 +312,11 @@ def test_the_link_check_catches_a_broken_link_and_anchor(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], 'DOCS', tmp_path)
     (tmp_path / 'a.md').write_text('# Title\n\n## Some part\n')
     page = tmp_path / 'b.md'
-    page.write_text('[ok](a.md#some-part) [gone](nowhere.md) [bad](a.md#other) [pending](benchmarks.md) '
+    page.write_text('[ok](a.md#some-part) [gone](nowhere.md) [bad](a.md#other) [also gone](benchmarks.md) '
                     '[web](https://example.com) `[code](x.md)`\n')
-    assert link_problems(page) == ['b.md: nowhere.md does not exist', 'b.md: a.md#other: no heading with anchor #other']
+    assert link_problems(page) == ['b.md: nowhere.md does not exist',
+                                   'b.md: a.md#other: no heading with anchor #other',
+                                   'b.md: benchmarks.md does not exist']
 
 
 def test_index_lists_every_page():
