@@ -127,7 +127,8 @@ def measure_endpoint(port: int, names: list[str], expected: list[int], repeat: i
     log = open(os.path.join(folder, 'server.log'), 'wb')
     server = subprocess.Popen([sys.executable, '-m', 'flower', '-A', 'benchqueues',
                                f'--broker=redis://127.0.0.1:{port}/0', f'--port={http_port}', '--address=127.0.0.1',
-                               '--queue_length_interval=0', '--enable_events=false'], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+                               '--queue_length_interval=0', '--enable_events=false'],
+                              cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f'http://127.0.0.1:{http_port}/api/queues/length'
     wanted = dict(zip(names, expected))
     try:
