@@ -77,8 +77,9 @@ def test_a_new_task_appears_on_the_tasks_page_without_a_reload(cluster, open_pag
     page.wait_for_selector('#tasks-table tbody tr')
     page.evaluate('window.__sameDocument = true')
     task = cluster.send('add', 1000, 1)
-    row = page.wait_for_selector(f'tr[id="task-{task.id}"]', timeout=30000)
-    assert f'{task.id}' in row.inner_text()
+    page.wait_for_selector(f'tr[id="task-{task.id}"]', timeout=30000)
+    # a locator, not an element handle: live updates may redraw the row at any moment
+    assert f'{task.id}' in page.locator(f'tr[id="task-{task.id}"]').inner_text()
     page.wait_for_selector(f'tr[id="task-{task.id}"] .state-badge[data-state="SUCCESS"]', timeout=30000)
     assert page.evaluate('window.__sameDocument') is True  # no reload happened
     assert watched.problems() == []
@@ -117,8 +118,9 @@ def test_clicking_a_task_opens_its_page(cluster, finished_tasks, open_page):
     page = watched.page
     ok, _ = finished_tasks
     page.goto(cluster.url('/tasks?search=' + ok))
-    link = page.wait_for_selector(f'tr[id="task-{ok}"] a.task-link')
-    link.click()
+    # a locator re-finds the link if a live update redraws the row before the click (an element handle would
+    # be detached from the page by then)
+    page.locator(f'tr[id="task-{ok}"] a.task-link').click()
     page.wait_for_url(re.compile(rf'/task/{ok}$'))
     assert page.inner_text('#task-name') == 'tests.support.celeryapp.add'
     assert page.inner_text('[data-field="result"] pre') == '42'
