@@ -103,6 +103,32 @@ def test_refused_commands_carry_the_workers_reason(cluster):
     assert 'Pool restarts not enabled' in response.text
 
 
+def test_autoscale_and_pool_restart_change_a_worker_that_allows_them(cluster, processes):
+    worker = start_worker(cluster.broker, 'apiscale@%h', backend=cluster.broker, pool='prefork', concurrency=2,
+                          queues='scaleq', extra=['--autoscale=3,1'], env={'FLOWER_TEST_POOL_RESTARTS': '1'})
+    processes.append(worker)
+    name, server = full_name('apiscale@%h'), cluster.server
+
+    def stats():
+        info = server.get('/api/workers', params={'workername': name, 'refresh': 1}).json().get(name, {})
+        return info.get('stats')
+    before = wait_for(stats, 60, interval=0.5, message='the autoscaling worker in /api/workers')
+    assert (before['autoscaler']['min'], before['autoscaler']['max']) == (1, 3)
+
+    response = server.post(f'/api/worker/pool/autoscale/{name}', params={'min': 2, 'max': 4})
+    assert response.status_code == 200, response.text
+    assert name in response.json()['message']
+    after = stats()['autoscaler']
+    assert (after['min'], after['max']) == (2, 4)
+
+    old = set(stats()['pool']['processes'])
+    response = server.post(f'/api/worker/pool/restart/{name}')
+    assert response.status_code == 200, response.text
+    # the pool's processes are replaced by new ones
+    wait_for(lambda: (pids := set(stats()['pool']['processes'])) and not pids & old, 60, interval=0.5,
+             message='new pool processes after the restart')
+
+
 def test_add_consumer_makes_the_worker_consume_a_queue_and_cancel_stops_it(cluster):
     server, name = cluster.server, cluster.hostname
     response = server.post(f'/api/worker/queue/add-consumer/{name}', params={'queue': 'extra'})
@@ -410,8 +436,8 @@ def test_shutdown_stops_the_worker_and_its_queue_fills_up(cluster, processes):
     server = cluster.server
     wait_for(lambda: server.get('/api/workers', params={'status': 1}).json().get(name), 30, interval=0.3,
              message='the worker to be seen in events')
-    # the server has not inspected this worker yet: it asks it first instead of answering 404
-    assert name not in server.get('/api/workers').json()
+    # a worker known from events is commanded even before an inspection has answered for it (the server
+    # inspects a new worker by itself within a second or two; until then it asks the worker first)
     response = server.post(f'/api/worker/shutdown/{name}')
     assert response.status_code == 200
     assert response.json() == {'message': 'Shutting down!'}

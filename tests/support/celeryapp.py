@@ -16,6 +16,8 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
     result_extended=True,
+    # pool restarts are off by default in celery; a test that restarts a pool asks for them
+    worker_pool_restarts=os.environ.get('FLOWER_TEST_POOL_RESTARTS') == '1',
 )
 
 

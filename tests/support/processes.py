@@ -88,13 +88,14 @@ class Process:
 
 
 def start_worker(broker: str, hostname: str, backend: str | None = None, pool: str = 'prefork',
-                 concurrency: int = 2, queues: str | None = None, extra: list[str] | None = None) -> Process:
+                 concurrency: int = 2, queues: str | None = None, extra: list[str] | None = None,
+                 env: dict | None = None) -> Process:
     args = [sys.executable, '-m', 'celery', '-A', 'tests.support.celeryapp', 'worker', '-E', '-l', 'info',
             '-P', pool, '-c', str(concurrency), '-n', hostname, '--without-gossip', '--without-mingle']
     if queues:
         args += ['-Q', queues]
     args += extra or []
-    env = {'FLOWER_TEST_BROKER': broker, 'FLOWER_TEST_BACKEND': backend or ''}
+    env = {'FLOWER_TEST_BROKER': broker, 'FLOWER_TEST_BACKEND': backend or '', **(env or {})}
     return Process(args, env=env, name=f'worker-{hostname}')
 
 
