@@ -57,6 +57,16 @@ def start_redis(port: int, folder: str) -> subprocess.Popen:
             time.sleep(0.05)  # waiting for a process to come up, with a deadline
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """End a process this script started (by its PID), killing it if it does not stop within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
 def fill(port: int, count: int) -> tuple[list[str], list[int]]:
     """Queue i gets 1 + i % 3 messages at step 0 and one more on each of steps 3/6/9 where i allows."""
     import redis
@@ -155,12 +165,7 @@ def measure_endpoint(port: int, names: list[str], expected: list[int], repeat: i
             time.sleep(2.1)  # past the server's 2 s cache, so the next request is a real broker call
         return samples
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+        stop(server)
         log.close()
 
 
@@ -192,12 +197,7 @@ def main() -> int:
             report('queues(all names) [LLEN fallback]', asyncio.run(measure(fallback, names, expected, args.repeat)))
         return 0 if ok else 1
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         shutil.rmtree(folder, ignore_errors=True)
 
 
