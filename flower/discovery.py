@@ -29,7 +29,6 @@ class WorkerDiscovery:
         self.cluster_threshold = cluster_threshold
         self.pending: dict[str, object] = {}  # hostname -> PID from its events (None when not known)
         self._scheduled = False
-        self.refreshes = 0  # how many inspections this started (for tests and logs)
 
     def on_node_join(self, worker) -> None:
         hostname, pid = worker.hostname, getattr(worker, 'pid', None)
@@ -58,9 +57,7 @@ class WorkerDiscovery:
         if len(hostnames) > self.cluster_threshold:
             logger.debug('%d new workers: refreshing all', len(hostnames))
             self.inspector.inspect(None)
-            self.refreshes += 1
             return
         for hostname in sorted(hostnames):
             logger.debug('Inspecting %s: new or restarted', hostname)
             self.inspector.inspect(hostname)
-            self.refreshes += 1

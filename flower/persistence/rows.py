@@ -77,17 +77,12 @@ def _valid_text(text: str) -> str:
 
 
 def _storable(value: Any) -> Any:
-    kind = type(value)
-    if kind is str:
-        return value if value.isascii() else _valid_text(value)
-    if value is None or kind is float or kind is bytes:
+    if value is None or isinstance(value, (float, bytes)):
         return value
-    if isinstance(value, int):  # bool and other int subclasses too
-        return value if -_INT64_LIMIT <= value < _INT64_LIMIT else str(value)
     if isinstance(value, str):
-        return _valid_text(str(value))
-    if isinstance(value, (float, bytes)):
-        return float(value) if isinstance(value, float) else bytes(value)
+        return value if value.isascii() else _valid_text(value)
+    if isinstance(value, int):  # bool too
+        return value if -_INT64_LIMIT <= value < _INT64_LIMIT else str(value)
     return _valid_text(json.dumps(value, default=repr, ensure_ascii=False))
 
 

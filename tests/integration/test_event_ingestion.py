@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 import time
 from collections import Counter
 
 import pytest
+import redis
 
+from tests.conftest import celery_app_for
 from tests.support.events import event
-from tests.support.processes import PrivateRedis, Server, wait_for
+from tests.support.processes import PrivateRedis, Server, start_worker, wait_for
 from tests.support.publish import publish_burst
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -133,13 +136,6 @@ def test_a_subscription_cut_off_by_redis_is_reported_and_resynced(processes):
     """Redis closes a subscriber whose unread output passes its pub/sub limit. Freezing the server while a
     burst is published makes that happen for real: once thawed it must say so in the log and in
     ``flower_events_stream_interruptions_total``, subscribe again, and carry on with the worker online."""
-    import signal
-
-    import redis
-
-    from tests.conftest import celery_app_for
-    from tests.support.processes import start_worker
-
     redis_server = PrivateRedis()
     processes.append(redis_server)
     redis.Redis(port=redis_server.port).config_set('client-output-buffer-limit', 'pubsub 256kb 128kb 1')
