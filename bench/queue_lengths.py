@@ -19,52 +19,19 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 from flower.brokers import broker_for  # noqa: E402
 from flower.brokers.redis_broker import PRIORITY_STEPS, SEP  # noqa: E402
+from tests.support.processes import PrivateRedis, Server  # noqa: E402 - started and stopped by PID
 
 TARGET_SECONDS = 1.0
-
-
-def free_port() -> int:
-    with closing(socket.socket()) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def start_redis(port: int, folder: str) -> subprocess.Popen:
-    exe = shutil.which('redis-server') or '/usr/bin/redis-server'
-    proc = subprocess.Popen([exe, '--port', str(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-                             '--dir', folder], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    import redis
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            redis.Redis(port=port, socket_timeout=0.5).ping()
-            return proc
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise SystemExit(f'redis-server did not start on port {port}')
-            time.sleep(0.05)  # waiting for a process to come up, with a deadline
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """End a process this script started (by its PID), killing it if it does not stop within 10 s."""
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def fill(port: int, count: int) -> tuple[list[str], list[int]]:
@@ -126,36 +93,17 @@ def measure_endpoint(port: int, names: list[str], expected: list[int], repeat: i
     """Time ``GET /api/queues/length`` on this server (``python -m flower``) with the queues configured in
     its Celery app's ``task_queues``: name union, the broker call and 10,000 entries of JSON. The server
     keeps an answer for 2 s, so the requests are spaced past that: each one is a fresh broker call."""
-    import json
-    import urllib.request
-
     with open(os.path.join(folder, 'benchqueues.py'), 'w') as module:
         module.write(APP_MODULE.replace('{count}', str(len(names))))
-    http_port = free_port()
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, FLOWER_UNAUTHENTICATED_API='true', PYTHONPATH=os.pathsep.join([folder, repo]))
-    log = open(os.path.join(folder, 'server.log'), 'wb')
-    server = subprocess.Popen([sys.executable, '-m', 'flower', '-A', 'benchqueues',
-                               f'--broker=redis://127.0.0.1:{port}/0', f'--port={http_port}', '--address=127.0.0.1',
-                               '--queue_length_interval=0', '--enable_events=false'],
-                              cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f'http://127.0.0.1:{http_port}/api/queues/length'
+    server = Server(f'redis://127.0.0.1:{port}/0', app='benchqueues', cwd=folder,
+                    args=['--queue_length_interval=0', '--enable_events=false'],
+                    env={'PYTHONPATH': os.pathsep.join([folder, str(REPO)])})
     wanted = dict(zip(names, expected))
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f'http://127.0.0.1:{http_port}/healthcheck', timeout=1).read()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f'the server did not start; see {folder}/server.log')
-                time.sleep(0.1)  # waiting for a process to come up, with a deadline
         samples = []
         for run in range(repeat + 1):
             started = time.perf_counter()
-            with urllib.request.urlopen(url, timeout=30) as response:
-                answer = json.loads(response.read())
+            answer = server.get('/api/queues/length', timeout=30).json()
             elapsed = time.perf_counter() - started
             got = {q['name']: q['messages'] for q in answer['active_queues']}
             if got != wanted:
@@ -165,8 +113,7 @@ def measure_endpoint(port: int, names: list[str], expected: list[int], repeat: i
             time.sleep(2.1)  # past the server's 2 s cache, so the next request is a real broker call
         return samples
     finally:
-        stop(server)
-        log.close()
+        server.stop()
 
 
 def main() -> int:
@@ -180,8 +127,8 @@ def main() -> int:
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix='flower-bench-queues-')
-    port = free_port()
-    proc = start_redis(port, folder)
+    redis_server = PrivateRedis()
+    port = redis_server.port
     try:
         names, expected = fill(port, args.queues)
         print(f'{args.queues} queues x {len(PRIORITY_STEPS)} priority steps, {sum(expected)} messages, '
@@ -197,7 +144,7 @@ def main() -> int:
             report('queues(all names) [LLEN fallback]', asyncio.run(measure(fallback, names, expected, args.repeat)))
         return 0 if ok else 1
     finally:
-        stop(proc)
+        redis_server.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
 
