@@ -1,7 +1,10 @@
 """Cluster-wide views over the events state and the inspector cache: worker rows, status and offline purge.
 
 These are the answers the workers page, ``/api/workers?status=1`` and ``/metrics`` share, kept in one place
-so they agree. Runs on the IOLoop thread.
+so they agree. Worker records are celery ``Worker`` objects whose fields come straight from events or from a
+database an older version wrote, so every field is read through :mod:`flower.utils.values`
+(:func:`worker_fields`, :func:`is_alive`): a value that can't be used shows as unknown for that worker
+instead of failing the answer. Runs on the IOLoop thread.
 """
 
 from __future__ import annotations
@@ -9,19 +12,61 @@ from __future__ import annotations
 import time
 from typing import Iterable
 
-from celery.events.state import Worker
+from celery.events.state import HEARTBEAT_EXPIRE_WINDOW, Worker
 
 from flower.events.state import EventsState
+from flower.utils import values
 
 WORKER_FIELDS = Worker._fields
+DEFAULT_FREQ = 60.0  # celery's Worker default, for a worker whose heartbeat frequency is unknown
+
+# how each Worker field is read
+_READERS = {
+    'hostname': values.label, 'pid': values.count, 'freq': values.number, 'clock': values.count,
+    'active': values.count, 'processed': values.count, 'loadavg': values.numbers, 'sw_ident': values.text,
+    'sw_ver': values.text, 'sw_sys': values.text,
+}
+
+
+def heartbeats(worker: Worker) -> list[float]:
+    """The worker's heartbeat times (numbers only, oldest first)."""
+    beats = getattr(worker, 'heartbeats', None)
+    if type(beats) is list and all(type(beat) is float or type(beat) is int for beat in beats):
+        return beats
+    if beats:
+        values.unreadable('worker heartbeats', beats)
+        return [beat for beat in beats if values.number(beat, 'a worker heartbeat') is not None] \
+            if isinstance(beats, (list, tuple)) else []
+    return []
+
+
+def worker_fields(worker: Worker) -> dict:
+    """Celery's Worker fields (``WORKER_FIELDS``) of ``worker``, each usable or None."""
+    fields = {name: read(getattr(worker, name, None), f'worker {name}') for name, read in _READERS.items()}
+    fields['heartbeats'] = list(heartbeats(worker))
+    return {name: fields[name] for name in WORKER_FIELDS}
+
+
+def is_alive(worker: Worker, now: float | None = None) -> bool:
+    """celery's ``Worker.alive`` (a heartbeat within ``freq`` times the expiry window), for any record: an
+    unusable frequency counts as celery's default."""
+    beats = heartbeats(worker)
+    if not beats:
+        return False
+    freq = values.number(getattr(worker, 'freq', None), 'worker freq')
+    if freq is None or freq <= 0:
+        freq = DEFAULT_FREQ
+    now = time.time() if now is None else now
+    return now < beats[-1] + freq * (HEARTBEAT_EXPIRE_WINDOW / 1e2)
 
 
 def last_seen(worker: Worker) -> float | None:
     """The newest sign of life from a worker: its last heartbeat, or else its last event's time."""
-    if worker.heartbeats:
-        return worker.heartbeats[-1]
+    beats = heartbeats(worker)
+    if beats:
+        return beats[-1]
     stamp = getattr(worker, 'local_received', None) or getattr(worker, 'timestamp', None)
-    return stamp if isinstance(stamp, (int, float)) else None
+    return values.number(stamp, 'worker timestamp')
 
 
 def is_purged(worker: Worker | None, threshold: int | None, now: float | None = None) -> bool:
@@ -31,7 +76,7 @@ def is_purged(worker: Worker | None, threshold: int | None, now: float | None = 
         return False
     if worker is None:
         return True
-    if worker.alive:
+    if is_alive(worker):
         return False
     seen = last_seen(worker)
     now = time.time() if now is None else now
@@ -48,17 +93,15 @@ def worker_rows(state: EventsState, threshold: int | None = None, now: float | N
         if counts is None or is_purged(worker, threshold, now):
             continue
         row = dict(counts)
-        for field in WORKER_FIELDS:
-            row[field] = getattr(worker, field, None)
-        row['heartbeats'] = list(worker.heartbeats)
-        row['status'] = worker.alive
+        row.update(worker_fields(worker))
+        row['status'] = is_alive(worker)
         rows.append(row)
     return rows
 
 
 def worker_status(state: EventsState) -> dict[str, bool]:
     """``{hostname: alive}`` for every worker in the events state."""
-    return {hostname: worker.alive for hostname, worker in state.workers.items()}
+    return {values.label(hostname, 'a worker hostname'): is_alive(worker) for hostname, worker in state.workers.items()}
 
 
 def offline_workers(state: EventsState, inspected: Iterable[str], threshold: int,
@@ -77,7 +120,7 @@ def expire_silent_workers(state: EventsState) -> list[str]:
     metrics = state.metrics
     workers = state.workers
     silent = [hostname for hostname, value in metrics.online.items()
-              if value and (worker := workers.get(hostname)) is not None and worker.heartbeats and not worker.alive]
+              if value and (worker := workers.get(hostname)) is not None and heartbeats(worker) and not is_alive(worker)]
     for hostname in silent:
         metrics.set_online(hostname, False)
     return silent

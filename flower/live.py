@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from flower.cluster import WORKER_FIELDS, is_purged, worker_rows
+from flower.cluster import is_alive, is_purged, worker_fields, worker_rows
 from flower.events.state import ChangeLog, EventsState
 from flower.queries import COLUMNS, BadQuery, TaskFilter, select_tasks
 from flower.search import QuerySyntaxError
@@ -498,8 +498,7 @@ class LiveHub:
         if worker is None or is_purged(worker, self.purge_offline_workers, wall):
             return None
         row = dict(self.state.counter.get(hostname) or {})
-        for field in WORKER_FIELDS:
-            if field != 'heartbeats':
-                row[field] = getattr(worker, field, None)
-        row['status'] = worker.alive
+        row.update(worker_fields(worker))
+        del row['heartbeats']
+        row['status'] = is_alive(worker)
         return row

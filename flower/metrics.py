@@ -17,6 +17,8 @@ from typing import Iterable
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
 
+from flower.utils import values as readable
+
 CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 _EVENTS = ('flower_events_total', 'Number of events', 'counter')
@@ -100,6 +102,10 @@ class EventMetrics:
     def extra_labelled_gauge(self, name: str, doc: str, label: str, values) -> None:
         """A gauge family with one label; ``values()`` returns ``{label value: number}`` at scrape time."""
         self._extra[name] = ('labelled', doc, (label, values))
+
+    def extra_labelled_counter(self, name: str, doc: str, label: str, values) -> None:
+        """A counter family (``<name>_total``) with one label; ``values()`` returns ``{label value: count}``."""
+        self._extra[name] = ('labelled_counter', doc, (label, values))
 
     # -- updates (IOLoop thread) -------------------------------------------------------------------------
     def count_event(self, worker: str, type_: str, task: str) -> None:
@@ -220,14 +226,18 @@ class EventMetrics:
                 (_EXECUTING, self.executing, ('worker',))):
             _header(out, name, doc, kind)
             for key, value in table.items():
+                value = readable.number(value, f'a {name} sample')
+                if value is None:
+                    continue  # unknown: no sample, rather than no scrape
                 text = labels(label_names, key if isinstance(key, tuple) else (key,))
                 out.append(f'{name}{{{text}}} {format_value(value)}\n')
         for name, (kind, doc, value) in self._extra.items():
-            if kind == 'labelled':
+            if kind in ('labelled', 'labelled_counter'):
                 label, values = value
-                _header(out, name, doc, 'gauge')
+                sample = f'{name}_total' if kind == 'labelled_counter' else name
+                _header(out, sample, doc, 'counter' if kind == 'labelled_counter' else 'gauge')
                 for label_value, number in values().items():
-                    out.append(f'{name}{{{label}="{escape_label(label_value)}"}} {format_value(number)}\n')
+                    out.append(f'{sample}{{{label}="{escape_label(label_value)}"}} {format_value(number)}\n')
                 continue
             sample = f'{name}_total' if kind == 'counter' else name
             _header(out, sample, doc, kind)

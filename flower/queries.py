@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 from flower.events.store import TaskStore, is_number
 from flower.events.task import Task
+from flower.utils.values import sort_key
 
 # /api/tasks accepts these (Flower's SORT_KEYS), with '-' for descending.
 API_SORT_KEYS = ('name', 'state', 'received', 'started')
@@ -200,7 +201,7 @@ def _indexed_order(store: TaskStore, column: str, reverse: bool) -> Iterator[Tas
             return not is_number(getattr(task, column))
     elif column in _BUCKETED:
         index = getattr(store, _BUCKETED[column])
-        keys = sorted(index, reverse=reverse)
+        keys = sorted(index, key=sort_key, reverse=reverse)  # any key type: an old database may hold some
         valued = (task for key in keys for task in reversed(index[key].values()))
         has_value = sum(len(bucket) for bucket in index.values()) == len(store)
 

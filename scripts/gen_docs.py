@@ -486,6 +486,21 @@ FAMILY_NOTES = {
     'flower_events_undecodable': FamilyNote(OURS, (), (
         'Messages on the event channel that could not be decoded and were dropped: a serializer this server does '
         'not have, or something else publishing there.')),
+    'flower_events_rejected': FamilyNote(OURS, ('reason',), (
+        'Events skipped because they could not be made sane (see [Event validation](event-validation.md)), by '
+        '`reason`: `undecodable` (the message could not be decoded; also counted in '
+        '`flower_events_undecodable_total`), `not_an_event` (a body that is not an event object), `bad_type`, '
+        '`bad_hostname` (a worker event without a text hostname, or a hostname that is not text), `bad_uuid` (a '
+        'task event without a text uuid), `bad_name` (a task name that is not text), `internal_error` (applying '
+        'it failed: a bug, please report it with the log line). Every reason is present from the start, at 0. '
+        'Each skip is logged, at most once a minute per reason, with the event type and sending host.')),
+    'flower_events_repaired': FamilyNote(OURS, ('reason',), (
+        'Events applied after a field was repaired, by `reason`: `timestamp_milliseconds` (a timestamp in '
+        'milliseconds, divided by 1000), `timestamp_replaced` (an absurd timestamp: not a number, or more than '
+        'a year before or a day after it was received; replaced by the receive time), `field_dropped` (a field '
+        'of the wrong type or out of range, left out), `text_converted` (a text field such as `args` or '
+        '`result` that was not text, converted with `repr()`). A steady increase names a client whose events '
+        'need fixing.')),
     'flower_events_backlog_bytes': FamilyNote(OURS, (), (
         'Bytes received from the broker and not processed yet. Near 0 normally; growing means the server cannot '
         'keep up with the event rate and its pages lag behind.')),

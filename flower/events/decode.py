@@ -53,5 +53,7 @@ def decode_envelope(data: bytes, accept=None):
         if content_type in _JSON_TYPES:
             return _loads(body)
         return kombu_loads(body, content_type, envelope.get('content-encoding') or 'utf-8', accept=accept)
-    except (ValueError, KeyError, TypeError, binascii.Error, DecodeError, ContentDisallowed) as exc:
+    # RecursionError: JSON nested deeper than the decoder's recursion limit
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error, DecodeError,
+            ContentDisallowed) as exc:
         raise UndecodableMessage(str(exc)) from exc

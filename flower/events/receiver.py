@@ -32,6 +32,7 @@ from kombu.serialization import prepare_accept_content
 from flower.events.decode import UndecodableMessage, decode_envelope
 from flower.events.redis_stream import RedisEventStream, StreamCutOff, is_redis_transport
 from flower.events.resp import ProtocolError, PubSubFrames
+from flower.events.sanitize import UNDECODABLE
 from flower.events.state import EventsState
 from flower.utils.memory import release_free_memory
 
@@ -125,7 +126,6 @@ class Events(threading.Thread):
         self._discard_raw = False
         self._bytes_in = 0  # written by the events thread only
         self._bytes_out = 0  # written by the IOLoop thread only
-        self._last_undecodable_log = 0.0
         self._was_connected = False
         # what celery's own receiver accepts: the configured event serializer and JSON, never more
         self._accept = prepare_accept_content({capp.conf.event_serializer or 'json', 'json'})
@@ -298,7 +298,16 @@ class Events(threading.Thread):
         one big heap of decoded events.
         """
         self._scheduled = False
-        deadline = time.perf_counter() + self.slice_seconds
+        try:
+            self._work_off(time.perf_counter() + self.slice_seconds)
+        finally:
+            # whatever happened above, what is still queued gets its turn (a drain that died unscheduled
+            # would stall every later event until the next network chunk)
+            if (self._payloads or self._pending) and not self._scheduled:
+                self._scheduled = True
+                self.io_loop.add_callback(self._drain)
+
+    def _work_off(self, deadline: float) -> None:
         payloads = self._payloads
         pending = self._pending
         while True:
@@ -323,10 +332,7 @@ class Events(threading.Thread):
                     self._release_memory()  # a burst was just worked off
                 return
             if time.perf_counter() >= deadline:
-                break
-        if not self._scheduled:
-            self._scheduled = True
-            self.io_loop.add_callback(self._drain)
+                return
 
     def _release_memory(self):
         """After events came in and the backlog is worked off, hand the freed heap back to the OS (see
@@ -344,7 +350,10 @@ class Events(threading.Thread):
             applied = self.state.apply_messages(messages)
             self._applied_since_trim += applied
             for listener in self.listeners:
-                listener(applied)
+                try:
+                    listener(applied)
+                except Exception:  # a listener's failure must not stop the events
+                    logger.exception('An events listener failed')
 
     def _split_chunk(self, received_at: float, chunk: bytes) -> None:
         try:
@@ -365,11 +374,7 @@ class Events(threading.Thread):
                 messages.append((received_at, decode_envelope(payload, accept)))
             except UndecodableMessage as exc:
                 self.undecodable += 1
-                now = time.monotonic()
-                if now - self._last_undecodable_log > 60:
-                    self._last_undecodable_log = now
-                    logger.warning('Dropped a message on the event channel that is not a readable event (%s); '
-                                   '%d so far', exc, self.undecodable)
+                self.state.quality.reject(UNDECODABLE, None, detail=str(exc)[:200])
         return messages
 
     def on_event(self, event):

@@ -10,12 +10,19 @@ Ordering rules for out-of-order and duplicate events are celery's (see :func:`~f
 a late event never moves a task back to an earlier state, and a late ``task-received`` still fills in the
 name and arguments.
 
+Every event is checked and normalised by :func:`~flower.events.sanitize.check_event` before anything is
+applied (runtime rule 8); one that can't be made sane is skipped and counted in :attr:`EventsState.quality`,
+and each event is applied on its own, so an event that fails (a bug of ours) is skipped and counted as an
+``internal_error`` without costing the other events of its batch.
+
 Runtime rule: this object is read and written only on the IOLoop thread. The events thread never touches it;
 it hands raw messages over (see :mod:`flower.events.receiver`).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections import Counter, OrderedDict, defaultdict
 from typing import Iterable, Iterator
@@ -24,9 +31,15 @@ from celery.events.state import State, Worker
 from celery.states import READY_STATES
 from celery.utils.time import utcoffset
 
+from flower.events.sanitize import INTERNAL_ERROR, NOT_AN_EVENT, EventQuality, check_event
 from flower.events.store import TaskStore, WorkerStore
 from flower.events.task import Task, apply_task_event
 from flower.metrics import EventMetrics
+from flower.utils.values import sort_key
+
+logger = logging.getLogger(__name__)
+
+_REJECTED = (None, None)  # what _apply returns for an event it skipped
 
 
 class ChangeLog:
@@ -118,6 +131,13 @@ class EventsState(State):
         self.tasks_by_worker = _IndexView(store.by_worker, store)
         self.counter: defaultdict[str, Counter] = defaultdict(Counter)
         self.metrics = metrics if metrics is not None else EventMetrics()
+        self.quality = EventQuality()
+        self.metrics.extra_labelled_counter(
+            'flower_events_rejected', 'Events skipped because they could not be made sane, by reason', 'reason',
+            lambda: self.quality.rejected)
+        self.metrics.extra_labelled_counter(
+            'flower_events_repaired', 'Events applied after a field was repaired (a timestamp converted or '
+            'replaced, a field dropped or converted to text), by reason', 'reason', lambda: self.quality.repaired)
         self.text_limit = text_limit
         self._pending_children: OrderedDict[str, list[str]] = OrderedDict()
         self._canonical: dict[str, str] = {}  # one shared copy of strings many tasks carry
@@ -151,35 +171,53 @@ class EventsState(State):
 
     # -- applying events -----------------------------------------------------------------------------------
     def event(self, event):
-        """Apply one event dict (celery's API). Returns celery's ``((obj, created), subject)`` shape."""
-        local_received = event.get('local_received') or time.time()
-        return self._apply(dict(event), local_received, utcoffset())
+        """Apply one event dict (celery's API). Returns celery's ``((obj, created), subject)`` shape, or
+        ``(None, None)`` for an event that was skipped."""
+        if type(event) is not dict:
+            self.quality.reject(NOT_AN_EVENT, event)
+            return _REJECTED
+        return self._apply_one(dict(event), _received_time(event), utcoffset())
 
     def _dispatch_one(self, event):
-        return self._apply(event, event.get('local_received') or time.time(), utcoffset())
+        return self.event(event)
 
     def apply_messages(self, messages: Iterable[tuple[float, object]]) -> int:
         """Apply a batch of ``(local_received, body)`` pairs as received from the broker; a body is one event
         dict or a list of them (celery's ``task-multi`` format). Returns the number of events applied."""
         here = utcoffset()
-        apply = self._apply
+        apply = self._apply_one
+        reject = self.quality.reject
         applied = 0
         for local_received, body in messages:
-            if type(body) is list:
-                for event in body:
-                    if type(event) is dict:
-                        apply(event, local_received, here)
-                        applied += 1
-            elif type(body) is dict:
-                apply(body, local_received, here)
-                applied += 1
+            if type(body) is dict:
+                events = (body,)
+            elif type(body) is list:
+                events = body
+            else:
+                reject(NOT_AN_EVENT, body)
+                continue
+            for event in events:
+                if type(event) is not dict:
+                    reject(NOT_AN_EVENT, event)
+                elif apply(event, local_received, here) is not _REJECTED:
+                    applied += 1
         return applied
 
-    def _apply(self, event: dict, local_received: float, here: float):
+    def _apply_one(self, event: dict, local_received: float, here: float):
+        """Check and apply one event; whatever goes wrong stays with this event (counted, logged, skipped)."""
         try:
-            type_ = event['type']
-        except (KeyError, TypeError):
-            return None, None
+            reason = check_event(event, local_received, self.quality.repaired)
+            if reason is not None:
+                self.quality.reject(reason, event)
+                return _REJECTED
+            return self._apply(event, local_received, here)
+        except Exception as exc:  # noqa: BLE001 - the last resort of per-event isolation
+            self.quality.reject(INTERNAL_ERROR, event, detail=f'{type(exc).__name__}: {exc}', exc_info=True)
+            return _REJECTED
+
+    def _apply(self, event: dict, local_received: float, here: float):
+        """Apply a checked event (see :func:`~flower.events.sanitize.check_event`)."""
+        type_ = event['type']
         self.event_count += 1
         if self.event_callback:
             self.event_callback(self, event)
@@ -187,10 +225,7 @@ class EventsState(State):
         timestamp = event.get('timestamp')
         offset = event.get('utcoffset')
         if timestamp is not None and offset is not None:
-            try:
-                timestamp = event['timestamp'] = timestamp - (offset - here) * 3600
-            except TypeError:
-                pass
+            timestamp = event['timestamp'] = timestamp - (offset - here) * 3600
         self.last_event_time = local_received
         hostname = event.get('hostname') or ''
         counts = self.counter.get(hostname)
@@ -210,8 +245,6 @@ class EventsState(State):
         return None, subject
 
     def _worker_event(self, event, type_, subject, hostname, timestamp, local_received):
-        if not hostname:
-            return None, False
         workers = self.workers
         worker = workers.get(hostname)
         created = False
@@ -243,9 +276,7 @@ class EventsState(State):
         return worker, created
 
     def _task_event(self, event, type_, subject, hostname, timestamp, local_received):
-        uuid = event.get('uuid')
-        if not uuid:
-            return None, False
+        uuid = event['uuid']
         tasks = self.tasks
         data = tasks.data
         task = data.get(uuid)
@@ -360,10 +391,7 @@ class EventsState(State):
         metrics.count_event(hostname, type_, name)
         runtime = event.get('runtime')
         if runtime:
-            try:
-                metrics.observe_runtime(hostname, name, float(runtime))
-            except (TypeError, ValueError):
-                pass
+            metrics.observe_runtime(hostname, name, float(runtime))
         if task.eta or task.received is None:
             return
         if subject == 'received':
@@ -394,7 +422,7 @@ class EventsState(State):
     tasks_by_timestamp = tasks_by_time
 
     def task_types(self) -> list[str]:
-        return sorted(self._seen_types)
+        return sorted(self._seen_types, key=sort_key)  # names loaded from an old database may not be text
 
     def _task_evicted(self, task: Task) -> None:
         for log in self.change_logs:
@@ -466,3 +494,12 @@ class EventsState(State):
 
     def __repr__(self):
         return f'<EventsState: events={self.event_count} tasks={len(self.tasks)} workers={len(self.workers)}>'
+
+
+def _received_time(event: dict) -> float:
+    """When an event fed directly (:meth:`EventsState.event`) was received: its ``local_received`` if that is a
+    usable time, else now."""
+    value = event.get('local_received')
+    if (type(value) is float or type(value) is int) and math.isfinite(value) and value > 0:
+        return value
+    return time.time()

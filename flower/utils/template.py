@@ -11,6 +11,8 @@ from datetime import datetime, timezone
 import pytz
 from humanize import naturaltime
 
+from flower.utils import values
+
 KEYWORDS_UP = ('ssl', 'uri', 'url', 'uuid', 'eta')
 KEYWORDS_DOWN = ('args', 'kwargs')
 UUID_REGEX = re.compile(r'^[\w]{8}(-[\w]{4}){3}-[\w]{12}$')
@@ -28,10 +30,31 @@ def _zone(tz):
     return tz
 
 
+UNKNOWN = 'unknown'
+
+
+def _moment(time, tz) -> datetime | None:
+    """The time ``time`` (seconds since the epoch) in ``tz``, or None for a value that is not a usable time."""
+    seconds = values.number(time, 'a time')
+    if seconds is None and isinstance(time, str):
+        try:
+            seconds = values.number(float(time), 'a time')
+        except ValueError:
+            values.unreadable('a time', time)
+    if seconds is None:
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, _zone(tz))
+    except (OverflowError, OSError, ValueError):
+        values.unreadable('a time', time)
+        return None
+
+
 def format_time(time, tz=None) -> str:
-    """A timestamp as ``YYYY-mm-dd HH:MM:SS.ffffff TZ`` in ``tz`` (a name or tzinfo; UTC by default)."""
-    moment = datetime.fromtimestamp(float(time), _zone(tz))
-    return moment.strftime(TIME_FORMAT)
+    """A timestamp as ``YYYY-mm-dd HH:MM:SS.ffffff TZ`` in ``tz`` (a name or tzinfo; UTC by default);
+    ``unknown`` for a value that is not a usable time."""
+    moment = _moment(time, tz)
+    return moment.strftime(TIME_FORMAT) if moment is not None else UNKNOWN
 
 
 def humanize(obj, type=None, length=None):  # noqa: A002 - Flower's signature
@@ -50,9 +73,12 @@ def humanize(obj, type=None, length=None):  # noqa: A002 - Flower's signature
         text = format_time(obj, tz)
     elif type and type.startswith('natural-time'):
         tz = type[len('natural-time'):].lstrip('-') or None
-        moment = datetime.fromtimestamp(float(obj), _zone(tz))
-        delta = datetime.now(moment.tzinfo) - moment
-        text = naturaltime(delta) if delta.days < 1 else format_time(obj, tz)
+        moment = _moment(obj, tz)
+        if moment is None:
+            text = UNKNOWN
+        else:
+            delta = datetime.now(moment.tzinfo) - moment
+            text = naturaltime(delta) if delta.days < 1 else format_time(obj, tz)
     elif isinstance(obj, str) and not UUID_REGEX.match(obj):
         text = obj.replace('-', ' ').replace('_', ' ')
         text = re.sub('|'.join(rf'\b{word}\b' for word in KEYWORDS_UP), lambda m: m.group(0).upper(), text)

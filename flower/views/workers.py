@@ -11,11 +11,13 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, Iterable
 
 import tornado.web
 
-from flower.cluster import worker_rows
+from flower.cluster import is_alive, worker_fields, worker_rows
+from flower.utils import values
 from flower.views import BaseHandler
 from flower.views.errors import NotFound
 
@@ -55,10 +57,12 @@ class ClusterSummary:
 def table_rows(rows: Iterable[dict]) -> list[WorkerRow]:
     """The workers table's rows from :func:`flower.cluster.worker_rows`, sorted by name."""
     table = [WorkerRow(
-        hostname=row['hostname'], online=bool(row.get('status')), active=_count(row.get('active')),
+        hostname=values.label(row['hostname'], 'a worker hostname'), online=bool(row.get('status')),
+        active=_count(row.get('active')),
         processed=_count(row.get('task-received')), failed=_count(row.get('task-failed')),
         succeeded=_count(row.get('task-succeeded')), retried=_count(row.get('task-retried')),
-        loadavg=row.get('loadavg') if row.get('status') else None) for row in rows]
+        loadavg=values.numbers(row.get('loadavg'), 'worker loadavg') if row.get('status') else None)
+        for row in rows]
     table.sort(key=lambda row: row.hostname)
     return table
 
@@ -146,8 +150,16 @@ def request_of(entry) -> dict:
     return entry if isinstance(entry, dict) else {}
 
 
+def worker_facts(worker) -> SimpleNamespace | None:
+    """What the page shows of a celery ``Worker`` record: its fields (each usable or None) and ``alive``."""
+    if worker is None:
+        return None
+    return SimpleNamespace(**worker_fields(worker), alive=is_alive(worker))
+
+
 def worker_page(name: str, info: dict, worker, counter, limit: int) -> dict:
     """Everything ``worker.html`` shows about worker ``name``."""
+    worker = worker_facts(worker)
     stats = info.get('stats') if isinstance(info.get('stats'), dict) else {}
     processed = stats.get('total') if isinstance(stats.get('total'), dict) else {}
     return dict(
