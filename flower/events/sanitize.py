@@ -88,7 +88,7 @@ FIELD_DROPPED = 'field_dropped'                     # a field of the wrong type 
 TEXT_CONVERTED = 'text_converted'                   # a text field that was not text, converted with repr()
 REPAIR_REASONS = (TIMESTAMP_MILLISECONDS, TIMESTAMP_REPLACED, FIELD_DROPPED, TEXT_CONVERTED)
 
-_DROP = object()
+_DROP = DROP = object()  # a rule's answer for a value that can't be kept
 _NoneType = type(None)
 
 
@@ -151,34 +151,37 @@ FIELD_RULES = {
 #: identity fields: an event whose one of these fails its rule is skipped, for this reason
 REJECTED_WHEN_BAD = {'type': BAD_TYPE, 'hostname': BAD_HOSTNAME, 'uuid': BAD_UUID, 'name': BAD_NAME}
 
-# the task event fields checked on the hot path, by the type a well-formed event has
-_TASK_TEXT = ('args', 'kwargs', 'result', 'exception', 'traceback', 'eta', 'expires')
-_TASK_IDENTIFIERS = ('parent_id', 'root_id', 'routing_key', 'exchange', 'client')
+# fields a task record copies that are checked as they are copied (see copied_value)
+TASK_IDENTIFIERS = frozenset({'parent_id', 'root_id', 'routing_key', 'exchange', 'client'})
 _WORKER_ATTRIBUTES = frozenset(name for name in dir(Worker) if name not in Worker._fields) | {'event', 'heartbeats'}
 
 
-def check_event(event: dict, local_received: float, repairs: Counter) -> str | None:
+def check_event(event: dict, group: str, local_received: float, repairs: Counter) -> str | None:
     """Make ``event`` sane in place; returns None when it can be applied, else why it must be skipped (one of
-    :data:`REJECT_REASONS`). What was repaired is counted in ``repairs``."""
+    :data:`REJECT_REASONS`). ``group`` is what comes before the first ``-`` of its type (``task``,
+    ``worker``); the type itself (text of at most ``IDENTIFIER_MAX`` characters, else bad_type) was checked by
+    the caller, which needed it to find the group. What was repaired is counted in ``repairs``.
+
+    Each test is ordered for the well-formed case: one ``type(x) is T`` test and a comparison, and only a
+    value that fails them takes the slower path."""
     get = event.get
-    type_ = get('type')
-    if type(type_) is not str or len(type_) > IDENTIFIER_MAX:
-        return BAD_TYPE
     hostname = get('hostname')
-    if hostname is not None and (type(hostname) is not str or len(hostname) > IDENTIFIER_MAX):
-        return BAD_HOSTNAME
+    if type(hostname) is not str or len(hostname) > IDENTIFIER_MAX:
+        if hostname is not None or group == 'worker':
+            return BAD_HOSTNAME
     timestamp = get('timestamp')
-    if timestamp is not None and not ((type(timestamp) is float or type(timestamp) is int) and
-                                      local_received - TIMESTAMP_PAST <= timestamp <= local_received + TIMESTAMP_AHEAD):
-        _fix_timestamp(event, timestamp, local_received, repairs)
+    if type(timestamp) is not float or not local_received - TIMESTAMP_PAST <= timestamp <= local_received + TIMESTAMP_AHEAD:
+        if timestamp is not None:
+            _fix_timestamp(event, timestamp, local_received, repairs)
     offset = get('utcoffset')
-    if offset is not None and not (type(offset) is int and -UTCOFFSET_MAX <= offset <= UTCOFFSET_MAX):
-        _apply_rule(event, 'utcoffset', offset, repairs)
+    if type(offset) is not int or not -UTCOFFSET_MAX <= offset <= UTCOFFSET_MAX:
+        if offset is not None:
+            _apply_rule(event, 'utcoffset', offset, repairs)
     clock = get('clock')
-    if clock is not None and not (type(clock) is int and 0 <= clock < COUNT_MAX):
-        del event['clock']
-        repairs[FIELD_DROPPED] += 1
-    group = type_.partition('-')[0]
+    if type(clock) is not int or not 0 <= clock < COUNT_MAX:
+        if clock is not None:
+            del event['clock']
+            repairs[FIELD_DROPPED] += 1
     if group == 'task':
         uuid = get('uuid')
         if type(uuid) is not str or not uuid or len(uuid) > IDENTIFIER_MAX:
@@ -192,19 +195,27 @@ def check_event(event: dict, local_received: float, repairs: Counter) -> str | N
         value = get('runtime')
         if value is not None and not (type(value) is float and 0.0 <= value <= RUNTIME_MAX):
             _apply_rule(event, 'runtime', value, repairs)
-        for key in _TASK_TEXT:
-            value = get(key)
-            if value is not None and type(value) is not str:
-                _apply_rule(event, key, value, repairs)
-        for key in _TASK_IDENTIFIERS:
-            value = get(key)
-            if value is not None and (type(value) is not str or len(value) > IDENTIFIER_MAX):
-                _apply_rule(event, key, value, repairs)
+        # The text and identifier fields a task record copies are checked as they are copied
+        # (copied_value, called by flower.events.task.apply_task_event): that loop has each value in hand,
+        # so a well-formed field costs one type test there instead of a lookup here.
     elif group == 'worker':
         if not hostname:
             return BAD_HOSTNAME
         _check_worker_fields(event, repairs)
     return None
+
+
+def copied_value(key: str, value, repairs: Counter | None):
+    """The value of task field ``key`` to keep when it is not text, or too long for an identifier (the rare
+    path of the task record's copy loop), or :data:`DROP`. Numbers (``retries``, ``runtime``) were checked by
+    :func:`check_event` and are kept."""
+    rule = FIELD_RULES.get(key)
+    if rule is None or rule is count or rule is runtime:
+        return value
+    kept = rule(value)
+    if kept is not value and repairs is not None:
+        repairs[FIELD_DROPPED if kept is _DROP else TEXT_CONVERTED] += 1
+    return kept
 
 
 def _fix_timestamp(event: dict, timestamp, local_received: float, repairs: Counter) -> None:

@@ -31,7 +31,8 @@ from celery.events.state import State, Worker
 from celery.states import READY_STATES
 from celery.utils.time import utcoffset
 
-from flower.events.sanitize import INTERNAL_ERROR, NOT_AN_EVENT, EventQuality, check_event
+from flower.events.sanitize import (
+    BAD_TYPE, IDENTIFIER_MAX, INTERNAL_ERROR, NOT_AN_EVENT, EventQuality, check_event)
 from flower.events.store import TaskStore, WorkerStore
 from flower.events.task import Task, apply_task_event
 from flower.metrics import EventMetrics
@@ -206,18 +207,22 @@ class EventsState(State):
     def _apply_one(self, event: dict, local_received: float, here: float):
         """Check and apply one event; whatever goes wrong stays with this event (counted, logged, skipped)."""
         try:
-            reason = check_event(event, local_received, self.quality.repaired)
+            type_ = event.get('type')
+            if type(type_) is not str or len(type_) > IDENTIFIER_MAX:
+                self.quality.reject(BAD_TYPE, event)
+                return _REJECTED
+            group, _, subject = type_.partition('-')
+            reason = check_event(event, group, local_received, self.quality.repaired)
             if reason is not None:
                 self.quality.reject(reason, event)
                 return _REJECTED
-            return self._apply(event, local_received, here)
+            return self._apply(event, type_, group, subject, local_received, here)
         except Exception as exc:  # noqa: BLE001 - the last resort of per-event isolation
             self.quality.reject(INTERNAL_ERROR, event, detail=f'{type(exc).__name__}: {exc}', exc_info=True)
             return _REJECTED
 
-    def _apply(self, event: dict, local_received: float, here: float):
+    def _apply(self, event: dict, type_: str, group: str, subject: str, local_received: float, here: float):
         """Apply a checked event (see :func:`~flower.events.sanitize.check_event`)."""
-        type_ = event['type']
         self.event_count += 1
         if self.event_callback:
             self.event_callback(self, event)
@@ -234,7 +239,6 @@ class EventsState(State):
             if len(self.counter) > 2 * self.max_workers_in_memory:
                 self._forget_idle_hosts()
         counts[type_] += 1
-        group, _, subject = type_.partition('-')
         handler = self.handlers.get(group)
         if handler is not None:
             return handler(subject, event), subject
@@ -323,7 +327,7 @@ class EventsState(State):
         was_started = task.started is not None
         had_received = task.received is not None
         had_runtime = task.runtime is not None
-        apply_task_event(task, subject, timestamp, event, self.text_limit)
+        apply_task_event(task, subject, timestamp, event, self.text_limit, self.quality.repaired)
         if subject == 'received' or subject == 'sent':
             self._share_strings(task)
         tasks.index(task, old_state, old_name, old_worker)

@@ -14,6 +14,8 @@ from __future__ import annotations
 from celery import states
 from celery.events.state import Task as CeleryTask
 
+from flower.events.sanitize import DROP, IDENTIFIER_MAX, TASK_IDENTIFIERS, copied_value
+
 # Which event sets which timestamp field and which state it means.
 EVENT_STATE = {
     'sent': states.PENDING,
@@ -127,7 +129,7 @@ def _rebuild_task(cls, fields):
     return cls(**fields)
 
 
-def apply_task_event(task: Task, subject: str, timestamp, event: dict, limit: int,
+def apply_task_event(task: Task, subject: str, timestamp, event: dict, limit: int, repairs=None,
                      precedence=states.precedence, RETRY=states.RETRY, copied=COPIED_FIELDS,
                      merge_fields=RECEIVED_MERGE_FIELDS, event_state=EVENT_STATE.get) -> None:
     """Merge the fields of a ``task-<subject>`` event into ``task``.
@@ -136,6 +138,10 @@ def apply_task_event(task: Task, subject: str, timestamp, event: dict, limit: in
     ``task-started`` after ``task-succeeded``) does not change the state; a late ``task-received`` only
     contributes the fields that only it carries (name, args, ...). RETRY is never treated as out of order,
     because a retried task goes through RECEIVED/STARTED again.
+
+    Text fields that are not text and identifiers that are too long are repaired as they are copied
+    (:func:`flower.events.sanitize.copied_value`; ``repairs`` counts them); everything else in ``event`` was
+    checked before (:func:`flower.events.sanitize.check_event`).
     """
     state = event_state(subject)
     if state is not None:
@@ -151,6 +157,14 @@ def apply_task_event(task: Task, subject: str, timestamp, event: dict, limit: in
         new_state = True
     for key in event.keys() & keep:
         value = event[key]
+        if type(value) is not str:
+            if value is not None:
+                value = copied_value(key, value, repairs)
+                if value is DROP:
+                    continue
+        elif key in TASK_IDENTIFIERS and len(value) > IDENTIFIER_MAX:
+            copied_value(key, value, repairs)
+            continue
         if limit and key in TEXT_FIELDS:
             value = truncate_text(value, limit)
         elif key == 'traceback':
