@@ -35,7 +35,8 @@ Field                      Must be                                              
                                                                                          stays readable)
 =========================  ============================================================  ======================
 
-``None`` is accepted wherever a field is optional (it means "not sent"). Numbers are never booleans and must be
+``None`` is accepted wherever a field is optional (it means "not sent"), except in the numbers of a worker
+event (a worker record computes with them: dropped, the record keeps its value). Numbers are never booleans and must be
 finite. On ``worker-*`` events every field is copied onto celery's ``Worker`` record, so fields whose names are
 the record's own attributes (``event``, ``heartbeats``, ``alive``, ``update``, anything starting with ``_``) are
 dropped. An event that can't be made sane is skipped whole, never half-applied.
@@ -240,14 +241,16 @@ def _apply_rule(event: dict, key: str, value, repairs: Counter) -> None:
 
 
 def _check_worker_fields(event: dict, repairs: Counter) -> None:
-    """Worker events are rare (a heartbeat every two seconds per worker): every field goes through its rule,
-    and fields that would overwrite the worker record's own attributes are dropped."""
+    """Worker events are rare (a heartbeat every two seconds per worker): every field goes through its rule
+    (a number that is None is dropped too: the record keeps its previous value), and fields that would
+    overwrite the worker record's own attributes are dropped."""
     for key in [key for key in event if type(key) is not str or key in _WORKER_ATTRIBUTES or key.startswith('_')]:
         del event[key]
         repairs[FIELD_DROPPED] += 1
     for key, value in list(event.items()):
         rule = FIELD_RULES.get(key)
-        if rule is not None and value is not None and rule(value) is not value:
+        if rule is not None and rule(value) is not value:  # numbers may not be None here: celery's
+            # Worker computes with freq, and None means nothing a worker record can use
             _apply_rule(event, key, value, repairs)
 
 

@@ -36,10 +36,13 @@ def task_events(name: str = 'tasks.add', hostname: str = 'worker1@host', args: s
 
 
 def worker_online(hostname: str = 'worker1@host', **fields) -> dict:
-    return event('worker-online', hostname, freq=2.0, sw_ident='py-celery', sw_ver='5.7.0', sw_sys='Linux',
-                 **fields)
+    """``fields`` override the usual ones (``freq=None`` sends a null frequency)."""
+    return event('worker-online', hostname, **{'freq': 2.0, 'sw_ident': 'py-celery', 'sw_ver': '5.7.0',
+                                               'sw_sys': 'Linux', **fields})
 
 
 def heartbeat(hostname: str = 'worker1@host', active: int = 0, processed: int = 0, **fields) -> dict:
-    return event('worker-heartbeat', hostname, freq=2.0, active=active, processed=processed,
-                 loadavg=[0.1, 0.2, 0.3], sw_ident='py-celery', sw_ver='5.7.0', sw_sys='Linux', **fields)
+    """``fields`` override the usual ones (``loadavg='x'`` sends a malformed load average)."""
+    return event('worker-heartbeat', hostname, **{
+        'freq': 2.0, 'active': active, 'processed': processed, 'loadavg': [0.1, 0.2, 0.3], 'sw_ident': 'py-celery',
+        'sw_ver': '5.7.0', 'sw_sys': 'Linux', **fields})
