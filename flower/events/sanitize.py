@@ -220,12 +220,16 @@ def copied_value(key: str, value, repairs: Counter | None):
 
 
 def _fix_timestamp(event: dict, timestamp, local_received: float, repairs: Counter) -> None:
-    if (type(timestamp) is float or type(timestamp) is int) and timestamp > MILLISECONDS_ABOVE:
-        seconds = timestamp / 1000.0
-        if local_received - TIMESTAMP_PAST <= seconds <= local_received + TIMESTAMP_AHEAD:
-            event['timestamp'] = seconds
-            repairs[TIMESTAMP_MILLISECONDS] += 1
-            return
+    """The slow path for a timestamp that is not a float within the window."""
+    if type(timestamp) is float or type(timestamp) is int:
+        if local_received - TIMESTAMP_PAST <= timestamp <= local_received + TIMESTAMP_AHEAD:
+            return  # whole seconds: fine
+        if timestamp > MILLISECONDS_ABOVE:
+            seconds = timestamp / 1000.0
+            if local_received - TIMESTAMP_PAST <= seconds <= local_received + TIMESTAMP_AHEAD:
+                event['timestamp'] = seconds
+                repairs[TIMESTAMP_MILLISECONDS] += 1
+                return
     event['timestamp'] = local_received
     repairs[TIMESTAMP_REPLACED] += 1
 
