@@ -256,3 +256,44 @@ def test_a_scrape_leaves_out_a_sample_it_cannot_format():
     text = state.metrics.render().decode()
     assert 'worker="old@h"' not in text
     assert 'flower_events_total{' in text
+
+
+# -- the receiver's drain ----------------------------------------------------------------------------------
+class _Loop:
+    def __init__(self):
+        self.callbacks = []
+
+    def add_callback(self, callback, *args):
+        self.callbacks.append(callback)
+
+
+def test_the_drain_reschedules_itself_even_when_something_raises(monkeypatch):
+    from celery import Celery
+
+    from flower.events.receiver import _BODY, Events
+    events = Events(Celery('t', broker='memory://'), io_loop=_Loop(), enable_events=False)
+    calls = []
+
+    def apply(messages):
+        calls.append(messages)
+        if len(calls) == 1:
+            raise RuntimeError('a bug in a listener')
+    monkeypatch.setattr(events, '_apply', apply)
+    events._pending.extend([(_BODY, NOW, {'type': 'a'}), (_BODY, NOW, {'type': 'b'})])
+    with pytest.raises(RuntimeError):
+        events._drain()
+    assert events.io_loop.callbacks == [events._drain]  # the second message still gets its turn
+    events.io_loop.callbacks.clear()
+    events._drain()
+    assert len(calls) == 2 and not events._pending and events.io_loop.callbacks == []
+
+
+def test_undecodable_messages_are_counted_under_both_metrics():
+    from celery import Celery
+
+    from flower.events.receiver import Events
+    events = Events(Celery('t', broker='memory://'), io_loop=_Loop(), enable_events=False)
+    assert events._decode([(NOW, b'\x00garbage'), (NOW, b'[' * 100_000)]) == []
+    text = events.state.metrics.render().decode()
+    assert 'flower_events_undecodable_total 2.0' in text
+    assert 'flower_events_rejected_total{reason="undecodable"} 2.0' in text
