@@ -20,13 +20,13 @@ logger = logging.getLogger(__name__)
 _reported: set[str] = set()
 
 
-def unreadable(where: str, value) -> None:
+def unreadable(where: str, value, shown_as: str = 'unknown') -> None:
     """Log, once per ``where`` for the life of the process, that a value could not be used there."""
     if where not in _reported and len(_reported) < 1000:
         _reported.add(where)
-        shown = repr(value)
-        logger.warning('Showing %s as unknown: %s is not a usable value (logged once)', where,
-                       shown[:120] + ('…' if len(shown) > 120 else ''))
+        text = repr(value)
+        logger.warning('Showing %s as %s: %s is not a usable value (logged once)', where, shown_as,
+                       text[:120] + ('…' if len(text) > 120 else ''))
 
 
 def number(value, where: str = 'a number'):
@@ -76,7 +76,7 @@ def label(value, where: str = 'a name') -> str:
         return value
     if value is None:
         return ''
-    unreadable(where, value)
+    unreadable(where, value, 'text')
     try:
         return str(value)
     except Exception:  # noqa: BLE001 - an object whose str() fails

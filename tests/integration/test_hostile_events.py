@@ -160,3 +160,48 @@ def test_a_bad_message_costs_no_good_event_and_breaks_no_page(server, redis_db, 
         assert answer.status_code == 200, (path, answer.text[:500])
         assert expected in answer.text, (path, answer.text[:500])
     assert isinstance(server.get('/api/workers').json(), dict)
+
+
+def test_pages_and_answers_survive_bad_values_already_in_memory(monkeypatch):
+    """Records as an older version could have saved them with ``--persistent`` (events were not checked then):
+    every page, API answer and the scrape answers 200, with the bad values shown as unknown."""
+    from celery.events.state import Worker
+
+    from tests.support.events import task_events
+    from tests.support.inprocess import InProcessServer
+
+    monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
+    server = InProcessServer()
+    try:
+        server.apply([heartbeat('good@h')] + task_events(hostname='good@h', uuid='good-task', name='ok'))
+
+        def poison():
+            state = server.app.events.state
+            for hostname, worker in ((12345, Worker(12345, freq='fast', heartbeats=[time.time()], active='3',
+                                                    processed='7', loadavg=['a', 'b'], sw_ident=5)),
+                                     ('nulls@h', Worker('nulls@h', freq=None, heartbeats=['x', time.time()],
+                                                        loadavg=1.5))):
+                state.workers[hostname] = worker
+                state.counter[hostname]['worker-heartbeat'] = 1
+            task = state.tasks['good-task']
+            state.tasks['bad-task'] = type(task)('bad-task', state, name=42, received='never', runtime='slow',
+                                                 state='SUCCESS', worker=state.workers[12345])
+            state.note_task_types([42])
+            state.metrics.set_executing('old@h', 'abc')
+        server.on_loop(poison)
+
+        pages = {
+            '/': 'good@h', '/workers': '12345', '/tasks': 'tasks/datatable', '/api/workers?status=1': '"12345"',
+            '/api/task/types': 'ok', '/workers?json=1': 'nulls@h', '/api/tasks?sort_by=name': 'bad-task',
+            '/tasks/datatable?draw=1&start=0&length=10&order[0][column]=0&columns[0][data]=name': 'bad-task',
+            '/tasks/datatable?draw=1&start=0&length=10&order[0][column]=0&columns[0][data]=worker': 'bad-task',
+            '/task/bad-task': 'unknown', '/worker/nulls@h': 'nulls@h', '/metrics': 'flower_worker_online{',
+        }
+        for path, expected in pages.items():
+            answer = server.get(path)
+            assert answer.status_code == 200, (path, answer.text[:500])
+            assert expected in answer.text, (path, answer.text[:500])
+        assert server.get('/api/workers?status=1').json() == {'good@h': True, '12345': True, 'nulls@h': True}
+        assert 'old@h' not in server.get('/metrics').text
+    finally:
+        server.stop()
