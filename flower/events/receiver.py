@@ -11,7 +11,7 @@ Runtime rules owned here:
   callbacks, not 10,000. A callback works for at most ``slice_seconds`` before yielding, so HTTP requests
   are served between slices even while a burst is worked off.
 * When the broker goes away (or is not there at start) the server keeps serving: the thread retries after
-  ``min_backoff`` seconds, doubling up to ``max_backoff`` (one second), and starts afresh after every
+  ``min_backoff`` seconds, doubling up to ``max_backoff`` (half a second), and starts afresh after every
   successful connection, so events flow again within about a second of the broker coming back. What the log
   says, and the readiness answer of ``/healthcheck?ready=1``, come from
   :class:`~flower.events.stream_health.StreamHealth` (one line when the stream is lost, one a minute while
@@ -38,7 +38,7 @@ from flower.events.decode import UndecodableMessage, decode_envelope
 from flower.events.redis_stream import RedisEventStream, is_redis_transport
 from flower.events.resp import ProtocolError, PubSubFrames
 from flower.events.state import EventsState
-from flower.events.stream_health import Backoff, StreamHealth, describe_failure
+from flower.events.stream_health import Backoff, StreamHealth, classify_failure
 from flower.utils.memory import release_free_memory
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class Events(threading.Thread):
 
     events_enable_interval = 5000  # ms, as Flower
     min_backoff = 0.1  # seconds before the first retry after a failure (see flower.events.stream_health)
-    max_backoff = 1.0  # longest wait between attempts: events flow again within ~1 s of the broker's return
+    max_backoff = 0.5  # longest wait between attempts: events flow again within ~0.5 s of the broker's return
     memory_release_interval = 30.0  # seconds between checks for freed memory to give back
     burst_events = 10000  # events applied since the last release that count as a burst
     slice_seconds = 0.02  # longest stretch of event work before the IOLoop serves requests again
@@ -115,6 +115,8 @@ class Events(threading.Thread):
         self.last_error: str | None = None
         self.health = StreamHealth()  # the stream's state for the log and /healthcheck?ready=1
         self._backoff = Backoff(self.min_backoff, self.max_backoff)
+        self._broker_went_away = False  # since the last connection (events thread only)
+        self._resyncing = False  # IOLoop thread only
         self._pending: deque = deque()
         self._scheduled = False
         self._stopping = threading.Event()
@@ -193,8 +195,8 @@ class Events(threading.Thread):
         """Ask every worker to send events (so workers started without ``-E`` show up). Not while the event
         stream is down: the broker is not there to carry the request, and the stream's own log lines already
         say so (a warning every 5 s would bury them)."""
-        if not self.health.is_connected:
-            return
+        if not self.health.is_connected or self._resyncing:
+            return  # while re-syncing, _resync asks itself, after replacing stale connections
         await self._broadcast('enable_events', lambda: self.capp.control.enable_events(),
                               'Failed to enable events: %s')
 
@@ -207,8 +209,19 @@ class Events(threading.Thread):
         except Exception as exc:
             logger.warning(failure_message, exc)
 
-    async def _resync(self):
-        """After a reconnect: have every worker send a heartbeat now, and refresh what else listens."""
+    async def _resync(self, broker_went_away: bool = False):
+        """After a reconnect: have every worker send a heartbeat now, and refresh what else listens. When the
+        broker itself went away, first replace the pooled connections to it (nothing else uses the pool
+        meanwhile: the periodic enable_events waits, and is sent from here)."""
+        self._resyncing = True
+        try:
+            if broker_went_away:
+                await self._broadcast('drop stale connections', self._drop_stale_broker_connections,
+                                      'Failed to close the connections to the old broker: %s')
+        finally:
+            self._resyncing = False
+        if self.enable_events:
+            await self._enable_events()
         await self._broadcast('heartbeat', lambda: self.capp.control.broadcast('heartbeat'),
                               'Failed to ask workers for a heartbeat: %s')
         for listener in self.reconnect_listeners:
@@ -219,6 +232,13 @@ class Events(threading.Thread):
             except Exception as exc:
                 logger.warning('Re-sync after reconnect failed: %s', exc)
 
+    def _drop_stale_broker_connections(self):
+        """After the broker went down or restarted, the connections pooled for control commands lead to the
+        old server, and the first command on each would fail ('Connection closed by server'): close them
+        all, so each is opened afresh (the pools stay usable). Runs on the runner (closing may block)."""
+        for pool in (self.capp.amqp.producer_pool, self.capp.pool):
+            pool.force_close_all(close_pool=False)
+
     # -- the thread ------------------------------------------------------------------------------------------
     def run(self):
         self._backoff = Backoff(self.min_backoff, self.max_backoff)  # the class attributes may be patched
@@ -228,7 +248,8 @@ class Events(threading.Thread):
             except Exception as exc:
                 if self._stopping.is_set():
                     break
-                self.last_error = describe_failure(exc)
+                went_away, self.last_error = classify_failure(exc)
+                self._broker_went_away = self._broker_went_away or went_away
                 if self._was_connected:
                     # a working subscription broke: events sent until we are back are missed
                     self.interruptions += 1
@@ -273,10 +294,11 @@ class Events(threading.Thread):
         self._backoff.reset()
         self._push((_RESET, 0.0, None))
         self.health.connected()  # logs, saying how long the stream was down
-        if self.enable_events:
-            self.io_loop.add_callback(self._enable_events)
         if self.connect_count > 1:
-            self.io_loop.add_callback(self._resync)
+            self.io_loop.add_callback(self._resync, self._broker_went_away)
+        elif self.enable_events:
+            self.io_loop.add_callback(self._enable_events)
+        self._broker_went_away = False
 
     # -- hand-over (events thread) ---------------------------------------------------------------------------
     def _hand_over_raw(self, received_at: float, chunk: bytes):

@@ -4,8 +4,8 @@ Runtime rule 6 (the events thread reconnects with capped back-off) is owned here
 :meth:`flower.events.receiver.Events.run`:
 
 * :class:`Backoff`: the first retry comes after ``first`` seconds (a fraction of a second), each failed attempt
-  doubles the wait up to ``cap`` (one second by default, so events flow again within about a second of the
-  broker coming back), and every successful connection starts it afresh.
+  doubles the wait up to ``cap`` (:class:`~flower.events.receiver.Events` uses half a second, so events flow
+  again within about a second of the broker coming back), and every successful connection starts it afresh.
 * :class:`StreamHealth`: what the log says about the stream, without flooding it: one line when the stream is
   lost (or cannot be opened at start), then at most one line a minute while it stays down, and one line when
   it is back, saying how long it was down. It also answers readiness (``/healthcheck?ready=1``): ready only
@@ -26,7 +26,7 @@ import time
 from datetime import datetime, timezone
 from typing import Callable
 
-from flower.events.redis_stream import StreamLost
+from flower.events.redis_stream import BrokerGone, StreamLost
 
 logger = logging.getLogger('flower.events.receiver')
 
@@ -57,32 +57,43 @@ class Backoff:
 
 
 def describe_failure(exc: BaseException) -> str:
-    """Why the stream could not be opened or was lost, in words for the log and the readiness answer.
+    """Why the stream could not be opened or was lost, in words for the log and the readiness answer."""
+    return classify_failure(exc)[1]
+
+
+def broker_went_away(exc: BaseException) -> bool:
+    """True when the broker itself was down or restarted (its other connections in this process are stale
+    too), False for anything else, such as Redis cutting a slow subscriber off."""
+    return classify_failure(exc)[0]
+
+
+def classify_failure(exc: BaseException) -> tuple[bool, str]:
+    """``(the broker went away, the cause in words)``.
 
     The exception chain is searched because kombu and redis-py wrap the socket error (``OperationalError``
     from ``redis.ConnectionError`` from ``ConnectionRefusedError``); an exception that already says what
     happened (a :class:`~flower.events.redis_stream.StreamLost`) speaks for itself."""
-    detail = str(exc) or type(exc).__name__
+    detail = (str(exc) or type(exc).__name__).rstrip('.')
     seen = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, StreamLost):
-            return str(current)
+            return isinstance(current, BrokerGone), str(current).rstrip('.')
         code = getattr(current, 'errno', None)
         if isinstance(current, ConnectionRefusedError) or code in _REFUSED:
-            return f'connection refused ({_DOWN_WORDS}): {detail}'
+            return True, f'connection refused ({_DOWN_WORDS}): {detail}'
         if isinstance(current, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) or code in _RESET:
-            return f'connection reset by the broker ({_DOWN_WORDS}): {detail}'
+            return True, f'connection reset by the broker ({_DOWN_WORDS}): {detail}'
         if type(current).__name__ == 'ConnectionForced':  # AMQP: RabbitMQ closed us (shutdown, restart)
-            return f'connection closed by the broker ({_DOWN_WORDS}): {detail}'
+            return True, f'connection closed by the broker ({_DOWN_WORDS}): {detail}'
         current = current.__cause__ or current.__context__
     lowered = detail.lower()
     if 'connection refused' in lowered:  # a library that kept only the text (e.g. "Error 111 connecting ...")
-        return f'connection refused ({_DOWN_WORDS}): {detail}'
+        return True, f'connection refused ({_DOWN_WORDS}): {detail}'
     if 'connection reset' in lowered or 'connection closed' in lowered or 'closed by server' in lowered:
-        return f'connection closed by the broker ({_DOWN_WORDS}): {detail}'
-    return detail
+        return True, f'connection closed by the broker ({_DOWN_WORDS}): {detail}'
+    return False, detail
 
 
 def _seconds(value: float) -> str:

@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 
 from flower.events import Events
 from flower.events.redis_stream import BrokerGone, StreamCutOff
-from flower.events.stream_health import Backoff, StreamHealth, describe_failure
+from flower.events.stream_health import Backoff, StreamHealth, broker_went_away, describe_failure
 
 
 def test_backoff_starts_under_a_second_doubles_and_is_capped():
@@ -54,10 +54,10 @@ def test_the_events_thread_retries_quickly_with_a_capped_backoff_reset_by_each_c
     events._capture = capture
     events._stopping.wait = lambda delay: waits.append(delay)
     events.run()
-    assert waits[:5] == [0.1, 0.2, 0.4, 0.8, 1.0]
-    assert max(waits) == events.max_backoff == 1.0
+    assert waits[:5] == [0.1, 0.2, 0.4, 0.5, 0.5]
+    assert max(waits) == events.max_backoff == 0.5
     assert len(waits) == 16
-    assert waits[12:] == [0.1, 0.2, 0.4, 0.8]  # reset by the connection
+    assert waits[12:] == [0.1, 0.2, 0.4, 0.5]  # reset by the connection
     assert events.interruptions == 1 and events.failures == 15
     assert events.last_error.startswith('connection refused (broker down or restarted)')
     assert not events.health.is_connected
@@ -172,3 +172,39 @@ def test_readiness_is_read_whole_while_the_events_thread_writes():
     finally:
         stop.set()
         thread.join()
+
+
+class _FakeRedisConnection:
+    """What _why_lost needs of a redis-py connection: connect, INFO, disconnect."""
+
+    def __init__(self, run_id=None, refuse=False):
+        self.run_id = run_id
+        self.refuse = refuse
+        self.socket_connect_timeout = self.socket_timeout = None
+
+    def connect(self):
+        if self.refuse:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, 'Connection refused')
+
+    def send_command(self, *args):
+        pass
+
+    def read_response(self):
+        return f'# Server\r\nredis_version:7.0.15\r\nrun_id:{self.run_id}\r\ntcp_port:6379\r\n'.encode()
+
+    def disconnect(self):
+        pass
+
+
+@pytest.mark.parametrize('probe, expected_type, words', [
+    (_FakeRedisConnection(refuse=True), BrokerGone, 'broker down or restarted'),
+    (_FakeRedisConnection(run_id='b' * 40), BrokerGone, 'Redis restarted'),
+    (_FakeRedisConnection(run_id='a' * 40), StreamCutOff, 'pub/sub output buffer limit'),
+])
+def test_a_closed_subscription_is_told_apart_by_asking_the_server(probe, expected_type, words):
+    from flower.events.redis_stream import _why_lost
+    lost = _why_lost(ConnectionError('Redis closed the connection'), 'a' * 40, lambda: probe)
+    assert type(lost) is expected_type
+    assert words in str(lost)
+    assert probe.socket_connect_timeout == 1.0  # a dead host does not hold the events thread long
+    assert broker_went_away(lost) is (expected_type is BrokerGone)
