@@ -279,7 +279,7 @@ class Events(threading.Thread):
                 raise ProtocolError('the event stream was out of step and had to be reopened')
             return
         with self.capp.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1)
+            conn.ensure_connection(max_retries=0)  # fail fast: kombu would sleep 2 s before one retry
             receiver = _KombuReceiver(conn, self._hand_over_body, self._stopping, app=self.capp,
                                       queue_ttl=max(QUEUE_MESSAGE_TTL, self.capp.conf.event_queue_ttl or 0))
             self._on_connected()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import signal
+import threading
 import socket
 import time
 
@@ -142,3 +143,42 @@ def test_server_starts_without_broker_and_catches_up(processes):
     hostname = f'late@{socket.gethostname()}'
     wait_for(lambda: server.get('/api/workers', params={'status': 1}).json().get(hostname), 30,
              message='the late worker to be seen online')
+
+
+class _NoLoop:
+    """Stands in for the IOLoop: this test looks only at the events thread's connection, not at events."""
+
+    def add_callback(self, *args, **kwargs):
+        pass
+
+
+def test_the_kombu_path_retries_quickly_and_reconnects_within_2_seconds(processes):
+    """The path RabbitMQ (and any non-Redis broker) takes, here over a private Redis with the raw reader off:
+    kombu must not add its own 2 s sleep per attempt, and the back-off must let the stream come back
+    promptly after a restart."""
+    from celery import Celery
+
+    from flower.events import Events
+    redis_server = _private_redis_or_skip()
+    processes.append(redis_server)
+    events = Events(Celery('kombu-path', broker=redis_server.url), enable_events=False, raw_redis=False)
+    events.io_loop = _NoLoop()
+    threading.Thread.start(events)  # only the thread: no timers, no IOLoop
+    try:
+        wait_for(lambda: events.health.is_connected, 30, message='the kombu receiver to connect')
+        redis_server.stop(signum=signal.SIGKILL)
+        wait_for(lambda: not events.health.is_connected, 30, message='the loss to be noticed')
+        lost_at, failures_before = time.monotonic(), events.failures
+        time.sleep(3.0)  # the outage's length is the scenario
+        # retried quickly: 0.1 + 0.2 + 0.4 + 0.5 + 0.5 ... s (kombu's own retry would sleep 2 s per attempt)
+        assert events.failures - failures_before >= 4, (events.failures, time.monotonic() - lost_at)
+        assert events.health.cause.startswith('connection refused (broker down or restarted)'), events.health.cause
+        restarted_at = time.monotonic()
+        restarted = PrivateRedis(redis_server.port)
+        processes.append(restarted)
+        wait_for(lambda: events.health.is_connected, 30, interval=0.02, message='the kombu receiver to reconnect')
+        back_after = time.monotonic() - restarted_at
+        assert back_after < 2.0, f'reconnected only {back_after:.2f} s after the restart'
+        assert events.interruptions == 1
+    finally:
+        events.stop(timeout=10)
