@@ -211,8 +211,9 @@ class Events(threading.Thread):
 
     async def _resync(self, broker_went_away: bool = False):
         """After a reconnect: have every worker send a heartbeat now, and refresh what else listens. When the
-        broker itself went away, first replace the pooled connections to it (nothing else uses the pool
-        meanwhile: the periodic enable_events waits, and is sent from here)."""
+        broker itself went away, first replace the pooled connections to it (the periodic enable_events waits
+        for that and is sent from here; a request using a pooled connection at that moment fails once, as it
+        would have on the stale connection)."""
         self._resyncing = True
         try:
             if broker_went_away:
