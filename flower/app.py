@@ -70,7 +70,8 @@ class Flower(tornado.web.Application):
             self.capp, io_loop, db=opts.db, persistent=opts.persistent, enable_events=opts.enable_events,
             state_save_interval=opts.state_save_interval, max_tasks_in_memory=opts.max_tasks,
             max_workers_in_memory=opts.max_workers, runner=self.runner, max_task_age=opts.max_task_age,
-            metrics=EventMetrics(opts.task_runtime_metric_buckets), text_limit=opts.task_args_max_length)
+            metrics=EventMetrics(opts.task_runtime_metric_buckets, max_task_names=opts.metrics_max_task_names),
+            text_limit=opts.task_args_max_length)
         if getattr(self.events, 'runner', None) is None:
             self.events.runner = self.runner
         self.inspector = Inspector(self.capp, self.runner, timeout=opts.inspect_timeout / 1000.0,

@@ -6,6 +6,12 @@ text exposition format directly, with the same metric names, help texts, types, 
 Flower (and the ``*_created`` samples ``prometheus_client`` adds), followed by the process and Python
 collectors of a private registry (so tests and several apps in one process do not share numbers).
 
+Runtime rule 10 (label values are bounded) for task names lives here: the first ``max_task_names`` distinct
+task names (``--metrics_max_task_names``) keep their own ``task`` label for the life of the process; every
+name seen after that is counted under ``task="__other__"`` (:data:`OVERFLOW_TASK`), and
+``flower_metrics_task_names_folded`` says how many distinct names were folded so. Worker labels are bounded by
+``--max_workers`` (evicted workers take their series with them, see :meth:`EventMetrics.forget_workers`).
+
 Updated and rendered on the IOLoop thread only.
 """
 
@@ -29,6 +35,12 @@ _PREFETCHED = ('flower_worker_prefetched_tasks', 'Number of tasks of given type 
 _ONLINE = ('flower_worker_online', 'Worker online status', 'gauge')
 _EXECUTING = ('flower_worker_number_of_currently_executing_tasks',
               'Number of tasks currently executing at a worker', 'gauge')
+
+#: the ``task`` label value for task names beyond the cap
+OVERFLOW_TASK = '__other__'
+# Folded names are remembered (as hashes) to count them once each; past this many the gauge stops growing,
+# so an endless stream of new names cannot grow memory without bound either.
+MAX_FOLDED_REMEMBERED = 1_000_000
 
 
 def format_value(value: float) -> str:
@@ -69,7 +81,8 @@ class _Runtime:
 class EventMetrics:
     """The six metric families as dictionaries keyed by label values (worker first)."""
 
-    def __init__(self, buckets: Iterable[float] | None = None, extra_collectors: Iterable = ()):
+    def __init__(self, buckets: Iterable[float] | None = None, extra_collectors: Iterable = (),
+                 max_task_names: int = 500):
         bounds = [float(b) for b in (buckets or ())]
         if not bounds or bounds[-1] != math.inf:
             bounds.append(math.inf)
@@ -81,6 +94,9 @@ class EventMetrics:
         self.online: dict[str, float] = {}
         self.executing: dict[str, float] = {}
         self._label_cache: dict[tuple, str] = {}
+        self.max_task_names = max_task_names  # 0: no cap
+        self._task_names: set[str] = set()  # the names with a label of their own
+        self._folded: set[int] = set()  # hashes of the distinct names counted under OVERFLOW_TASK
         # families beyond Flower's, read at scrape time: name -> (type, help, value function)
         self._extra: dict[str, tuple[str, str, object]] = {}
         # a private registry: the process/platform/GC families Flower's default registry shows, without
@@ -91,6 +107,9 @@ class EventMetrics:
         GCCollector(registry=self.registry)
         for collector in extra_collectors:
             self.registry.register(collector)
+        self.extra_gauge('flower_metrics_task_names_folded',
+                         f'Distinct task names counted under task="{OVERFLOW_TASK}" because '
+                         '--metrics_max_task_names other names were seen first', lambda: len(self._folded))
 
     def extra_counter(self, name: str, doc: str, value) -> None:
         """A counter family (without labels) whose value ``value()`` returns at scrape time."""
@@ -108,8 +127,19 @@ class EventMetrics:
         self._extra[name] = ('labelled_counter', doc, (label, values))
 
     # -- updates (IOLoop thread) -------------------------------------------------------------------------
+    def task_label(self, name: str) -> str:
+        """The ``task`` label value for this task name: itself while the cap allows, else :data:`OVERFLOW_TASK`."""
+        if name in self._task_names:
+            return name
+        if not self.max_task_names or len(self._task_names) < self.max_task_names:
+            self._task_names.add(name)
+            return name
+        if len(self._folded) < MAX_FOLDED_REMEMBERED:
+            self._folded.add(hash(name))
+        return OVERFLOW_TASK
+
     def count_event(self, worker: str, type_: str, task: str) -> None:
-        key = (worker, type_, task)
+        key = (worker, type_, self.task_label(task))
         entry = self.events.get(key)
         if entry is None:
             # [count, created, cached sample line, cached created line]
@@ -119,7 +149,7 @@ class EventMetrics:
             entry[2] = None
 
     def observe_runtime(self, worker: str, task: str, seconds: float) -> None:
-        key = (worker, task)
+        key = (worker, self.task_label(task))
         hist = self.runtime.get(key)
         if hist is None:
             hist = self.runtime[key] = _Runtime(len(self.bounds), time.time())
@@ -132,10 +162,10 @@ class EventMetrics:
         hist.text = None
 
     def set_prefetch_time(self, worker: str, task: str, seconds: float) -> None:
-        self.prefetch_time[(worker, task)] = seconds
+        self.prefetch_time[(worker, self.task_label(task))] = seconds
 
     def add_prefetched(self, worker: str, task: str, delta: int) -> None:
-        key = (worker, task)
+        key = (worker, self.task_label(task))
         self.prefetched[key] = self.prefetched.get(key, 0.0) + delta
 
     def set_online(self, worker: str, online: bool) -> None:

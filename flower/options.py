@@ -183,6 +183,9 @@ EXTRA_OPTIONS = (
            'forget tasks whose last event is older than this (e.g. 7d, 12h, 30m, 90s; a bare number is '
            'seconds), in memory and in the --persistent database; unset = keep them until --max_tasks '
            'pushes them out', group='Beyond Flower'),
+    Option('metrics_max_task_names', int, 500,
+           'distinct task names that get their own task label in the flower_* metrics; names seen after the '
+           'first this many are counted under task="__other__" (0 = no cap)', group='Beyond Flower'),
 )
 
 ALL_OPTIONS: dict[str, Option] = {opt.name: opt for opt in (*FLOWER_OPTIONS, *LOGGING_OPTIONS, *EXTRA_OPTIONS)}
@@ -482,6 +485,8 @@ def validate(options: Options) -> None:
         raise OptionError("Option '--queue_length_interval' must be 0 or more")
     if options.task_args_max_length < 0:
         raise OptionError("Option '--task_args_max_length' must be 0 or more")
+    if options.metrics_max_task_names < 0:
+        raise OptionError("Option '--metrics_max_task_names' must be 0 (no cap) or more")
     if options.max_task_age is not None and not options.max_task_age > 0:
         raise OptionError("Option '--max_task_age' must be longer than 0 (for example 7d, 12h, 30m or 90s)")
     buckets = options.task_runtime_metric_buckets

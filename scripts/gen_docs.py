@@ -126,6 +126,11 @@ OPTION_NOTES = {
     'queue_length_interval': 'The `flower_queue_length` gauge ([metrics](metrics.md)) is refreshed in the '
                              'background this often, so a scrape never waits for the broker.',
     'read_only': 'Refuse every state-changing request (403) and hide the controls.',
+    'metrics_max_task_names': 'Keeps `/metrics` small when task names are many or made up (every distinct name '
+                              'is a series per worker in each task family): the first this many names keep '
+                              'their own `task` label for the life of the process, later ones are counted '
+                              'together under `task="__other__"`, and `flower_metrics_task_names_folded` says '
+                              'how many names were folded. See [metrics](metrics.md#task-names-beyond-the-cap).',
 }
 
 # FLOWER_* variables that are read directly (not options): what each does. Must match DIRECT_ENV_VARIABLES.
@@ -483,6 +488,10 @@ FAMILY_NOTES = {
         'Times a working event subscription was cut off by the broker (for example Redis closing a subscriber '
         'that reads too slowly, `client-output-buffer-limit pubsub`). The server reconnects and asks every worker '
         'for a heartbeat, but events sent meanwhile are lost: any increase means task states may be stale.')),
+    'flower_metrics_task_names_folded': FamilyNote(OURS, (), (
+        'Distinct task names counted under `task="__other__"` because `--metrics_max_task_names` other names were '
+        'seen first (see [task names beyond the cap](#task-names-beyond-the-cap)). 0 means every task name has its '
+        'own label. Counted exactly up to 1,000,000 names.')),
     'flower_events_undecodable': FamilyNote(OURS, (), (
         'Messages on the event channel that could not be decoded and were dropped: a serializer this server does '
         'not have, or something else publishing there.')),
@@ -531,6 +540,28 @@ FAMILY_NOTES = {
                                                   'Objects the garbage collector could not free.'),
     'python_gc_collections': FamilyNote(RUNTIME, ('generation',), 'Garbage collector runs per generation.'),
 }
+
+TASK_NAME_CAP = '''## Task names beyond the cap
+
+Every distinct task name is a series per worker in `flower_events_total`, `flower_task_runtime_seconds` (one per
+bucket), `flower_task_prefetch_time_seconds` and `flower_worker_prefetched_tasks`, and task names come from
+whatever publishes events: a bug or a client that makes up names (one per customer, say) would otherwise grow
+`/metrics` without bound (100,000 names once made a 211 MB scrape). So the first `--metrics_max_task_names`
+distinct names (default 500, `0` turns the cap off) keep their own `task` label for the life of the process, and
+every name seen after them is counted under the one label value **`__other__`**. The numbers stay whole: sums
+over all tasks are unchanged, only the names past the cap are merged. `flower_metrics_task_names_folded` says
+how many distinct names were folded ([configuration](configuration.md#--metrics_max_task_names)).
+
+For PromQL users:
+
+- per-task queries (`sum by (task) (...)`) show an `__other__` row once the cap is passed; leave it out with
+  `task!="__other__"`, for example
+  `sum by (task) (rate(flower_events_total{type="task-failed",task!="__other__"}[5m]))`;
+- an alert on one task name (`task="app.tasks.report"`) is safe as long as that name was among the first ones
+  seen; `flower_metrics_task_names_folded > 0` tells you the cap was reached and it is time to raise it (or to
+  find out who makes up task names);
+- which names got their own label depends on the order this server saw them, and starts afresh at a restart.
+'''
 
 USEFUL_QUERIES = '''## Useful queries
 
@@ -671,8 +702,10 @@ def metrics_md(exposition: str | None = None) -> str:
            '# Metrics\n']
     out.append('''`GET /metrics` serves Prometheus metrics in the text format. It needs no authentication (as in
 Flower), and neither does `/healthcheck`; under `--url_prefix=name` they are `/name/metrics` and
-`/name/healthcheck`. The numbers come from the events the server receives: they start from zero when it
-starts (they are not saved with `--persistent`) and count only what this server saw. Every series has the
+`/name/healthcheck` (`/healthcheck?ready=1` answers 503 while the event stream from the broker is down: a
+readiness probe, see [Docker](docker.md#liveness-and-readiness-kubernetes)). The numbers come from the events
+the server receives: they start from zero when it starts (they are not saved with `--persistent`) and count
+only what this server saw. Every series has the
 labels below; Prometheus adds `job` and `instance`.
 
 Scrape it like any target ([`examples/prometheus/prometheus.yml`](../examples/prometheus/prometheus.yml)):
@@ -707,6 +740,7 @@ scrape_configs:
             out.append(f'- Series: {", ".join(code(s) for s in family.samples)}')
             out.append(f'- Help: {family.help}\n')
             out.append(note.meaning + '\n')
+    out.append(TASK_NAME_CAP)
     out.append(USEFUL_QUERIES)
     return '\n'.join(out).rstrip('\n') + '\n'
 

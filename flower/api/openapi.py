@@ -15,6 +15,7 @@ from typing import Any
 
 from flower import __version__
 from flower.api import BaseApiHandler
+from flower.views.monitor import READY_VALUES
 from flower.control import (DEFAULT_APPLY_TIMEOUT, MAX_DELAY, MAX_POOL_STEP, MAX_PRIORITY, MAX_PROCESSES, MAX_WAIT,
                             installed_codecs)
 
@@ -324,9 +325,23 @@ def _paths() -> dict:
         'responses': {'200': {'description': 'Prometheus text format.',
                               'content': {'text/plain': {'schema': {'type': 'string'}}}}}}}
     p['/healthcheck'] = {'get': {
-        'tags': ['meta'], 'summary': 'Liveness check', 'operationId': 'healthcheck', 'security': [],
+        'tags': ['meta'], 'summary': 'Liveness check, or with `ready=1` readiness', 'operationId': 'healthcheck',
+        'security': [],
+        'description': 'Without `ready` (or with a false value) it answers `OK` as long as the server runs '
+                       '(liveness, as Flower). With `ready=1` it answers `OK` only while the event stream from '
+                       'the broker is connected, and 503 otherwise, also before the first connection: for '
+                       'Kubernetes readiness probes.',
+        'parameters': [_query('ready', {'type': 'string', 'enum': list(READY_VALUES)},
+                              'A true value (`1`, `true`, `yes`) asks for readiness; a false one (`0`, `false`, '
+                              '`no`) is the plain liveness answer.')],
         'responses': {'200': {'description': '`OK`.',
-                              'content': {'text/html': {'schema': {'type': 'string', 'enum': ['OK']}}}}}}}
+                              'content': {'text/html': {'schema': {'type': 'string', 'enum': ['OK']}}}},
+                      '400': _text("`ready` is not one of the accepted values: `Invalid argument '<value>' "
+                                   "for 'ready': ...`."),
+                      '503': _text('With `ready=1`, the event stream is not connected: `NOT READY: event stream '
+                                   'down since <UTC time>: <cause>` (the cause is connection refused, reset or '
+                                   'closed by the broker, Redis cutting a slow subscriber off, or the error '
+                                   'itself).')}}}
     return p
 
 

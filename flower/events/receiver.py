@@ -10,11 +10,16 @@ Runtime rules owned here:
   :class:`~flower.events.state.EventsState`, so the state has one writer, and 10,000 events cost a few
   callbacks, not 10,000. A callback works for at most ``slice_seconds`` before yielding, so HTTP requests
   are served between slices even while a burst is worked off.
-* When the broker goes away (or is not there at start) the server keeps serving: the thread logs each
-  failed attempt once and retries with exponential back-off capped at ``max_backoff`` seconds. When a
-  subscription that was working is cut off (events may have been missed), it says so in the log and in
-  ``flower_events_stream_interruptions_total``, and after reconnecting asks every worker for a heartbeat
-  and refreshes the inspector, so worker state is re-synced. :meth:`Events.stop` ends the thread within
+* When the broker goes away (or is not there at start) the server keeps serving: the thread retries after
+  ``min_backoff`` seconds, doubling up to ``max_backoff`` (half a second), and starts afresh after every
+  successful connection, so events flow again within about a second of the broker coming back. What the log
+  says, and the readiness answer of ``/healthcheck?ready=1``, come from
+  :class:`~flower.events.stream_health.StreamHealth` (one line when the stream is lost, one a minute while
+  it stays down, one when it is back), with the real cause (refused, reset or closed by a broker that went
+  down, or Redis cutting a slow subscriber off; see :mod:`flower.events.redis_stream`). When a subscription
+  that was working breaks (events may have been missed), it is counted in
+  ``flower_events_stream_interruptions_total``, and after reconnecting every worker is asked for a heartbeat
+  and the inspector refreshed, so worker state is re-synced. :meth:`Events.stop` ends the thread within
   about a second.
 """
 
@@ -30,10 +35,11 @@ from celery.events import EventReceiver
 from kombu.serialization import prepare_accept_content
 
 from flower.events.decode import UndecodableMessage, decode_envelope
-from flower.events.redis_stream import RedisEventStream, StreamCutOff, is_redis_transport
+from flower.events.redis_stream import RedisEventStream, is_redis_transport
 from flower.events.resp import ProtocolError, PubSubFrames
 from flower.events.sanitize import UNDECODABLE
 from flower.events.state import EventsState
+from flower.events.stream_health import Backoff, StreamHealth, classify_failure
 from flower.utils.memory import release_free_memory
 
 logger = logging.getLogger(__name__)
@@ -52,7 +58,7 @@ QUEUE_MESSAGE_TTL = 300.0
 class _KombuReceiver(EventReceiver):
     """celery's receiver, minus its per-event processing: message bodies go straight to ``sink``."""
 
-    connect_max_retries = 1  # fail fast; Events.run owns the retry policy
+    connect_max_retries = 0  # fail fast (1 would sleep 2 s before its retry); Events.run owns the retry policy
 
     def __init__(self, channel, sink, should_stop: threading.Event, **kwargs):
         super().__init__(channel, handlers={}, **kwargs)
@@ -71,17 +77,14 @@ class _KombuReceiver(EventReceiver):
     def _receive(self, body, message, now=time.time):
         self._sink(now(), body)
 
-    def on_connection_error(self, exc, interval):
-        logger.warning('Broker connection error while receiving events: %s', exc)
-
 
 class Events(threading.Thread):
     """Flower's ``flower.events.Events``: a daemon thread owning the event capture, plus the periodic
     ``enable_events`` broadcast. ``state`` is the :class:`EventsState` the events are applied to."""
 
     events_enable_interval = 5000  # ms, as Flower
-    min_backoff = 2.0
-    max_backoff = 60.0
+    min_backoff = 0.1  # seconds before the first retry after a failure (see flower.events.stream_health)
+    max_backoff = 0.5  # longest wait between attempts: events flow again within ~0.5 s of the broker's return
     memory_release_interval = 30.0  # seconds between checks for freed memory to give back
     burst_events = 10000  # events applied since the last release that count as a burst
     slice_seconds = 0.02  # longest stretch of event work before the IOLoop serves requests again
@@ -111,6 +114,10 @@ class Events(threading.Thread):
         self.interruptions = 0
         self.undecodable = 0
         self.last_error: str | None = None
+        self.health = StreamHealth()  # the stream's state for the log and /healthcheck?ready=1
+        self._backoff = Backoff(self.min_backoff, self.max_backoff)
+        self._broker_went_away = False  # since the last connection (events thread only)
+        self._resyncing = False  # IOLoop thread only
         self._pending: deque = deque()
         self._scheduled = False
         self._stopping = threading.Event()
@@ -145,8 +152,7 @@ class Events(threading.Thread):
         from tornado.ioloop import PeriodicCallback
         if self.enable_events:
             self._timer = PeriodicCallback(self._enable_events, self.events_enable_interval)
-            self._timer.start()
-            self.io_loop.add_callback(self._enable_events)
+            self._timer.start()  # and once as soon as the stream is connected (_on_connected)
         self._trim_timer = PeriodicCallback(self._release_memory, self.memory_release_interval * 1000)
         self._trim_timer.start()
 
@@ -186,7 +192,11 @@ class Events(threading.Thread):
                             'Bytes received from the broker and not yet processed', lambda: self.backlog_bytes)
 
     async def _enable_events(self):
-        """Ask every worker to send events (so workers started without ``-E`` show up)."""
+        """Ask every worker to send events (so workers started without ``-E`` show up). Not while the event
+        stream is down: the broker is not there to carry the request, and the stream's own log lines already
+        say so (a warning every 5 s would bury them)."""
+        if not self.health.is_connected or self._resyncing:
+            return  # while re-syncing, _resync asks itself, after replacing stale connections
         await self._broadcast('enable_events', lambda: self.capp.control.enable_events(),
                               'Failed to enable events: %s')
 
@@ -199,8 +209,20 @@ class Events(threading.Thread):
         except Exception as exc:
             logger.warning(failure_message, exc)
 
-    async def _resync(self):
-        """After a reconnect: have every worker send a heartbeat now, and refresh what else listens."""
+    async def _resync(self, broker_went_away: bool = False):
+        """After a reconnect: have every worker send a heartbeat now, and refresh what else listens. When the
+        broker itself went away, first replace the pooled connections to it (the periodic enable_events waits
+        for that and is sent from here; a request using a pooled connection at that moment fails once, as it
+        would have on the stale connection)."""
+        self._resyncing = True
+        try:
+            if broker_went_away:
+                await self._broadcast('drop stale connections', self._drop_stale_broker_connections,
+                                      'Failed to close the connections to the old broker: %s')
+        finally:
+            self._resyncing = False
+        if self.enable_events:
+            await self._enable_events()
         await self._broadcast('heartbeat', lambda: self.capp.control.broadcast('heartbeat'),
                               'Failed to ask workers for a heartbeat: %s')
         for listener in self.reconnect_listeners:
@@ -211,34 +233,37 @@ class Events(threading.Thread):
             except Exception as exc:
                 logger.warning('Re-sync after reconnect failed: %s', exc)
 
+    def _drop_stale_broker_connections(self):
+        """After the broker went down or restarted, the connections pooled for control commands lead to the
+        old server, and the first command on each would fail ('Connection closed by server'): close them
+        all, so each is opened afresh (the pools stay usable). Runs on the runner (closing may block)."""
+        for pool in (self.capp.amqp.producer_pool, self.capp.pool):
+            pool.force_close_all(close_pool=False)
+
     # -- the thread ------------------------------------------------------------------------------------------
     def run(self):
-        delay = self.min_backoff
+        self._backoff = Backoff(self.min_backoff, self.max_backoff)  # the class attributes may be patched
         while not self._stopping.is_set():
             try:
                 self._capture()
             except Exception as exc:
                 if self._stopping.is_set():
                     break
-                self.last_error = str(exc) or type(exc).__name__
+                went_away, self.last_error = classify_failure(exc)
+                self._broker_went_away = self._broker_went_away or went_away
                 if self._was_connected:
                     # a working subscription broke: events sent until we are back are missed
                     self.interruptions += 1
-                    delay = self.min_backoff
-                    reason = ('the broker cut the subscription off (likely its pub/sub output buffer limit: '
-                              'events arrived faster than they could be read)'
-                              if isinstance(exc, StreamCutOff) else self.last_error)
-                    logger.error('Event stream interrupted: %s. Events sent until it is back are missed; '
-                                 'reconnecting in %s seconds.', reason, _format_seconds(delay))
                 else:
                     self.failures += 1
-                    logger.error("Failed to capture events: '%s', trying again in %s seconds.",
-                                 self.last_error, _format_seconds(delay))
-                self._was_connected = False
                 self.connected = False
-                self._stopping.wait(delay)
-                delay = min(delay * 2, self.max_backoff)
+                self.health.lost(self.last_error, self._was_connected)
+                self._was_connected = False
+                logger.debug('Event stream failure', exc_info=True)
+                self._stopping.wait(self._backoff.next())
             else:
+                if self._was_connected and not self._stopping.is_set():
+                    self.health.lost('the event stream ended', True)
                 self._was_connected = False
                 self.connected = False
         logger.debug('Events thread stopped')
@@ -255,7 +280,7 @@ class Events(threading.Thread):
                 raise ProtocolError('the event stream was out of step and had to be reopened')
             return
         with self.capp.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1)
+            conn.ensure_connection(max_retries=0)  # fail fast: kombu would sleep 2 s before one retry
             receiver = _KombuReceiver(conn, self._hand_over_body, self._stopping, app=self.capp,
                                       queue_ttl=max(QUEUE_MESSAGE_TTL, self.capp.conf.event_queue_ttl or 0))
             self._on_connected()
@@ -267,12 +292,14 @@ class Events(threading.Thread):
         self.connected = True
         self._was_connected = True
         self.connect_count += 1
+        self._backoff.reset()
         self._push((_RESET, 0.0, None))
+        self.health.connected()  # logs, saying how long the stream was down
         if self.connect_count > 1:
-            logger.info('Reconnected to the broker; receiving events again')
-            self.io_loop.add_callback(self._resync)
-        else:
-            logger.info('Connected to the broker; receiving events')
+            self.io_loop.add_callback(self._resync, self._broker_went_away)
+        elif self.enable_events:
+            self.io_loop.add_callback(self._enable_events)
+        self._broker_went_away = False
 
     # -- hand-over (events thread) ---------------------------------------------------------------------------
     def _hand_over_raw(self, received_at: float, chunk: bytes):
@@ -397,6 +424,3 @@ class Events(threading.Thread):
         False without --persistent or when the write failed."""
         return self.saver.flush() if self.saver is not None else False
 
-
-def _format_seconds(value: float) -> str:
-    return f'{value:g}'

@@ -14,6 +14,14 @@ The connection is made by kombu's own Redis channel (same URL, credentials, TLS,
 ``global_keyprefix`` handling as the workers), and the topics are kombu's own subscription topics for a queue
 bound to the event exchange, so this sees exactly what celery's receiver would.
 
+Why a subscription ended matters to whoever reads the log: a closed socket (end of stream, or a reset) looks
+the same whether Redis cut a slow subscriber off (its ``client-output-buffer-limit pubsub``: events were lost
+because we read too slowly) or Redis itself died or restarted (killed, crashed, upgraded: nothing we could
+have done). So when a working subscription ends, :meth:`RedisEventStream.run` asks the server: a new
+connection that is refused means Redis is down; one that reaches a server with a different ``run_id`` than the
+one we subscribed to means Redis restarted; the same ``run_id`` means the running server closed our
+subscription (:class:`StreamCutOff`). Either way it raises a :class:`StreamLost` whose message says which.
+
 Runs on the events thread. Raises on any connection failure; :class:`flower.events.receiver.Events` owns
 reconnecting.
 """
@@ -21,6 +29,7 @@ reconnecting.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import threading
 import time
@@ -37,8 +46,24 @@ logger = logging.getLogger(__name__)
 RECV_SIZE = 4 * 1024 * 1024
 
 
-class StreamCutOff(ConnectionError):
-    """Redis closed the subscription (typically its pub/sub output buffer limit was reached)."""
+# How long the check after a lost subscription may take (a down Redis refuses at once; a dead host does not)
+PROBE_TIMEOUT = 1.0
+
+
+class StreamLost(ConnectionError):
+    """A working subscription ended; the message says why (see the module docstring)."""
+
+
+class StreamCutOff(StreamLost):
+    """Redis, still running, closed the subscription (typically its pub/sub output buffer limit was reached)."""
+
+
+class BrokerGone(StreamLost):
+    """The subscription ended because Redis went down or restarted."""
+
+
+class _EndOfStream(ConnectionError):
+    """The socket was closed by the other end (``recv`` returned no bytes)."""
 
 
 def is_redis_transport(capp) -> bool:
@@ -82,12 +107,13 @@ class RedisEventStream:
 
     def run(self) -> None:
         with self.capp.connection_for_read() as conn:
-            conn.ensure_connection(max_retries=1)
+            conn.ensure_connection(max_retries=0)  # fail fast: kombu would sleep 2 s before one retry
             channel = conn.default_channel
             topics = self._topics(channel)
             redis_conn = channel.pool.make_connection()
             try:
                 redis_conn.connect()
+                run_id = _server_run_id(redis_conn)  # before subscribing: nothing else is on the wire yet
                 # Send PSUBSCRIBE without redis-py's reply parser: it would buffer bytes past the reply
                 # (the first events) where the raw reads below could not see them.
                 redis_conn.send_command('PSUBSCRIBE', *topics)
@@ -95,7 +121,12 @@ class RedisEventStream:
                 sock.settimeout(1.0)
                 logger.debug('Subscribed to %s', ', '.join(topics))
                 self.on_connected()
-                self._read(sock)
+                try:
+                    self._read(sock)
+                except OSError as exc:  # the end of the stream, a reset, a broken pipe
+                    if self.should_stop():
+                        return
+                    raise _why_lost(exc, run_id, channel.pool.make_connection) from exc
             finally:
                 try:
                     redis_conn.disconnect()
@@ -122,6 +153,45 @@ class RedisEventStream:
             except socket.timeout:
                 continue
             if not size:
-                raise StreamCutOff('Redis closed the event subscription')
+                raise _EndOfStream('Redis closed the connection')
             self.bytes_received += size
             self.on_chunk(time.time(), view[:size].tobytes())
+
+
+def _server_run_id(redis_conn) -> str | None:
+    """The ``run_id`` of the Redis server on this connection (new at every start of redis-server), or None
+    where INFO is not allowed (a restricted ACL user, a proxy)."""
+    try:
+        redis_conn.send_command('INFO', 'server')
+        reply = redis_conn.read_response()
+    except Exception as exc:  # redis.ResponseError (NOPERM) and the like: we can still subscribe
+        if isinstance(exc, OSError):
+            raise
+        return None
+    text = reply.decode('utf-8', 'replace') if isinstance(reply, bytes) else str(reply)
+    match = re.search(r'^run_id:(\w+)', text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def _why_lost(exc: OSError, run_id: str | None, make_connection: Callable[[], object]) -> StreamLost:
+    """Ask Redis why our subscription ended (see the module docstring)."""
+    how = 'reset' if isinstance(exc, ConnectionResetError) else 'closed'
+    probe = make_connection()
+    probe.socket_connect_timeout = probe.socket_timeout = PROBE_TIMEOUT
+    try:
+        probe.connect()
+        now = _server_run_id(probe)
+    except Exception as probe_exc:  # refused, timed out, reset: the server is not there
+        reason = str(probe_exc) or type(probe_exc).__name__
+        return BrokerGone(f'connection {how} by the broker, which does not answer any more (broker down or '
+                          f'restarted): {reason}')
+    finally:
+        try:
+            probe.disconnect()
+        except Exception:  # nothing to release
+            pass
+    if run_id is not None and now is not None and now != run_id:
+        return BrokerGone(f'connection {how} by the broker: Redis restarted (broker down or restarted)')
+    return StreamCutOff(f'Redis, still running, {how} the event subscription: most likely its pub/sub output '
+                        'buffer limit (client-output-buffer-limit pubsub) was reached because events arrived '
+                        'faster than they were read')
