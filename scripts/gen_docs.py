@@ -126,6 +126,12 @@ OPTION_NOTES = {
     'queue_length_interval': 'The `flower_queue_length` gauge ([metrics](metrics.md)) is refreshed in the '
                              'background this often, so a scrape never waits for the broker.',
     'read_only': 'Refuse every state-changing request (403) and hide the controls.',
+    'allowed_hosts': 'The names in the `Host` header this server answers to, against DNS rebinding: '
+                     '`flower.example.com,.corp.example` (`.corp.example` is the domain and every subdomain), `*` '
+                     'for any; ports are ignored, IPv6 in brackets (`[::1]`). Other names get `400`. Unset: with '
+                     'no `--basic_auth`/`--auth` and a loopback `--address` (`127.0.0.1`, `::1`, `localhost`) only '
+                     '`localhost`, `*.localhost`, `127.x.x.x` and `[::1]`; otherwise any name. See '
+                     '[authentication](authentication.md#allowed-host-names-and-dns-rebinding).',
 }
 
 # FLOWER_* variables that are read directly (not options): what each does. Must match DIRECT_ENV_VARIABLES.
