@@ -5,6 +5,8 @@ response, and CORS only on an open server."""
 from __future__ import annotations
 
 import base64
+import html
+import re
 import time
 
 import pytest
@@ -161,8 +163,6 @@ def test_cors_only_on_an_open_server_and_never_with_credentials(monkeypatch, oau
 def test_basic_auth_logout_asks_on_get_and_says_the_browser_keeps_the_password_on_post(basic_server):
     """Flower's Basic "logout" forgets nothing the server could forget (the browser keeps the credentials);
     it stays a page that says so, now reached by the button's POST, never by a GET another site can make."""
-    import html
-    import re
     session = requests.Session()
     session.auth = ('alice', 's3cret')
     ask = session.get(basic_server.url + '/logout', timeout=10)

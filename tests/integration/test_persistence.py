@@ -18,6 +18,7 @@ from flower.persistence import StateSaver
 from flower.persistence.schema import APPLICATION_ID
 from tests.conftest import celery_app_for
 from tests.support.events import task_events
+from tests.support.full_disk import cap_writer_at_its_current_size, fill_with_ballast, free_space
 from tests.support.processes import Server, start_worker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -290,22 +291,11 @@ def test_a_full_disk_is_reported_with_its_cause_and_nothing_is_lost_when_space_r
     """A real server (in this process, so the writer's connection can be capped at the file's size with
     ``PRAGMA max_page_count``: SQLite then answers SQLITE_FULL exactly as on a full disk) keeps serving,
     logs the cause once, and saves everything once the operator frees space."""
-    from flower.persistence import writer as writer_module
-    from flower.persistence.database import open_database
     from tests.support.inprocess import InProcessServer
 
     db = tmp_path / 'flower.db'
-    opened = open_database(str(db))
-    opened.connection.execute('CREATE TABLE ballast (data BLOB)')  # what the operator will delete
-    opened.connection.execute('INSERT INTO ballast VALUES (zeroblob(300000))')
-    opened.connection.close()
-    real_connect = writer_module.connect
-
-    def capped(path):
-        conn = real_connect(path)
-        conn.execute(f'PRAGMA max_page_count = {conn.execute("PRAGMA page_count").fetchone()[0]}')
-        return conn
-    monkeypatch.setattr(writer_module, 'connect', capped)
+    fill_with_ballast(db)
+    cap_writer_at_its_current_size(monkeypatch)
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
 
     caplog.set_level(logging.INFO, logger='flower.persistence')
@@ -329,9 +319,7 @@ def test_a_full_disk_is_reported_with_its_cause_and_nothing_is_lost_when_space_r
         assert set(ids) <= set(listed)  # the server keeps serving what it has in memory
         assert query(db, 'SELECT count(*) FROM tasks') == [(0,)]
 
-        conn = sqlite3.connect(str(db), isolation_level=None, timeout=10)
-        conn.execute('DELETE FROM ballast')
-        conn.close()
+        free_space(db)
         wait_for(lambda: query(db, 'SELECT count(*) FROM tasks') == [(150,)], 30, 0.1,
                  message='the kept changes to be saved')
         assert f'Saving the state to {saver.path} works again' in caplog.text

@@ -14,10 +14,9 @@ from celery.events.state import Worker
 
 from flower.events.state import EventsState
 from flower.persistence import StateSaver, TaskRetention
-from flower.persistence import writer as writer_module
-from flower.persistence.database import open_database
 from flower.persistence.rows import last_event_time
 from tests.support.events import event, heartbeat, task_events, worker_online
+from tests.support.full_disk import cap_writer_at_its_current_size, fill_with_ballast, free_space
 from tests.support.processes import wait_for
 
 
@@ -252,27 +251,6 @@ def test_a_failed_write_is_kept_retried_and_never_runs_on_the_calling_thread(db,
     assert sorted(uuid for (uuid,) in rows(db, 'SELECT uuid FROM tasks')) == sorted(ids + more)
 
 
-def fill_with_ballast(path, size=200_000):
-    """A database of ours holding ``size`` bytes the operator can later delete, to free space."""
-    opened = open_database(str(path))
-    opened.connection.execute('CREATE TABLE ballast (data BLOB)')
-    opened.connection.execute('INSERT INTO ballast VALUES (zeroblob(?))', (size,))
-    opened.connection.close()
-
-
-def cap_writer_at_its_current_size(monkeypatch):
-    """The writer's connection may not grow the file (``PRAGMA max_page_count``): a really full database, so
-    SQLite answers SQLITE_FULL exactly as on a full disk. Space comes back when pages are freed."""
-    real_connect = writer_module.connect
-
-    def capped(path):
-        conn = real_connect(path)
-        pages = conn.execute('PRAGMA page_count').fetchone()[0]
-        conn.execute(f'PRAGMA max_page_count = {pages}')
-        return conn
-    monkeypatch.setattr(writer_module, 'connect', capped)
-
-
 def test_a_full_disk_is_logged_with_its_cause_once_and_everything_is_saved_when_space_returns(db, caplog,
                                                                                                monkeypatch):
     fill_with_ballast(db)
@@ -291,9 +269,7 @@ def test_a_full_disk_is_logged_with_its_cause_once_and_everything_is_saved_when_
         assert 'rollback' not in caplog.text
         assert rows(db, 'SELECT count(*) FROM tasks') == [(0,)]
 
-        conn = sqlite3.connect(str(db), isolation_level=None)
-        conn.execute('DELETE FROM ballast')  # the operator frees space
-        conn.close()
+        free_space(db)
         assert saver.flush()
     assert 'Saving the state to %s works again' % saver.path in caplog.text
     saver.close()
