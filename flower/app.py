@@ -8,6 +8,9 @@
 (:class:`~flower.live.LiveHub`, ``live``). Handlers reach them through
 ``self.application``. ``start()`` binds, starts the background work and runs the IOLoop; ``stop()`` undoes it.
 
+Every request's ``Host`` is checked against ``--allowed_hosts`` (:mod:`flower.utils.hosts`) in
+:meth:`Flower.find_handler`, before any route runs; a refused one gets :func:`flower.views.security.host_refusal`.
+
 Runtime rule 3 lives here: the app refuses to start if a route's handler neither authenticates (a
 :class:`~flower.views.BaseHandler`, or methods wrapped in ``tornado.web.authenticated``) nor is declared
 ``public``.
@@ -39,12 +42,12 @@ from flower.metrics import EventMetrics
 from flower.options import Options
 from flower.runner import BlockingRunner
 from flower.utils import abs_path, prepend_url
+from flower.utils.hosts import AllowedHosts, allowed_hosts_for
 from flower.utils.template import format_time, humanize
 from flower.views import BaseHandler
 from flower.views.assets import override_settings
 from flower.views.auth import login_settings
 from flower.views.live import PageShapes
-from flower.utils.hosts import AllowedHosts, allowed_hosts_for
 from flower.views.security import host_refusal, security_headers_transform
 
 logger = logging.getLogger(__name__)
@@ -140,8 +143,8 @@ class Flower(tornado.web.Application):
         delegate = super().find_handler(request, **kwargs)
         if self.allowed_hosts.allows(request.host):
             return delegate
-        return self.get_handler_delegate(request, host_refusal(getattr(delegate, "handler_class", None)),
-                                         getattr(delegate, "handler_kwargs", None))
+        return self.get_handler_delegate(request, host_refusal(getattr(delegate, 'handler_class', None)),
+                                         getattr(delegate, 'handler_kwargs', None))
 
     # -- what handlers and templates read ----------------------------------------------------------------
     @property
