@@ -8,6 +8,9 @@
 (:class:`~flower.live.LiveHub`, ``live``). Handlers reach them through
 ``self.application``. ``start()`` binds, starts the background work and runs the IOLoop; ``stop()`` undoes it.
 
+Every request's ``Host`` is checked against ``--allowed_hosts`` (:mod:`flower.utils.hosts`) in
+:meth:`Flower.find_handler`, before any route runs; a refused one gets :func:`flower.views.security.host_refusal`.
+
 Runtime rule 3 lives here: the app refuses to start if a route's handler neither authenticates (a
 :class:`~flower.views.BaseHandler`, or methods wrapped in ``tornado.web.authenticated``) nor is declared
 ``public``.
@@ -39,12 +42,13 @@ from flower.metrics import EventMetrics
 from flower.options import Options
 from flower.runner import BlockingRunner
 from flower.utils import abs_path, prepend_url
+from flower.utils.hosts import AllowedHosts, allowed_hosts_for
 from flower.utils.template import format_time, humanize
 from flower.views import BaseHandler
 from flower.views.assets import override_settings
 from flower.views.auth import login_settings
 from flower.views.live import PageShapes
-from flower.views.security import security_headers_transform
+from flower.views.security import host_refusal, security_headers_transform
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +100,7 @@ class Flower(tornado.web.Application):
                             purge_offline_workers=opts.purge_offline_workers, loop=io_loop)
         if hasattr(self.events, 'listeners'):
             self.events.listeners.append(self.live.on_events_applied)
+        self.refused_hosts: set[str] = set()  # Host names refused so far (each logged once, see views.security)
         self.http_servers: list[HTTPServer] = []
         self.bound_port: int | None = None
         self.started = False
@@ -121,6 +126,26 @@ class Flower(tornado.web.Application):
         ensure_handlers_declare_auth(routes)
         super().__init__(routes, **settings)
         self.add_transform(security_headers_transform(self.settings))  # on every response, static files too
+
+    # -- which Host names are answered (--allowed_hosts) ---------------------------------------------------
+    @property
+    def allowed_hosts(self) -> AllowedHosts:
+        """The allow-list in force, read from the options as they are now (rebuilt only when they change)."""
+        opts = self.options
+        key = (tuple(opts.allowed_hosts or ()), opts.address, opts.unix_socket, self.identity.enabled)
+        cached = self.__dict__.get('_allowed_hosts')
+        if cached is None or cached[0] != key:
+            cached = self.__dict__['_allowed_hosts'] = (key, allowed_hosts_for(*key))
+        return cached[1]
+
+    def find_handler(self, request, **kwargs):
+        """Route as tornado does, but a request for a Host name that is not allowed goes to a handler that
+        answers 400, whatever its route (pages, API, /metrics, static files, /live)."""
+        delegate = super().find_handler(request, **kwargs)
+        if self.allowed_hosts.allows(request.host):
+            return delegate
+        return self.get_handler_delegate(request, host_refusal(getattr(delegate, 'handler_class', None)),
+                                         getattr(delegate, 'handler_kwargs', None))
 
     # -- what handlers and templates read ----------------------------------------------------------------
     @property

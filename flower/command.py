@@ -23,6 +23,7 @@ from flower import __version__
 from flower.options import (CELERY_FLAG_ARGS, CELERY_VALUE_ARGS, OptionError, Options, help_text, lookup,
                             parse_command_line, resolve)
 from flower.utils.authentication import auth_option_problem
+from flower.utils.hosts import allowed_hosts_for
 
 logger = logging.getLogger('flower.command')
 
@@ -169,7 +170,13 @@ def security_warnings(options: Options, environ=None) -> list[str]:
         else:
             exposed += (' The REST API (and the dashboard\'s control buttons) stays closed until authentication '
                         'is configured or FLOWER_UNAUTHENTICATED_API is set.')
-        warnings.append(exposed + ' /metrics and /healthcheck are always public.')
+        exposed += ' /metrics and /healthcheck are always public.'
+        if allowed_hosts_for(options.allowed_hosts, options.address, options.unix_socket, False).any_host:
+            exposed += (' Any Host name is answered, so a web page opened in a browser that can reach this server '
+                        'can read it through DNS rebinding: set --allowed_hosts to the names you use (for '
+                        'example --allowed_hosts=flower.example.com), or bind --address=127.0.0.1, which '
+                        'answers only loopback names.')
+        warnings.append(exposed)
     if options.auth and not options.auth_provider:
         warnings.append('--auth is set without --auth_provider: nobody can log in with an e-mail address (use '
                         'e.g. --auth_provider=flower.views.auth.GoogleAuth2LoginHandler)' +

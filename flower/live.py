@@ -50,6 +50,8 @@ logger = logging.getLogger(__name__)
 PAGES = ('workers', 'worker', 'task', 'tasks')
 MAX_ROWS = 1000          # rows of a tasks page, whatever the client asks for (as /tasks/datatable)
 MAX_TEXT = 2000          # characters of a watched name, id, filter or search
+MAX_MESSAGE_BYTES = 16 * 1024  # a client's message; a watch is a few hundred bytes
+SCALARS = (str, int, float, bool, type(None))
 EPSILON = 0.001          # timers may fire this early; a view due then is due
 
 
@@ -101,6 +103,30 @@ def _integer(message: dict, key: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadWatch(f"'{key}' must be a whole number")
     return value
+
+
+def decode_message(raw: Any) -> dict:
+    """A client's raw socket message as the JSON object it must be, or :class:`BadWatch` saying why not: a
+    binary frame, more than :data:`MAX_MESSAGE_BYTES`, text that is not JSON, or anything but one flat object
+    (a watch holds only text, numbers, true/false and null). Nesting is refused before it can cost anything:
+    json gives up on deep nesting with a RecursionError, which is not a ValueError, and a nested value would
+    be walked again wherever it is compared or shown."""
+    if not isinstance(raw, str):
+        raise BadWatch('expected a text message holding a JSON object, not a binary one')
+    if len(raw) > MAX_MESSAGE_BYTES or len(raw.encode('utf-8', 'replace')) > MAX_MESSAGE_BYTES:
+        raise BadWatch(f'longer than {MAX_MESSAGE_BYTES} bytes')
+    try:
+        message = json.loads(raw)
+    except RecursionError:
+        raise BadWatch('nested too deeply; expected one flat JSON object') from None
+    except ValueError as exc:  # JSONDecodeError, and int() refusing a number of thousands of digits
+        raise BadWatch(f'not JSON ({str(exc)[:60]})') from None
+    if not isinstance(message, dict):
+        raise BadWatch('expected a JSON object like {"type": "watch", "seq": 1, "page": "tasks"}')
+    for key, value in message.items():
+        if not isinstance(value, SCALARS):
+            raise BadWatch(f"{key[:40]!r} must be text, a number, true/false or null")
+    return message
 
 
 def parse_watch(message: Any) -> tuple[int, tuple | None]:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterable, Mapping
 from prometheus_client import Histogram
 
 from flower.utils import strtobool
+from flower.utils.hosts import AllowedHosts
 
 DEFAULT_CONFIG_FILE = 'flowerconfig.py'
 ENV_PREFIX = 'FLOWER_'
@@ -186,6 +187,10 @@ EXTRA_OPTIONS = (
     Option('metrics_max_task_names', int, 500,
            'distinct task names that get their own task label in the flower_* metrics; names seen after the '
            'first this many are counted under task="__other__" (0 = no cap)', group='Beyond Flower'),
+    Option('allowed_hosts', str, [],
+           'host names this server answers to (Host header; * = any, .example.com = the domain and its '
+           'subdomains; ports ignored); unset = only loopback names when there is no authentication and '
+           '--address is a loopback address, otherwise any', multiple=True, group='Beyond Flower'),
 )
 
 ALL_OPTIONS: dict[str, Option] = {opt.name: opt for opt in (*FLOWER_OPTIONS, *LOGGING_OPTIONS, *EXTRA_OPTIONS)}
@@ -494,6 +499,11 @@ def validate(options: Options) -> None:
         raise OptionError("Option '--task_runtime_metric_buckets' must be a non-empty increasing list")
     for bad in (b for b in options.basic_auth if ':' not in b):
         raise OptionError(f"Invalid '--basic_auth' entry {bad!r}: expected user:password")
+    if options.allowed_hosts:
+        try:
+            AllowedHosts.parse(options.allowed_hosts)
+        except ValueError as exc:
+            raise OptionError(f"Invalid '--allowed_hosts': {exc}") from None
 
 
 def help_text(prog: str = 'flower') -> str:

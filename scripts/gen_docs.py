@@ -131,6 +131,12 @@ OPTION_NOTES = {
                               'their own `task` label for the life of the process, later ones are counted '
                               'together under `task="__other__"`, and `flower_metrics_task_names_folded` says '
                               'how many names were folded. See [metrics](metrics.md#task-names-beyond-the-cap).',
+    'allowed_hosts': 'The names in the `Host` header this server answers to, against DNS rebinding: '
+                     '`flower.example.com,.corp.example` (`.corp.example` is the domain and every subdomain), `*` '
+                     'for any; ports are ignored, IPv6 in brackets (`[::1]`). Other names get `400`. Unset: with '
+                     'no `--basic_auth`/`--auth` and a loopback `--address` (`127.0.0.1`, `::1`, `localhost`) only '
+                     '`localhost`, `*.localhost`, `127.x.x.x` and `[::1]`; otherwise any name. See '
+                     '[authentication](authentication.md#allowed-host-names-and-dns-rebinding).',
 }
 
 # FLOWER_* variables that are read directly (not options): what each does. Must match DIRECT_ENV_VARIABLES.

@@ -9,7 +9,11 @@ Runtime rules owned here:
   ONE transaction: a crash leaves the file as of the last commit, never half a save, and a writer that fell
   behind catches up in a single write instead of building a backlog.
 * A failed write (disk full, file locked by an operator's long transaction) is rolled back, logged, and kept:
-  it is merged into the next attempt, so nothing collected is dropped.
+  it is merged into the next attempt, so nothing collected is dropped, and the thread lives on. The log names
+  the real cause (``database or disk is full``) once per run of failures, again only if the cause changes,
+  and says when saving works again. SQLite itself rolls a transaction back on some errors (SQLITE_FULL among
+  them), so a ROLLBACK is sent only while a transaction is still open: otherwise its own ``cannot rollback``
+  error would hide the cause.
 """
 
 from __future__ import annotations
@@ -90,6 +94,16 @@ class _Pending:
 
 
 _STOP = object()
+
+
+def _roll_back(conn: sqlite3.Connection) -> None:
+    """End a failed transaction without hiding why it failed (the caller re-raises the original error)."""
+    if not conn.in_transaction:
+        return  # SQLite already rolled it back (it does on SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, ...)
+    try:
+        conn.execute('ROLLBACK')
+    except sqlite3.Error as exc:
+        logger.warning('Rolling back a failed save failed too: %s', exc)
 
 
 class Writer(threading.Thread):
@@ -175,15 +189,10 @@ class Writer(threading.Thread):
                                      list(pending.meta.items()))
                 conn.execute('COMMIT')
             except BaseException:
-                conn.execute('ROLLBACK')
+                _roll_back(conn)
                 raise
         except Exception as exc:  # sqlite3.Error mostly; anything else must not end the thread either
-            self.failures += 1
-            self.last_error = str(exc)
-            if not self._failing:
-                logger.error('Could not save the state to %s: %s. The changes are kept in memory and written '
-                             'with the next save.', self.path, exc)
-            self._failing = True
+            self._failed(exc)
             for batch in pending.waiters:
                 batch.ok = False
                 if batch.done is not None:
@@ -204,6 +213,15 @@ class Writer(threading.Thread):
             batch.ok = True
             if batch.done is not None:
                 batch.done.set()
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        cause = str(exc) or type(exc).__name__
+        if not self._failing or cause != self.last_error:
+            logger.error('Could not save the state to %s: %s. The changes are kept in memory and written '
+                         'with the next save.', self.path, cause)
+        self.last_error = cause
+        self._failing = True
 
     def _counter_changes(self, counters: dict | None):
         """Rows to upsert and to delete so the table matches ``counters``; unchanged hosts cost one compare."""

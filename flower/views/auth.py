@@ -1,4 +1,5 @@
-"""Logging in and out: ``/login`` (the provider named by ``--auth_provider``) and ``/logout``.
+"""Logging in and out: ``/login`` (the provider named by ``--auth_provider``) and ``/logout`` (a POST with the
+XSRF token; a GET only shows the button, see :class:`LogoutHandler`).
 
 Flower's public names live here: :class:`GoogleAuth2LoginHandler`, :class:`GithubLoginHandler`,
 :class:`GitLabLoginHandler`, :class:`OktaLoginHandler`, the :class:`LoginHandler` factory, and (Flower 2.1's
@@ -460,16 +461,30 @@ class LoginHandler(BaseHandler):
 
 
 class LogoutHandler(BaseHandler):
-    """``/logout``: forgets the session cookie and says so."""
+    """``/logout``. ``GET`` only asks (a page with a **Log out** button: Flower users have bookmarks to /logout,
+    and another site could make any browser fetch a GET with an ``<img>``); ``POST`` with the XSRF token forgets
+    the session cookie and says so. Basic credentials cannot be forgotten by a server (the browser keeps them
+    until it is closed), so under ``--basic_auth`` the page says that, as Flower's did."""
 
     public = True
 
+    def check_xsrf_cookie(self):
+        # the token is required even where BaseHandler requires none (a public handler, no sessions, no
+        # authentication): only this server's own page can end a session
+        super().check_xsrf_cookie()
+        tornado.web.RequestHandler.check_xsrf_cookie(self)
+
     def get(self):
+        self.set_header('Cache-Control', 'no-store')
+        self.render('logout.html', logged_out=False, login_url=None, basic_auth=self.identity.basic_enabled)
+
+    def post(self):
         self.set_header('Cache-Control', 'no-store')
         self.clear_cookie(SESSION_COOKIE)
         self.current_user = None  # the page below must not show the user who just left as logged in
         has_login = self.settings.get('login_provider') is not None
-        self.render('logout.html', login_url=self.settings.get('login_url', '/login') if has_login else None,
+        self.render('logout.html', logged_out=True,
+                    login_url=self.settings.get('login_url', '/login') if has_login else None,
                     basic_auth=self.identity.basic_enabled)
 
 

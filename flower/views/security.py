@@ -15,14 +15,27 @@ headers of every response, including those of handlers that are not :class:`flow
 a handler set itself is kept. An embedding application can pass its own policy in the
 ``content_security_policy`` setting (``None`` leaves the header out).
 
+It also owns the answer to a request whose ``Host`` is not in ``--allowed_hosts``
+(:mod:`flower.utils.hosts` decides which names pass): :meth:`flower.app.Flower.find_handler` hands such a request,
+whatever its route, to :func:`host_refusal` of the route's handler class, which answers 400 through that
+handler family's own error path (an HTML page, or text for the API) before anything else runs: no
+authentication, no XSRF check, no WebSocket upgrade, no static file.
+
 Runs on the IOLoop thread.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Mapping
 
 import tornado.web
+
+from flower.views import BaseHandler
+
+logger = logging.getLogger(__name__)
+
+REFUSED_HOSTS_LOGGED = 100  # distinct refused names worth a warning each; after that only debug lines
 
 CONTENT_SECURITY_POLICY = '; '.join([
     "default-src 'self'",
@@ -65,3 +78,50 @@ def security_headers_transform(settings: Mapping) -> type[SecurityHeaders]:
     """The transform class for an application's settings (its ``content_security_policy``, if given)."""
     policy = settings.get('content_security_policy', CONTENT_SECURITY_POLICY)
     return type('SecurityHeaders', (SecurityHeaders,), {'headers': security_headers(policy)})
+
+
+class RefuseHost:
+    """Mixed in front of a handler family (see :func:`host_refusal`): every method answers 400."""
+
+    public = True
+    SUPPORTED_METHODS = ('GET', 'HEAD', 'POST', 'DELETE', 'PATCH', 'PUT', 'OPTIONS')
+
+    def initialize(self, **kwargs):
+        pass  # the route's own arguments (a static path, ...) are not needed to refuse
+
+    def check_xsrf_cookie(self):
+        pass  # the Host decides first
+
+    def prepare(self):
+        host = self.request.host
+        shown = host if len(host) <= 100 else host[:100] + '...'
+        note_refused(self.application, host)
+        raise tornado.web.HTTPError(400, f"Host {shown!r} is not allowed on this server (see --allowed_hosts)")
+
+
+def note_refused(application, host: str) -> None:
+    seen = application.refused_hosts
+    if host in seen or len(seen) >= REFUSED_HOSTS_LOGGED:
+        logger.debug('Refused a request for Host %.100r', host)
+        return
+    seen.add(host)
+    logger.warning('Refused a request for Host %.100r: not in the allowed host names (%s). A proxy in front of '
+                   'Flower under that name needs --allowed_hosts; anything else may be a DNS-rebinding '
+                   'attempt.', host, application.allowed_hosts.description)
+
+
+_REFUSALS: dict[type, type] = {}
+
+
+def host_refusal(handler_class: type) -> type:
+    """The refusing handler for a route served by ``handler_class``: its error family (the nearest class of
+    flower's own that writes errors, e.g. ``BaseApiHandler`` for the API) with :class:`RefuseHost` in front."""
+    family = BaseHandler
+    if isinstance(handler_class, type) and issubclass(handler_class, BaseHandler):
+        family = next(cls for cls in handler_class.__mro__
+                      if issubclass(cls, BaseHandler) and 'write_error' in vars(cls)
+                      and cls.__module__.startswith('flower.'))
+    refusal = _REFUSALS.get(family)
+    if refusal is None:
+        refusal = _REFUSALS[family] = type(f'HostRefused{family.__name__}', (RefuseHost, family), {})
+    return refusal

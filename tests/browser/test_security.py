@@ -16,6 +16,7 @@ from tornado.web import create_signed_value
 from tests.conftest import celery_app_for
 from tests.support.fake_oauth import CLIENT_ID, CLIENT_SECRET, FakeOAuthProvider
 from tests.support.inprocess import InProcessServer
+from tests.browser.conftest import Watched
 from tests.support.processes import Server, start_worker, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.redis]
@@ -207,7 +208,7 @@ def test_log_in_use_the_controls_and_log_out(oauth_cluster, open_page):
     page.goto(server.url + _worker_path(worker))  # -> /login -> the provider -> back -> the worker page
     page.wait_for_url(re.compile(re.escape(_worker_path(worker)) + '$'))
     assert page.inner_text('#workername') == worker
-    assert page.get_attribute('a[title^="Signed in as"]', 'title') == 'Signed in as me@example.com'
+    assert page.get_attribute('#nav-logout', 'title') == 'Signed in as me@example.com'
     cookies = {cookie['name']: cookie for cookie in watched.context.cookies()}
     assert cookies['user']['httpOnly'] and cookies['user']['sameSite'] == 'Lax'
     clean(watched)
@@ -232,10 +233,27 @@ def test_log_in_use_the_controls_and_log_out(oauth_cluster, open_page):
     assert page.locator('.toast.toast-error').count() == 0
     clean(watched)
 
-    page.click('a:has-text("Log out")')
+    # a bookmark to /logout (or another site's <img src=/logout>) only asks
+    goto(watched, server.url + '/logout')
+    assert page.inner_text('#logout-title') == 'Log out of Flower?'
+    assert page.inner_text('#logout-user') == 'Signed in as me@example.com.'
+    watched.screenshot('logout-asks')
+    assert 'user' in {cookie['name'] for cookie in watched.context.cookies()}
+    goto(watched, server.url + '/tasks')
+    page.wait_for_selector('#tasks-table tbody tr')
+
+    page.click('#nav-logout')  # the navigation bar's button: a POST with the token
     page.wait_for_selector('#logout-title')
     assert page.inner_text('#logout-title') == 'You have been logged out'
     watched.screenshot('logout')
+    assert 'user' not in {cookie['name'] for cookie in watched.context.cookies()}
+    clean(watched)
+    page.goto(server.url + '/workers')  # the session is gone: back to the provider, who signs in again
+    page.wait_for_url(re.compile(r'/workers$'))
+    goto(watched, server.url + '/logout')
+    page.click('#logout-confirm')  # the button of the page a bookmark opens
+    page.wait_for_selector('#login-again')
+    assert page.inner_text('#logout-title') == 'You have been logged out'
     assert 'user' not in {cookie['name'] for cookie in watched.context.cookies()}
     clean(watched)
 
@@ -248,3 +266,29 @@ def test_log_in_use_the_controls_and_log_out(oauth_cluster, open_page):
     # the 403 of the failure page itself is the only console error
     problems = [p for p in watched.problems() if '403' not in p]
     assert problems == [] and page.evaluate('window.__csp') == []
+
+
+def test_basic_auth_logout_button(browser):
+    """Under --basic_auth, /logout asks, and its button posts with the token and says the browser keeps the
+    password until it is closed (Flower's Basic "logout": a server cannot make a browser forget it)."""
+    server = InProcessServer({'basic_auth': ['alice:s3cret']})
+    context = browser.new_context(http_credentials={'username': 'alice', 'password': 's3cret'},
+                                  viewport={'width': 1280, 'height': 900})
+    try:
+        context.add_init_script(CSP_RECORDER)
+        watched = Watched(context, context.new_page())
+        page = watched.page
+        goto(watched, server.url + '/workers')  # the browser answers the challenge and keeps the password
+        goto(watched, server.url + '/logout')
+        assert page.inner_text('#logout-title') == 'Log out of Flower?'
+        assert page.inner_text('#logout-user') == 'Signed in as alice.'
+        assert page.locator('#nav-logout').count() == 0  # no session to end: no button in the bar, as before
+        page.click('#logout-confirm')
+        page.wait_for_selector('#logout-basic-note')
+        assert page.inner_text('#logout-title') == 'You have been logged out'
+        assert 'browser remembers them until you close it' in page.inner_text('#logout-basic-note')
+        watched.screenshot('logout-basic')
+        clean(watched)
+    finally:
+        context.close()
+        server.stop()

@@ -5,6 +5,8 @@ response, and CORS only on an open server."""
 from __future__ import annotations
 
 import base64
+import html
+import re
 import time
 
 import pytest
@@ -156,3 +158,33 @@ def test_cors_only_on_an_open_server_and_never_with_credentials(monkeypatch, oau
         assert 'Access-Control-Allow-Origin' not in closed.get('/api/workers').headers
     finally:
         closed.stop()
+
+
+def test_basic_auth_logout_asks_on_get_and_says_the_browser_keeps_the_password_on_post(basic_server):
+    """Flower's Basic "logout" forgets nothing the server could forget (the browser keeps the credentials);
+    it stays a page that says so, now reached by the button's POST, never by a GET another site can make."""
+    session = requests.Session()
+    session.auth = ('alice', 's3cret')
+    ask = session.get(basic_server.url + '/logout', timeout=10)
+    assert ask.status_code == 200 and 'Log out of Flower?' in ask.text
+    assert 'Signed in as alice.' in ask.text and 'id="logout-basic-note"' in ask.text
+    assert 'You have been logged out' not in ask.text
+    token = re.search(r'name="_xsrf" value="([^"]+)"', ask.text).group(1)
+
+    bare = session.post(basic_server.url + '/logout', timeout=10)
+    assert bare.status_code == 403 and "'_xsrf' argument missing from POST" in html.unescape(bare.text)
+    bye = session.post(basic_server.url + '/logout', data={'_xsrf': token}, timeout=10)
+    assert bye.status_code == 200 and 'You have been logged out' in bye.text
+    assert 'the browser remembers them until you close it' in ' '.join(bye.text.split())
+    assert 'id="login-again"' not in bye.text  # no login page to go back to
+    assert session.get(basic_server.url + '/workers', timeout=10).status_code == 200  # as in Flower
+
+
+def test_logout_needs_the_token_even_without_authentication():
+    server = InProcessServer()
+    try:
+        assert 'Log out of Flower?' in server.get('/logout').text
+        refused = server.post('/logout', headers={'Origin': 'http://evil.example'})
+        assert refused.status_code == 403
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ and the session cookie's attributes."""
 from __future__ import annotations
 
 import html
+import re
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
@@ -110,7 +111,7 @@ def test_full_login_flow(start, fake, provider, monkeypatch):
     assert set_cookie_line(hops[3], 'oauth_state').startswith('oauth_state=""')  # one use only
 
     page = hops[4]
-    assert 'title="Signed in as me@example.com"' in page.text and '>Log out</a>' in page.text
+    assert 'title="Signed in as me@example.com">Log out</button>' in page.text
     assert session.get(server.url + '/api/workers', timeout=10).json() == {}  # the API takes the session too
 
     token_call, = fake.requests_to(provider, 'token')
@@ -294,11 +295,29 @@ def test_without_a_provider_login_is_a_404_page():
         server.stop()
 
 
-def test_logout_ends_the_session(start):
+def test_logout_is_a_post_with_the_token_and_get_only_asks(start):
     server = start('google')
     session = requests.Session()
     assert follow(session, server.url + '/')[-1].status_code == 200
-    bye = session.get(server.url + '/logout', allow_redirects=False, timeout=10)
+    page = session.get(server.url + '/workers', timeout=10)
+    assert 'id="nav-logout"' in page.text and 'method="post" action="/logout"' in page.text  # a form, not a link
+
+    ask = session.get(server.url + '/logout', allow_redirects=False, timeout=10)  # a bookmark, or another
+    assert ask.status_code == 200                                                  # site's <img src=/logout>
+    assert 'Log out of Flower?' in ask.text and 'Signed in as me@example.com' in ask.text
+    assert 'id="logout-confirm"' in ask.text and 'name="_xsrf"' in ask.text
+    assert 'user=' not in ' '.join(ask.raw.headers.getlist('Set-Cookie'))
+    assert session.get(server.url + '/', allow_redirects=False, timeout=10).status_code == 200  # still in
+
+    token = re.search(r'name="_xsrf" value="([^"]+)"', ask.text).group(1)
+    bare = session.post(server.url + '/logout', allow_redirects=False, timeout=10)
+    assert bare.status_code == 403 and "'_xsrf' argument missing from POST" in html.unescape(bare.text)
+    other_site = session.post(server.url + '/logout', data={'_xsrf': token}, allow_redirects=False, timeout=10,
+                              headers={'Origin': 'http://evil.example', 'Sec-Fetch-Site': 'cross-site'})
+    assert other_site.status_code == 403 and 'Cross-origin request forbidden' in other_site.text
+    assert session.get(server.url + '/', allow_redirects=False, timeout=10).status_code == 200  # still in
+
+    bye = session.post(server.url + '/logout', data={'_xsrf': token}, allow_redirects=False, timeout=10)
     assert bye.status_code == 200
     assert 'You have been logged out' in bye.text and 'href="/login"' in bye.text
     assert 'Signed in as' not in bye.text

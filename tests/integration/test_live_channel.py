@@ -12,6 +12,7 @@ import asyncio
 import base64
 import itertools
 import json
+import logging
 import socket
 import threading
 import time
@@ -228,6 +229,39 @@ def test_a_message_that_is_not_a_watch_closes_the_connection(servers, clients):
         assert client.closed.wait(10)
         assert client.close_code in (1008, 1009)  # 1009: bigger than a watch message can be
     assert server.on_loop(lambda: server.app.live.clients) == 0
+
+
+HOSTILE_MESSAGES = [
+    # (what the client sends, binary frame?, close code, words of the close reason)
+    ('[' * 10000, False, 1008, 'nested too deeply'),  # 10 kB, under the size limit: json's RecursionError
+    ('{"type": "watch", "page": ' + '[' * 3000 + ']' * 3000 + '}', False, 1008, 'nested too deeply'),
+    ('{"type": "watch", "seq": 1, "page": [[["tasks"]]]}', False, 1008, "'page' must be text, a number"),
+    ('{"type": "watch", "seq": 1, "page": "task", "id": {"$gt": ""}}', False, 1008, "'id' must be text"),
+    ('{"type": "watch", "seq": 1' + '0' * 5000 + '}', False, 1008, 'not JSON'),
+    ('[1, 2, 3]', False, 1008, 'expected a JSON object'),
+    ('{"type": "watch", "page": "tasks"', False, 1008, 'not JSON'),
+    (b'{"type": "watch", "seq": 1, "page": "tasks"}', True, 1008, 'not a binary one'),
+    ('{"type": "watch", "page": "' + 'x' * 20000 + '"}', False, 1009, 'message too big'),
+]
+
+
+def test_hostile_messages_get_a_close_code_that_says_why_and_no_traceback(servers, clients, caplog):
+    server = servers()
+    server.apply(task_events(uuid='still-served'))
+    caplog.set_level(logging.DEBUG)
+    for text, binary, code, words in HOSTILE_MESSAGES:
+        client = clients(ws_url(server))
+        client._call(lambda: client.ws.write_message(text, binary=binary))
+        assert client.closed.wait(10), text[:60]
+        assert (client.close_code, words in (client.close_reason or '')) == (code, True), \
+            (text[:60], client.close_code, client.close_reason)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith(('tornado', 'flower', 'asyncio'))
+            and (r.levelno >= logging.WARNING or r.exc_info)] == []
+    assert 'not a watch message: nested too deeply' in caplog.text  # said in the debug log, in one line
+    wait_for(lambda: server.on_loop(lambda: server.app.live.clients) == 0, 10, 0.05, message='all closed')
+    healthy = clients(ws_url(server))  # the channel still serves everyone else
+    healthy.watch(page='task', id='still-served')
+    assert healthy.next()['data']['task']['uuid'] == 'still-served'
 
 
 def test_the_channel_is_under_the_url_prefix(servers, clients):

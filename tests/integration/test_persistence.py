@@ -4,6 +4,7 @@ aside (never deleted) with a message, and a lowered ``--max_tasks`` shrinks memo
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sqlite3
@@ -17,6 +18,7 @@ from flower.persistence import StateSaver
 from flower.persistence.schema import APPLICATION_ID
 from tests.conftest import celery_app_for
 from tests.support.events import task_events
+from tests.support.full_disk import cap_writer_at_its_current_size, fill_with_ballast, free_space
 from tests.support.processes import Server, start_worker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -282,3 +284,49 @@ def test_a_db_path_that_cannot_work_stops_the_server_with_a_clear_message(redis_
     log = log_of(server)
     assert 'Cannot start' in log and 'does not exist' in log and str(tmp_path / 'no' / 'such' / 'dir') in log
     assert not (tmp_path / 'no').exists()
+
+
+def test_a_full_disk_is_reported_with_its_cause_and_nothing_is_lost_when_space_returns(tmp_path, monkeypatch,
+                                                                                         caplog):
+    """A real server (in this process, so the writer's connection can be capped at the file's size with
+    ``PRAGMA max_page_count``: SQLite then answers SQLITE_FULL exactly as on a full disk) keeps serving,
+    logs the cause once, and saves everything once the operator frees space."""
+    from tests.support.inprocess import InProcessServer
+
+    db = tmp_path / 'flower.db'
+    fill_with_ballast(db)
+    cap_writer_at_its_current_size(monkeypatch)
+    monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
+
+    caplog.set_level(logging.INFO, logger='flower.persistence')
+    server = InProcessServer({'persistent': True, 'db': str(db), 'state_save_interval': 100})
+    stopped = False
+    try:
+        server.on_loop(server.app.start_background)
+        ids = []
+        for _ in range(150):
+            events = task_events(name='tasks.big', args=repr('x' * 800))
+            ids.append(events[0]['uuid'])
+            server.apply(events)
+        saver = server.app.events.saver
+        wait_for(lambda: saver.writer.failures >= 3, 30, 0.1, message='saves failing on the full database')
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, errors
+        assert f'Could not save the state to {saver.path}: database or disk is full.' in errors[0]
+        assert 'rollback' not in caplog.text
+        assert saver.writer.is_alive()
+        listed = server.get('/api/tasks', params={'limit': 1000}).json()
+        assert set(ids) <= set(listed)  # the server keeps serving what it has in memory
+        assert query(db, 'SELECT count(*) FROM tasks') == [(0,)]
+
+        free_space(db)
+        wait_for(lambda: query(db, 'SELECT count(*) FROM tasks') == [(150,)], 30, 0.1,
+                 message='the kept changes to be saved')
+        assert f'Saving the state to {saver.path} works again' in caplog.text
+        server.stop()
+        stopped = True
+    finally:
+        if not stopped:
+            server.stop()
+    assert sorted(uuid for (uuid,) in query(db, 'SELECT uuid FROM tasks')) == sorted(ids)
+    assert query(db, "SELECT count(*) FROM tasks WHERE state = 'SUCCESS'") == [(150,)]

@@ -146,6 +146,22 @@ def test_no_authentication_warns_loudly_with_what_is_exposed():
     assert 'REST API is open too' in opened and 'shut down' in opened
 
 
+@pytest.mark.parametrize('values, rebinding', [
+    ({}, True),                                          # all interfaces: any name is answered
+    ({'address': '0.0.0.0'}, True),
+    ({'address': '127.0.0.1'}, False),                   # loopback: only loopback names by default
+    ({'address': 'localhost'}, False),
+    ({'address': '::1'}, False),
+    ({'address': '127.0.0.1', 'allowed_hosts': ['*']}, True),  # chosen, still said
+    ({'unix_socket': '/run/flower.sock'}, True),
+    ({'address': '0.0.0.0', 'allowed_hosts': ['flower.example.com']}, False),
+])
+def test_the_no_authentication_warning_names_dns_rebinding_when_any_host_is_answered(values, rebinding):
+    warning = security_warnings(Options(values), environ={})[0]
+    assert warning.startswith('NO AUTHENTICATION IS CONFIGURED')
+    assert ('DNS rebinding' in warning and 'set --allowed_hosts' in warning) is rebinding, warning
+
+
 def test_random_cookie_secret_warns_when_there_are_sessions(caplog):
     options = Options({'auth': '.*@example.com', 'auth_provider': 'flower.views.auth.GoogleAuth2LoginHandler',
                        'oauth2_key': 'k', 'oauth2_secret': 's'})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +19,7 @@ import pytest
 
 import flower
 from flower.events.state import EventsState
-from flower.live import BadWatch, LiveHub, TasksQuery, parse_watch
+from flower.live import BadWatch, LiveHub, TasksQuery, decode_message, parse_watch
 from flower.queries import TaskFilter, select_tasks
 from flower.views.live import PageShapes
 from flower.views.tasks import task_row
@@ -469,6 +470,28 @@ def test_parse_watch_reads_a_tasks_page_like_the_datatable_does():
 def test_parse_watch_refuses_what_is_not_a_watch(message, complaint):
     with pytest.raises(BadWatch, match=complaint):
         parse_watch(message)
+
+
+@pytest.mark.parametrize('raw, complaint', [
+    ('[' * 16000, 'nested too deeply'),  # json raises RecursionError, not ValueError, for this
+    ('{"page": ' + '[' * 2000 + ']' * 2000 + '}', 'nested too deeply'),
+    ('{"type": "watch", "page": ["tasks"]}', "'page' must be text, a number, true/false or null"),
+    ('{"type": "watch", "page": "task", "id": {"$ne": 1}}', "'id' must be text"),
+    ('{"seq": 1' + '0' * 5000 + '}', 'not JSON'),  # more digits than int() takes
+    ('{"type": "watch"', 'not JSON'),
+    ('null', 'expected a JSON object'),
+    ('"watch"', 'expected a JSON object'),
+    (b'{"type": "watch"}', 'not a binary one'),
+    ('{"page": "' + 'é' * 9000 + '"}', 'longer than 16384 bytes'),  # 9000 characters, 18000 bytes
+])
+def test_decode_message_refuses_anything_but_one_small_flat_json_object(raw, complaint):
+    with pytest.raises(BadWatch, match=re.escape(complaint)):
+        decode_message(raw)
+
+
+def test_decode_message_passes_a_watch_through():
+    raw = json.dumps({'type': 'watch', 'seq': 3, 'page': 'tasks', 'length': -1, 'search': None, 'x': 1.5})
+    assert parse_watch(decode_message(raw))[0] == 3
 
 
 def test_the_hub_is_domain_code_without_the_web_layer():

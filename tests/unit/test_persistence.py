@@ -16,6 +16,7 @@ from flower.events.state import EventsState
 from flower.persistence import StateSaver, TaskRetention
 from flower.persistence.rows import last_event_time
 from tests.support.events import event, heartbeat, task_events, worker_online
+from tests.support.full_disk import cap_writer_at_its_current_size, fill_with_ballast, free_space
 from tests.support.processes import wait_for
 
 
@@ -251,6 +252,33 @@ def test_a_failed_write_is_kept_retried_and_never_runs_on_the_calling_thread(db,
     assert saver.flush()
     saver.close()
     assert sorted(uuid for (uuid,) in rows(db, 'SELECT uuid FROM tasks')) == sorted(ids + more)
+
+
+def test_a_full_disk_is_logged_with_its_cause_once_and_everything_is_saved_when_space_returns(db, caplog,
+                                                                                               monkeypatch):
+    fill_with_ballast(db)
+    cap_writer_at_its_current_size(monkeypatch)
+    state, saver = new_saver(db)
+    saver.start()
+    ids = [run_task(state, args=repr('x' * 500)) for _ in range(200)]
+    with caplog.at_level(logging.WARNING, logger='flower.persistence'):
+        assert not saver.flush()
+        more = [run_task(state) for _ in range(5)]
+        assert not saver.flush()  # still full: retried with everything kept, not logged again
+        assert saver.writer.is_alive() and saver.writer.failures == 2
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1, errors
+        assert 'database or disk is full' in errors[0] and 'kept in memory' in errors[0]
+        assert 'rollback' not in caplog.text
+        assert rows(db, 'SELECT count(*) FROM tasks') == [(0,)]
+
+        free_space(db)
+        assert saver.flush()
+    assert 'Saving the state to %s works again' % saver.path in caplog.text
+    saver.close()
+    assert sorted(uuid for (uuid,) in rows(db, 'SELECT uuid FROM tasks')) == sorted(ids + more)
+    assert rows(db, "SELECT count FROM counters WHERE hostname = 'worker1@host' AND event_type = "
+                    "'task-succeeded'") == [(205,)]
 
 
 def test_max_task_age_in_memory_and_on_disk(db):
