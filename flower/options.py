@@ -183,6 +183,13 @@ EXTRA_OPTIONS = (
            'forget tasks whose last event is older than this (e.g. 7d, 12h, 30m, 90s; a bare number is '
            'seconds), in memory and in the --persistent database; unset = keep them until --max_tasks '
            'pushes them out', group='Beyond Flower'),
+    Option('max_pool_step', int, 10,
+           'most processes one /api/worker/pool/grow or shrink call may add or remove, and (without '
+           '--max_pool_size) how far one autoscale call may raise max above the pool\'s current size',
+           group='Beyond Flower'),
+    Option('max_pool_size', int, 0,
+           'largest pool the API may grow a worker to, from its size as last inspected, and the largest '
+           'autoscale max it accepts (0 = no cap)', group='Beyond Flower'),
 )
 
 ALL_OPTIONS: dict[str, Option] = {opt.name: opt for opt in (*FLOWER_OPTIONS, *LOGGING_OPTIONS, *EXTRA_OPTIONS)}
@@ -482,6 +489,10 @@ def validate(options: Options) -> None:
         raise OptionError("Option '--queue_length_interval' must be 0 or more")
     if options.task_args_max_length < 0:
         raise OptionError("Option '--task_args_max_length' must be 0 or more")
+    if options.max_pool_step < 1:
+        raise OptionError("Option '--max_pool_step' must be at least 1")
+    if options.max_pool_size < 0:
+        raise OptionError("Option '--max_pool_size' must be 0 (no cap) or more")
     if options.max_task_age is not None and not options.max_task_age > 0:
         raise OptionError("Option '--max_task_age' must be longer than 0 (for example 7d, 12h, 30m or 90s)")
     buckets = options.task_runtime_metric_buckets

@@ -20,6 +20,7 @@ from typing import Callable, Iterable, Iterator
 
 from flower.events.store import TaskStore, is_number
 from flower.events.task import Task
+from flower.utils import strict
 
 # /api/tasks accepts these (Flower's SORT_KEYS), with '-' for descending.
 API_SORT_KEYS = ('name', 'state', 'received', 'started')
@@ -54,12 +55,14 @@ class Page:
 
 
 def parse_received_bound(value: str | None, name: str) -> float | None:
-    """``YYYY-MM-DD HH:MM`` in the server's local time (Flower's format) as a timestamp."""
+    """``YYYY-MM-DD HH:MM`` in the server's local time (Flower's format) as a timestamp: exactly
+    :data:`flower.utils.strict.MINUTE_PATTERN` (two-digit fields, a real date: ``2024-02-30`` is refused)."""
     if value is None or value == '':
         return None
     try:
-        return time.mktime(datetime.strptime(value, RECEIVED_FORMAT).timetuple())
-    except ValueError:
+        moment = strict.parse_time(value, name, strict.MINUTE_PATTERN, example='2024-01-31 13:45')
+        return time.mktime(moment.timetuple())
+    except (strict.InvalidValue, OverflowError, ValueError):
         raise BadQuery(f"Invalid {name} '{value}': expected a date like 2024-01-31 13:45") from None
 
 
