@@ -230,21 +230,41 @@ def _processes(count: int) -> str:
 class PoolChanges:
     """Serialises the pool-changing commands (grow, shrink, autoscale, restart) and refreshes the worker's
     inspected stats after each, so the next limit check sees the size the last change left, not an older one.
-    Lives on the application; used on the IOLoop thread only."""
+
+    A worker answers a grow before its new processes exist, so when the change has a known outcome (grow and
+    shrink: the size before plus or minus ``n``) the stats are asked again until they show it, for at most
+    :attr:`settle_timeout` seconds more than one inspection can take. Only a grow needs this to be safe: stale
+    stats after a shrink or an autoscale make the next check stricter, not looser. Lives on the application;
+    used on the IOLoop thread only."""
+
+    settle_timeout = 3.0
+    settle_interval = 0.2
 
     def __init__(self, inspector):
         self.inspector = inspector
         self._lock = asyncio.Lock()
 
-    async def change(self, workername: str, operation: Callable[[dict | None], Awaitable[str]]) -> str:
+    async def change(self, workername: str, operation: Callable[[dict | None], Awaitable[str]],
+                     resize: Callable[[int], int] | None = None) -> str:
         """``await operation(info)`` with the worker's inspected data (it checks the limits against it and sends
-        the command), then refresh that data."""
+        the command), then refresh that data; ``resize(size_before)`` is the size the change should leave."""
         async with self._lock:
-            answer = await operation(self.inspector.workers.get(workername))
-            try:
-                await self.inspector.inspect(workername)
-            except Exception:  # noqa: BLE001 - the inspector logs its own failures; the command itself succeeded
-                pass
+            info = self.inspector.workers.get(workername)
+            before = pool_size(info)
+            answer = await operation(info)
+            expected = resize(before) if resize is not None and before is not None else None
+            # a refresh of every worker already under way is joined, and it may have asked before the command
+            # and wait the whole inspect timeout: the bound allows for one of those
+            deadline = time.monotonic() + self.settle_timeout + getattr(self.inspector, 'timeout', 0)
+            while True:
+                try:
+                    await self.inspector.inspect(workername)
+                except Exception:  # noqa: BLE001 - the inspector logs its own failures; the command succeeded
+                    break
+                if expected is None or pool_size(self.inspector.workers.get(workername)) == expected \
+                        or time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(self.settle_interval)
             return answer
 
 
@@ -440,9 +460,10 @@ def _parse_datetime(value, name: str) -> datetime:
     """Flower's ``2024-01-31 13:45:00.000000`` or ISO 8601 (``T``, an optional ``Z``/``+HH:MM`` offset), a real
     date of the calendar (:data:`flower.utils.strict.TIME_PATTERN`)."""
     try:
-        return strict.parse_time(value, f"option '{name}'", example='2024-01-31 13:45:00.000000')
-    except strict.InvalidValue as exc:
-        raise InvalidInput(exc.message) from None
+        return strict.parse_time(value, name)
+    except strict.InvalidValue:
+        raise InvalidInput(f"Invalid option '{name}': expected a real date and time like 2024-01-31 13:45:00.000000 "
+                           'or 2024-01-31T13:45:00+01:00') from None
 
 
 def _delay(value, name: str) -> float:

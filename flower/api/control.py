@@ -67,9 +67,9 @@ class PoolHandler(ControlHandler):
     """A command that changes a worker's pool: one at a time, checked against the pool as last inspected
     (:class:`flower.control.PoolChanges`)."""
 
-    async def change_pool(self, workername: str, operation) -> None:
+    async def change_pool(self, workername: str, operation, resize=None) -> None:
         await self.require_worker(workername)
-        self.write_json({'message': await self.application.pool_changes.change(workername, operation)})
+        self.write_json({'message': await self.application.pool_changes.change(workername, operation, resize)})
 
 
 class WorkerPoolRestart(PoolHandler):
@@ -79,16 +79,18 @@ class WorkerPoolRestart(PoolHandler):
 
 class WorkerPoolGrow(PoolHandler):
     async def post(self, workername):
-        n = self.pool_limits.step_size(self.get_typed_argument('n', int, 1))
+        n = self.get_typed_argument('n', int, 1, minimum=1, maximum=self.pool_limits.step)
         worker_control = self.worker_control
-        await self.change_pool(workername, lambda info: worker_control.pool_grow(workername, n, info))
+        await self.change_pool(workername, lambda info: worker_control.pool_grow(workername, n, info),
+                               resize=lambda size: size + n)
 
 
 class WorkerPoolShrink(PoolHandler):
     async def post(self, workername):
-        n = self.pool_limits.step_size(self.get_typed_argument('n', int, 1))
+        n = self.get_typed_argument('n', int, 1, minimum=1, maximum=self.pool_limits.step)
         worker_control = self.worker_control
-        await self.change_pool(workername, lambda info: worker_control.pool_shrink(workername, n, info))
+        await self.change_pool(workername, lambda info: worker_control.pool_shrink(workername, n, info),
+                               resize=lambda size: max(size - n, 0))
 
 
 class WorkerPoolAutoscale(PoolHandler):

@@ -11,7 +11,9 @@ Bounded: a fixed number of examples per operation and a time budget for the whol
 What the fuzzer is told besides the served document, each for a reason that is not a weaker check:
 
 * the worker-name parameters carry the real worker's name as their example, so control commands reach a worker
-  that answers;
+  that answers: a prefork worker with one process, on a server with ``--max_pool_size=3`` and
+  ``--max_pool_step=2``, so the fuzzer's grows really fork (at most two processes more) and meet the 409 of the
+  cap, and the pool is checked to have stayed within it;
 * ``timeout`` of ``/api/task/result`` and of apply's body are held at short values (a schemathesis config
   override, not a narrower schema): random task ids never finish, so any allowed wait (up to an hour) would be
   waited in full. The strict number parsing they share is fuzzed through ``hard``/``soft`` of the timeout
@@ -42,7 +44,8 @@ from tests.support.processes import Server, start_worker, wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
 MAX_EXAMPLES = 12
-MAX_TIME = 150  # seconds for the whole schemathesis run (all four phases)
+MAX_TIME = 120  # seconds for the whole schemathesis run (all four phases)
+POOL_CAP = 3     # --max_pool_size of the server: the fuzzer's grows really fork, up to this many processes
 
 # Values held fixed for the fuzzer (see the module docstring for why each is needed).
 CONFIG = '''
@@ -77,9 +80,11 @@ def _schemathesis() -> list[str]:
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(redis_url, processes, tmp_path):
     command = _schemathesis()
-    worker = start_worker(redis_url, 'apifuzz@%h', backend=redis_url, pool='solo', concurrency=1)
+    # a small prefork worker, so that pool grow/shrink really change a pool; the cap keeps it small
+    worker = start_worker(redis_url, 'apifuzz@%h', backend=redis_url, pool='prefork', concurrency=1)
     processes.append(worker)
-    server = Server(redis_url, backend=redis_url, args=['--inspect_timeout=2000'])
+    server = Server(redis_url, backend=redis_url,
+                    args=['--inspect_timeout=2000', f'--max_pool_size={POOL_CAP}', '--max_pool_step=2'])
     processes.append(server)
     workername = 'apifuzz@' + socket.gethostname()
     wait_for(lambda: server.get('/api/workers', params={'workername': workername, 'refresh': 1}).status_code == 200,
@@ -108,6 +113,8 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(redis_url, p
     assert generated and generated.group(1) == generated.group(2) and int(generated.group(1)) > 10 * operations, \
         output[-3000:]
     assert server.alive() and worker.alive()
+    pool = server.get('/api/workers', params={'workername': workername, 'refresh': 1}).json()[workername]
+    assert 1 <= len(pool['stats']['pool']['processes']) <= POOL_CAP
     log = server.output()
     assert 'Traceback' not in log, log[-6000:]
     print(output[-2500:])

@@ -106,17 +106,20 @@ def test_autoscale_without_a_cap_raises_max_by_one_step_at_most():
         limits.autoscale('w', 0, control.MAX_PROCESSES + 1, prefork(2))
 
 
+class GrowingInspector:
+    """An inspector whose worker shows one more process at each inspection (a pool still forking)."""
+
+    def __init__(self, processes: int):
+        self.workers = {'w': prefork(processes)}
+        self.refreshed = 0
+
+    async def inspect(self, workername=None):
+        self.refreshed += 1
+        self.workers['w'] = prefork(control.pool_size(self.workers['w']) + 1)
+
+
 def test_pool_changes_run_one_at_a_time_and_refresh_the_worker_afterwards():
-    class Inspector:
-        def __init__(self):
-            self.workers = {'w': prefork(2)}
-            self.refreshed = []
-
-        async def inspect(self, workername=None):
-            self.refreshed.append(workername)
-            self.workers['w'] = prefork(len(self.workers['w']['stats']['pool']['processes']) + 1)
-
-    inspector = Inspector()
+    inspector = GrowingInspector(2)
     changes = control.PoolChanges(inspector)
     seen = []
 
@@ -129,7 +132,24 @@ def test_pool_changes_run_one_at_a_time_and_refresh_the_worker_afterwards():
         return await asyncio.gather(changes.change('w', grow), changes.change('w', grow))
     assert run(both()) == ['grown', 'grown']
     assert seen == [2, 3]  # the second saw what the first left
-    assert inspector.refreshed == ['w', 'w']
+    assert inspector.refreshed == 2
+
+
+def test_a_pool_change_is_inspected_again_until_the_worker_shows_it_within_a_bound():
+    async def noop(info):
+        return 'ok'
+    inspector = GrowingInspector(2)
+    changes = control.PoolChanges(inspector)
+    changes.settle_interval = 0
+    assert run(changes.change('w', noop, resize=lambda size: size + 3)) == 'ok'
+    assert (inspector.refreshed, control.pool_size(inspector.workers['w'])) == (3, 5)
+
+    inspector = GrowingInspector(2)
+    changes = control.PoolChanges(inspector)
+    changes.settle_interval, changes.settle_timeout = 0.01, 0.05
+    started = time.monotonic()
+    run(changes.change('w', noop, resize=lambda size: size - 1))  # never shown: gives up at the bound
+    assert inspector.refreshed >= 2 and time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize('given,expected', [
