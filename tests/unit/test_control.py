@@ -5,6 +5,7 @@ and the real runner), plus publishing and waiting on an in-memory Celery app."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from flower import control
 from flower.control import (ApplyRequest, CommandFailed, InvalidInput, NotRetryable, UnknownTask, WorkerControl,
                             parse_apply_body, recover_call, reply_from)
 from flower.events.task import Task, truncate_text
-from flower.runner import BlockingRunner
+from flower.runner import BlockingRunner, OperationFailed
 
 
 def run(coro):
@@ -478,6 +479,38 @@ def test_publish_then_wait_returns_the_result_once_it_is_stored(memory_app):
         return task_id, await waiting
     task_id, snapshot = run(scenario())
     assert snapshot.as_dict(with_result=True) == {'task-id': task_id, 'state': 'SUCCESS', 'result': 3}
+
+
+@pytest.mark.parametrize('args,kwargs,words', [
+    ([1, 2, 3], {}, 'add() takes 2 positional arguments but 3 were given'),
+    ([1], {}, "add() missing 1 required positional argument: 'y'"),
+    ([1, 2], {'z': 3}, "add() got an unexpected keyword argument 'z'"),
+    ([1], {'x': 2}, "add() got multiple values for argument 'x'"),
+])
+def test_arguments_that_do_not_fit_the_task_are_invalid_input_with_celerys_words(memory_app, args, kwargs, words):
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=1))
+    with pytest.raises(InvalidInput) as caught:
+        execution.check_arguments('unit.add', ApplyRequest(args=args, kwargs=kwargs))
+    assert caught.value.message == f"Invalid arguments for 'unit.add': {words}"
+    # the very check apply_async makes, with the very message
+    with pytest.raises(TypeError, match=re.escape(words)):
+        memory_app.tasks['unit.add'].apply_async(args=args, kwargs=kwargs)
+    execution.check_arguments('unit.add', ApplyRequest(args=[1, 2]))
+    execution.check_arguments('unit.add', ApplyRequest(args=[], kwargs={'x': 1, 'y': 2}))
+
+
+def test_a_task_without_typing_is_not_checked_and_other_type_errors_are_not_invalid_input(memory_app):
+    @memory_app.task(name='unit.untyped', typing=False)
+    def untyped(x):
+        return x
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=1))
+    execution.check_arguments('unit.untyped', ApplyRequest(args=[1, 2, 3]))  # Celery would not check either
+
+    def broken_publish(*args, **kwargs):
+        raise TypeError('a bug in a publish hook')
+    memory_app.tasks['unit.add'].apply_async = broken_publish
+    with pytest.raises(OperationFailed, match='a bug in a publish hook'):  # a 500, not a 400
+        run(execution.publish('unit.add', ApplyRequest(args=[1, 2])))
 
 
 def test_a_wait_gives_up_at_its_timeout_with_the_current_state(memory_app):
