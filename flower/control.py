@@ -5,6 +5,12 @@ it is unit-tested without a server:
 
 * :class:`WorkerControl` sends control commands (pool, consumers, limits, revoke, shutdown) and reads the
   workers' replies (:func:`reply_from`): a reply is a success only when the addressed worker answered ``ok``.
+* :class:`PoolLimits` keeps one call from forking a host out of memory (``--max_pool_step``,
+  ``--max_pool_size``): what the request alone breaks is a 400, what breaks only given the pool's current size
+  (as last inspected, :func:`pool_size`) is a 409. :class:`PoolChanges` runs pool changes one at a time and
+  refreshes the worker's stats after each, so a cap cannot be passed by two quick grows.
+* :meth:`TaskExecution.check_arguments` runs Celery's own argument check before publishing, so its
+  ``TypeError`` (and only that one) is a 400 with Celery's words.
 * :class:`TaskExecution` publishes tasks, waits a bounded time for results, reads results and aborts.
 * :func:`parse_apply_body` turns the JSON body of apply/async-apply/send-task into arguments and
   ``apply_async`` options, refusing anything Celery would choke on (so a client never causes a 500).

@@ -377,9 +377,11 @@ curl -u alice:s3cret -X POST -H 'Content-Type: application/json' -d '{{"args": [
 The server refuses what the document below does not admit, with 400 and a message that names the parameter:
 
 - **Integers** (`n`, `min`, `max`, `limit`, `offset`, and the dashboard's table parameters) are ASCII digits
-  `0-9`, with a leading `-` only where a negative value means something (`offset`). ` 1000 `, `1_000`, `+5`,
-  `1.0` and digits of other scripts (`١٠٠٠`) are refused: `Invalid argument '1_000' of type 'int'`. JSON body
-  fields are JSON numbers: `"priority": 1.0` or `true` is not a whole number.
+  `0-9` with an optional leading `-`, which is refused by the range where a negative value means nothing
+  (`Invalid n '-1': expected a whole number from 1 to 10`; only `offset` takes one, and counts it as 0).
+  ` 1000 `, `1_000`, `+5`, `1.0` and digits of other scripts (`١٠٠٠`) are refused:
+  `Invalid argument '1_000' of type 'int'`. JSON body fields are JSON numbers: `"priority": 1.0` or `true` is
+  not a whole number.
 - **Numbers** (`timeout`, `hard`, `soft`) are decimal ASCII (`1`, `0.5`, `1e-3`); `nan`, `inf` and spaces are
   refused.
 - **Dates** are checked against the calendar: `received_start=2024-02-30 00:00` and `2023-02-29 00:00` are

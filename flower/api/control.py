@@ -1,7 +1,8 @@
 """Worker and task control over HTTP: ``/api/worker/*`` and ``/api/task/{revoke,timeout,rate-limit}``.
 
-Handlers parse parameters and shape JSON; the commands and the reading of the workers' replies are
-:mod:`flower.control`'s. Every handler here changes the cluster, so all are ``mutating`` (403 in
+Handlers parse parameters (strictly: :meth:`flower.views.BaseHandler.get_typed_argument`) and shape JSON; the
+commands, the pool limits (``--max_pool_step``, ``--max_pool_size``, read per request) and the reading of the
+workers' replies are :mod:`flower.control`'s. Every handler here changes the cluster, so all are ``mutating`` (403 in
 ``--read_only`` mode, before anything else is looked at). :class:`ControlHandler` keeps Flower's public name
 and its ``is_worker``/``error_reason`` helpers for code that subclasses it.
 

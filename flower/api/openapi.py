@@ -6,6 +6,11 @@ implements, and every described path is a route. Bodies of errors are the plain-
 :class:`flower.api.BaseApiHandler` (never empty); the only JSON error is a search syntax error on
 ``/api/tasks``.
 
+The document is as strict as the server: the patterns of dates and names are the very ones
+:mod:`flower.utils.strict` parses with, the signal enum is what revoke accepts, and the pool limits
+(``maximum`` of ``n``, ``min``, ``max``) are the running server's options, so the served document is built per
+request. Every status an operation can answer is listed (500/503 where the broker or backend is called).
+
 Runs on the IOLoop thread.
 """
 

@@ -7,7 +7,8 @@ What a client sends is accepted here only when it matches a pattern that the Ope
 (:mod:`flower.api.openapi`) publishes as it is, so the document and the server refuse exactly the same
 requests:
 
-* integers: ASCII digits ``0-9``, a leading ``-`` only where the caller allows negatives;
+* integers: ASCII digits ``0-9`` and an optional leading ``-``, which the range refuses where negatives mean
+  nothing (``n=-1`` is ``Invalid n '-1': expected a whole number from 1 to 10``);
 * numbers: the same, with an optional fraction and exponent (what JSON and ``repr(float)`` write);
 * times: ``YYYY-MM-DD HH:MM`` (and for ``eta``/``expires`` seconds, a fraction and an offset), with the calendar
   in the pattern itself, so ``2024-02-30`` and ``2023-02-29`` do not match while ``2024-02-29`` does;
@@ -35,7 +36,6 @@ class InvalidValue(ValueError):
 
 # -- numbers -----------------------------------------------------------------------------------------------------
 # [0-9], never \d: in Python patterns \d also matches the digits of every other script.
-INTEGER_PATTERN = r'^[0-9]+$'
 SIGNED_INTEGER_PATTERN = r'^-?[0-9]+$'
 NUMBER_PATTERN = r'^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$'
 MAX_DIGITS = 4300  # Python's own limit for turning text into an int
@@ -64,10 +64,9 @@ def _in_range(value, name: str, minimum, maximum, what: str):
 
 
 def parse_int(raw: str, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``raw`` as an int: ASCII digits, with a leading ``-`` only when ``minimum`` is below 0 or unset."""
-    negatives = minimum is None or minimum < 0
-    if not isinstance(raw, str) or len(raw) > MAX_DIGITS or \
-            not _fullmatch(SIGNED_INTEGER_PATTERN if negatives else INTEGER_PATTERN, raw):
+    """``raw`` as an int: ASCII digits and an optional leading ``-`` (refused by the range, with the bounds in
+    the message, where ``minimum`` rules negatives out)."""
+    if not isinstance(raw, str) or len(raw) > MAX_DIGITS or not _fullmatch(SIGNED_INTEGER_PATTERN, raw):
         raise _malformed(raw, 'int')
     return _in_range(int(raw), name, minimum, maximum, 'a whole number')
 

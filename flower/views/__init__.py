@@ -10,7 +10,9 @@ and login handlers. It
 * turns every exception into an answer in one place (:meth:`send_error` picks the status from
   :func:`flower.views.errors.describe`, :meth:`write_error` renders it: an HTML page here, text or JSON in
   :class:`flower.api.BaseApiHandler`);
-* parses arguments with types and clear 400s, and never HTML-escapes input (output is escaped instead);
+* parses arguments with types and clear 400s, numbers strictly (:mod:`flower.utils.strict`: ASCII digits, no
+  spaces or ``_``), values as sent (not stripped), and never HTML-escapes input (output is escaped instead);
+* answers a method it does not implement with 405 and an ``Allow`` header (:meth:`set_status`);
 * guards state-changing requests (:meth:`check_xsrf_cookie`, Flower 2.2's rule) and gives its cookies safe
   defaults (:meth:`set_cookie`). The security headers every response carries are added by
   :mod:`flower.views.security`.

@@ -396,7 +396,7 @@ def test_integers_are_strict_and_a_refused_grow_forks_nothing(cluster):
         ('\u0661\u0660\u0660\u0660', "Invalid argument '\u0661\u0660\u0660\u0660' of type 'int'"),  # Arabic-Indic 1000
         ('\uff11', "Invalid argument '\uff11' of type 'int'"),  # a full-width 1
         ('+1', "Invalid argument '+1' of type 'int'"),
-        ('-1', "Invalid argument '-1' of type 'int'"),
+        ('-1', "Invalid n '-1': expected a whole number from 1 to 10"),
         ('1.0', "Invalid argument '1.0' of type 'int'"),
         ('', "Invalid argument '' of type 'int'"),
     ]:

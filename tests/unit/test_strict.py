@@ -27,13 +27,15 @@ def test_anything_but_ascii_digits_is_refused_with_flowers_words(text):
     assert caught.value.message == f"Invalid argument '{text}' of type 'int'"
 
 
-def test_a_minus_is_allowed_only_where_negatives_mean_something():
+def test_a_minus_is_refused_by_the_range_where_negatives_mean_nothing():
     assert parse_int('-5', 'offset') == -5
     assert parse_int('-5', 'delta', minimum=-10) == -5
-    with pytest.raises(InvalidValue, match="Invalid argument '-5' of type 'int'"):
-        parse_int('-5', 'n', minimum=1)
-    with pytest.raises(InvalidValue, match="Invalid argument '-0' of type 'int'"):
-        parse_int('-0', 'n', minimum=0)
+    assert parse_int('-0', 'n', minimum=0) == 0
+    with pytest.raises(InvalidValue) as caught:
+        parse_int('-5', 'n', minimum=1, maximum=10)
+    assert caught.value.message == "Invalid n '-5': expected a whole number from 1 to 10"
+    with pytest.raises(InvalidValue, match="Invalid limit '-1': expected a whole number of 0 or more"):
+        parse_int('-1', 'limit', minimum=0)
 
 
 def test_bounds_are_checked_and_named():
