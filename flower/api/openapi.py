@@ -421,8 +421,10 @@ def _schemas() -> dict:
     }
 
 
-def document(url_prefix: str | None = None, limits: PoolLimits = PoolLimits()) -> dict:
-    """The OpenAPI 3 document, with the server under ``url_prefix`` and the pool ``limits`` it enforces."""
+def document(url_prefix: str | None = None, limits: PoolLimits = PoolLimits(), basic_auth: bool = False) -> dict:
+    """The OpenAPI 3 document, with the server under ``url_prefix`` and the pool ``limits`` it enforces. With
+    ``basic_auth`` (the server has ``--basic_auth``) credentials are required, as the server requires them;
+    otherwise they are optional (an open API, or OAuth's session cookie)."""
     return {
         'openapi': '3.0.3',
         'info': {
@@ -439,7 +441,7 @@ def document(url_prefix: str | None = None, limits: PoolLimits = PoolLimits()) -
             'schemas': _schemas(),
             'securitySchemes': {'basicAuth': {'type': 'http', 'scheme': 'basic'}},
         },
-        'security': [{'basicAuth': []}, {}],
+        'security': [{'basicAuth': []}] if basic_auth else [{'basicAuth': []}, {}],
     }
 
 
@@ -447,4 +449,5 @@ class OpenApiDocument(BaseApiHandler):
     def get(self):
         options = self.application.options
         self.write_json(document(options.url_prefix,
-                                 PoolLimits(step=options.max_pool_step, cap=options.max_pool_size)))
+                                 PoolLimits(step=options.max_pool_step, cap=options.max_pool_size),
+                                 basic_auth=self.identity.basic_enabled))

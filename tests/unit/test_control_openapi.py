@@ -161,3 +161,9 @@ def test_a_405_lists_the_methods_the_handler_implements():
     assert WorkerPoolGrow.allowed_methods() == ['POST', 'OPTIONS']
     assert ListTasks.allowed_methods() == ['GET', 'OPTIONS']
     assert Metrics.allowed_methods() == ['GET', 'OPTIONS']
+
+
+def test_credentials_are_required_in_the_document_when_the_server_requires_them():
+    assert document()['security'] == [{'basicAuth': []}, {}]
+    assert document(basic_auth=True)['security'] == [{'basicAuth': []}]
+    assert document(basic_auth=True)['paths']['/metrics']['get']['security'] == []  # public either way
