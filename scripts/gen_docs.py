@@ -393,6 +393,8 @@ The server refuses what the document below does not admit, with 400 and a messag
   does before sending; a mismatch is 400 with Celery's words
   (`Invalid arguments for 'tasks.add': add() takes 2 positional arguments but 3 were given`).
 - A method a path does not implement is 405 with an `Allow` header listing the ones it does.
+- Under `--basic_auth` the served document marks credentials as required (the server answers 401 without
+  them); without it they are optional there.
 
 ## Limits on pool changes
 
