@@ -42,8 +42,6 @@ from flower.events.task import is_truncated
 from flower.runner import BlockingRunner
 from flower.utils import strict
 
-# Flower's time format for eta/expires (microseconds required); ISO 8601 is accepted as well.
-DATETIME_FORMAT = '%Y-%m-%d %H:%M:%S.%f'
 DEFAULT_APPLY_TIMEOUT = 30.0     # seconds /api/task/apply waits for a result unless told otherwise
 MAX_WAIT = 3600.0                # longest wait a client may ask for (apply and result)
 MAX_DELAY = 10 * 365 * 24 * 3600.0   # countdown/expires beyond ten years are mistakes (and overflow Celery)

@@ -14,7 +14,6 @@ import heapq
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import chain, islice
 from typing import Callable, Iterable, Iterator
 
@@ -29,7 +28,6 @@ API_SORT_KEYS = ('name', 'state', 'received', 'started')
 COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started', 'runtime', 'worker',
            'exchange', 'routing_key', 'retries', 'revoked', 'exception', 'expires', 'eta')
 
-RECEIVED_FORMAT = '%Y-%m-%d %H:%M'
 MAX_INDEX = sys.maxsize // 4
 
 
