@@ -34,6 +34,7 @@ from tornado.netutil import bind_sockets, bind_unix_socket
 from flower import __version__, urls
 from flower.auth import Identity, unauthenticated_api_allowed
 from flower.brokers import QueueLengths, queue_names
+from flower.control import PoolChanges
 from flower.events import Events
 from flower.discovery import WorkerDiscovery
 from flower.inspector import Inspector
@@ -80,6 +81,8 @@ class Flower(tornado.web.Application):
             self.events.runner = self.runner
         self.inspector = Inspector(self.capp, self.runner, timeout=opts.inspect_timeout / 1000.0,
                                    max_workers=opts.max_workers)
+        # pool grow/shrink/autoscale/restart, one at a time, each checked against the size the last one left
+        self.pool_changes = PoolChanges(self.inspector)
         # a worker that starts (or restarts) after start-up is inspected without waiting for a manual refresh
         self.discovery = WorkerDiscovery(self.inspector,
                                          lambda delay, fn: self._ensure_io_loop().call_later(delay, fn))

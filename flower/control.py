@@ -5,6 +5,12 @@ it is unit-tested without a server:
 
 * :class:`WorkerControl` sends control commands (pool, consumers, limits, revoke, shutdown) and reads the
   workers' replies (:func:`reply_from`): a reply is a success only when the addressed worker answered ``ok``.
+* :class:`PoolLimits` keeps one call from forking a host out of memory (``--max_pool_step``,
+  ``--max_pool_size``): what the request alone breaks is a 400, what breaks only given the pool's current size
+  (as last inspected, :func:`pool_size`) is a 409. :class:`PoolChanges` runs pool changes one at a time and
+  refreshes the worker's stats after each, so a cap cannot be passed by two quick grows.
+* :meth:`TaskExecution.check_arguments` runs Celery's own argument check before publishing, so its
+  ``TypeError`` (and only that one) is a 400 with Celery's words.
 * :class:`TaskExecution` publishes tasks, waits a bounded time for results, reads results and aborts.
 * :func:`parse_apply_body` turns the JSON body of apply/async-apply/send-task into arguments and
   ``apply_async`` options, refusing anything Celery would choke on (so a client never causes a 500).
@@ -28,21 +34,19 @@ import signal as signal_module
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from celery import states
 
 from flower.events.task import is_truncated
 from flower.runner import BlockingRunner
+from flower.utils import strict
 
-# Flower's time format for eta/expires (microseconds required); ISO 8601 is accepted as well.
-DATETIME_FORMAT = '%Y-%m-%d %H:%M:%S.%f'
 DEFAULT_APPLY_TIMEOUT = 30.0     # seconds /api/task/apply waits for a result unless told otherwise
 MAX_WAIT = 3600.0                # longest wait a client may ask for (apply and result)
 MAX_DELAY = 10 * 365 * 24 * 3600.0   # countdown/expires beyond ten years are mistakes (and overflow Celery)
-MAX_POOL_STEP = 1000             # processes added or removed by one grow/shrink
 MAX_PROCESSES = 10000            # the largest autoscale bound
-MAX_NAME_LENGTH = 255            # AMQP short strings: queue, exchange, routing key, task id
+MAX_NAME_LENGTH = strict.MAX_NAME_BYTES  # AMQP short strings: queue, exchange, routing key, task id
 MAX_PRIORITY = 255
 RETRYABLE_STATES = frozenset(states.READY_STATES | {states.REJECTED})
 
@@ -78,6 +82,10 @@ class UnknownTask(ControlError):
 
 class CommandFailed(ControlError):
     """The worker refused the command or did not answer (HTTP 403, as Flower)."""
+
+
+class PoolLimitReached(ControlError):
+    """The pool change would take the worker's pool past a limit given its current size (HTTP 409)."""
 
 
 class NotRetryable(ControlError):
@@ -135,44 +143,170 @@ def _finite(value: float, name: str) -> float:
     return float(value)
 
 
-def pool_step(n: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POOL_STEP:
-        raise InvalidInput(f"Invalid n '{n}': expected a whole number from 1 to {MAX_POOL_STEP}")
-    return n
+# -- pool limits ----------------------------------------------------------------------------------------------------
+DEFAULT_MAX_POOL_STEP = 10       # --max_pool_step: processes one grow/shrink may add or remove
 
 
-def autoscale_bounds(minimum: int, maximum: int) -> tuple[int, int]:
-    for name, value in (('min', minimum), ('max', maximum)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PROCESSES:
-            raise InvalidInput(f"Invalid {name} '{value}': expected a whole number from 0 to {MAX_PROCESSES}")
-    if minimum > maximum:
-        raise InvalidInput(f'Invalid autoscale range: min ({minimum}) is greater than max ({maximum})')
-    return minimum, maximum
+def pool_size(info: dict | None) -> int | None:
+    """How many processes (or threads) a worker's pool had when it was last inspected: the length of
+    ``stats.pool.processes`` (it follows grow/shrink and the autoscaler), else ``stats.pool.max-concurrency``
+    (thread and solo pools report only that); ``None`` when the worker did not report either."""
+    pool = ((info or {}).get('stats') or {}).get('pool')
+    if not isinstance(pool, dict):
+        return None
+    processes = pool.get('processes')
+    if isinstance(processes, list):
+        return len(processes)
+    concurrency = pool.get('max-concurrency')
+    if isinstance(concurrency, int) and not isinstance(concurrency, bool):
+        return concurrency
+    return None
+
+
+def autoscaler_max(info: dict | None) -> int | None:
+    """The ``max`` of the worker's autoscaler when it runs one (``stats.autoscaler.max``)."""
+    autoscaler = ((info or {}).get('stats') or {}).get('autoscaler')
+    value = autoscaler.get('max') if isinstance(autoscaler, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    """How far one API call may change a worker's pool (``--max_pool_step``, ``--max_pool_size``).
+
+    * grow/shrink: ``n`` from 1 to ``step``; a grow is also refused when the pool's size as last inspected plus
+      ``n`` would exceed ``cap`` (when a cap is set);
+    * autoscale: both bounds from 0 to ``cap`` (or :data:`MAX_PROCESSES` without a cap), taken in either order
+      as Celery's ``--autoscale=10,3`` takes them; without a cap, ``max`` may exceed the larger of the pool's
+      size and its autoscaler's current ``max`` by at most ``step``, so one call never lets the autoscaler fork
+      more than ``step`` new processes at once.
+
+    What the request alone breaks is :class:`InvalidInput` (400); what breaks only because of the worker's
+    current pool is :class:`PoolLimitReached` (409), as is a rule that needs a pool size the worker has not
+    reported."""
+    step: int = DEFAULT_MAX_POOL_STEP
+    cap: int = 0  # 0: no cap
+
+    @property
+    def largest_bound(self) -> int:
+        return self.cap or MAX_PROCESSES
+
+    def step_size(self, n: int) -> int:
+        return whole(n, 'n', 1, self.step)
+
+    def grow(self, workername: str, n: int, info: dict | None) -> int:
+        n = self.step_size(n)
+        if self.cap:
+            current = self._known_size(workername, info, 'grow its pool')
+            if current + n > self.cap:
+                raise PoolLimitReached(
+                    f"Cannot grow '{workername}' worker's pool by {n}: it has {_processes(current)} and "
+                    f'--max_pool_size is {self.cap}')
+        return n
+
+    def autoscale(self, workername: str, minimum: int, maximum: int, info: dict | None) -> tuple[int, int]:
+        minimum = whole(minimum, 'min', 0, self.largest_bound)
+        maximum = whole(maximum, 'max', 0, self.largest_bound)
+        minimum, maximum = min(minimum, maximum), max(minimum, maximum)
+        if not self.cap:
+            current = self._known_size(workername, info, 'autoscale it')
+            base = max(current, autoscaler_max(info) or 0)
+            if maximum > base + self.step:
+                raise PoolLimitReached(
+                    f"Cannot autoscale '{workername}' worker to max={maximum}: its pool has {_processes(current)}"
+                    f"{f' and autoscales up to {base}' if base > current else ''}, and one call may raise that "
+                    f'by --max_pool_step ({self.step}) at most; set --max_pool_size to allow larger ranges')
+        return minimum, maximum
+
+    @staticmethod
+    def _known_size(workername: str, info: dict | None, action: str) -> int:
+        current = pool_size(info)
+        if current is None:
+            raise PoolLimitReached(f"Cannot {action}: the pool size of '{workername}' is unknown (its stats "
+                                   'did not report one); refresh /api/workers and try again')
+        return current
+
+
+def _processes(count: int) -> str:
+    return f"{count} process{'' if count == 1 else 'es'}"
+
+
+class PoolChanges:
+    """Serialises the pool-changing commands (grow, shrink, autoscale, restart) and refreshes the worker's
+    inspected stats after each, so the next limit check sees the size the last change left, not an older one.
+
+    A worker answers a grow before its new processes exist, so when the change has a known outcome (grow and
+    shrink: the size before plus or minus ``n``) the stats are asked again until they show it, for at most
+    :attr:`settle_timeout` seconds more than one inspection can take. Only a grow needs this to be safe: stale
+    stats after a shrink or an autoscale make the next check stricter, not looser. Lives on the application;
+    used on the IOLoop thread only."""
+
+    settle_timeout = 3.0
+    settle_interval = 0.2
+
+    def __init__(self, inspector):
+        self.inspector = inspector
+        self._lock = asyncio.Lock()
+
+    async def change(self, workername: str, operation: Callable[[dict | None], Awaitable[str]],
+                     resize: Callable[[int], int] | None = None) -> str:
+        """``await operation(info)`` with the worker's inspected data (it checks the limits against it and sends
+        the command), then refresh that data; ``resize(size_before)`` is the size the change should leave."""
+        async with self._lock:
+            info = self.inspector.workers.get(workername)
+            before = pool_size(info)
+            answer = await operation(info)
+            expected = resize(before) if resize is not None and before is not None else None
+            # a refresh of every worker already under way is joined, and it may have asked before the command
+            # and wait the whole inspect timeout: the bound allows for one of those
+            deadline = time.monotonic() + self.settle_timeout + getattr(self.inspector, 'timeout', 0)
+            while True:
+                try:
+                    await self.inspector.inspect(workername)
+                except Exception:  # noqa: BLE001 - the inspector logs its own failures; the command succeeded
+                    break
+                if expected is None or pool_size(self.inspector.workers.get(workername)) == expected \
+                        or time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(self.settle_interval)
+            return answer
+
+
+# -- parameter checks ---------------------------------------------------------------------------------------------
+def whole(value, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+    """A whole number already parsed (a query parameter through :func:`flower.utils.strict.parse_int`, or a JSON
+    value) within the bounds; anything else is :class:`InvalidInput`."""
+    try:
+        return strict.whole_number(value, name, minimum, maximum)
+    except strict.InvalidValue as exc:
+        raise InvalidInput(exc.message) from None
 
 
 def short_name(value, what: str) -> str:
-    """A queue, exchange or routing key name: a non-empty string AMQP can carry."""
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidInput(f'Invalid {what}: expected a non-empty name')
-    if len(value.encode('utf-8')) > MAX_NAME_LENGTH:
-        raise InvalidInput(f'Invalid {what}: names are at most {MAX_NAME_LENGTH} bytes long')
-    return value
-
-
-def signal_name(value: str | int | None) -> str:
-    """``'KILL'``, ``'sigkill'``, ``'SIGKILL'`` or ``'9'`` -> ``'SIGKILL'``; anything else is refused."""
-    if value is None or value == '':
-        return 'SIGTERM'
-    text = str(value).strip()
+    """A queue, exchange or routing key name that AMQP can carry (:func:`flower.utils.strict.parse_name`)."""
     try:
-        if text.isdigit():
-            return signal_module.Signals(int(text)).name
-        name = text.upper()
-        name = name if name.startswith('SIG') else 'SIG' + name
-        return signal_module.Signals[name].name
-    except (KeyError, ValueError):
-        raise InvalidInput(f"Invalid signal '{value}': expected a signal name such as SIGTERM or SIGKILL") \
-            from None
+        return strict.parse_name(value, what)
+    except strict.InvalidValue as exc:
+        raise InvalidInput(exc.message) from None
+
+
+# Every spelling of a signal that revoke accepts: the upper-case name with or without SIG, or its number.
+SIGNAL_SPELLINGS: dict[str, str] = {}
+for _name, _signal in sorted(signal_module.Signals.__members__.items()):
+    if _name.startswith('SIG') and not _name.startswith('SIG_'):
+        SIGNAL_SPELLINGS[_name] = SIGNAL_SPELLINGS[_name[3:]] = _signal.name
+        SIGNAL_SPELLINGS[str(int(_signal))] = _signal.name
+
+
+def signal_name(value: str | None) -> str:
+    """``'KILL'``, ``'SIGKILL'`` or ``'9'`` -> ``'SIGKILL'`` (``None``: SIGTERM); anything else, lower case and
+    spaces included, is refused: the list is :data:`SIGNAL_SPELLINGS`, as the API document publishes it."""
+    if value is None:
+        return 'SIGTERM'
+    name = SIGNAL_SPELLINGS.get(value) if isinstance(value, str) else None
+    if name is None:
+        raise InvalidInput(f"Invalid signal '{value}': expected a signal name such as SIGTERM or SIGKILL")
+    return name
 
 
 def time_limit_value(value: float | None, name: str) -> float | None:
@@ -228,10 +362,12 @@ class WorkerControl:
     """Control commands for one worker (or, for revoke, the whole cluster); each returns the text for the
     client or raises :class:`CommandFailed` with Flower's message."""
 
-    def __init__(self, capp, runner: BlockingRunner, reply_timeout: float = 1.0):
+    def __init__(self, capp, runner: BlockingRunner, reply_timeout: float = 1.0,
+                 limits: PoolLimits = PoolLimits()):
         self.capp = capp
         self.runner = runner
         self.reply_timeout = reply_timeout
+        self.limits = limits
 
     async def _broadcast(self, operation: str, workername: str, command: str, arguments: dict | None = None,
                          reply: bool = True):
@@ -258,19 +394,20 @@ class WorkerControl:
                             f"Failed to restart the '{workername}' pool")
         return f"Restarting '{workername}' worker's pool"
 
-    async def pool_grow(self, workername: str, n: int) -> str:
-        n = pool_step(n)
+    async def pool_grow(self, workername: str, n: int, info: dict | None = None) -> str:
+        """Grow by ``n`` within :attr:`limits`; ``info`` is what the worker last reported to inspect."""
+        n = self.limits.grow(workername, n, info)
         await self._command(workername, 'pool_grow', {'n': n}, f"Failed to grow '{workername}' worker's pool")
         return f"Growing '{workername}' worker's pool by {n}"
 
-    async def pool_shrink(self, workername: str, n: int) -> str:
-        n = pool_step(n)
+    async def pool_shrink(self, workername: str, n: int, info: dict | None = None) -> str:
+        n = self.limits.step_size(n)
         await self._command(workername, 'pool_shrink', {'n': n},
                             f"Failed to shrink '{workername}' worker's pool")
         return f"Shrinking '{workername}' worker's pool by {n}"
 
-    async def autoscale(self, workername: str, minimum: int, maximum: int) -> str:
-        minimum, maximum = autoscale_bounds(minimum, maximum)
+    async def autoscale(self, workername: str, minimum: int, maximum: int, info: dict | None = None) -> str:
+        minimum, maximum = self.limits.autoscale(workername, minimum, maximum, info)
         await self._command(workername, 'autoscale', {'min': minimum, 'max': maximum},
                             f"Failed to autoscale '{workername}' worker")
         return f"Autoscaling '{workername}' worker (min={minimum}, max={maximum})"
@@ -324,14 +461,13 @@ class ApplyRequest:
 
 
 def _parse_datetime(value, name: str) -> datetime:
-    if isinstance(value, str):
-        for parse in (lambda text: datetime.strptime(text, DATETIME_FORMAT), datetime.fromisoformat):
-            try:
-                return parse(value)
-            except ValueError:
-                continue
-    raise InvalidInput(f"Invalid option '{name}': expected a time like 2024-01-31 13:45:00.000000 "
-                       "or an ISO 8601 time")
+    """Flower's ``2024-01-31 13:45:00.000000`` or ISO 8601 (``T``, an optional ``Z``/``+HH:MM`` offset), a real
+    date of the calendar (:data:`flower.utils.strict.TIME_PATTERN`)."""
+    try:
+        return strict.parse_time(value, name)
+    except strict.InvalidValue:
+        raise InvalidInput(f"Invalid option '{name}': expected a real date and time like 2024-01-31 13:45:00.000000 "
+                           'or 2024-01-31T13:45:00+01:00') from None
 
 
 def _delay(value, name: str) -> float:
@@ -356,9 +492,10 @@ def _option_name(value, name: str) -> str:
 
 
 def _priority(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PRIORITY:
-        raise InvalidInput(f"Invalid option '{name}': expected a whole number from 0 to {MAX_PRIORITY}")
-    return value
+    try:
+        return strict.whole_number(value, name, 0, MAX_PRIORITY)
+    except strict.InvalidValue:
+        raise InvalidInput(f"Invalid option '{name}': expected a whole number from 0 to {MAX_PRIORITY}") from None
 
 
 def _boolean(value, name: str) -> bool:
@@ -547,6 +684,19 @@ class TaskExecution:
     def require_registered(self, name: str) -> None:
         if name not in self.capp.tasks:
             raise UnknownTask(name)
+
+    def check_arguments(self, name: str, request: ApplyRequest) -> None:
+        """Celery's own argument check of a registered task (what ``apply_async`` runs first), made before
+        publishing so that its ``TypeError`` (``add() takes 2 positional arguments but 3 were given``) is a
+        400 with Celery's words, and only that one: a ``TypeError`` from anywhere else stays a server error."""
+        task = self.capp.tasks[name]
+        check = getattr(task, '__header__', None) if getattr(task, 'typing', False) else None
+        if check is None:
+            return
+        try:
+            check(*request.args, **request.kwargs)
+        except TypeError as exc:
+            raise InvalidInput(f"Invalid arguments for '{name}': {exc}") from None
 
     def require_backend(self) -> None:
         if not self.has_backend:

@@ -191,6 +191,13 @@ EXTRA_OPTIONS = (
            'host names this server answers to (Host header; * = any, .example.com = the domain and its '
            'subdomains; ports ignored); unset = only loopback names when there is no authentication and '
            '--address is a loopback address, otherwise any', multiple=True, group='Beyond Flower'),
+    Option('max_pool_step', int, 10,
+           'most processes one /api/worker/pool/grow or shrink call may add or remove, and (without '
+           '--max_pool_size) how far one autoscale call may raise max above the pool\'s current size',
+           group='Beyond Flower'),
+    Option('max_pool_size', int, 0,
+           'largest pool the API may grow a worker to, from its size as last inspected, and the largest '
+           'autoscale max it accepts (0 = no cap)', group='Beyond Flower'),
 )
 
 ALL_OPTIONS: dict[str, Option] = {opt.name: opt for opt in (*FLOWER_OPTIONS, *LOGGING_OPTIONS, *EXTRA_OPTIONS)}
@@ -492,6 +499,10 @@ def validate(options: Options) -> None:
         raise OptionError("Option '--task_args_max_length' must be 0 or more")
     if options.metrics_max_task_names < 0:
         raise OptionError("Option '--metrics_max_task_names' must be 0 (no cap) or more")
+    if options.max_pool_step < 1:
+        raise OptionError("Option '--max_pool_step' must be at least 1")
+    if options.max_pool_size < 0:
+        raise OptionError("Option '--max_pool_size' must be 0 (no cap) or more")
     if options.max_task_age is not None and not options.max_task_age > 0:
         raise OptionError("Option '--max_task_age' must be longer than 0 (for example 7d, 12h, 30m or 90s)")
     buckets = options.task_runtime_metric_buckets

@@ -14,12 +14,12 @@ import heapq
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from itertools import chain, islice
 from typing import Callable, Iterable, Iterator
 
 from flower.events.store import TaskStore, is_number
 from flower.events.task import Task
+from flower.utils import strict
 from flower.utils.values import sort_key
 
 # /api/tasks accepts these (Flower's SORT_KEYS), with '-' for descending.
@@ -29,7 +29,6 @@ API_SORT_KEYS = ('name', 'state', 'received', 'started')
 COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started', 'runtime', 'worker',
            'exchange', 'routing_key', 'retries', 'revoked', 'exception', 'expires', 'eta')
 
-RECEIVED_FORMAT = '%Y-%m-%d %H:%M'
 MAX_INDEX = sys.maxsize // 4
 
 
@@ -55,12 +54,14 @@ class Page:
 
 
 def parse_received_bound(value: str | None, name: str) -> float | None:
-    """``YYYY-MM-DD HH:MM`` in the server's local time (Flower's format) as a timestamp."""
+    """``YYYY-MM-DD HH:MM`` in the server's local time (Flower's format) as a timestamp: exactly
+    :data:`flower.utils.strict.MINUTE_PATTERN` (two-digit fields, a real date: ``2024-02-30`` is refused)."""
     if value is None or value == '':
         return None
     try:
-        return time.mktime(datetime.strptime(value, RECEIVED_FORMAT).timetuple())
-    except ValueError:
+        moment = strict.parse_time(value, name, strict.MINUTE_PATTERN, example='2024-01-31 13:45')
+        return time.mktime(moment.timetuple())
+    except (strict.InvalidValue, OverflowError, ValueError):
         raise BadQuery(f"Invalid {name} '{value}': expected a date like 2024-01-31 13:45") from None
 
 

@@ -137,6 +137,13 @@ OPTION_NOTES = {
                      'no `--basic_auth`/`--auth` and a loopback `--address` (`127.0.0.1`, `::1`, `localhost`) only '
                      '`localhost`, `*.localhost`, `127.x.x.x` and `[::1]`; otherwise any name. See '
                      '[authentication](authentication.md#allowed-host-names-and-dns-rebinding).',
+    'max_pool_step': 'One `/api/worker/pool/grow` or `shrink` call changes a pool by 1 to this many processes '
+                     '(more is a 400); without `--max_pool_size`, one autoscale call may set `max` at most this far '
+                     "above the larger of the pool's size and its current autoscale maximum (more is a 409). "
+                     'See [REST API](api.md#limits-on-pool-changes).',
+    'max_pool_size': "A cap on a worker's pool: a grow is refused (409) when the pool's size as last inspected "
+                     'plus `n` would exceed it, and autoscale `min`/`max` above it are refused (400). 0 means no '
+                     'cap. See [REST API](api.md#limits-on-pool-changes).',
 }
 
 # FLOWER_* variables that are read directly (not options): what each does. Must match DIRECT_ENV_VARIABLES.
@@ -274,6 +281,20 @@ TAG_TITLES = {'workers': 'Workers', 'tasks': 'Tasks', 'queues': 'Queues', 'meta'
 METHODS = ('get', 'post', 'put', 'patch', 'delete')
 
 
+def _pattern_words() -> dict[str, str]:
+    from flower.utils import strict
+    return {
+        strict.MINUTE_OR_EMPTY_PATTERN: 'a real date `YYYY-MM-DD HH:MM`, or empty',
+        strict.TIME_PATTERN: 'a real date `YYYY-MM-DD HH:MM[:SS[.ffffff]]`, with a space or `T`, optionally '
+                             'followed by `Z` or an offset `+HH:MM`',
+        strict.NAME_PATTERN: 'a name: no control characters, no leading space, at most 255 ASCII characters or '
+                             '63 others',
+    }
+
+
+PATTERN_WORDS = _pattern_words()
+
+
 def _schema_name(ref: str) -> str:
     return ref.rsplit('/', 1)[-1]
 
@@ -300,10 +321,14 @@ def schema_text(schema: dict | None, codecs: dict | None = None) -> str:
     details = []
     enum = schema.get('enum')
     if enum is not None:
+        enum = [value for value in enum if value is not None]  # null is said by 'or null' below
         kind_of_codec = next((k for k, v in (codecs or {}).items() if v[0] == enum), None)
         if kind_of_codec:
             details.append(f'a {kind_of_codec} installed on the server: any of '
                            + ', '.join(code(c) for c in codecs[kind_of_codec][1]) + ' that is')
+        elif len(enum) > 12:  # the signal spellings: say what they are rather than list them all
+            details.append(f'one of {len(enum)} values such as ' + ', '.join(code(v) for v in enum[:3])
+                           + '; the list is in `/api/openapi.json`')
         else:
             details.append('one of ' + ', '.join(code(v) for v in enum))
     low, high = schema.get('minimum'), schema.get('maximum')
@@ -318,8 +343,11 @@ def schema_text(schema: dict | None, codecs: dict | None = None) -> str:
         details.append(f'at least {schema["minLength"]} character{"s" if schema["minLength"] > 1 else ""}')
     if schema.get('maxLength'):
         details.append(f'at most {schema["maxLength"]} characters')
-    if schema.get('pattern') and schema.get('pattern') != r'\S':
-        details.append(f'matching {code(schema["pattern"])}')
+    pattern = schema.get('pattern')
+    if pattern in PATTERN_WORDS:
+        details.append(PATTERN_WORDS[pattern])
+    elif pattern:
+        details.append(f'matching {code(pattern)}')
     if 'default' in schema:
         value = schema['default']
         details.append(f'default {code(str(value).lower() if isinstance(value, bool) else value)}')
@@ -354,6 +382,51 @@ curl -u alice:s3cret http://localhost:5555/api/workers?refresh=1
 curl -u alice:s3cret -X POST -H 'Content-Type: application/json' -d '{{"args": [2, 2]}}' \\
      http://localhost:5555/api/task/async-apply/tasks.add
 ```
+
+## Strict parameters
+
+The server refuses what the document below does not admit, with 400 and a message that names the parameter:
+
+- **Integers** (`n`, `min`, `max`, `limit`, `offset`, and the dashboard's table parameters) are ASCII digits
+  `0-9` with an optional leading `-`, which is refused by the range where a negative value means nothing
+  (`Invalid n '-1': expected a whole number from 1 to 10`; only `offset` takes one, and counts it as 0).
+  ` 1000 `, `1_000`, `+5`, `1.0` and digits of other scripts (`١٠٠٠`) are refused:
+  `Invalid argument '1_000' of type 'int'`. JSON body fields are JSON numbers: `"priority": 1.0` or `true` is
+  not a whole number.
+- **Numbers** (`timeout`, `hard`, `soft`) are decimal ASCII (`1`, `0.5`, `1e-3`); `nan`, `inf` and spaces are
+  refused.
+- **Dates** are checked against the calendar: `received_start=2024-02-30 00:00` and `2023-02-29 00:00` are
+  refused, `2024-02-29 00:00` is accepted. `eta`/`expires` follow the same rule.
+- **Names** of queues, exchanges, routing keys and task ids have no control characters and no leading space,
+  and fit an AMQP short string: 255 ASCII characters, or 63 when other characters appear.
+- **Signals** for revoke are upper-case names with or without `SIG` (`SIGKILL`, `KILL`) or their numbers (`9`).
+- **Task arguments**: `apply` and `async-apply` check `args`/`kwargs` against the task's signature as Celery
+  does before sending; a mismatch is 400 with Celery's words
+  (`Invalid arguments for 'tasks.add': add() takes 2 positional arguments but 3 were given`).
+- A method a path does not implement is 405 with an `Allow` header listing the ones it does.
+- Under `--basic_auth` the served document marks credentials as required (the server answers 401 without
+  them); without it they are optional there.
+
+## Limits on pool changes
+
+One call may not fork a worker host out of memory:
+
+- `pool/grow` and `pool/shrink` take `n` from 1 to `--max_pool_step` (default 10); more is 400
+  (`Invalid n '1000': expected a whole number from 1 to 10`).
+- With `--max_pool_size=N` (default 0: no cap), a grow is refused with **409** when the pool's size as last
+  inspected (`stats` → `pool` → the number of `processes`, else `max-concurrency`) plus `n` would exceed `N`.
+  409, not 400, because the same request is fine for a smaller pool: the refusal depends on the worker's state.
+  Autoscale `min` and `max` above `N` are 400.
+- Without a cap, autoscale `max` may exceed the larger of the pool's size and its current autoscale maximum by
+  at most `--max_pool_step`; more is 409. Celery's autoscaler forks up to `max` as soon as tasks wait, so this
+  keeps one call from allowing more than `--max_pool_step` new processes at once; raise the range step by step,
+  or set `--max_pool_size`.
+- `min` and `max` are a range: given in either order, the smaller is the minimum (as `celery worker
+  --autoscale=10,3`).
+- Pool changes run one at a time, and each refreshes the worker's inspected `stats` before the next is checked,
+  so two quick grows cannot both pass a cap against the same stale size. A worker that did not report a pool
+  size is refused (409) when a rule needs it.
+- The limits appear in `/api/openapi.json` (`maximum` of `n`, `min`, `max`) as the running server sets them.
 ''')
     by_tag: dict[str, list[tuple[str, str, dict]]] = {}
     for path, operations in doc['paths'].items():

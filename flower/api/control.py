@@ -1,7 +1,8 @@
 """Worker and task control over HTTP: ``/api/worker/*`` and ``/api/task/{revoke,timeout,rate-limit}``.
 
-Handlers parse parameters and shape JSON; the commands and the reading of the workers' replies are
-:mod:`flower.control`'s. Every handler here changes the cluster, so all are ``mutating`` (403 in
+Handlers parse parameters (strictly: :meth:`flower.views.BaseHandler.get_typed_argument`) and shape JSON; the
+commands, the pool limits (``--max_pool_step``, ``--max_pool_size``, read per request) and the reading of the
+workers' replies are :mod:`flower.control`'s. Every handler here changes the cluster, so all are ``mutating`` (403 in
 ``--read_only`` mode, before anything else is looked at). :class:`ControlHandler` keeps Flower's public name
 and its ``is_worker``/``error_reason`` helpers for code that subclasses it.
 
@@ -9,7 +10,6 @@ Runs on the IOLoop thread; the broadcasts themselves run on the blocking runner.
 """
 
 from __future__ import annotations
-
 
 from flower import control
 from flower.api import BaseApiHandler
@@ -25,8 +25,14 @@ class OperationHandler(BaseApiHandler):
         return max(self.application.options.inspect_timeout / 1000.0, 1.0)
 
     @property
+    def pool_limits(self) -> control.PoolLimits:
+        """``--max_pool_step`` and ``--max_pool_size``, read at request time."""
+        options = self.application.options
+        return control.PoolLimits(step=options.max_pool_step, cap=options.max_pool_size)
+
+    @property
     def worker_control(self) -> control.WorkerControl:
-        return control.WorkerControl(self.capp, self.runner, self.reply_timeout)
+        return control.WorkerControl(self.capp, self.runner, self.reply_timeout, self.pool_limits)
 
     async def require_worker(self, workername: str) -> None:
         if not await control.ensure_inspected(self.inspector, self.state.workers, workername):
@@ -58,35 +64,45 @@ class WorkerShutDown(ControlHandler):
         self.write_json({'message': await self.worker_control.shutdown(workername)})
 
 
-class WorkerPoolRestart(ControlHandler):
-    async def post(self, workername):
+class PoolHandler(ControlHandler):
+    """A command that changes a worker's pool: one at a time, checked against the pool as last inspected
+    (:class:`flower.control.PoolChanges`)."""
+
+    async def change_pool(self, workername: str, operation, resize=None) -> None:
         await self.require_worker(workername)
-        self.write_json({'message': await self.worker_control.pool_restart(workername)})
+        self.write_json({'message': await self.application.pool_changes.change(workername, operation, resize)})
 
 
-class WorkerPoolGrow(ControlHandler):
+class WorkerPoolRestart(PoolHandler):
     async def post(self, workername):
-        n = self.get_typed_argument('n', int, 1)
-        control.pool_step(n)
-        await self.require_worker(workername)
-        self.write_json({'message': await self.worker_control.pool_grow(workername, n)})
+        await self.change_pool(workername, lambda info: self.worker_control.pool_restart(workername))
 
 
-class WorkerPoolShrink(ControlHandler):
+class WorkerPoolGrow(PoolHandler):
     async def post(self, workername):
-        n = self.get_typed_argument('n', int, 1)
-        control.pool_step(n)
-        await self.require_worker(workername)
-        self.write_json({'message': await self.worker_control.pool_shrink(workername, n)})
+        n = self.get_typed_argument('n', int, 1, minimum=1, maximum=self.pool_limits.step)
+        worker_control = self.worker_control
+        await self.change_pool(workername, lambda info: worker_control.pool_grow(workername, n, info),
+                               resize=lambda size: size + n)
 
 
-class WorkerPoolAutoscale(ControlHandler):
+class WorkerPoolShrink(PoolHandler):
     async def post(self, workername):
-        minimum = self.get_typed_argument('min', int)
-        maximum = self.get_typed_argument('max', int)
-        control.autoscale_bounds(minimum, maximum)
-        await self.require_worker(workername)
-        self.write_json({'message': await self.worker_control.autoscale(workername, minimum, maximum)})
+        n = self.get_typed_argument('n', int, 1, minimum=1, maximum=self.pool_limits.step)
+        worker_control = self.worker_control
+        await self.change_pool(workername, lambda info: worker_control.pool_shrink(workername, n, info),
+                               resize=lambda size: max(size - n, 0))
+
+
+class WorkerPoolAutoscale(PoolHandler):
+    async def post(self, workername):
+        limits = self.pool_limits
+        bound = limits.largest_bound
+        minimum = self.get_typed_argument('min', int, minimum=0, maximum=bound)
+        maximum = self.get_typed_argument('max', int, minimum=0, maximum=bound)
+        worker_control = self.worker_control
+        await self.change_pool(workername,
+                               lambda info: worker_control.autoscale(workername, minimum, maximum, info))
 
 
 class WorkerQueueAddConsumer(ControlHandler):

@@ -6,6 +6,11 @@ implements, and every described path is a route. Bodies of errors are the plain-
 :class:`flower.api.BaseApiHandler` (never empty); the only JSON error is a search syntax error on
 ``/api/tasks``.
 
+The document is as strict as the server: the patterns of dates and names are the very ones
+:mod:`flower.utils.strict` parses with, the signal enum is what revoke accepts, and the pool limits
+(``maximum`` of ``n``, ``min``, ``max``) are the running server's options, so the served document is built per
+request. Every status an operation can answer is listed (500/503 where the broker or backend is called).
+
 Runs on the IOLoop thread.
 """
 
@@ -16,13 +21,15 @@ from typing import Any
 from flower import __version__
 from flower.api import BaseApiHandler
 from flower.views.monitor import READY_VALUES
-from flower.control import (DEFAULT_APPLY_TIMEOUT, MAX_DELAY, MAX_POOL_STEP, MAX_PRIORITY, MAX_PROCESSES, MAX_WAIT,
+from flower.control import (DEFAULT_APPLY_TIMEOUT, MAX_DELAY, MAX_PRIORITY, MAX_WAIT, SIGNAL_SPELLINGS, PoolLimits,
                             installed_codecs)
+from flower.utils.strict import MINUTE_OR_EMPTY_PATTERN, NAME_PATTERN, TIME_PATTERN
 
 JSON = 'application/json'
-TIME_PATTERN = r'^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})?$'
-# a name AMQP can carry: not blank, at most 255 bytes (the byte limit is checked by the server)
-NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255, 'pattern': r'\S'}
+# a name AMQP can carry and a log line can show: the server checks exactly this pattern
+NAME = {'type': 'string', 'minLength': 1, 'maxLength': 255, 'pattern': NAME_PATTERN,
+        'description': 'No control characters and no leading space; at most 255 ASCII characters, or 63 when it '
+                       'has others (AMQP names are at most 255 bytes).'}
 RATE_PATTERN = r'^(\d+(\.\d+)?(/[smh])?)?$'
 
 # -- building blocks -------------------------------------------------------------------------------------------
@@ -62,9 +69,13 @@ TASK_NAME = _path('taskname', 'A registered task name.', 'tasks.add')
 ERRORS = {
     '401': _text('The API is not enabled: configure authentication or set FLOWER_UNAUTHENTICATED_API, or the '
                  'credentials are wrong.'),
+    '500': _text('The call to the broker or the result backend failed in an unexpected way; the message says '
+                 'which call and why.'),
     '503': _text('The broker or the result backend is unavailable (`Broker or result backend unavailable`), '
                  'or the operation needs a result backend and none is configured.'),
 }
+# operations that call the broker or the result backend (through the server's blocking runner)
+BROKER_ERRORS = ('401', '500', '503')
 
 
 def _operation(summary: str, responses: dict, parameters: list | None = None, tag: str = 'tasks',
@@ -93,15 +104,18 @@ def _operation(summary: str, responses: dict, parameters: list | None = None, ta
 
 
 def _control(summary: str, operation_id: str, success: str, failure: str | None = None,
-             parameters: list | None = None, description: str | None = None, bad_input: bool = False) -> dict:
+             parameters: list | None = None, description: str | None = None, bad_input: bool = False,
+             conflict: str | None = None) -> dict:
     responses = {'200': _json(success, _ref('Message')),
                  '404': _text("Unknown worker: `Unknown worker '<name>'`.")}
     if failure:
         responses['403'] = _text(failure)
+    if conflict:
+        responses['409'] = _text(conflict)
     if bad_input or parameters:
         responses['400'] = _text('A parameter is missing or invalid; the message names it.')
     return _operation(summary, responses, [WORKER, *(parameters or [])], tag='workers', description=description,
-                      mutating=True, errors=('401', '503'), operation_id=operation_id)
+                      mutating=True, errors=BROKER_ERRORS, operation_id=operation_id)
 
 
 def _apply_body(wait: bool) -> dict:
@@ -135,17 +149,25 @@ def _apply_body(wait: bool) -> dict:
         properties['timeout'] = {'type': 'number', 'minimum': 0, 'maximum': MAX_WAIT,
                                  'description': f'Seconds to wait for the result (default '
                                                 f'{DEFAULT_APPLY_TIMEOUT:g}).'}
+    # null is accepted for every key and means "not given" (no arguments, the task's default option)
+    properties = {name: {**schema, 'nullable': True, **({'enum': [*schema['enum'], None]} if 'enum' in schema else {})}
+                  for name, schema in properties.items()}
     schema = {'type': 'object', 'properties': properties, 'additionalProperties': False}
     return {'required': False, 'description': 'Arguments and `apply_async` options. An empty body means no '
-                                              'arguments; unknown keys are refused with 400.',
+                                              'arguments; unknown keys are refused with 400; `null` for a key '
+                                              'means it was not given.',
             'content': {JSON: {'schema': schema, 'example': {'args': [2, 2], 'kwargs': {}, 'queue': 'celery'}}}}
 
 
 BAD_BODY = _text('The body is not a JSON object, `args` is not an array, `kwargs` is not an object, or an '
                  'option is unknown or malformed; the message says which.')
+BAD_CALL = _text('The body is not a JSON object, `args` is not an array, `kwargs` is not an object, an option '
+                 "is unknown or malformed, or the arguments do not fit the task's signature (Celery's words: "
+                 "`Invalid arguments for '<name>': add() takes 2 positional arguments but 3 were given`); the "
+                 'message says which.')
 
 
-def _paths() -> dict:
+def _paths(limits: PoolLimits) -> dict:
     p: dict[str, dict] = {}
     p['/api/workers'] = {'get': _operation(
         'Workers and what they reported to inspect', tag='workers', operation_id='listWorkers',
@@ -169,22 +191,30 @@ def _paths() -> dict:
         "Restart a worker's pool", 'restartWorkerPool', 'The worker accepted.',
         "The worker refused: `Failed to restart the '<w>' pool: <reason>` (pool restarts need "
         '`worker_pool_restarts`).')}
-    step = {'type': 'integer', 'minimum': 1, 'maximum': MAX_POOL_STEP, 'default': 1}
+    step = {'type': 'integer', 'minimum': 1, 'maximum': limits.step, 'default': 1}
+    digits = 'ASCII digits only (no sign, spaces, `_` or other scripts\' digits).'
     p['/api/worker/pool/grow/{workername}'] = {'post': _control(
         "Add processes to a worker's pool", 'growWorkerPool', 'The worker accepted.',
         "The worker refused: `Failed to grow '<w>' worker's pool: <reason>`.",
-        [_query('n', step, 'How many processes to add.')])}
+        [_query('n', step, f'How many processes to add: 1 to `--max_pool_step` ({limits.step}), {digits}')],
+        conflict="With `--max_pool_size` set: the pool's size as last inspected plus `n` would exceed it, or "
+                 'the worker did not report its pool size; the message says which.')}
     p['/api/worker/pool/shrink/{workername}'] = {'post': _control(
         "Remove processes from a worker's pool", 'shrinkWorkerPool', 'The worker accepted.',
         "The worker refused: `Failed to shrink '<w>' worker's pool: <reason>`.",
-        [_query('n', step, 'How many processes to remove.')])}
+        [_query('n', step, f'How many processes to remove: 1 to `--max_pool_step` ({limits.step}), {digits}')])}
+    bound = {'type': 'integer', 'minimum': 0, 'maximum': limits.largest_bound}
     p['/api/worker/pool/autoscale/{workername}'] = {'post': _control(
         "Change a worker's autoscale range", 'autoscaleWorker', 'The worker accepted.',
         "The worker refused: `Failed to autoscale '<w>' worker: <reason>` (the worker needs `--autoscale`).",
-        [_query('min', {'type': 'integer', 'minimum': 0, 'maximum': MAX_PROCESSES}, 'Fewest processes.',
-                required=True),
-         _query('max', {'type': 'integer', 'minimum': 0, 'maximum': MAX_PROCESSES},
-                'Most processes (not less than min).', required=True)])}
+        [_query('min', bound, f'Fewest processes. {digits}', required=True),
+         _query('max', bound, f'Most processes. {digits}', required=True)],
+        description='`min` and `max` are a range: given in either order, the smaller is the minimum (as '
+                    "Celery's `--autoscale=10,3`). Both are at most `--max_pool_size` when it is set. Without "
+                    "it, `max` may exceed the larger of the pool's size (as last inspected) and its current "
+                    'autoscale maximum by `--max_pool_step` at most; more is refused with 409.',
+        conflict='Without `--max_pool_size`: `max` is more than `--max_pool_step` above the pool\'s size and '
+                 'its current autoscale maximum, or the worker did not report its pool size.')}
     queue = _query('queue', NAME, 'The queue name.', required=True)
     p['/api/worker/queue/add-consumer/{workername}'] = {'post': _control(
         'Make a worker consume from a queue', 'addConsumer', "The worker's answer (`add consumer <queue>`).",
@@ -198,17 +228,22 @@ def _paths() -> dict:
         'Tasks seen in events, newest first', operation_id='listTasks',
         description='A JSON object keyed by task id, in the order asked for.',
         parameters=[
-            _query('limit', {'type': 'integer', 'minimum': 0}, 'At most this many tasks.'),
-            _query('offset', {'type': 'integer'}, 'Skip this many (negative counts as 0).'),
+            _query('limit', {'type': 'integer', 'minimum': 0}, 'At most this many tasks (ASCII digits).'),
+            _query('offset', {'type': 'integer'}, 'Skip this many (ASCII digits, `-` allowed: negative counts '
+                                                  'as 0).'),
             _query('workername', {'type': 'string'}, 'Only tasks of this worker (case-insensitive).'),
             _query('taskname', {'type': 'string'}, 'Only tasks with this name (case-insensitive).'),
             _query('state', {'type': 'string'}, 'Only tasks in this state (`All` for any).'),
-            _query('received_start', {'type': 'string', 'example': '2024-01-31 13:45'},
-                   'Received at or after (`YYYY-MM-DD HH:MM`, server local time).'),
-            _query('received_end', {'type': 'string', 'example': '2024-01-31 14:45'},
-                   'Received before (`YYYY-MM-DD HH:MM`, server local time).'),
+            _query('received_start', {'type': 'string', 'pattern': MINUTE_OR_EMPTY_PATTERN,
+                                      'example': '2024-01-31 13:45'},
+                   'Received at or after (`YYYY-MM-DD HH:MM`, server local time; a real date: `2024-02-30` '
+                   'is refused; empty: no bound).'),
+            _query('received_end', {'type': 'string', 'pattern': MINUTE_OR_EMPTY_PATTERN,
+                                    'example': '2024-01-31 14:45'},
+                   'Received before (`YYYY-MM-DD HH:MM`, server local time; a real date; empty: no bound).'),
             _query('sort_by', {'type': 'string', 'enum': ['name', 'state', 'received', 'started', '-name',
-                                                          '-state', '-received', '-started']}, 'Order.'),
+                                                          '-state', '-received', '-started', '']},
+                   'Order (empty: the default, newest first).'),
             _query('search', {'type': 'string'},
                    'Search query: terms, `name:`, `state:`, `worker:`, `args:`, `kwargs:k=v`, `result:`, '
                    '`AND`, `OR`, parentheses, double quotes.'),
@@ -237,7 +272,7 @@ def _paths() -> dict:
                          'supported` (Flower answers 404).'),
             '503': _text('The broker (or its management API) cannot tell now; the message says why, for example '
                          '`Redis at 127.0.0.1:6379/0 could not be reached: ...`.'),
-        }, errors=('401', '503'))}
+        }, errors=BROKER_ERRORS)}
     p['/api/task/info/{taskid}'] = {'get': _operation(
         'One task as seen in events', operation_id='taskInfo', parameters=[TASK_ID],
         responses={'200': _json('The task.', _ref('Task')),
@@ -246,32 +281,32 @@ def _paths() -> dict:
     unknown_task_name = _text("The task is not registered here: `Unknown task '<name>'`.")
     p['/api/task/apply/{taskname}'] = {'post': _operation(
         'Run a task and wait for its result', operation_id='applyTask', parameters=[TASK_NAME],
-        body=_apply_body(wait=True), mutating=True, errors=('401', '503'),
+        body=_apply_body(wait=True), mutating=True, errors=BROKER_ERRORS,
         description=f'Waits at most `timeout` seconds (default {DEFAULT_APPLY_TIMEOUT:g}); then answers 202 with '
                     'the task id and its state so far.',
         responses={'200': _json('The task finished.', _ref('ApplyResult')),
                    '202': _json('The wait ran out; the task is still going.', _ref('ApplyResult')),
-                   '400': BAD_BODY, '404': unknown_task_name})}
+                   '400': BAD_CALL, '404': unknown_task_name})}
     p['/api/task/async-apply/{taskname}'] = {'post': _operation(
         'Send a registered task', operation_id='asyncApplyTask', parameters=[TASK_NAME],
-        body=_apply_body(wait=False), mutating=True, errors=('401', '503'),
-        responses={'200': _json('The task was sent.', _ref('TaskSent')), '400': BAD_BODY,
+        body=_apply_body(wait=False), mutating=True, errors=BROKER_ERRORS,
+        responses={'200': _json('The task was sent.', _ref('TaskSent')), '400': BAD_CALL,
                    '404': unknown_task_name})}
     p['/api/task/send-task/{taskname}'] = {'post': _operation(
         'Send a task by name (it need not be registered here)', operation_id='sendTask',
         parameters=[_path('taskname', 'Any task name.', 'tasks.add')],
-        body=_apply_body(wait=False), mutating=True, errors=('401', '503'),
+        body=_apply_body(wait=False), mutating=True, errors=BROKER_ERRORS,
         responses={'200': _json('The task was sent.', _ref('TaskSent')), '400': BAD_BODY})}
     p['/api/task/result/{taskid}'] = {'get': _operation(
         "A task's result from the result backend", operation_id='taskResult',
         parameters=[TASK_ID, _query('timeout', {'type': 'number', 'minimum': 0, 'maximum': MAX_WAIT},
                                     'Wait up to this many seconds for the result.')],
-        errors=('401', '503'),
+        errors=BROKER_ERRORS,
         responses={'200': _json('The state, and the result once there is one.', _ref('TaskResult')),
                    '400': _text('`timeout` is not a number of seconds in range.')})}
     p['/api/task/abort/{taskid}'] = {'post': _operation(
         'Ask an abortable task to stop', operation_id='abortTask', parameters=[TASK_ID], mutating=True,
-        errors=('401', '503'),
+        errors=BROKER_ERRORS,
         description='Marks the task ABORTED in the result backend; an `AbortableTask` sees it and stops.',
         responses={'200': _json("`Aborted '<id>'`.", _ref('Message'))})}
     p['/api/task/timeout/{taskname}'] = {'post': _operation(
@@ -280,7 +315,7 @@ def _paths() -> dict:
             _query('workername', {'type': 'string', 'minLength': 1}, 'The worker.', required=True),
             _query('hard', {'type': 'number', 'minimum': 0, 'maximum': MAX_DELAY}, 'Hard time limit in seconds.'),
             _query('soft', {'type': 'number', 'minimum': 0, 'maximum': MAX_DELAY}, 'Soft time limit in seconds.')],
-        mutating=True, errors=('401', '503'),
+        mutating=True, errors=BROKER_ERRORS,
         responses={'200': _json("The worker's answer (`time limits set successfully`).", _ref('Message')),
                    '400': _text('`Missing argument workername`, or a limit is not a number of seconds.'),
                    '403': _text("The worker refused: `Failed to set timeouts: '<reason>'`."),
@@ -292,7 +327,7 @@ def _paths() -> dict:
             _query('workername', {'type': 'string', 'minLength': 1}, 'The worker.', required=True),
             _query('ratelimit', {'type': 'string', 'pattern': RATE_PATTERN, 'example': '10/m'},
                    'Tasks per second, or per `s`, `m`, `h` (`10/m`); `0` removes the limit.', required=True)],
-        mutating=True, errors=('401', '503'),
+        mutating=True, errors=BROKER_ERRORS,
         responses={'200': _json("The worker's answer (`new rate limit set successfully`).", _ref('Message')),
                    '400': _text('`Missing argument workername`, or the rate limit is malformed.'),
                    '403': _text("The worker refused: `Failed to set rate limit: '<reason>'`."),
@@ -302,14 +337,15 @@ def _paths() -> dict:
         'Revoke a task, optionally terminating it', operation_id='revokeTask', parameters=[
             TASK_ID,
             _query('terminate', {'type': 'boolean', 'default': False}, 'Also kill the process running it.'),
-            _query('signal', {'type': 'string', 'default': 'SIGTERM', 'example': 'SIGKILL'},
-                   'Signal for `terminate` (name or number).')],
-        mutating=True, errors=('401', '503'),
+            _query('signal', {'type': 'string', 'enum': sorted(SIGNAL_SPELLINGS), 'default': 'SIGTERM',
+                              'example': 'SIGKILL'},
+                   'Signal for `terminate`: its upper-case name with or without `SIG`, or its number.')],
+        mutating=True, errors=BROKER_ERRORS,
         responses={'200': _json("`Revoked '<id>'`.", _ref('Message')),
                    '400': _text('`terminate` is not a boolean or `signal` is not a signal.')})}
     p['/api/task/retry/{taskid}'] = {'post': _operation(
         'Send a finished task again', operation_id='retryTask', parameters=[TASK_ID], mutating=True,
-        errors=('401', '503'),
+        errors=BROKER_ERRORS,
         description="Re-sends the task with the name, args, kwargs and routing its events reported. The args are "
                     "read from the events' text with a literal parser; when they cannot be recovered exactly "
                     '(truncated, shortened by Celery, not literals) the answer is 409 with the reason.',
@@ -400,8 +436,10 @@ def _schemas() -> dict:
     }
 
 
-def document(url_prefix: str | None = None) -> dict:
-    """The OpenAPI 3 document, with the server under ``url_prefix``."""
+def document(url_prefix: str | None = None, limits: PoolLimits = PoolLimits(), basic_auth: bool = False) -> dict:
+    """The OpenAPI 3 document, with the server under ``url_prefix`` and the pool ``limits`` it enforces. With
+    ``basic_auth`` (the server has ``--basic_auth``) credentials are required, as the server requires them;
+    otherwise they are optional (an open API, or OAuth's session cookie)."""
     return {
         'openapi': '3.0.3',
         'info': {
@@ -413,15 +451,18 @@ def document(url_prefix: str | None = None) -> dict:
         },
         'servers': [{'url': '/' + (url_prefix or '').strip('/')}],
         'tags': [{'name': 'workers'}, {'name': 'tasks'}, {'name': 'queues'}, {'name': 'meta'}],
-        'paths': _paths(),
+        'paths': _paths(limits),
         'components': {
             'schemas': _schemas(),
             'securitySchemes': {'basicAuth': {'type': 'http', 'scheme': 'basic'}},
         },
-        'security': [{'basicAuth': []}, {}],
+        'security': [{'basicAuth': []}] if basic_auth else [{'basicAuth': []}, {}],
     }
 
 
 class OpenApiDocument(BaseApiHandler):
     def get(self):
-        self.write_json(document(self.application.options.url_prefix))
+        options = self.application.options
+        self.write_json(document(options.url_prefix,
+                                 PoolLimits(step=options.max_pool_step, cap=options.max_pool_size),
+                                 basic_auth=self.identity.basic_enabled))

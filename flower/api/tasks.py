@@ -26,8 +26,8 @@ def task_as_dict(task) -> dict:
 
 class ListTasks(BaseApiHandler):
     def get(self):
-        limit = self.get_typed_argument('limit', int, None)
-        offset = self.get_typed_argument('offset', int, 0)
+        limit = self.get_typed_argument('limit', int, None, minimum=0)
+        offset = self.get_typed_argument('offset', int, 0)  # negative counts as 0, as in Flower
         state = self.get_typed_argument('state', str, None)
         sort_key, reverse = parse_sort(self.get_typed_argument('sort_by', str, None), API_SORT_KEYS)
         flt = TaskFilter(
@@ -83,6 +83,7 @@ class TaskApply(BaseTaskHandler):
         request = self.apply_request(wait_option=True)
         execution = self.execution
         execution.require_registered(taskname)
+        execution.check_arguments(taskname, request)
         execution.require_backend()
         task_id = await execution.publish(taskname, request)
         snapshot = await execution.wait(task_id, request.timeout, stop=lambda: self.client_gone)
@@ -103,6 +104,7 @@ class TaskAsyncApply(BaseTaskHandler):
         request = self.apply_request()
         execution = self.execution
         execution.require_registered(taskname)
+        execution.check_arguments(taskname, request)
         task_id = await execution.publish(taskname, request)
         await self._answer(execution, task_id)
 

@@ -10,7 +10,9 @@ and login handlers. It
 * turns every exception into an answer in one place (:meth:`send_error` picks the status from
   :func:`flower.views.errors.describe`, :meth:`write_error` renders it: an HTML page here, text or JSON in
   :class:`flower.api.BaseApiHandler`);
-* parses arguments with types and clear 400s, and never HTML-escapes input (output is escaped instead);
+* parses arguments with types and clear 400s, numbers strictly (:mod:`flower.utils.strict`: ASCII digits, no
+  spaces or ``_``), values as sent (not stripped), and never HTML-escapes input (output is escaped instead);
+* answers a method it does not implement with 405 and an ``Allow`` header (:meth:`set_status`);
 * guards state-changing requests (:meth:`check_xsrf_cookie`, Flower 2.2's rule) and gives its cookies safe
   defaults (:meth:`set_cookie`). The security headers every response carries are added by
   :mod:`flower.views.security`.
@@ -27,7 +29,7 @@ from typing import Any
 import tornado.web
 
 from flower.auth import Identity, is_cross_origin
-from flower.utils import strtobool
+from flower.utils import strict, strtobool
 from flower.views.errors import describe
 
 logger = logging.getLogger(__name__)
@@ -169,16 +171,25 @@ class BaseHandler(tornado.web.RequestHandler):
         raise tornado.web.HTTPError(403, 'Access denied')
 
     # -- arguments ------------------------------------------------------------------------------------------
-    def get_typed_argument(self, name: str, type_: type = str, default: Any = _MISSING) -> Any:
+    def get_typed_argument(self, name: str, type_: type = str, default: Any = _MISSING,
+                           minimum: float | None = None, maximum: float | None = None) -> Any:
         """An argument converted to ``type_``; missing without a default, or unconvertible, is a 400 that says
-        which argument and what was expected. Strings are returned as given (not HTML-escaped)."""
-        raw = self.get_argument(name, None)
+        which argument and what was expected. Integers and numbers are parsed strictly
+        (:mod:`flower.utils.strict`: ASCII digits, a ``-`` only when ``minimum`` allows negatives, within
+        ``minimum``/``maximum``). Values are taken as sent: unlike tornado's ``get_argument``, spaces are not
+        stripped and control characters are not turned into spaces, so ``' 1000 '`` is refused and a queue name
+        with a control character is seen (and refused) as it is. Strings are not HTML-escaped."""
+        raw = self.raw_argument(name)
         if raw is None:
             if default is _MISSING:
                 raise tornado.web.HTTPError(400, f'Missing argument {name}')
             return default
         if type_ is str:
             return raw
+        if type_ is int:
+            return strict.parse_int(raw, name, minimum, maximum)
+        if type_ is float:
+            return strict.parse_float(raw, name, minimum, maximum)
         try:
             if type_ is bool:
                 return strtobool(raw)
@@ -186,6 +197,19 @@ class BaseHandler(tornado.web.RequestHandler):
         except (TypeError, ValueError):
             raise tornado.web.HTTPError(
                 400, f"Invalid argument '{raw}' of type '{type_.__name__}'") from None
+
+    def raw_argument(self, name: str) -> str | None:
+        """The last value of the query or form argument ``name``, decoded and otherwise untouched."""
+        values = self.request.arguments.get(name)
+        if not values:
+            return None
+        return self.decode_argument(values[-1], name=name)
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The HTTP methods this handler implements (what a 405 answer lists in ``Allow``)."""
+        return [method for method in cls.SUPPORTED_METHODS
+                if getattr(cls, method.lower(), None) is not getattr(tornado.web.RequestHandler, method.lower())]
 
     # -- errors -----------------------------------------------------------------------------------------------
     def send_error(self, status_code: int = 500, **kwargs) -> None:
@@ -205,6 +229,13 @@ class BaseHandler(tornado.web.RequestHandler):
         if exc_info is not None:
             return describe(exc_info[1], status_code).message
         return self._reason
+
+    def set_status(self, status_code: int, reason: str | None = None) -> None:
+        """A 405 always says which methods would do (``Allow``, RFC 9110), whichever family renders the body (a
+        page, the API's text, the datatable's JSON): ``send_error`` clears the headers, then sets the status."""
+        super().set_status(status_code, reason)
+        if status_code == 405:
+            self.set_header('Allow', ', '.join(self.allowed_methods()))
 
     def write_error(self, status_code: int, **kwargs) -> None:
         message = self.error_message(status_code, kwargs.get('exc_info'))

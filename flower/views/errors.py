@@ -14,6 +14,7 @@ from flower import brokers, control
 from flower.queries import BadQuery
 from flower.runner import BrokerUnavailable, OperationFailed
 from flower.search import QuerySyntaxError
+from flower.utils import strict
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ CONTROL_ERROR_STATUS = {
     control.UnknownWorker: 404,
     control.UnknownTask: 404,
     control.CommandFailed: 403,
+    control.PoolLimitReached: 409,
     control.NotRetryable: 409,
     control.NoResultBackend: 503,
 }
@@ -52,6 +54,8 @@ def describe(exc: BaseException | None, default_status: int = 500) -> ErrorAnswe
         return ErrorAnswer(exc.status_code, message, exc.status_code < 500)
     if isinstance(exc, BadQuery):
         return ErrorAnswer(400, str(exc), True)
+    if isinstance(exc, strict.InvalidValue):  # a parameter that is not strictly a number, time or name
+        return ErrorAnswer(400, exc.message, True)
     if isinstance(exc, control.ControlError):
         for cls in type(exc).__mro__:
             if cls in CONTROL_ERROR_STATUS:

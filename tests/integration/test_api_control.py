@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
+import requests
 
 from tests.support.processes import Server, start_worker, wait_for
 
@@ -340,14 +341,14 @@ def test_bad_input_is_400_or_404_with_a_message(cluster):
         ('post', f'/api/task/apply/{add}', {'json': {'timeout': -1}}, 400, "Invalid timeout '-1'"),
         ('post', '/api/task/apply/no.such.task', {'json': {}}, 404, "Unknown task 'no.such.task'"),
         ('get', '/api/task/result/x', {'params': {'timeout': 'soon'}}, 400, "Invalid argument 'soon' of type 'float'"),
-        ('get', '/api/task/result/x', {'params': {'timeout': 'nan'}}, 400, "Invalid timeout 'nan'"),
+        ('get', '/api/task/result/x', {'params': {'timeout': 'nan'}}, 400, "Invalid argument 'nan' of type 'float'"),
         ('post', f'/api/worker/pool/grow/{name}', {'params': {'n': 'two'}}, 400, "Invalid argument 'two' of type 'int'"),
         ('post', f'/api/worker/pool/shrink/{name}', {'params': {'n': 0}}, 400, "Invalid n '0'"),
         ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 1}}, 400, 'Missing argument max'),
         ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 'a', 'max': 2}}, 400,
          "Invalid argument 'a' of type 'int'"),
-        ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 3, 'max': 2}}, 400,
-         'Invalid autoscale range: min (3) is greater than max (2)'),
+        ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 1, 'max': 10001}}, 400,
+         "Invalid max '10001': expected a whole number from 0 to 10000"),
         ('post', f'/api/worker/queue/add-consumer/{name}', {}, 400, 'Missing argument queue'),
         ('post', f'/api/task/timeout/{add}', {'params': {'hard': 1}}, 400, 'Missing argument workername'),
         ('post', f'/api/task/rate-limit/{add}', {'params': {'ratelimit': 1}}, 400, 'Missing argument workername'),
@@ -380,6 +381,132 @@ def test_bad_input_is_400_or_404_with_a_message(cluster):
     cluster.wait_state(listed, 'SUCCESS')
     assert listed in server.get('/api/tasks', params={'limit': 10 ** 30}).json()
     assert 'Traceback' not in server.output()
+
+
+def test_integers_are_strict_and_a_refused_grow_forks_nothing(cluster):
+    server, name = cluster.server, cluster.hostname
+    assert cluster.pool_size() == 2
+    grow = f'/api/worker/pool/grow/{name}'
+    for sent, expected in [
+        ('1000', "Invalid n '1000': expected a whole number from 1 to 10"),
+        ('11', "Invalid n '11': expected a whole number from 1 to 10"),
+        ('1_000', "Invalid argument '1_000' of type 'int'"),
+        (' 1000 ', "Invalid argument ' 1000 ' of type 'int'"),
+        ('1 ', "Invalid argument '1 ' of type 'int'"),
+        ('\u0661\u0660\u0660\u0660', "Invalid argument '\u0661\u0660\u0660\u0660' of type 'int'"),  # Arabic-Indic 1000
+        ('\uff11', "Invalid argument '\uff11' of type 'int'"),  # a full-width 1
+        ('+1', "Invalid argument '+1' of type 'int'"),
+        ('-1', "Invalid n '-1': expected a whole number from 1 to 10"),
+        ('1.0', "Invalid argument '1.0' of type 'int'"),
+        ('', "Invalid argument '' of type 'int'"),
+    ]:
+        for how in ('params', 'data'):  # the query string and a form body are read alike
+            response = server.post(grow, **{how: {'n': sent}})
+            assert (sent, how, response.status_code, response.text) == (sent, how, 400, expected)
+            assert response.headers['Content-Type'].startswith('text/plain')
+    response = server.post(f'/api/worker/pool/shrink/{name}', params={'n': 11})
+    assert (response.status_code, response.text) == (400, "Invalid n '11': expected a whole number from 1 to 10")
+    assert server.get('/api/tasks', params={'limit': '\u0661'}).status_code == 400
+    assert server.get('/api/tasks', params={'offset': '-5', 'limit': '1'}).status_code == 200  # negatives mean 0
+    assert cluster.pool_size() == 2  # nothing was forked
+
+
+def test_autoscale_past_one_step_above_the_pool_is_a_conflict(cluster):
+    server, name = cluster.server, cluster.hostname
+    # 2 processes and --max_pool_step 10: max 12 goes to the worker (which refuses: it does not autoscale)
+    response = server.post(f'/api/worker/pool/autoscale/{name}', params={'min': 1, 'max': 12})
+    assert response.status_code == 403 and 'Autoscale not enabled' in response.text
+    response = server.post(f'/api/worker/pool/autoscale/{name}', params={'min': 13, 'max': 1})  # either order
+    assert (response.status_code, response.text) == (409, (
+        f"Cannot autoscale '{name}' worker to max=13: its pool has 2 processes, and one call may raise that by "
+        '--max_pool_step (10) at most; set --max_pool_size to allow larger ranges'))
+
+
+def test_the_pool_size_cap_refuses_grows_past_it_counting_what_earlier_grows_added(cluster):
+    name = cluster.hostname
+    server = Server(cluster.broker, backend=cluster.broker,
+                    args=['--inspect_timeout=3000', '--max_pool_size=3', '--max_pool_step=2'])
+    try:
+        wait_for(lambda: server.get('/api/workers', params={'workername': name, 'refresh': 1}).status_code == 200,
+                 30, interval=0.3, message='the worker in the capped server')
+        assert cluster.pool_size() == 2
+        response = server.post(f'/api/worker/pool/grow/{name}', params={'n': 2})
+        assert (response.status_code, response.text) == (
+            409, f"Cannot grow '{name}' worker's pool by 2: it has 2 processes and --max_pool_size is 3")
+        response = server.post(f'/api/worker/pool/grow/{name}', params={'n': 3})
+        assert (response.status_code, response.text) == (400, "Invalid n '3': expected a whole number from 1 to 2")
+        response = server.post(f'/api/worker/pool/autoscale/{name}', params={'min': 1, 'max': 4})
+        assert (response.status_code, response.text) == (400, "Invalid max '4': expected a whole number from 0 to 3")
+        assert cluster.pool_size() == 2
+
+        response = server.post(f'/api/worker/pool/grow/{name}', params={'n': 1})
+        assert (response.status_code, response.json()) == (200, {'message': f"Growing '{name}' worker's pool by 1"})
+        wait_for(lambda: cluster.pool_size() == 3, 30, interval=0.3, message='the pool to have 3 processes')
+        # the grow refreshed what the server knows of the pool: the next one is measured from 3
+        response = server.post(f'/api/worker/pool/grow/{name}', params={'n': 1})
+        assert (response.status_code, response.text) == (
+            409, f"Cannot grow '{name}' worker's pool by 1: it has 3 processes and --max_pool_size is 3")
+        # the document tells clients the same limits
+        grow = server.get('/api/openapi.json').json()['paths']['/api/worker/pool/grow/{workername}']['post']
+        assert next(p for p in grow['parameters'] if p['name'] == 'n')['schema']['maximum'] == 2
+        assert '409' in grow['responses']
+    finally:
+        server.stop()
+        cluster.server.post(f'/api/worker/pool/shrink/{name}', params={'n': 1})
+    wait_for(lambda: cluster.pool_size() == 2, 30, interval=0.3, message='the pool to be back to 2 processes')
+
+
+def test_apply_with_arguments_the_task_does_not_take_is_400_with_celerys_words(cluster):
+    server = cluster.server
+    before = set(server.get('/api/tasks').json())
+    response = server.post(f'/api/task/apply/{TASKS}.add', json={'args': [1, 2, 3]})
+    assert (response.status_code, response.text) == (
+        400, f"Invalid arguments for '{TASKS}.add': add() takes 2 positional arguments but 3 were given")
+    response = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1], 'kwargs': {'z': 2}})
+    assert (response.status_code, response.text) == (
+        400, f"Invalid arguments for '{TASKS}.add': add() got an unexpected keyword argument 'z'")
+    response = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1]})
+    assert response.status_code == 400 and "missing 1 required positional argument: 'y'" in response.text
+    # nothing was sent: a task that is sent now is the only new one
+    sent = cluster.async_apply('add', {'args': [1, 2]})
+    cluster.wait_state(sent, 'SUCCESS')
+    assert set(server.get('/api/tasks').json()) - before == {sent}
+    assert 'Traceback' not in server.output()
+
+
+def test_dates_queue_names_and_signals_are_checked_as_the_document_says(cluster):
+    server, name = cluster.server, cluster.hostname
+    for value in ('2024-02-30 00:00', '2023-02-29 12:00', '2024-1-5 10:00', ' 2024-01-05 10:00', '2024-01-05 24:00'):
+        response = server.get('/api/tasks', params={'received_start': value})
+        assert (value, response.status_code, response.text) == (
+            value, 400, f"Invalid received_start '{value}': expected a date like 2024-01-31 13:45")
+    assert server.get('/api/tasks', params={'received_end': '2024-02-29 23:59'}).status_code == 200
+    response = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1, 2], 'eta': '2030-02-30 10:00'})
+    assert (response.status_code, response.text.split(':')[0]) == (400, "Invalid option 'eta'")
+    for queue in ('bell\x07', 'tab\tqueue', ' lead', 'q' * 256):
+        response = server.post(f'/api/worker/queue/add-consumer/{name}', params={'queue': queue})
+        assert (response.status_code, response.text.split(':')[0]) == (400, 'Invalid queue'), queue
+    assert 'bell\x07' not in {q.replace(' ', '') for q in cluster.queues()}
+    for signal in ('kill', 'SIGKILL ', '', '99'):
+        response = server.post('/api/task/revoke/some-id', params={'terminate': 1, 'signal': signal})
+        assert (response.status_code, response.text) == (
+            400, f"Invalid signal '{signal}': expected a signal name such as SIGTERM or SIGKILL")
+
+
+def test_method_not_allowed_lists_the_allowed_methods(cluster):
+    server, name = cluster.server, cluster.hostname
+    for method, path, allowed in [
+        ('put', '/api/workers', 'GET, OPTIONS'),
+        ('get', f'/api/worker/pool/grow/{name}', 'POST, OPTIONS'),
+        ('delete', '/api/task/info/x', 'GET, OPTIONS'),
+        ('patch', '/workers', 'GET, OPTIONS'),
+        ('put', '/metrics', 'GET, OPTIONS'),
+    ]:
+        response = getattr(requests, method)(server.url + path, timeout=10)
+        assert (path, response.status_code, response.headers.get('Allow')) == (path, 405, allowed)
+    response = requests.request('TRACE', server.url + '/api/tasks', timeout=10)
+    assert (response.status_code, response.headers.get('Allow'), response.text) == (
+        405, 'GET, OPTIONS', 'Method Not Allowed')
 
 
 def test_queue_lengths_of_the_queues_the_workers_consume(cluster):
@@ -465,8 +592,9 @@ def test_shutdown_stops_the_worker_and_its_queue_fills_up(cluster, processes):
     # its queue has no consumer now: what is sent there waits, and the queue lengths show it
     cluster.async_apply('add', {'args': [1, 2], 'queue': 'downq'})
     cluster.async_apply('add', {'args': [3, 4], 'queue': 'downq'})
-    lengths = server.get('/api/queues/length').json()['active_queues']
-    assert {'name': 'downq', 'messages': 2} in lengths
+    # the answer may be a few seconds old (a background refresh may have read the queue just before the sends)
+    wait_for(lambda: {'name': 'downq', 'messages': 2} in server.get('/api/queues/length').json()['active_queues'],
+             30, interval=0.5, message='downq to show 2 waiting messages')
     redis.Redis(host='127.0.0.1', port=6379, db=cluster.db).delete('downq')
 
 

@@ -138,6 +138,7 @@ def test_worker_page_tabs_lists_and_limit(cluster):
     assert f'href="/task/{running.id}">{running.id}</a>' in page  # the active task
     assert 'https://docs.celeryq.dev/en/stable/userguide/configuration.html#' in page
     assert 'data-api="worker/pool/grow"' in page and 'data-action="shutdown"' in page
+    assert 'name="n" min="1" max="10"' in page  # the form offers what --max_pool_step allows
 
     limited = server.get(_worker_path(cluster.worker), params={'limit': 1}).text
     registered = re.search(r'id="limits-table">(.*?)</table>', limited, re.S).group(1)

@@ -5,6 +5,7 @@ and the real runner), plus publishing and waiting on an in-memory Celery app."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from flower import control
 from flower.control import (ApplyRequest, CommandFailed, InvalidInput, NotRetryable, UnknownTask, WorkerControl,
                             parse_apply_body, recover_call, reply_from)
 from flower.events.task import Task, truncate_text
-from flower.runner import BlockingRunner
+from flower.runner import BlockingRunner, OperationFailed
 
 
 def run(coro):
@@ -41,31 +42,125 @@ def test_error_reason_is_the_workers_error_or_unknown():
 
 
 # -- parameters ---------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize('value', [0, -1, control.MAX_POOL_STEP + 1, True, 1.5])
-def test_pool_step_refuses_nonsense(value):
-    with pytest.raises(InvalidInput, match='Invalid n'):
-        control.pool_step(value)
+def prefork(processes: int, autoscale_max: int | None = None) -> dict:
+    """What ``inspect stats`` caches for a prefork worker with ``processes`` processes."""
+    stats = {'pool': {'max-concurrency': 2, 'processes': list(range(1000, 1000 + processes))}}
+    if autoscale_max is not None:
+        stats['autoscaler'] = {'max': autoscale_max, 'min': 1, 'qty': 0}
+    return {'stats': stats}
 
 
-def test_pool_step_and_autoscale_accept_sane_values():
-    assert control.pool_step(3) == 3
-    assert control.autoscale_bounds(0, 4) == (0, 4)
-    with pytest.raises(InvalidInput, match=r'min \(5\) is greater than max \(4\)'):
-        control.autoscale_bounds(5, 4)
-    with pytest.raises(InvalidInput, match="Invalid max '-1'"):
-        control.autoscale_bounds(0, -1)
+@pytest.mark.parametrize('value', [0, -1, control.DEFAULT_MAX_POOL_STEP + 1, 1000, True, 1.5, '3'])
+def test_a_pool_step_is_a_whole_number_from_1_to_the_step_limit(value):
+    with pytest.raises(InvalidInput, match=f"Invalid n '{value}'"):
+        control.PoolLimits().step_size(value)
+
+
+def test_the_pool_size_is_the_process_count_else_the_concurrency():
+    assert control.pool_size(prefork(3)) == 3  # processes follow grow/shrink, max-concurrency does not
+    assert control.pool_size({'stats': {'pool': {'max-concurrency': 4, 'threads': []}}}) == 4
+    for unknown in (None, {}, {'stats': {}}, {'stats': {'pool': 'x'}}, {'stats': {'pool': {'max-concurrency': '4'}}}):
+        assert control.pool_size(unknown) is None
+
+
+def test_grow_within_the_step_is_allowed_without_a_cap_whatever_the_size():
+    limits = control.PoolLimits(step=10, cap=0)
+    assert limits.grow('w', 10, prefork(500)) == 10
+    assert limits.grow('w', 1, None) == 1  # no cap: the size is not needed
+
+
+def test_grow_past_the_cap_is_a_conflict_that_names_the_sizes():
+    limits = control.PoolLimits(step=10, cap=8)
+    assert limits.grow('w', 6, prefork(2)) == 6
+    with pytest.raises(control.PoolLimitReached,
+                       match="Cannot grow 'w' worker's pool by 7: it has 2 processes and --max_pool_size is 8"):
+        limits.grow('w', 7, prefork(2))
+    with pytest.raises(control.PoolLimitReached, match="the pool size of 'w' is unknown"):
+        limits.grow('w', 1, {'stats': {}})
+    with pytest.raises(InvalidInput, match="Invalid n '11'"):  # the step is checked first, and is a 400
+        limits.grow('w', 11, prefork(0))
+
+
+def test_autoscale_bounds_are_a_range_capped_by_the_pool_size_option():
+    capped = control.PoolLimits(step=10, cap=20)
+    assert capped.autoscale('w', 2, 20, None) == (2, 20)  # with a cap the current size does not matter
+    assert capped.autoscale('w', 9, 3, None) == (3, 9)    # either order, as celery worker --autoscale=9,3
+    with pytest.raises(InvalidInput, match="Invalid max '21': expected a whole number from 0 to 20"):
+        capped.autoscale('w', 1, 21, None)
+    with pytest.raises(InvalidInput, match="Invalid min '-1'"):
+        capped.autoscale('w', -1, 2, None)
+
+
+def test_autoscale_without_a_cap_raises_max_by_one_step_at_most():
+    limits = control.PoolLimits(step=10, cap=0)
+    assert limits.autoscale('w', 1, 12, prefork(2)) == (1, 12)
+    with pytest.raises(control.PoolLimitReached, match=r"to max=13: its pool has 2 processes, and one call may "
+                                                       r"raise that by --max_pool_step \(10\) at most"):
+        limits.autoscale('w', 1, 13, prefork(2))
+    # an autoscaling worker is measured by the larger of its processes and its current maximum
+    assert limits.autoscale('w', 1, 40, prefork(1, autoscale_max=30)) == (1, 40)
+    with pytest.raises(control.PoolLimitReached, match='autoscales up to 30'):
+        limits.autoscale('w', 1, 41, prefork(1, autoscale_max=30))
+    with pytest.raises(control.PoolLimitReached, match='unknown'):
+        limits.autoscale('w', 1, 2, None)
     with pytest.raises(InvalidInput, match=f"Invalid max '{control.MAX_PROCESSES + 1}'"):
-        control.autoscale_bounds(0, control.MAX_PROCESSES + 1)
+        limits.autoscale('w', 0, control.MAX_PROCESSES + 1, prefork(2))
+
+
+class GrowingInspector:
+    """An inspector whose worker shows one more process at each inspection (a pool still forking)."""
+
+    def __init__(self, processes: int):
+        self.workers = {'w': prefork(processes)}
+        self.refreshed = 0
+
+    async def inspect(self, workername=None):
+        self.refreshed += 1
+        self.workers['w'] = prefork(control.pool_size(self.workers['w']) + 1)
+
+
+def test_pool_changes_run_one_at_a_time_and_refresh_the_worker_afterwards():
+    inspector = GrowingInspector(2)
+    changes = control.PoolChanges(inspector)
+    seen = []
+
+    async def grow(info):
+        seen.append(control.pool_size(info))
+        await asyncio.sleep(0)  # let the other change try to run meanwhile
+        return 'grown'
+
+    async def both():
+        return await asyncio.gather(changes.change('w', grow), changes.change('w', grow))
+    assert run(both()) == ['grown', 'grown']
+    assert seen == [2, 3]  # the second saw what the first left
+    assert inspector.refreshed == 2
+
+
+def test_a_pool_change_is_inspected_again_until_the_worker_shows_it_within_a_bound():
+    async def noop(info):
+        return 'ok'
+    inspector = GrowingInspector(2)
+    changes = control.PoolChanges(inspector)
+    changes.settle_interval = 0
+    assert run(changes.change('w', noop, resize=lambda size: size + 3)) == 'ok'
+    assert (inspector.refreshed, control.pool_size(inspector.workers['w'])) == (3, 5)
+
+    inspector = GrowingInspector(2)
+    changes = control.PoolChanges(inspector)
+    changes.settle_interval, changes.settle_timeout = 0.01, 0.05
+    started = time.monotonic()
+    run(changes.change('w', noop, resize=lambda size: size - 1))  # never shown: gives up at the bound
+    assert inspector.refreshed >= 2 and time.monotonic() - started < 2
 
 
 @pytest.mark.parametrize('given,expected', [
-    (None, 'SIGTERM'), ('', 'SIGTERM'), ('KILL', 'SIGKILL'), ('sigkill', 'SIGKILL'), ('SIGUSR1', 'SIGUSR1'),
-    ('9', 'SIGKILL'), (' term ', 'SIGTERM')])
+    (None, 'SIGTERM'), ('KILL', 'SIGKILL'), ('SIGKILL', 'SIGKILL'), ('SIGUSR1', 'SIGUSR1'), ('9', 'SIGKILL'),
+    ('TERM', 'SIGTERM')])
 def test_signal_names_are_normalised(given, expected):
     assert control.signal_name(given) == expected
 
 
-@pytest.mark.parametrize('given', ['NOPE', '999', '-9', 'SIG', '9.0'])
+@pytest.mark.parametrize('given', ['NOPE', '999', '-9', 'SIG', '9.0', '', 'sigkill', 'kill', ' TERM ', '٩'])
 def test_unknown_signals_are_refused(given):
     with pytest.raises(InvalidInput, match=f"Invalid signal '{given}'"):
         control.signal_name(given)
@@ -92,7 +187,9 @@ def test_time_limits_rate_limits_and_waits_are_checked():
 
 def test_queue_names_must_fit_amqp():
     assert control.short_name('extra', 'queue') == 'extra'
-    for bad in ('', '   ', 'é' * 200, None):
+    assert control.short_name('q' * 255, 'queue') == 'q' * 255
+    assert control.short_name('é' * 63, 'queue') == 'é' * 63
+    for bad in ('', '   ', ' lead', 'bell\x07', 'nul\x00', 'del\x7f', 'c1\x85', 'q' * 256, 'é' * 64, None, 5):
         with pytest.raises(InvalidInput, match='Invalid queue'):
             control.short_name(bad, 'queue')
 
@@ -282,7 +379,7 @@ def test_pool_grow_broadcasts_to_the_one_worker_and_reads_its_reply():
     ('pool_restart', (), 'pool_restart', {'reload': False}, "Failed to restart the 'w@h' pool: boom"),
     ('pool_grow', (1,), 'pool_grow', {'n': 1}, "Failed to grow 'w@h' worker's pool: boom"),
     ('pool_shrink', (1,), 'pool_shrink', {'n': 1}, "Failed to shrink 'w@h' worker's pool: boom"),
-    ('autoscale', (1, 2), 'autoscale', {'min': 1, 'max': 2}, "Failed to autoscale 'w@h' worker: boom"),
+    ('autoscale', (1, 2, prefork(2)), 'autoscale', {'min': 1, 'max': 2}, "Failed to autoscale 'w@h' worker: boom"),
     ('add_consumer', ('q',), 'add_consumer', {'queue': 'q'}, "Failed to add 'q' consumer to 'w@h' worker: boom"),
     ('cancel_consumer', ('q',), 'cancel_consumer', {'queue': 'q'},
      "Failed to cancel 'q' consumer from 'w@h' worker: boom"),
@@ -314,13 +411,13 @@ def test_successful_consumer_and_limit_commands_return_the_workers_words():
 def test_shutdown_does_not_wait_for_a_reply_and_revoke_normalises_the_signal():
     ctl, recorder = worker_control()
     assert run(ctl.shutdown('w@h')) == 'Shutting down!'
-    assert run(ctl.revoke('abc', terminate=True, signal='kill')) == "Revoked 'abc'"
+    assert run(ctl.revoke('abc', terminate=True, signal='KILL')) == "Revoked 'abc'"
     assert recorder.calls == [('broadcast', 'shutdown', {}, ['w@h'], False, 1.0), ('revoke', 'abc', True, 'SIGKILL')]
 
 
 def test_invalid_parameters_are_refused_before_anything_is_sent():
     ctl, recorder = worker_control()
-    for call in (ctl.pool_grow('w', 0), ctl.autoscale('w', 3, 1), ctl.add_consumer('w', ''),
+    for call in (ctl.pool_grow('w', 0), ctl.autoscale('w', 3, 10 ** 6), ctl.add_consumer('w', ''),
                  ctl.rate_limit('w', 't', 'fast'), ctl.time_limit('w', 't', -1, None), ctl.revoke('x', True, 'NOPE')):
         with pytest.raises(InvalidInput):
             run(call)
@@ -382,6 +479,38 @@ def test_publish_then_wait_returns_the_result_once_it_is_stored(memory_app):
         return task_id, await waiting
     task_id, snapshot = run(scenario())
     assert snapshot.as_dict(with_result=True) == {'task-id': task_id, 'state': 'SUCCESS', 'result': 3}
+
+
+@pytest.mark.parametrize('args,kwargs,words', [
+    ([1, 2, 3], {}, 'add() takes 2 positional arguments but 3 were given'),
+    ([1], {}, "add() missing 1 required positional argument: 'y'"),
+    ([1, 2], {'z': 3}, "add() got an unexpected keyword argument 'z'"),
+    ([1], {'x': 2}, "add() got multiple values for argument 'x'"),
+])
+def test_arguments_that_do_not_fit_the_task_are_invalid_input_with_celerys_words(memory_app, args, kwargs, words):
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=1))
+    with pytest.raises(InvalidInput) as caught:
+        execution.check_arguments('unit.add', ApplyRequest(args=args, kwargs=kwargs))
+    assert caught.value.message == f"Invalid arguments for 'unit.add': {words}"
+    # the very check apply_async makes, with the very message
+    with pytest.raises(TypeError, match=re.escape(words)):
+        memory_app.tasks['unit.add'].apply_async(args=args, kwargs=kwargs)
+    execution.check_arguments('unit.add', ApplyRequest(args=[1, 2]))
+    execution.check_arguments('unit.add', ApplyRequest(args=[], kwargs={'x': 1, 'y': 2}))
+
+
+def test_a_task_without_typing_is_not_checked_and_other_type_errors_are_not_invalid_input(memory_app):
+    @memory_app.task(name='unit.untyped', typing=False)
+    def untyped(x):
+        return x
+    execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=1))
+    execution.check_arguments('unit.untyped', ApplyRequest(args=[1, 2, 3]))  # Celery would not check either
+
+    def broken_publish(*args, **kwargs):
+        raise TypeError('a bug in a publish hook')
+    memory_app.tasks['unit.add'].apply_async = broken_publish
+    with pytest.raises(OperationFailed, match='a bug in a publish hook'):  # a 500, not a 400
+        run(execution.publish('unit.add', ApplyRequest(args=[1, 2])))
 
 
 def test_a_wait_gives_up_at_its_timeout_with_the_current_state(memory_app):

@@ -149,3 +149,14 @@ def test_options_from_any_object():
 def test_split_argv_moves_celery_options_and_drops_flower_token():
     assert split_argv(['-A', 'proj', 'flower', '--db', 'flower', '--broker', 'redis://', '--debug']) == (
         ['-A', 'proj', '--broker', 'redis://'], ['--db', 'flower', '--debug'])
+
+
+def test_pool_limit_options_default_to_a_step_of_ten_and_no_cap(tmp_path):
+    options = resolve([], {}, cwd=str(tmp_path)).options
+    assert (options.max_pool_step, options.max_pool_size) == (10, 0)
+    options = resolve(['--max_pool_step=2'], {'FLOWER_MAX_POOL_SIZE': '16'}, cwd=str(tmp_path)).options
+    assert (options.max_pool_step, options.max_pool_size) == (2, 16)
+    with pytest.raises(OptionError, match="'--max_pool_step' must be at least 1"):
+        resolve(['--max_pool_step=0'], {}, cwd=str(tmp_path))
+    with pytest.raises(OptionError, match="'--max_pool_size' must be 0 \\(no cap\\) or more"):
+        resolve(['--max_pool_size=-1'], {}, cwd=str(tmp_path))
