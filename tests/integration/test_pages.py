@@ -134,6 +134,11 @@ def test_worker_page_tabs_lists_and_limit(cluster):
         assert f'id="pane-{tab}"' in page
     assert f'{TASKS}.add</a>' in page  # the registered tasks, with their limit forms
     assert f'data-api="task/rate-limit" data-path="{TASKS}.add"' in page
+    # a task with a rate limit of its own: its name without Celery's decoration, the limit shown beside it
+    assert f'data-api="task/rate-limit" data-path="{TASKS}.limited"' in page
+    assert re.search(rf'{TASKS}\.limited</a>\s*<span class="task-limits[^"]*"[^>]*>rate_limit=100/m</span>', page)
+    decorated = server.get('/tasks', params={'name': f'{TASKS}.limited [rate_limit=100/m]'}).text
+    assert f'data-fl-name="{TASKS}.limited"' in decorated
     assert re.search(r'<td class="fw-semibold">celery</td>', page)  # its queue
     assert f'href="/task/{running.id}">{running.id}</a>' in page  # the active task
     assert 'https://docs.celeryq.dev/en/stable/userguide/configuration.html#' in page
