@@ -216,7 +216,7 @@ def _paths() -> dict:
                                                           '-state', '-received', '-started']}, 'Order.'),
             _query('search', {'type': 'string'},
                    'Search query: terms, `name:`, `state:`, `worker:`, `args:`, `kwargs:k=v`, `result:`, '
-                   '`AND`, `OR`, parentheses, double quotes.'),
+                   '`exception:`, `traceback:`, `AND`, `OR`, parentheses, double quotes.'),
         ],
         responses={
             '200': _json('Tasks by id.', {'type': 'object', 'additionalProperties': _ref('Task')}),

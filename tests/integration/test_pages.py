@@ -199,6 +199,34 @@ def _datatable(server, method='get', columns=('name', 'uuid', 'state', 'received
     return server.get('/tasks/datatable', params=params)
 
 
+def test_failures_are_found_by_their_error(cluster):
+    """A real failing task: its exception is searched by plain terms and ``exception:``, its traceback by
+    ``traceback:``, on the tasks page and in the API."""
+    server = cluster.server
+    marker = uuidlib.uuid4().hex[:8]
+    bad = cluster.send('fail', f'card {marker} declined')
+    good = cluster.send('echo', f'ValueError card {marker} declined')  # the same words, in its arguments only
+    cluster.wait_state(bad.id, {'FAILURE'})
+    cluster.wait_state(good.id, {'SUCCESS'})
+
+    def found(search):
+        rows = _datatable(server, search=search, length=1000).json()['data']
+        api = server.get('/api/tasks', params={'search': search}).json()
+        assert {row['uuid'] for row in rows} == set(api), search
+        return set(api)
+
+    assert found(f'"ValueError(\'card {marker}"') == {bad.id}  # the exception's text, as a plain term
+    assert found(f'exception:ValueError exception:{marker}') == {bad.id}
+    assert found(f'exception:{marker}') == {bad.id}
+    assert found(f'args:{marker}') == {bad.id, good.id}
+    assert found(f'traceback:celeryapp.py {marker}') == {bad.id}  # the file the error was raised in
+    assert found(f'exception:celeryapp.py {marker}') == set()  # ... is in the traceback, not the exception
+    info = server.get(f'/api/task/info/{bad.id}').json()
+    assert 'ValueError' in info['exception'] and 'celeryapp.py' in info['traceback']
+    help_text = re.search(r'id="search-help">(.*?)</div>\s*</div>', server.get('/tasks').text, re.S).group(1)
+    assert '<code>exception:</code>' in help_text and '<code>traceback:</code>' in help_text
+
+
 def test_datatable_pages_sorts_filters_and_searches(cluster):
     server = cluster.server
     ids = [cluster.send('add', i, i).id for i in range(6)]
