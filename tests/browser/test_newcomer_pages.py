@@ -43,3 +43,49 @@ def test_the_limits_tab_changes_the_limit_of_a_task_that_already_has_one(cluster
     page.wait_for_url(re.compile(r'/tasks\?name='))
     page.wait_for_selector(f'tr[id="task-{done.id}"]', timeout=30000)
     assert watched.problems() == []
+
+
+def test_the_docs_link_opens_this_servers_documentation(cluster, open_page):
+    watched = open_page()
+    page = watched.page
+    page.goto(cluster.url('/workers'))
+    docs_link = page.locator('#main-nav a.nav-link', has_text='Docs')
+    assert docs_link.get_attribute('href') == '/docs' and docs_link.get_attribute('target') is None
+    docs_link.click()
+    page.wait_for_url(cluster.url('/docs'))
+    assert page.inner_text('#doc-page h1') == 'Documentation'
+    assert page.get_attribute('#main-nav a.nav-link.active', 'href') == '/docs'
+    watched.screenshot('docs-index')
+
+    page.click('#doc-page a:text-is("Configuration")')
+    page.wait_for_url(cluster.url('/docs/configuration.md'))
+    assert page.locator('#doc-page table.doc-table').count() >= 3
+    assert page.locator('#doc-page td code', has_text='--url_prefix').count() >= 1
+    page.click('#doc-page a[href="#--url_prefix"]')  # an anchor on the same page lands on its heading
+    wait_for(lambda: abs(page.evaluate('document.getElementById("--url_prefix").getBoundingClientRect().top')) < 200,
+             10, interval=0.1, message='the heading scrolled into view (smoothly)')
+
+    page.goto(cluster.url('/docs/benchmarks.md'))
+    page.wait_for_load_state('networkidle')
+    assert page.evaluate('document.querySelector("#doc-page img.doc-image").naturalWidth') > 100
+    page.goto(cluster.url('/docs/dashboards.md'))
+    watched.screenshot('docs-dashboards')
+    assert 'exception:' in page.inner_text('#doc-page')
+    assert watched.problems() == []
+
+
+def test_a_failure_is_found_by_its_error_from_the_search_box(cluster, open_page):
+    bad = cluster.send('fail', 'card declined')
+    cluster.wait_state(bad.id, {'FAILURE'})
+    watched = open_page()
+    page = watched.page
+    page.goto(cluster.url('/tasks'))
+    page.wait_for_selector('#tasks-table tbody tr')
+    page.click('#search-help-toggle')
+    assert 'exception:' in page.inner_text('#search-help') and 'traceback:' in page.inner_text('#search-help')
+    page.fill('#tasks-search', "exception:\"ValueError('card declined')\"")
+    page.wait_for_selector(f'tr[id="task-{bad.id}"]', timeout=30000)
+    wait_for(lambda: page.locator('#tasks-table tbody tr[id^="task-"]').count() == 1, 15, interval=0.2,
+             message='only the failure with that error')
+    watched.screenshot('tasks-search-exception')
+    assert watched.problems() == []

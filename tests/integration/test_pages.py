@@ -152,6 +152,22 @@ def test_worker_page_tabs_lists_and_limit(cluster):
     assert server.get(_worker_path(cluster.worker), params={'limit': 'x'}).status_code == 400
 
 
+def test_the_documentation_is_served_by_the_server(cluster):
+    server = cluster.server
+    assert 'href="/docs"' in server.get('/workers').text and 'readthedocs' not in server.get('/workers').text
+    index = server.get('/docs')
+    assert index.status_code == 200 and '<h1 id="documentation">Documentation</h1>' in index.text
+    assert 'href="/docs/configuration.md"' in index.text and 'href="/api/openapi.json"' in index.text
+    page = server.get('/docs/configuration.md')
+    assert page.status_code == 200 and '<h3 id="--url_prefix">--url_prefix</h3>' in page.text
+    image = server.get('/docs/benchmarks.png')
+    assert image.headers['Content-Type'] == 'image/png' and image.content.startswith(b'\x89PNG')
+    missing = server.get('/docs/nope.md')
+    assert missing.status_code == 404 and 'No documentation page &#x27;nope.md&#x27;' in missing.text
+    for outside in ('/docs/../README.md', '/docs/%2e%2e%2fREADME.md', '/docs/.hidden.md', '/docs/index'):
+        assert server.get(outside).status_code == 404, outside
+
+
 def test_unknown_pages_are_404_pages_naming_what_was_asked(cluster):
     server = cluster.server
     for path, message in (('/worker/nobody@nowhere', "Unknown worker &#x27;nobody@nowhere&#x27;"),
@@ -420,6 +436,8 @@ def test_url_prefix_reaches_links_static_files_and_scripts(cluster, processes):
                                                           'order[0][column]': 0}).status_code == 200
     assert 'href="/flower/tasks"' in server.get('/flower/nowhere').text  # the 404 page too
     assert server.get('/tasks').status_code == 404  # the unprefixed paths are gone
+    docs = server.get('/flower/docs').text  # the documentation links stay under the prefix
+    assert 'href="/flower/docs"' in home.text and 'href="/flower/docs/configuration.md"' in docs
 
 
 def test_format_task_columns_and_the_apps_timezone(cluster, processes, tmp_path):
