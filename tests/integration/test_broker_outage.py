@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from tests.conftest import celery_app_for
+from tests.conftest import celery_app_for, unavailable
 from tests.support.processes import PrivateRedis, Server, free_port, start_worker, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -29,7 +29,7 @@ def _private_redis_or_skip(port=None):
     try:
         return PrivateRedis(port)
     except (FileNotFoundError, AssertionError) as exc:
-        pytest.skip(f'cannot start a private redis-server: {exc}')
+        unavailable(f'cannot start a private redis-server: {exc}')
 
 
 def test_server_survives_broker_outage_and_resumes(processes):
