@@ -23,6 +23,8 @@ def _serving(port, path='/healthcheck'):
 
 
 def _start(args, env, cwd, processes):
+    # this checkout's flower, whatever the interpreter has installed (the server runs in another directory)
+    env = {'PYTHONPATH': str(REPO), **env}
     proc = Process([sys.executable, '-m', 'flower', *args], env=env, cwd=cwd, name='cli')
     processes.append(proc)
     return proc
