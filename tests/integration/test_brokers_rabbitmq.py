@@ -89,7 +89,9 @@ def settled(broker, names, expected: dict[str, int], timeout: float = 30.0) -> l
     """Poll until the API reports ``expected`` messages per queue; return the last answer."""
     def matches():
         answer = lengths(broker, names)
-        return answer if {q['name']: q.get('messages') for q in answer} == expected else None
+        # the statistics fields (consumers, ...) may come a little after the message counts
+        settled_fields = all('consumers' in q for q in answer)
+        return answer if settled_fields and {q['name']: q.get('messages') for q in answer} == expected else None
     return wait_for(matches, timeout, interval=0.5, message=f'the management API to report {expected}')
 
 
