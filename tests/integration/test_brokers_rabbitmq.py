@@ -136,7 +136,8 @@ def test_unacknowledged_messages_and_consumers_are_reported(amqp_url):
 
             def two_unacked():
                 (q,) = lengths(broker, ['inflight'])
-                return q if q.get('messages_unacknowledged') == 2 and q.get('messages') == 4 else None
+                return q if q.get('messages_unacknowledged') == 2 and q.get('messages') == 4 and \
+                    'consumers' in q else None
             q = wait_for(two_unacked, 30, interval=0.5, message='2 unacknowledged of 4')
             assert q['messages_ready'] == 2 and q['consumers'] == 1
             for message in held:
