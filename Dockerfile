@@ -15,6 +15,8 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY flower ./flower
+# the documentation the server shows at /docs (flower/docs links to it)
+COPY docs ./docs
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 # -- the image: the wheel and its dependencies, run as an unprivileged user -----------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from functools import cached_property
 from typing import Any
@@ -48,6 +49,7 @@ from flower.utils.template import format_time, humanize
 from flower.views import BaseHandler
 from flower.views.assets import override_settings
 from flower.views.auth import login_settings
+from flower.views.error import PrefixRedirect
 from flower.views.live import PageShapes
 from flower.views.security import host_refusal, security_headers_transform
 
@@ -126,6 +128,12 @@ class Flower(tornado.web.Application):
         settings.update(override_settings(settings, urls.settings['template_path'], urls.settings['static_path']))
         routes = list(handlers if handlers is not None else urls.handlers)
         routes = [_with_prefix(spec, opts.url_prefix) for spec in routes]
+        if opts.url_prefix and opts.url_prefix.strip('/'):
+            home = prepend_url('/', opts.url_prefix)  # '/<prefix>/'
+            # (the target is a format string to tornado, the source a pattern: the prefix is text in both)
+            routes.insert(0, tornado.web.url(re.escape(home.rstrip('/')), PrefixRedirect,
+                                             {'url': home.replace('{', '{{').replace('}', '}}'),
+                                              'permanent': False}))
         ensure_handlers_declare_auth(routes)
         super().__init__(routes, **settings)
         self.add_transform(security_headers_transform(self.settings))  # on every response, static files too

@@ -164,7 +164,11 @@ def security_warnings(options: Options, environ=None) -> list[str]:
                    f'{where} sees every page: task names, arguments, keyword arguments, results, exceptions '
                    'and tracebacks, worker names, configuration and statistics, and the broker URL (password '
                    'hidden).')
-        if unauthenticated_api_allowed(environ):
+        if unauthenticated_api_allowed(environ) and options.read_only:
+            exposed += (' FLOWER_UNAUTHENTICATED_API is set, so the REST API is open too, for reading only '
+                        '(--read_only refuses every call that would run, revoke or terminate tasks or change '
+                        'workers): anyone can read the same task and worker data through it.')
+        elif unauthenticated_api_allowed(environ):
             exposed += (' FLOWER_UNAUTHENTICATED_API is set, so the REST API is open too: anyone can run, '
                         'revoke and terminate tasks, and shut down, resize and reconfigure workers.')
         else:

@@ -26,6 +26,7 @@ from flower.utils.hosts import AllowedHosts
 
 DEFAULT_CONFIG_FILE = 'flowerconfig.py'
 ENV_PREFIX = 'FLOWER_'
+SUGGESTION_CUTOFF = 0.75  # how alike a misspelt name and an option must be for the option to be suggested
 
 # FLOWER_* variables that are read directly by the parts that need them, not options.
 DIRECT_ENV_VARIABLES = frozenset({
@@ -242,7 +243,7 @@ def lookup(name: str, what: str = 'option') -> Option:
     try:
         return ALL_OPTIONS[key]
     except KeyError:
-        close = difflib.get_close_matches(key, ALL_OPTIONS, n=1, cutoff=0.75)
+        close = difflib.get_close_matches(key, ALL_OPTIONS, n=1, cutoff=SUGGESTION_CUTOFF)
         hint = f" (did you mean '--{close[0]}'?)" if close else ''
         raise OptionError(f"Unknown {what} '{name}'{hint}. Run 'flower --help' to list the options.") from None
 
@@ -403,15 +404,25 @@ def options_from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any]
         name = key[len(ENV_PREFIX):].lower()
         option = ALL_OPTIONS.get(name)
         if option is None:
-            close = difflib.get_close_matches(name, ALL_OPTIONS, n=1, cutoff=0.8)
+            close = misspelt_variable(key)
             if close:
-                warnings.append(f"Environment variable {key} is not an option; did you mean "
-                                f"{ENV_PREFIX}{close[0].upper()}?")
+                warnings.append(f"Environment variable {key} is not an option; did you mean {close}?")
             continue
         if option.type == 'function':
             raise OptionError(f"Option '{option.flag}' can only be set in a config file, not by {key}")
         values[option.name] = option.convert(raw, f'environment variable {key}')
     return values, warnings
+
+
+def misspelt_variable(key: str) -> str | None:
+    """The ``FLOWER_*`` variable that ``key`` (not one) most likely means, if one is close: an option's
+    (``FLOWER_PROT`` -> ``FLOWER_PORT``, as close as a misspelt ``--prot`` must be to be named) or one read
+    directly (``FLOWER_UNAUTHENTICATED_APl``). Variables far from every name are left alone: environments carry
+    ``FLOWER_*`` variables of other tools (a compose file's ``FLOWER_PASSWORD``)."""
+    known = {name.upper(): ENV_PREFIX + name.upper() for name in ALL_OPTIONS}
+    known.update({variable[len(ENV_PREFIX):]: variable for variable in DIRECT_ENV_VARIABLES})
+    close = difflib.get_close_matches(key[len(ENV_PREFIX):].upper(), known, n=1, cutoff=SUGGESTION_CUTOFF)
+    return known[close[0]] if close else None
 
 
 def options_from_config_file(path: str, explicit: bool) -> tuple[dict[str, Any], list[str]]:

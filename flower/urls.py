@@ -19,6 +19,7 @@ from flower.api.tasks import (GetQueueLengths, ListTasks, ListTaskTypes, TaskAbo
 from flower.api.workers import ListWorkers
 from flower.views.auth import LoginHandler, LogoutHandler
 from flower.views.broker import BrokerView
+from flower.views.docs import DocsView
 from flower.views.error import NotFoundErrorHandler
 from flower.views.live import LiveChannel
 from flower.views.monitor import Healthcheck, Metrics
@@ -43,6 +44,8 @@ handlers = [
     url(r'/tasks', TasksView, name='tasks'),
     url(r'/tasks/datatable', TasksDataTable, name='tasks-datatable'),
     url(r'/broker', BrokerView, name='broker'),
+    url(r'/docs', DocsView, name='docs'),  # beyond Flower: our documentation, served offline
+    url(r'/docs/([a-z0-9][a-z0-9._-]*)', DocsView),
     url(r'/live', LiveChannel, name='live'),  # the dashboards' live-update WebSocket
     # REST API
     url(r'/api/workers', ListWorkers),

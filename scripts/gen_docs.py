@@ -95,8 +95,8 @@ OPTION_NOTES = {
                      'end on restart and several servers behind one name do not accept each other\'s cookies: '
                      'set it (the same on every server) when you use `--auth`.',
     'url_prefix': 'Serve everything under a path, e.g. `--url_prefix=flower` for `https://example.com/flower/` '
-                  '(pages, API, static files, `/metrics`, `/healthcheck` and the live channel). See '
-                  '[reverse proxy](reverse-proxy.md).',
+                  '(pages, API, static files, `/metrics`, `/healthcheck` and the live channel); `/flower` '
+                  'without the slash redirects to `/flower/`. See [reverse proxy](reverse-proxy.md).',
     'xheaders': "Trust the proxy's `X-Real-Ip`/`X-Forwarded-For` and `X-Scheme`/`X-Forwarded-Proto` headers for "
                 'the client address and the scheme. Turn it on behind a reverse proxy that sets them, and only '
                 'then: otherwise any client can claim any address. See [reverse proxy](reverse-proxy.md).',
@@ -229,8 +229,10 @@ file over the environment, the environment over the defaults.
   (a named file must exist). Top-level names that are options are used (`port = 5555`,
   `basic_auth = ["alice:s3cret"]`); other names are ignored, and a misspelt one is reported in the log.
 - **Environment**: `{ENV_PREFIX}<NAME>` with the option's name in capitals (`{ENV_PREFIX}PORT=5555`,
-  `{ENV_PREFIX}BASIC_AUTH=alice:s3cret`). A `{ENV_PREFIX}*` variable that looks like a misspelt option is
-  reported in the log.
+  `{ENV_PREFIX}BASIC_AUTH=alice:s3cret`). A `{ENV_PREFIX}*` variable that looks like a misspelt option or
+  one of the variables below is reported in the log with the one meant (`{ENV_PREFIX}PROT`: did you mean
+  `{ENV_PREFIX}PORT`?); the server still starts, since environments carry `{ENV_PREFIX}*` variables of
+  other tools too.
 
 Values: booleans are `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0` (`y`, `n`, `t`, `f` too); lists are
 comma-separated; durations are `7d`, `12h`, `30m`, `90s`, `2w` or a number of seconds. The broker comes from

@@ -2,8 +2,9 @@
 
 Services are shared with other sessions on the machine: this session claims a Redis db with a lock key (and
 gives it back), creates its own RabbitMQ vhost (and deletes it), flushes only its own db, and stops only the
-processes it started. When a service is down the tests that need it skip with a one-line reason, except
-under CI=true, where they fail.
+processes it started. When a service or a program is missing the tests that need it skip at once with a
+one-line reason (a connection refused or a missing executable is known in a second or two, so nothing waits
+for a deadline), except under CI=true, where they fail with the same reason.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ def _unavailable(reason: str):
     if IN_CI:
         pytest.fail(f'{reason} (CI=true: services must be up)')
     pytest.skip(reason)
+
+
+unavailable = _unavailable  # for test modules: skip here, fail under CI=true
+
+
+def require_executable(name: str, install_hint: str) -> str:
+    """The path of the program ``name``; a test that needs a missing one skips (fails under CI=true)."""
+    import shutil
+    path = shutil.which(name)
+    if path is None:
+        _unavailable(f'{name} is not installed ({install_hint})')
+    return path
 
 
 def _redis_client(db=0):
@@ -73,9 +86,12 @@ def rabbitmq_vhost():
     if not ctl:
         _unavailable('rabbitmqctl is not installed')
     vhost = f'flowertest-{uuid.uuid4().hex[:10]}'
-    subprocess.run([ctl, 'add_vhost', vhost], check=True, capture_output=True, timeout=60)
-    subprocess.run([ctl, 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], check=True,
-                   capture_output=True, timeout=60)
+    try:
+        subprocess.run([ctl, 'add_vhost', vhost], check=True, capture_output=True, timeout=60)
+        subprocess.run([ctl, 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], check=True,
+                       capture_output=True, timeout=60)
+    except subprocess.CalledProcessError as exc:  # e.g. not allowed to talk to the node (its Erlang cookie)
+        _unavailable(f'rabbitmqctl could not create a vhost: {(exc.stderr or b"").decode(errors="replace").strip()}')
     yield vhost
     subprocess.run([ctl, 'delete_vhost', vhost], capture_output=True, timeout=60)
 
@@ -83,6 +99,26 @@ def rabbitmq_vhost():
 @pytest.fixture(scope='session')
 def amqp_url(rabbitmq_vhost):
     return f'amqp://guest:guest@127.0.0.1:5672/{rabbitmq_vhost}'
+
+
+RABBITMQ_MANAGEMENT_API = 'http://127.0.0.1:15672/api/'
+
+
+@pytest.fixture(scope='session')
+def rabbitmq_management():
+    """The RabbitMQ management API's URL (queue lengths on the broker page need its plugin); checked once, so
+    a test does not wait a minute for statistics that never come."""
+    return require_management_api(RABBITMQ_MANAGEMENT_API)
+
+
+def require_management_api(url: str) -> str:
+    import requests
+    try:
+        requests.get(url + 'overview', auth=('guest', 'guest'), timeout=5).raise_for_status()
+    except requests.RequestException as exc:
+        _unavailable(f'RabbitMQ management API at {url} is not reachable ({exc.__class__.__name__}): '
+                     'enable it with `rabbitmq-plugins enable rabbitmq_management`')
+    return url
 
 
 @pytest.fixture
@@ -102,7 +138,7 @@ def celery_app_for(broker: str, backend: str | None = None):
     return app
 
 
-__all__ = ['Server', 'start_worker', 'wait_for', 'celery_app_for']
+__all__ = ['Server', 'start_worker', 'wait_for', 'celery_app_for', 'unavailable', 'require_executable']
 
 
 # -- a run that finishes must also exit -------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flower import control
 from flower.api import BaseApiHandler
+from flower.utils.registered import registered_name
 
 
 class OperationHandler(BaseApiHandler):
@@ -38,9 +39,14 @@ class OperationHandler(BaseApiHandler):
         if not await control.ensure_inspected(self.inspector, self.state.workers, workername):
             raise control.UnknownWorker(workername)
 
-    def require_task_name(self, name: str) -> None:
+    def require_task_name(self, name: str) -> str:
+        """The registered task ``name``; an entry copied from a worker's ``registered`` list is accepted without
+        Celery's `` [rate_limit=...]`` decoration."""
+        if name not in self.capp.tasks and registered_name(name) in self.capp.tasks:
+            name = registered_name(name)
         if name not in self.capp.tasks:
             raise control.UnknownTask(name)
+        return name
 
 
 class ControlHandler(OperationHandler):
@@ -131,7 +137,7 @@ class TaskTimeout(ControlHandler):
         workername = self.get_typed_argument('workername', str)
         hard = control.time_limit_value(self.get_typed_argument('hard', float, None), 'hard')
         soft = control.time_limit_value(self.get_typed_argument('soft', float, None), 'soft')
-        self.require_task_name(taskname)
+        taskname = self.require_task_name(taskname)
         await self.require_worker(workername)
         self.write_json({'message': await self.worker_control.time_limit(workername, taskname, hard, soft)})
 
@@ -143,6 +149,6 @@ class TaskRateLimit(ControlHandler):
     async def post(self, taskname):
         workername = self.get_typed_argument('workername', str)
         ratelimit = control.rate_limit_value(self.get_typed_argument('ratelimit', str))
-        self.require_task_name(taskname)
+        taskname = self.require_task_name(taskname)
         await self.require_worker(workername)
         self.write_json({'message': await self.worker_control.rate_limit(workername, taskname, ratelimit)})

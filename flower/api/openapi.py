@@ -65,6 +65,12 @@ WORKER = _path('workername', 'The worker\'s hostname as it reports itself (for e
                'celery@worker1')
 TASK_ID = _path('taskid', 'A task id.', '0b4ac0c2-5f0c-4d38-9d6f-0ad1c4c2e6d1')
 TASK_NAME = _path('taskname', 'A registered task name.', 'tasks.add')
+# Celery's strings: a task's name, then ` [key=value ...]` for its own rate limit, exchange or routing key
+REGISTERED = {'type': 'array', 'items': {'type': 'string'},
+              'example': ['tasks.add', 'tasks.limited [rate_limit=100/m]'],
+              'description': "The worker's tasks as Celery reports them: the name, then ` [key=value ...]` when "
+                             "the task has its own rate limit, exchange or routing key. Only the name (before "
+                             "` [`) is a task name; the control endpoints accept either."}
 
 ERRORS = {
     '401': _text('The API is not enabled: configure authentication or set FLOWER_UNAUTHENTICATED_API, or the '
@@ -246,7 +252,7 @@ def _paths(limits: PoolLimits) -> dict:
                    'Order (empty: the default, newest first).'),
             _query('search', {'type': 'string'},
                    'Search query: terms, `name:`, `state:`, `worker:`, `args:`, `kwargs:k=v`, `result:`, '
-                   '`AND`, `OR`, parentheses, double quotes.'),
+                   '`exception:`, `traceback:`, `AND`, `OR`, parentheses, double quotes.'),
         ],
         responses={
             '200': _json('Tasks by id.', {'type': 'object', 'additionalProperties': _ref('Task')}),
@@ -409,7 +415,7 @@ def _schemas() -> dict:
         'WorkerInfo': {
             'type': 'object', 'additionalProperties': True,
             'properties': {
-                'stats': {'type': 'object'}, 'active_queues': {'type': 'array'}, 'registered': {'type': 'array'},
+                'stats': {'type': 'object'}, 'active_queues': {'type': 'array'}, 'registered': REGISTERED,
                 'scheduled': {'type': 'array'}, 'active': {'type': 'array'}, 'reserved': {'type': 'array'},
                 'revoked': {'type': 'array'}, 'conf': {'type': 'object'}, 'timestamp': {'type': 'number'}}},
         'TaskSent': {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import secrets
 import signal
 import textwrap
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,7 @@ logger = logging.getLogger('flower.demo')
 POOLS = ('prefork', 'threads', 'solo')
 LOG_LEVELS = ('debug', 'info', 'warning', 'error', 'critical')
 MAX_RATE = 1000.0
+DEMO_USER = 'demo'  # the login made for a demo started without one
 
 
 class DemoOptionError(ValueError):
@@ -169,6 +171,9 @@ def help_text() -> str:
              'retrying, scheduled, with large and odd arguments), and the flower server watching them. Ctrl-C',
              'stops everything and removes the folder.',
              '',
+             'Unless you give a login (--basic_auth, --auth), the demo makes one for the run and prints it at',
+             'start: the REST API, which the dashboard\'s controls call, stays closed without one.',
+             '',
              'Demo options:']
     for option in DEMO_OPTIONS.values():
         flag = f'  {option.flag}={option.metavar}'
@@ -215,10 +220,27 @@ def main(argv: list[str]) -> int:
         click.echo(f'Error: flower demo runs its own Celery app and broker; it does not take {flags}', err=True)
         return 2
     setup_logging(resolved.options)
-    return serve(command.settings, command.flower_argv, quiet=bool(resolved.celery_args.get('quiet')))
+    flower_argv, login = with_demo_login(command.flower_argv, resolved.options)
+    return serve(command.settings, flower_argv, quiet=bool(resolved.celery_args.get('quiet')), login=login)
 
 
-def serve(settings: DemoSettings, flower_argv: list[str], quiet: bool = False) -> int:
+def with_demo_login(flower_argv: list[str], options) -> tuple[list[str], tuple[str, str] | None]:
+    """The server's arguments with a login of the demo's own, and that ``(user, password)``.
+
+    Without authentication Flower keeps its REST API closed, and every control of the dashboard answers 401: the
+    demo would not show the product working. Opening the API instead would let anything that reaches the port
+    (the default address is every interface) or any web page the user visits drive it; a password made for this
+    run and printed at start is safe wherever the demo listens. A login the user configured
+    (``--basic_auth``, ``--auth``) or an API they opened (``FLOWER_UNAUTHENTICATED_API``) is left as it is."""
+    from flower.auth import unauthenticated_api_allowed
+    if options.basic_auth or options.auth or unauthenticated_api_allowed():
+        return flower_argv, None
+    login = (DEMO_USER, secrets.token_urlsafe(12))
+    return [*flower_argv, f'--basic_auth={login[0]}:{login[1]}'], login
+
+
+def serve(settings: DemoSettings, flower_argv: list[str], quiet: bool = False,
+          login: tuple[str, str] | None = None) -> int:
     from flower.command import run
     cluster = DemoCluster(settings)
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
@@ -236,6 +258,10 @@ def serve(settings: DemoSettings, flower_argv: list[str], quiet: bool = False) -
                     's' if settings.workers > 1 else '', settings.pool, settings.concurrency,
                     f'a producer sending {settings.rate:g} tasks/s' if settings.rate else 'no producer',
                     layout.logs)
+        if login:
+            logger.info("Log in as user '%s' with password '%s' (made for this run; --basic_auth=USER:PASSWORD "
+                        "sets your own). The dashboard's controls and the REST API take the same login, e.g. "
+                        "curl -u %s:%s ...", *login, *login)
         from flower.demo import tasks  # configured from the folder the cluster just created
         code = run(tasks.app, flower_argv, quiet=quiet)
     except KeyboardInterrupt:

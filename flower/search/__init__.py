@@ -10,9 +10,9 @@ Public surface:
 
 The language: terms separated by whitespace must all match (``AND`` may be written out), ``OR`` (upper case)
 offers alternatives, parentheses group, ``AND`` binds tighter than ``OR``. A plain term is a case-insensitive
-substring of the uuid, name, state, worker, args, kwargs or result; ``name:``, ``worker:``, ``args:``,
-``kwargs:``, ``result:`` search one field, ``state:`` is exact, ``kwargs:key=value`` matches one keyword
-argument. Double quotes keep spaces and parentheses in a term.
+substring of the uuid, name, state, worker, args, kwargs, result or exception; ``name:``, ``worker:``,
+``args:``, ``kwargs:``, ``result:``, ``exception:``, ``traceback:`` search one field, ``state:`` is exact,
+``kwargs:key=value`` matches one keyword argument. Double quotes keep spaces and parentheses in a term.
 
 Pure Python, no web framework: it runs on the IOLoop thread because it reads the live events state.
 """

@@ -4,8 +4,9 @@ index can answer.
 The store keeps exact indexes (``by_state``, ``by_name``, ``by_worker``: value -> {uuid: task}). They have few
 distinct keys, so a condition on state, name or worker is decided per *key*, and the matching buckets are the
 answer: ``state:X`` is a bucket lookup, ``name:sub``/``worker:sub`` test each distinct key and union the
-buckets, and a plain term asks the indexes for name/state/worker and scans only uuid, args, kwargs and
-result. Only substring searches in those four text fields, and ``kwargs:key=value``, read every task.
+buckets, and a plain term asks the indexes for name/state/worker and scans only uuid, args, kwargs, result and
+exception. Only substring searches in those text fields (and ``traceback:``), and ``kwargs:key=value``, read
+every task.
 
 Each node becomes a :class:`Plan`: an estimated result size, what it costs to materialise the result
 (``select``) and what it costs to test one task (``test``). ``AND`` materialises its most selective operand
@@ -37,7 +38,7 @@ _PAIR_SCAN_COST = 200    # the bulk kwargs-pair search, per task
 _PAIR_TEST_COST = 3000   # one task's kwargs pair (a cached parse, or a literal_eval when not cached)
 
 # The text fields no index covers: what a plain term has to scan.
-_SCANNED_FIELDS = ('uuid', 'args', 'kwargs', 'result')
+_SCANNED_FIELDS = ('uuid', 'args', 'kwargs', 'result', 'exception')
 
 _INDEXED = {'state': 'by_state', 'name': 'by_name', 'worker': 'by_worker'}
 
@@ -170,8 +171,8 @@ def _scan_field(data, field: str, needle: str, caseless: bool) -> set:
 
 
 def _scan_plain_fields(data, needle: str, caseless: bool) -> set:
-    """The uuids whose uuid, args, kwargs or result contain ``needle`` (which holds no NUL, so it cannot
-    match across the NULs joining the fields): one pass that reads each task once, since reading the task
+    """The uuids whose uuid, args, kwargs, result or exception contain ``needle`` (which holds no NUL, so it
+    cannot match across the NULs joining the fields): one pass that reads each task once, since reading the task
     records from memory costs more than the search itself."""
     text = _text_or_empty
     if caseless:
@@ -179,12 +180,14 @@ def _scan_plain_fields(data, needle: str, caseless: bool) -> set:
             f'{u if (u := task.uuid).__class__ is str else text(u)}\x00'
             f'{a if (a := task.args).__class__ is str else text(a)}\x00'
             f'{k if (k := task.kwargs).__class__ is str else text(k)}\x00'
-            f'{r if (r := task.result).__class__ is str else text(r)}')}
+            f'{r if (r := task.result).__class__ is str else text(r)}\x00'
+            f'{e if (e := task.exception).__class__ is str else text(e)}')}
     return {task.uuid for task in all_tasks(data) if needle in (
         f'{u if (u := task.uuid).__class__ is str else text(u)}\x00'
         f'{a if (a := task.args).__class__ is str else text(a)}\x00'
         f'{k if (k := task.kwargs).__class__ is str else text(k)}\x00'
-        f'{r if (r := task.result).__class__ is str else text(r)}').casefold()}
+        f'{r if (r := task.result).__class__ is str else text(r)}\x00'
+        f'{e if (e := task.exception).__class__ is str else text(e)}').casefold()}
 
 
 def _text_or_empty(value) -> str:

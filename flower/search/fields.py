@@ -10,8 +10,10 @@ Case-insensitivity is ``str.casefold`` on both sides. Read on the IOLoop thread.
 
 from __future__ import annotations
 
-# The fields a plain (unqualified) term searches, as the user sees them.
-PLAIN_FIELDS = ('uuid', 'name', 'state', 'worker', 'args', 'kwargs', 'result')
+# The fields a plain (unqualified) term searches, as the user sees them. The exception (``ValueError('no such
+# user')``) is there because a failure is looked for by its error; the traceback only with ``traceback:``, as
+# its file names and code lines would match nearly every word.
+PLAIN_FIELDS = ('uuid', 'name', 'state', 'worker', 'args', 'kwargs', 'result', 'exception')
 
 
 def text_of(value) -> str | None:

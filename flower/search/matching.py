@@ -1,8 +1,9 @@
 """Whether one task matches a query: the reference meaning of every node, one task at a time.
 
 * a plain term is a case-insensitive substring of any of the task's uuid, name, state, worker hostname,
-  args, kwargs or result;
-* ``name:``, ``worker:``, ``args:``, ``kwargs:``, ``result:`` are case-insensitive substrings of that field;
+  args, kwargs, result or exception;
+* ``name:``, ``worker:``, ``args:``, ``kwargs:``, ``result:``, ``exception:``, ``traceback:`` are
+  case-insensitive substrings of that field;
 * ``state:`` is the whole state, compared case-insensitively;
 * ``kwargs:key=value`` is a pair of the task's kwargs (see :mod:`flower.search.kwargs`);
 * a missing field (``None``, e.g. the result of a task that has not finished) matches nothing.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Iterable, Union
 
 # Fields a qualified substring term can name (``state`` is matched exactly, the others as substrings).
-SUBSTRING_FIELDS = ('name', 'worker', 'args', 'kwargs', 'result')
+SUBSTRING_FIELDS = ('name', 'worker', 'args', 'kwargs', 'result', 'exception', 'traceback')
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ The grammar (AND binds tighter than OR; whitespace between terms is an implicit 
     primary := term | "(" or_expr ")"
 
 What a term may be, and the errors for the rest, is decided here: a plain term and an ``args:``,
-``kwargs:`` or ``result:`` substring need at least ``MIN_SUBSTRING_LENGTH`` characters (a shorter one matches
-nearly everything and costs a full scan); ``name:`` and ``worker:`` only test index keys, so any non-empty
-value goes, as for the exact ``state:``; every qualifier needs a value; ``kwargs:`` with ``key=value`` is a
-pair.
+``kwargs:``, ``result:``, ``exception:`` or ``traceback:`` substring need at least ``MIN_SUBSTRING_LENGTH``
+characters (a shorter one matches nearly everything and costs a full scan); ``name:`` and ``worker:`` only
+test index keys, so any non-empty value goes, as for the exact ``state:``; every qualifier needs a value;
+``kwargs:`` with ``key=value`` is a pair.
 Groups nest at most ``MAX_DEPTH`` deep. Every error names the character position where it was found; the
 parser reads tokens lazily so the position is that of the leftmost problem.
 

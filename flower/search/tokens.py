@@ -26,7 +26,7 @@ from flower.search.errors import QuerySyntaxError
 MAX_QUERY_LENGTH = 2048
 MAX_TOKENS = 128
 
-QUALIFIERS = frozenset({'name', 'state', 'worker', 'args', 'kwargs', 'result'})
+QUALIFIERS = frozenset({'name', 'state', 'worker', 'args', 'kwargs', 'result', 'exception', 'traceback'})
 
 TERM = 'term'
 AND = 'AND'

@@ -18,6 +18,7 @@ from celery import states
 
 from flower.events.task import FIELDS, TEXT_FIELDS, is_truncated
 from flower.queries import COLUMNS, TaskFilter, select_tasks
+from flower.utils.registered import registered_name
 from flower.views import BaseHandler
 from flower.views.errors import NotFound
 
@@ -78,7 +79,8 @@ class TasksView(BaseHandler):
             responsive=columns == list(DEFAULT_COLUMNS), phone_columns=PHONE_COLUMNS,
             state_filters=STATE_FILTERS, state=state.upper() if state.lower() != 'all' else '',
             worker=self.get_typed_argument('worker', str, '') or '',
-            name=self.get_typed_argument('name', str, '') or '',
+            # a name copied from a worker's registered list may carry Celery's ` [rate_limit=...]`
+            name=registered_name(self.get_typed_argument('name', str, '') or ''),
             search=self.get_typed_argument('search', str, '') or '',
             sort_column=columns.index('received') if 'received' in columns else 0,
             timezone=self.capp.conf.timezone or 'UTC')
@@ -108,7 +110,7 @@ class TasksDataTable(BaseHandler):
         flt = TaskFilter(
             state=None if state is None or state.lower() == 'all' else state,
             workername=self.get_typed_argument('worker', str, '') or None,
-            taskname=self.get_typed_argument('name', str, '') or None,
+            taskname=registered_name(self.get_typed_argument('name', str, '')) or None,
             search=(self.get_typed_argument('search[value]', str, '') or '').strip() or None)
         store = self.state.tasks
         try:

@@ -18,6 +18,7 @@ import tornado.web
 
 from flower.cluster import is_alive, worker_fields, worker_rows
 from flower.utils import values
+from flower.utils.registered import split_registered
 from flower.views import BaseHandler
 from flower.views.errors import NotFound
 
@@ -177,7 +178,8 @@ def worker_page(name: str, info: dict, worker, counter, limit: int) -> dict:
         other=other_stats(stats),
         processed=sorted(processed.items()),
         queues=cut(info.get('active_queues'), limit),
-        registered=cut(info.get('registered'), limit),
+        # (task name, Celery's `[rate_limit=... ...]` decoration): only the name can be posted or filtered by
+        registered=cut([split_registered(entry) for entry in info.get('registered') or ()], limit),
         active=cut(info.get('active'), limit),
         scheduled=cut(info.get('scheduled'), limit),
         reserved=cut(info.get('reserved'), limit),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -157,6 +158,23 @@ def test_add_consumer_makes_the_worker_consume_a_queue_and_cancel_stops_it(clust
     assert server.get(f'/api/task/result/{waiting}', params={'timeout': 1}).json() == {
         'task-id': waiting, 'state': 'PENDING'}
     broker.delete('extra')
+
+
+def test_a_registered_entry_with_celerys_decoration_names_its_task(cluster):
+    """Workers list a rate-limited task as ``'<name> [rate_limit=100/m]'``; a client that posts that entry as
+    it read it from /api/workers changes the task's limit instead of getting 404 "Unknown task"."""
+    server, name, worker = cluster.server, cluster.hostname, cluster.worker
+    entry = f'{TASKS}.limited [rate_limit=100/m]'
+    assert entry in server.get('/api/workers', params={'workername': name, 'refresh': 1}).json()[name]['registered']
+    response = server.post(f'/api/task/rate-limit/{quote(entry, safe="")}', params={'workername': name,
+                                                                                  'ratelimit': '100/m'})
+    assert response.json() == {'message': 'new rate limit set successfully'}
+    wait_for(lambda: f'New rate limit for tasks of type {TASKS}.limited: 100/m.' in worker.output(), 10,
+             message='the worker to log the new rate limit')
+    response = server.post(f'/api/task/rate-limit/{quote(TASKS + ".nope [rate_limit=1/s]", safe="")}',
+                           params={'workername': name, 'ratelimit': '1/s'})
+    assert response.status_code == 404
+    assert f"Unknown task '{TASKS}.nope [rate_limit=1/s]'" in response.text
 
 
 def test_rate_limit_and_time_limit_are_acknowledged_by_the_worker(cluster):

@@ -89,7 +89,9 @@ def settled(broker, names, expected: dict[str, int], timeout: float = 30.0) -> l
     """Poll until the API reports ``expected`` messages per queue; return the last answer."""
     def matches():
         answer = lengths(broker, names)
-        return answer if {q['name']: q.get('messages') for q in answer} == expected else None
+        # the statistics fields (consumers, ...) may come a little after the message counts
+        settled_fields = all('consumers' in q for q in answer)
+        return answer if settled_fields and {q['name']: q.get('messages') for q in answer} == expected else None
     return wait_for(matches, timeout, interval=0.5, message=f'the management API to report {expected}')
 
 
@@ -134,7 +136,8 @@ def test_unacknowledged_messages_and_consumers_are_reported(amqp_url):
 
             def two_unacked():
                 (q,) = lengths(broker, ['inflight'])
-                return q if q.get('messages_unacknowledged') == 2 and q.get('messages') == 4 else None
+                return q if q.get('messages_unacknowledged') == 2 and q.get('messages') == 4 and \
+                    'consumers' in q else None
             q = wait_for(two_unacked, 30, interval=0.5, message='2 unacknowledged of 4')
             assert q['messages_ready'] == 2 and q['consumers'] == 1
             for message in held:

@@ -23,6 +23,8 @@ def _serving(port, path='/healthcheck'):
 
 
 def _start(args, env, cwd, processes):
+    # this checkout's flower, whatever the interpreter has installed (the server runs in another directory)
+    env = {'PYTHONPATH': str(REPO), **env}
     proc = Process([sys.executable, '-m', 'flower', *args], env=env, cwd=cwd, name='cli')
     processes.append(proc)
     return proc
@@ -49,6 +51,30 @@ def test_precedence_command_line_over_file_over_environment(redis_url, tmp_path,
     wait_for(lambda: _serving(env_port, '/fromenv/healthcheck'), 20, message='server on the env port')
     assert f'Visit me at http://127.0.0.1:{env_port}/fromenv/' in wait_for(
         lambda: proc.output() if 'Visit me' in proc.output() else None, 10)
+
+
+def test_a_misspelt_variable_is_reported_and_the_prefix_alone_redirects(redis_url, tmp_path, processes):
+    """FLOWER_PROT is reported as --prot is (with the variable meant), the variables read directly and other
+    tools' are not; ``/<prefix>`` leads to ``/<prefix>/`` instead of a 404."""
+    port = free_port()
+    env = {'FLOWER_PROT': '5555', 'FLOWER_UNAUTHENTICATED_APl': 'true', 'FLOWER_UNAUTHENTICATED_API': 'false',
+           'FLOWER_DATA_DIR': '/data', 'FLOWER_PASSWORD': 'for-compose', 'CELERY_BROKER_URL': redis_url}
+    proc = _start([f'--port={port}', '--address=127.0.0.1', '--url_prefix=mon'], env, tmp_path, processes)
+    wait_for(lambda: _serving(port, '/mon/healthcheck'), 20, message='the server under its prefix')
+    output = proc.output()
+    assert 'Environment variable FLOWER_PROT is not an option; did you mean FLOWER_PORT?' in output
+    assert ('Environment variable FLOWER_UNAUTHENTICATED_APl is not an option; did you mean '
+            'FLOWER_UNAUTHENTICATED_API?') in output
+    assert 'FLOWER_DATA_DIR' not in output and 'FLOWER_PASSWORD' not in output
+    assert 'FLOWER_UNAUTHENTICATED_API is not' not in output
+
+    bare = requests.get(f'http://127.0.0.1:{port}/mon', params={'state': 'FAILURE'}, allow_redirects=False,
+                        timeout=10)
+    assert bare.status_code == 302 and bare.headers['Location'] == '/mon/?state=FAILURE'
+    followed = requests.get(f'http://127.0.0.1:{port}/mon', timeout=10)
+    assert followed.status_code == 200 and followed.url.endswith('/mon/') and 'data-url-prefix="/mon"' in followed.text
+    assert requests.get(f'http://127.0.0.1:{port}/monx', timeout=10).status_code == 404
+    assert requests.get(f'http://127.0.0.1:{port}/mon/nowhere', timeout=10).status_code == 404
 
 
 @pytest.mark.parametrize('args, expected', [

@@ -36,11 +36,13 @@ LOG_CAP_PER_PROCESS = 2 * MB  # a .log of at most 1 MB plus its .log.1 (see flow
 class Demo(Process):
     """``python -m flower demo`` on a free port, its folder under ``tmp_path``."""
 
-    def __init__(self, tmp_path: Path, *args: str):
+    def __init__(self, tmp_path: Path, *args: str, api_open: bool = True):
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.tmp_path = tmp_path
-        env = {'FLOWER_UNAUTHENTICATED_API': 'true', 'TMPDIR': str(tmp_path), 'PYTHONPATH': str(REPO)}
+        # api_open=False: as a user starts it, so the demo makes a login of its own
+        env = {'FLOWER_UNAUTHENTICATED_API': 'true' if api_open else '', 'TMPDIR': str(tmp_path),
+               'PYTHONPATH': str(REPO)}
         super().__init__([sys.executable, '-m', 'flower', 'demo', f'--port={self.port}', '--address=127.0.0.1',
                           *args], env=env, name='demo')
         self.folder = wait_for(self._folder, 30, message=f'the demo folder to be announced:\n{self.output()}')
@@ -170,6 +172,33 @@ def test_demo_shows_a_live_cluster_and_sigint_stops_every_process(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_demo_started_as_a_user_does_prints_a_login_that_works_its_controls(tmp_path):
+    """Without authentication the API is closed and every control answered 401; the demo makes a login for the
+    run, says so at start, and the dashboard's controls (the REST API) work with it."""
+    # (a worker that has just started on a busy machine may take more than the default second to answer)
+    demo = Demo(tmp_path, '--workers=1', '--rate=2', '--inspect_timeout=5000', api_open=False)
+    try:
+        login = wait_for(lambda: re.search(r"Log in as user '(\w+)' with password '([\w-]+)'", demo.output()), 10,
+                         message='the login to be printed')
+        auth = login.group(1), login.group(2)
+        assert login.group(2) not in ' '.join(demo.args)  # not in the process's command line, for ps to show
+        assert 'NO AUTHENTICATION IS CONFIGURED' not in demo.output()
+        closed = requests.get(demo.url + '/api/workers', timeout=10)
+        assert closed.status_code == 401
+        workers = wait_for(lambda: [name for name, info in requests.get(
+            demo.url + '/api/workers', params={'refresh': 1}, auth=auth, timeout=30).json().items()
+            if 'stats' in info], 60, interval=0.5, message='the demo worker to answer inspect')
+        response = requests.post(demo.url + '/api/task/rate-limit/shop.orders.confirm', auth=auth, timeout=30,
+                                 data={'workername': workers[0], 'ratelimit': '30/m'})
+        assert response.status_code == 200, response.text
+        assert response.json() == {'message': 'new rate limit set successfully'}
+        page = requests.get(demo.url + '/workers', auth=auth, timeout=10)
+        assert page.status_code == 200 and 'demo1@' in page.text
+    finally:
+        demo.stop(timeout=60, signum=signal.SIGINT)
+
+
+@pytest.mark.slow
 def test_sigterm_stops_the_demo_too(tmp_path):
     demo = Demo(tmp_path, '--workers=1', '--rate=2')
     try:
@@ -286,6 +315,21 @@ def test_help_lists_every_demo_option_and_docs_describe_them():
     for option in DEMO_OPTIONS.values():
         assert f'{option.flag}=' in result.stdout
         assert f'`{option.flag}' in docs, f'{option.flag} is not documented in docs/demo.md'
+
+
+def test_the_demo_makes_a_login_only_when_the_user_gave_none(monkeypatch):
+    from flower.demo.cli import with_demo_login
+    from flower.options import resolve
+    monkeypatch.delenv('FLOWER_UNAUTHENTICATED_API', raising=False)
+    argv, login = with_demo_login(['--port=1'], resolve(['--port=1'], environ={}).options)
+    assert login[0] == 'demo' and len(login[1]) >= 16 and argv == ['--port=1', f'--basic_auth=demo:{login[1]}']
+    assert resolve(argv, environ={}).options.basic_auth == [f'demo:{login[1]}']
+    assert with_demo_login(['--port=1'], resolve(['--port=1'], environ={}).options)[1] != login  # new each run
+    for given, environ in ((['--basic_auth=me:pw'], {}), (['--auth=.*@example.com'], {}),
+                           ([], {'FLOWER_BASIC_AUTH': 'me:pw'})):
+        assert with_demo_login(given, resolve(given, environ=environ).options) == (given, None)
+    monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')  # the user opened the API: that is their choice
+    assert with_demo_login([], resolve([], environ={}).options) == ([], None)
 
 
 def test_demo_options_are_taken_out_and_the_rest_is_left_for_the_server():

@@ -33,7 +33,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import celery_app_for
+from tests.conftest import celery_app_for, require_executable
 from tests.support.processes import REPO, Process, Server, free_port, wait_for
 from tests.unit.test_docs_docker import (
     dockerignore,
@@ -212,8 +212,12 @@ def test_the_example_app_is_loaded_and_its_tasks_run(cluster):
 
 # -- nginx, for real when it is installed -------------------------------------------------------------------
 
-NGINX = shutil.which('nginx')
-needs_nginx = pytest.mark.skipif(NGINX is None, reason='nginx is not installed (apt-get install nginx-light)')
+@pytest.fixture
+def nginx_installed():
+    return require_executable('nginx', 'apt-get install nginx-light')
+
+
+needs_nginx = pytest.mark.usefixtures('nginx_installed')
 
 
 class Nginx(Process):
@@ -240,9 +244,10 @@ http {{
     include {directory}/site.conf;
 }}
 ''')
-        test = subprocess.run([NGINX, '-t', '-c', str(directory / 'nginx.conf')], capture_output=True, text=True)
+        exe = shutil.which('nginx')
+        test = subprocess.run([exe, '-t', '-c', str(directory / 'nginx.conf')], capture_output=True, text=True)
         assert test.returncode == 0, test.stderr
-        super().__init__([NGINX, '-c', str(directory / 'nginx.conf')], name='nginx')
+        super().__init__([exe, '-c', str(directory / 'nginx.conf')], name='nginx')
         self.directory = directory
 
 
@@ -298,10 +303,10 @@ def test_nginx_example_proxies_pages_redirects_and_the_live_channel(cluster):
 
 
 @needs_nginx
-@pytest.mark.skipif(shutil.which('openssl') is None, reason='openssl is not installed')
 @pytest.mark.filterwarnings('ignore::urllib3.exceptions.InsecureRequestWarning')  # our own self-signed cert
 def test_nginx_tls_example_forwards_the_scheme(cluster):
     import ssl
+    require_executable('openssl', 'apt-get install openssl')
     directory = nginx_directory()
     subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj',
                     '/CN=127.0.0.1', '-keyout', str(directory / 'key.pem'), '-out', str(directory / 'cert.pem')],
@@ -341,23 +346,20 @@ def test_nginx_tls_example_forwards_the_scheme(cluster):
 
 # -- promtool, when it is installed ----------------------------------------------------------------------------
 
-PROMTOOL = shutil.which('promtool')
-
-
-@pytest.mark.skipif(PROMTOOL is None, reason='promtool is not installed (apt-get install prometheus)')
 def test_promtool_accepts_the_config_and_the_rules_pass_their_unit_tests(tmp_path):
+    promtool = require_executable('promtool', 'apt-get install prometheus')
     prometheus = EXAMPLES / 'prometheus'
-    checked = subprocess.run([PROMTOOL, 'check', 'rules', 'alerts.yml'], cwd=prometheus, capture_output=True,
+    checked = subprocess.run([promtool, 'check', 'rules', 'alerts.yml'], cwd=prometheus, capture_output=True,
                              text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    tested = subprocess.run([PROMTOOL, 'test', 'rules', 'alerts_test.yml'], cwd=prometheus, capture_output=True,
+    tested = subprocess.run([promtool, 'test', 'rules', 'alerts_test.yml'], cwd=prometheus, capture_output=True,
                             text=True, timeout=60)
     assert tested.returncode == 0 and 'SUCCESS' in tested.stdout, tested.stdout + tested.stderr
     # the configuration, with the rule file where compose mounts it replaced by the file itself
     config = yaml.safe_load((prometheus / 'prometheus.yml').read_text())
     config['rule_files'] = [str(prometheus / 'alerts.yml')]
     (tmp_path / 'prometheus.yml').write_text(yaml.safe_dump(config))
-    checked = subprocess.run([PROMTOOL, 'check', 'config', str(tmp_path / 'prometheus.yml')], capture_output=True,
+    checked = subprocess.run([promtool, 'check', 'config', str(tmp_path / 'prometheus.yml')], capture_output=True,
                              text=True, timeout=60)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 

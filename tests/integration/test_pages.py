@@ -134,6 +134,11 @@ def test_worker_page_tabs_lists_and_limit(cluster):
         assert f'id="pane-{tab}"' in page
     assert f'{TASKS}.add</a>' in page  # the registered tasks, with their limit forms
     assert f'data-api="task/rate-limit" data-path="{TASKS}.add"' in page
+    # a task with a rate limit of its own: its name without Celery's decoration, the limit shown beside it
+    assert f'data-api="task/rate-limit" data-path="{TASKS}.limited"' in page
+    assert re.search(rf'{TASKS}\.limited</a>\s*<span class="task-limits[^"]*"[^>]*>rate_limit=100/m</span>', page)
+    decorated = server.get('/tasks', params={'name': f'{TASKS}.limited [rate_limit=100/m]'}).text
+    assert f'data-fl-name="{TASKS}.limited"' in decorated
     assert re.search(r'<td class="fw-semibold">celery</td>', page)  # its queue
     assert f'href="/task/{running.id}">{running.id}</a>' in page  # the active task
     assert 'https://docs.celeryq.dev/en/stable/userguide/configuration.html#' in page
@@ -146,6 +151,22 @@ def test_worker_page_tabs_lists_and_limit(cluster):
     assert re.search(r'Showing 1 of \d+ tasks', limited)
     assert server.get(_worker_path(cluster.worker), params={'limit': -1}).status_code == 400
     assert server.get(_worker_path(cluster.worker), params={'limit': 'x'}).status_code == 400
+
+
+def test_the_documentation_is_served_by_the_server(cluster):
+    server = cluster.server
+    assert 'href="/docs"' in server.get('/workers').text and 'readthedocs' not in server.get('/workers').text
+    index = server.get('/docs')
+    assert index.status_code == 200 and '<h1 id="documentation">Documentation</h1>' in index.text
+    assert 'href="/docs/configuration.md"' in index.text and 'href="/api/openapi.json"' in index.text
+    page = server.get('/docs/configuration.md')
+    assert page.status_code == 200 and '<h3 id="--url_prefix">--url_prefix</h3>' in page.text
+    image = server.get('/docs/benchmarks.png')
+    assert image.headers['Content-Type'] == 'image/png' and image.content.startswith(b'\x89PNG')
+    missing = server.get('/docs/nope.md')
+    assert missing.status_code == 404 and 'No documentation page &#x27;nope.md&#x27;' in missing.text
+    for outside in ('/docs/../README.md', '/docs/%2e%2e%2fREADME.md', '/docs/.hidden.md', '/docs/index'):
+        assert server.get(outside).status_code == 404, outside
 
 
 def test_unknown_pages_are_404_pages_naming_what_was_asked(cluster):
@@ -193,6 +214,34 @@ def _datatable(server, method='get', columns=('name', 'uuid', 'state', 'received
     if method == 'post':
         return server.post('/tasks/datatable', data=params)
     return server.get('/tasks/datatable', params=params)
+
+
+def test_failures_are_found_by_their_error(cluster):
+    """A real failing task: its exception is searched by plain terms and ``exception:``, its traceback by
+    ``traceback:``, on the tasks page and in the API."""
+    server = cluster.server
+    marker = uuidlib.uuid4().hex[:8]
+    bad = cluster.send('fail', f'card {marker} declined')
+    good = cluster.send('echo', f'ValueError card {marker} declined')  # the same words, in its arguments only
+    cluster.wait_state(bad.id, {'FAILURE'})
+    cluster.wait_state(good.id, {'SUCCESS'})
+
+    def found(search):
+        rows = _datatable(server, search=search, length=1000).json()['data']
+        api = server.get('/api/tasks', params={'search': search}).json()
+        assert {row['uuid'] for row in rows} == set(api), search
+        return set(api)
+
+    assert found(f'"ValueError(\'card {marker}"') == {bad.id}  # the exception's text, as a plain term
+    assert found(f'exception:ValueError exception:{marker}') == {bad.id}
+    assert found(f'exception:{marker}') == {bad.id}
+    assert found(f'args:{marker}') == {bad.id, good.id}
+    assert found(f'traceback:celeryapp.py {marker}') == {bad.id}  # the file the error was raised in
+    assert found(f'exception:celeryapp.py {marker}') == set()  # ... is in the traceback, not the exception
+    info = server.get(f'/api/task/info/{bad.id}').json()
+    assert 'ValueError' in info['exception'] and 'celeryapp.py' in info['traceback']
+    help_text = re.search(r'id="search-help">(.*?)</div>\s*</div>', server.get('/tasks').text, re.S).group(1)
+    assert '<code>exception:</code>' in help_text and '<code>traceback:</code>' in help_text
 
 
 def test_datatable_pages_sorts_filters_and_searches(cluster):
@@ -388,6 +437,8 @@ def test_url_prefix_reaches_links_static_files_and_scripts(cluster, processes):
                                                           'order[0][column]': 0}).status_code == 200
     assert 'href="/flower/tasks"' in server.get('/flower/nowhere').text  # the 404 page too
     assert server.get('/tasks').status_code == 404  # the unprefixed paths are gone
+    docs = server.get('/flower/docs').text  # the documentation links stay under the prefix
+    assert 'href="/flower/docs"' in home.text and 'href="/flower/docs/configuration.md"' in docs
 
 
 def test_format_task_columns_and_the_apps_timezone(cluster, processes, tmp_path):

@@ -53,8 +53,9 @@ def test_redis_page_api_and_gauge_follow_the_queue(redis_url, processes):
 
 
 @pytest.mark.rabbitmq
-def test_rabbitmq_queue_without_consumer_and_a_refusing_api(amqp_url, rabbitmq_vhost, processes):
-    api = 'http://guest:guest@127.0.0.1:15672/api/'
+def test_rabbitmq_queue_without_consumer_and_a_refusing_api(amqp_url, rabbitmq_vhost, rabbitmq_management,
+                                                             processes):
+    api = rabbitmq_management.replace('http://', 'http://guest:guest@')
     server = Server(amqp_url, args=[f'--broker_api={api}', '--queue_length_interval=0.5'])
     processes.append(server)
     app = celery_app_for(amqp_url)

@@ -57,3 +57,9 @@ def abortable_loop(self, seconds=10.0):
             return 'aborted'
         time.sleep(0.05)
     return 'finished'
+
+
+@app.task(rate_limit='100/m')
+def limited(value=0):
+    """Has a rate limit of its own, so workers report it as ``'...limited [rate_limit=100/m]'``."""
+    return value

@@ -144,6 +144,11 @@ def test_no_authentication_warns_loudly_with_what_is_exposed():
     assert 'REST API (and the dashboard\'s control buttons) stays closed' in warnings[0]
     opened = security_warnings(Options(), environ={'FLOWER_UNAUTHENTICATED_API': 'true'})[0]
     assert 'REST API is open too' in opened and 'shut down' in opened
+    # --read_only refuses every control: the warning must not say anyone can run or terminate tasks
+    read_only = security_warnings(Options({'read_only': True}), environ={'FLOWER_UNAUTHENTICATED_API': 'true'})[0]
+    assert 'REST API is open too, for reading only' in read_only
+    assert 'anyone can run' not in read_only and 'shut down' not in read_only
+    assert 'anyone can read the same task and worker data' in read_only
 
 
 @pytest.mark.parametrize('values, rebinding', [

@@ -255,7 +255,8 @@ def test_the_build_stage_copies_what_building_the_package_needs_and_nothing_igno
         assert not dockerignore_excludes(patterns, source), f'{source} is excluded by .dockerignore'
     assert 'pyproject.toml' in copied and pyproject['project']['readme'] in copied
     assert 'flower' in copied
-    for package_file in ('flower/__init__.py', 'flower/templates/base.html', 'flower/static/js/flower.js'):
+    for package_file in ('flower/__init__.py', 'flower/templates/base.html', 'flower/static/js/flower.js',
+                         'docs/index.md', 'flower/docs/index.md'):  # the docs /docs serves, through the link
         assert (REPO / package_file).exists() and not dockerignore_excludes(patterns, package_file)
     for private in ('tests/conftest.py', 'bench/README.md', '.git/HEAD', 'flower.db', 'examples/tasks.py'):
         assert dockerignore_excludes(patterns, private), private

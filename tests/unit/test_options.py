@@ -120,6 +120,24 @@ def test_environment_values_convert_and_typos_warn(tmp_path):
         resolve([], {'FLOWER_MAX_TASKS': 'lots'}, cwd=str(tmp_path))
 
 
+@pytest.mark.parametrize('variable, meant', [
+    ('FLOWER_PROT', 'FLOWER_PORT'),  # as close as --prot is to --port, which the command line names
+    ('FLOWER_BASIC_AUTHS', 'FLOWER_BASIC_AUTH'),
+    ('FLOWER_UNAUTHENTICATED_APl', 'FLOWER_UNAUTHENTICATED_API'),  # read directly, not an option
+    ('FLOWER_UNAUTHENTICATE_API', 'FLOWER_UNAUTHENTICATED_API'),
+    ('FLOWER_GITLAB_OAUTH_DOMIAN', 'FLOWER_GITLAB_OAUTH_DOMAIN'),
+])
+def test_misspelt_environment_variables_are_reported_with_the_one_meant(tmp_path, variable, meant):
+    resolved = resolve([], {variable: '1'}, cwd=str(tmp_path))
+    assert resolved.warnings == [f'Environment variable {variable} is not an option; did you mean {meant}?']
+
+
+@pytest.mark.parametrize('variable', ['FLOWER_UNAUTHENTICATED_API', 'FLOWER_DATA_DIR', 'FLOWER_OAUTH2_OKTA_BASE_URL',
+                                      'FLOWER_PASSWORD', 'FLOWER_TEST_BROKER', 'FLOWER_PORT'])
+def test_variables_read_directly_and_other_tools_are_not_reported(tmp_path, variable):
+    assert resolve([], {variable: '1'}, cwd=str(tmp_path)).warnings == []
+
+
 @pytest.mark.parametrize('argv, message', [
     (['--certfile=a.pem'], "'--certfile' and '--keyfile' must be given together"),
     (['--max_tasks=0'], "'--max_tasks' must be at least 1"),

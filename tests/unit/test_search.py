@@ -132,6 +132,8 @@ def test_qualifiers():
     assert root('args:"(2, 2)"') == t('(2, 2)', 'args')
     assert root("kwargs:'foo'") == t("'foo'", 'kwargs')
     assert root('result:Hello') == t('hello', 'result')
+    assert root('exception:KeyError') == t('keyerror', 'exception')
+    assert root('traceback:"line 7"') == t('line 7', 'traceback')
 
 
 @pytest.mark.parametrize('prefix', ['NAME', 'Name', 'nAmE'])
@@ -200,6 +202,8 @@ def test_nodes_are_immutable():
     ('args:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
     ('foo result:ab', 'Substring search terms must contain at least 3 characters at position 4.'),
     ('kwargs:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
+    ('exception:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
+    ('traceback:', 'Search qualifier requires a value at position 0.'),
     ('name:', 'Search qualifier requires a value at position 0.'),
     ('foo state:', 'Search qualifier requires a value at position 4.'),
     ('name:""', 'Search qualifier requires a value at position 0.'),
@@ -360,11 +364,27 @@ def test_plain_term_searches_every_listed_field(state):
     assert not matches(task, 'nothing-like-this')
 
 
-def test_plain_term_does_not_search_exception_or_traceback(state):
+def test_plain_term_searches_the_exception_but_not_the_traceback(state):
     task = add_task(state, name='proj.job', outcome='failed')
     assert task.exception == "ValueError('boom')"
-    assert not matches(task, 'boom')
-    assert not matches(task, 'traceback')
+    assert task.traceback == 'Traceback (most recent call last):\nValueError: boom'
+    assert matches(task, 'boom') and matches(task, 'valueerror') and matches(task, '"ValueError(\'boom\')"')
+    assert find(state.tasks, 'ValueError') == {task.uuid}
+    assert not matches(task, 'most recent')  # only in the traceback: its code lines would match nearly anything
+    assert find(state.tasks, '"most recent"') == set()
+
+
+def test_exception_and_traceback_qualifiers_look_at_those_fields(state):
+    failed = add_task(state, name='proj.job', outcome='failed', args="('ValueError in args',)")
+    ok = add_task(state, name='proj.job', args="('ValueError in args',)")
+    assert matches(failed, 'exception:valueerror') and not matches(ok, 'exception:valueerror')
+    assert matches(failed, 'exception:boom') and not matches(failed, 'exception:"most recent"')
+    assert matches(failed, 'traceback:"most recent call"') and matches(failed, 'TRACEBACK:boom')
+    assert not matches(failed, 'traceback:args')
+    assert find(state.tasks, 'exception:ValueError') == {failed.uuid}
+    assert find(state.tasks, 'ValueError') == {failed.uuid, ok.uuid}  # args too, as any plain term
+    assert find(state.tasks, 'traceback:"recent call" state:FAILURE') == {failed.uuid}
+    assert ok.exception is None and not matches(ok, 'exception:none')  # no error is no text
 
 
 def test_qualified_substring_terms_look_at_one_field(state):

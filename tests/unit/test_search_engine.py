@@ -17,6 +17,7 @@ NAMES = ['tasks.add', 'tasks.ADD_many', 'proj.mul', 'Proj.Mailer', 'billing.char
 WORKERS = ['celery@w1', 'celery@w2', 'celery@W3', 'worker@Big-Box', 'celery@w10']
 KEYS = ['x', 'y', 'user', 'Mode', 'flag', 'ids']
 WORDS = ['alpha', 'Beta', 'gamma delta', 'ÉCOLE', 'straße', 'it\'s', 'a"b', '(x)', 'OR', '-neg', 'none']
+ERRORS = ['ValueError', 'KeyError', 'TimeoutError', 'CardDeclined', 'RuntimeError']
 
 
 def _random_value(rng):
@@ -63,10 +64,22 @@ def build_store(seed=7, count=400):
         task = state.tasks[uuid]
         if rng.random() < 0.05:
             task.kwargs = kwargs_dict  # a record restored from an old state file holds a dict
+    # failures with errors of their own, for exception: and traceback: (a generator of their own, so the draws
+    # above stay as they were)
+    errors = random.Random(seed + 1)
+    for task in store_tasks(state):
+        if task.exception is not None:
+            kind, message = errors.choice(ERRORS), errors.choice(WORDS)
+            task.exception = f'{kind}({message!r})'
+            task.traceback = f'Traceback (most recent call last):\n  File "jobs.py", line 7\n{kind}: {message}'
     # tasks seen only as sent: no name, worker, args, result
     for i in range(5):
         state.event(event('task-sent', 'client@x', uuid=f'sent-only-{i}'))
     return state.tasks
+
+
+def store_tasks(state):
+    return list(state.tasks.values())
 
 
 def _quoted(text):
@@ -100,7 +113,7 @@ def _leaf(rng, tasks):
         piece = _substring(rng, _field_text(task, field), 1, 6) or 'zzz'
         return f'{field}:{_quoted(piece)}'
     if kind == 3:
-        field = rng.choice(['args', 'kwargs', 'result'])
+        field = rng.choice(['args', 'kwargs', 'result', 'exception', 'traceback'])
         piece = _substring(rng, _field_text(task, field)) or 'zzzz'
         return f'{field}:{_quoted(piece)}'
     if kind == 4:
@@ -118,7 +131,7 @@ def _leaf(rng, tasks):
                 shown = rng.choice(['5', 'true', 'none', "'user3'", '[1, 2]', 'alpha'])
             return 'kwargs:' + _quoted(f'{rng.choice([key, key.upper()])}={shown}')
         return 'kwargs:x=5'
-    field = rng.choice(['uuid', 'name', 'state', 'worker', 'args', 'kwargs', 'result'])
+    field = rng.choice(['uuid', 'name', 'state', 'worker', 'args', 'kwargs', 'result', 'exception'])
     piece = _substring(rng, _field_text(task, field))
     return _quoted(piece) if piece else rng.choice(['nothing-here', 'none', 'SUCCESS'])
 
@@ -150,6 +163,7 @@ def test_the_random_store_is_varied(store):
     assert set(store.by_worker) == set(WORKERS)
     assert any(isinstance(task.kwargs, dict) for task in store.values())
     assert any(task.result is None for task in store.values())
+    assert len({task.exception for task in store.values() if task.exception}) > 5
 
 
 def test_find_agrees_with_matches_on_random_queries(store):
@@ -172,6 +186,8 @@ def test_find_agrees_with_matches_on_random_queries(store):
     'kwargs:x=5', 'kwargs:user=user3', 'kwargs:flag=true', 'kwargs:ids=[1,2]', 'kwargs:"x=1.5"', 'args:alpha',
     'result:none', 'kwargs:beta', 'name:add kwargs:x=5', 'state:success kwargs:mode=alpha', 'none',
     'name:add OR args:gamma', '"gamma delta"', 'alpha OR beta OR name:zeta', 'state:PENDING', 'sent-only',
+    'exception:KeyError', 'traceback:"jobs.py"', 'keyerror', 'timeout state:FAILURE', 'exception:"(\'alpha\')"',
+    'traceback:line', 'exception:boom',
 ])
 def test_find_agrees_with_matches_on_chosen_queries(store, text):
     assert find(store, text) == brute_force(store, text)
