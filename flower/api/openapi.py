@@ -267,13 +267,20 @@ def _paths(limits: PoolLimits) -> dict:
             'type': 'object', 'required': ['task-types'],
             'properties': {'task-types': {'type': 'array', 'items': {'type': 'string'}}}})})}
     p['/api/queues/length'] = {'get': _operation(
-        'Messages waiting in the queues the workers consume from', tag='queues', operation_id='queueLengths',
+        "Messages waiting in the broker's queues", tag='queues', operation_id='queueLengths',
         responses={
             '200': _json('Queue lengths.', {
                 'type': 'object', 'required': ['active_queues'],
-                'properties': {'active_queues': {'type': 'array', 'items': {
-                    'type': 'object', 'properties': {'name': {'type': 'string'}, 'messages': {'type': 'integer'}},
-                    'additionalProperties': True}}}}),
+                'properties': {
+                    'active_queues': {'type': 'array', 'items': {
+                        'type': 'object', 'properties': {'name': {'type': 'string'}, 'messages': {'type': 'integer'}},
+                        'additionalProperties': True}},
+                    'source': {'type': 'string', 'enum': ['redis', 'management-api', 'amqp', 'filesystem'],
+                               'description': 'Where the numbers were read (not in Flower): `amqp` when the '
+                                              'RabbitMQ management API is missing or refuses; over AMQP only the '
+                                              'known queues are listed and `messages` counts ready messages.'},
+                    'source_note': _nullable('string',
+                                             description='Why a fallback source was used (not in Flower).')}}),
             '501': _text("The broker's transport has no queue-length support: `'<transport>' broker is not "
                          'supported` (Flower answers 404).'),
             '503': _text('The broker (or its management API) cannot tell now; the message says why, for example '

@@ -162,4 +162,8 @@ class TaskRetry(BaseTaskHandler):
 
 class GetQueueLengths(OperationHandler):
     async def get(self):
-        self.write_json({'active_queues': await self.application.queues.lengths()})
+        answer = await self.application.queues.answer()
+        # Flower's shape plus where the numbers were read (RabbitMQ: its management API, or AMQP when the API
+        # is missing or refuses) and why a fallback was used
+        self.write_json({'active_queues': answer.queues, 'source': answer.source,
+                         'source_note': answer.source_note})

@@ -1,4 +1,6 @@
-"""``/broker``: the queues the workers consume from and how many messages wait in each.
+"""``/broker``: the broker's queues (those the workers consume, the configured and routed ones, those task
+events named and, on RabbitMQ, every queue of the vhost) and how many messages wait in each, with where the
+numbers were read (``source``: RabbitMQ's management API, or AMQP when the API is missing or refuses).
 
 The numbers come from the app's :class:`flower.brokers.QueueLengths` (shared with the API and the gauge, cached
 for a couple of seconds). A transport without an adapter is a 404 page that says so, as in Flower; a broker
@@ -23,10 +25,11 @@ QUEUE_COLUMNS = (('messages', 'Messages'), ('messages_unacknowledged', 'Unacked'
 class BrokerView(BaseHandler):
     async def get(self):
         queues: list[dict] = []
-        error = None
+        error = source = source_note = None
         unsupported = False
         try:
-            queues = list(await self.application.queues.lengths())
+            answer = await self.application.queues.answer()
+            queues, source, source_note = list(answer.queues), answer.source, answer.source_note
         except UnsupportedBroker as exc:
             unsupported, error = True, str(exc)
         except BrokerError as exc:
@@ -35,4 +38,4 @@ class BrokerView(BaseHandler):
         if unsupported:
             self.set_status(404)
         self.render('broker.html', active_tab='broker', queues=queues, columns=QUEUE_COLUMNS, error=error,
-                    unsupported=unsupported)
+                    unsupported=unsupported, source=source, source_note=source_note)
