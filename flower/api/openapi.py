@@ -412,6 +412,10 @@ def _schemas() -> dict:
             'routing_key': text, 'clock': {'type': 'integer'}, 'client': text,
             'root': text, 'root_id': text, 'parent': text, 'parent_id': text,
             'children': {'type': 'array', 'items': {'type': 'string'}},
+            'revoked_pending': {'type': 'boolean', 'enum': [True],
+                                'description': 'Not in Flower. Present (true) from a revoke through this server '
+                                               'until the worker reports how the task ended; a task waiting for '
+                                               'its ETA stays RECEIVED until then.'},
         },
         'additionalProperties': True,
     }

@@ -16,11 +16,14 @@ from flower.views.errors import NotFound
 
 
 def task_as_dict(task) -> dict:
-    """A task as Flower's API shows it: celery's fields, ``worker`` as the hostname (absent when unknown)."""
+    """A task as Flower's API shows it: celery's fields, ``worker`` as the hostname (absent when unknown), and
+    ``revoked_pending: true`` (not in Flower) while this server's revoke waits for the worker's task-revoked."""
     data = task.as_dict()
     worker = data.pop('worker', None)
     if worker is not None:
         data['worker'] = worker.hostname
+    if getattr(task, 'revoked_pending', None) is not None:
+        data['revoked_pending'] = True
     return data
 
 

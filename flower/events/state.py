@@ -338,6 +338,8 @@ class EventsState(State):
             self._share_strings(task)
         if subject == 'sent':
             self._note_queue(event.get('queue') or event.get('routing_key'))
+        if task.revoked_pending is not None and task.state in READY_STATES:
+            task.revoked_pending = None  # the worker reported how it ended (task-revoked, or it had already run)
         tasks.index(task, old_state, old_name, old_worker)
         if subject == 'received' and task.received is not None:
             tasks.field_set(task, 'received', had_received)
@@ -375,6 +377,19 @@ class EventsState(State):
             value = getattr(task, field)
             if value is not None:
                 setattr(task, field, canonical.get(value) or self._remember(value))
+
+    def mark_revoked_pending(self, uuid: str, terminate: bool = False, now: float | None = None) -> bool:
+        """Remember that this server revoked ``uuid``, so pages show it at once: a task waiting for its ETA
+        (or in a worker's prefetch) stays RECEIVED until the worker reports ``task-revoked``, which celery sends
+        only when the task comes due. A started task is marked only with ``terminate`` (without it the revoke
+        does not stop it); an unknown or finished task is not marked. Returns whether it was marked."""
+        task = self.tasks.data.get(uuid)
+        if task is None or task.state in READY_STATES or (task.state == 'STARTED' and not terminate):
+            return False
+        task.revoked_pending = time.time() if now is None else now
+        for log in self.change_logs:  # live pages and persistence see the change like an event's
+            log.tasks.add(uuid)
+        return True
 
     def _note_queue(self, queue) -> None:
         if isinstance(queue, str) and 0 < len(queue) <= MAX_QUEUE_NAME and queue not in self.queues_seen \
