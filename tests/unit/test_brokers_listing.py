@@ -126,3 +126,14 @@ def test_the_monitor_carries_the_source_of_each_answer(monkeypatch):
     assert (answer.queues, answer.source) == ([{'name': 'celery', 'messages': 2, 'messages_ready': 2,
                                                 'consumers': 0}], 'amqp')
     assert answer.source_note.startswith('API down. Read over AMQP instead')
+
+
+def test_flowers_rabbitmq_class_answers_the_named_queues_only(monkeypatch):
+    from flower.utils import broker as compat
+    rabbit = compat.Broker('amqp://guest:guest@localhost:5672//', 'http://127.0.0.1:1/api/')
+
+    async def fetch():
+        return VHOST
+    monkeypatch.setattr(rabbit.adapter, '_fetch_vhost_queues', fetch)
+    assert [q['name'] for q in asyncio.run(rabbit.queues(['orphan', 'celery']))] == ['orphan', 'celery']
+    assert rabbit.source == 'management-api'
