@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 # RabbitMQ's management API has all of these; Redis only has messages (the others show as "—")
 QUEUE_COLUMNS = (('messages', 'Messages'), ('messages_unacknowledged', 'Unacked'), ('messages_ready', 'Ready'),
                  ('consumers', 'Consumers'), ('idle_since', 'Idle since'))
+# the API's ``source`` values, as the page says them
+SOURCE_LABELS = {'management-api': 'the RabbitMQ management API', 'amqp': 'AMQP (passive queue declare)',
+                 'redis': 'Redis', 'filesystem': 'the filesystem broker folder'}
 
 
 class BrokerView(BaseHandler):
@@ -38,4 +41,5 @@ class BrokerView(BaseHandler):
         if unsupported:
             self.set_status(404)
         self.render('broker.html', active_tab='broker', queues=queues, columns=QUEUE_COLUMNS, error=error,
-                    unsupported=unsupported, source=source, source_note=source_note)
+                    unsupported=unsupported, source=source, source_note=source_note,
+                    source_labels=SOURCE_LABELS)
