@@ -25,14 +25,15 @@ def amqp_queue_counts(broker_url: str, names: Sequence[str], *, ssl: Any = None,
     """``[{'name', 'messages', 'messages_ready', 'consumers'}]`` for each of ``names`` that exists, in order.
     Raises :class:`BrokerUnreachable` when the broker can't be reached, :class:`BrokerError` when it refuses
     the login or the vhost."""
-    from amqp.exceptions import NotFound
+    from amqp.exceptions import AMQPError, NotFound
     from kombu import Connection
-    connection = Connection(broker_url, connect_timeout=timeout, ssl=ssl or False,
-                            transport_options={'max_retries': 0})
+    from kombu.exceptions import KombuError
+    connection = Connection(broker_url, connect_timeout=timeout, ssl=ssl or False)
+    dropped = (OSError, *connection.connection_errors)
     try:
         try:
-            connection.connect()
-        except (OSError, connection.connection_errors) as exc:
+            connection.ensure_connection(max_retries=0)  # one attempt: the caller asks again in a moment
+        except (OSError, KombuError, AMQPError) as exc:
             raise _connect_error(exc, location) from None
         answer = []
         channel = connection.channel()
@@ -42,7 +43,7 @@ def amqp_queue_counts(broker_url: str, names: Sequence[str], *, ssl: Any = None,
             except NotFound:
                 channel = connection.channel()  # the broker closed the channel that asked
                 continue
-            except connection.connection_errors as exc:
+            except dropped as exc:
                 raise BrokerUnreachable(f'RabbitMQ at {location} dropped the connection: {exc}') from None
             answer.append({'name': name, 'messages': messages, 'messages_ready': messages, 'consumers': consumers})
         return answer

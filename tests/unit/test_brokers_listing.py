@@ -137,3 +137,14 @@ def test_flowers_rabbitmq_class_answers_the_named_queues_only(monkeypatch):
     monkeypatch.setattr(rabbit.adapter, '_fetch_vhost_queues', fetch)
     assert [q['name'] for q in asyncio.run(rabbit.queues(['orphan', 'celery']))] == ['orphan', 'celery']
     assert rabbit.source == 'management-api'
+
+
+@pytest.mark.parametrize('error, kind, text', [
+    (ConnectionRefusedError(111, 'Connection refused'), BrokerUnreachable, 'could not be reached over AMQP'),
+    (Exception('(0, 0): (403) ACCESS_REFUSED - Login was refused'), BrokerError, 'refused the login or the vhost'),
+    (Exception("(0, 0): (530) NOT_ALLOWED - vhost nope not found"), BrokerError, 'refused the login or the vhost'),
+])
+def test_amqp_connect_errors_say_what_went_wrong(error, kind, text):
+    from flower.brokers.amqp_counts import _connect_error
+    mapped = _connect_error(error, '127.0.0.1:5672/v')
+    assert type(mapped) is kind and str(mapped).startswith(f'RabbitMQ at 127.0.0.1:5672/v {text}: ')
