@@ -141,8 +141,8 @@ def test_flowers_rabbitmq_class_answers_the_named_queues_only(monkeypatch):
 
 @pytest.mark.parametrize('error, kind, text', [
     (ConnectionRefusedError(111, 'Connection refused'), BrokerUnreachable, 'could not be reached over AMQP'),
-    (Exception('(0, 0): (403) ACCESS_REFUSED - Login was refused'), BrokerError, 'refused the login or the vhost'),
-    (Exception("(0, 0): (530) NOT_ALLOWED - vhost nope not found"), BrokerError, 'refused the login or the vhost'),
+    (Exception('(0, 0): (403) ACCESS_REFUSED - Login was refused'), BrokerError, 'refused the login or the vhost over AMQP'),
+    (Exception("(0, 0): (530) NOT_ALLOWED - vhost nope not found"), BrokerError, 'refused the login or the vhost over AMQP'),
 ])
 def test_amqp_connect_errors_say_what_went_wrong(error, kind, text):
     from flower.brokers.amqp_counts import _connect_error
