@@ -38,6 +38,9 @@ def api_lengths(server):
 def test_redis_page_api_and_gauge_follow_the_queue(redis_url, processes):
     server = Server(redis_url, args=['--queue_length_interval=0.3'])
     processes.append(server)
+    # the queue without a consumer is known from its task-sent events: they must not be sent before the server
+    # listens
+    wait_for(lambda: 'receiving events' in server.output(), 20, message='the server to subscribe')
     app = celery_app_for(redis_url)
     before = app.connection().default_channel.client.llen('celery')  # earlier tests of the session may leave some
     for i in range(3):

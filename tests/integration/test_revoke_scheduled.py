@@ -29,6 +29,7 @@ DATATABLE = {'draw': 1, 'start': 0, 'length': 10, 'order[0][column]': 0, 'column
 def test_revoking_a_countdown_task_shows_at_once_and_revoked_when_due(redis_url, processes):
     server = Server(redis_url)
     processes.append(server)
+    wait_for(lambda: 'receiving events' in server.output(), 20, message='the server to subscribe')
     worker = start_worker(redis_url, 'eta@%h', pool='solo', concurrency=1)
     processes.append(worker)
     app = celery_app_for(redis_url)
