@@ -93,7 +93,8 @@ class Flower(tornado.web.Application):
             # after a broken event stream, what the workers report may have changed too
             self.events.reconnect_listeners.append(self.inspector.inspect)
         self.queues = QueueLengths(
-            self.broker_uri_with_password, lambda: queue_names(self.capp, self.inspector.workers),
+            self.broker_uri_with_password,
+            lambda: queue_names(self.capp, self.inspector.workers, getattr(self.events.state, 'queues_seen', ())),
             broker_api=opts.broker_api, transport_options=self.capp.conf.broker_transport_options,
             broker_use_ssl=self.capp.conf.broker_use_ssl)
         self.events.state.metrics.extra_labelled_gauge(

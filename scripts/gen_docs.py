@@ -113,7 +113,10 @@ OPTION_NOTES = {
     'enable_events': 'Every 5 seconds, ask every worker to send events (`celery control enable_events`), so '
                      'workers started without `-E` show up. With `false`, start workers with `-E`.',
     'broker_api': "RabbitMQ's management API, for queue lengths on the broker page, `/api/queues/length` and "
-                  '`flower_queue_length` (`http://user:password@host:15672/api/`). Redis needs nothing.',
+                  '`flower_queue_length` (`http://user:password@host:15672/api/`); it lists every queue of the '
+                  'vhost with its unacknowledged and consumer counts. When it is missing or refuses, the lengths '
+                  'are read over AMQP instead (ready messages of the known queues), and the page says so. Redis '
+                  'needs nothing.',
     'format_task': 'A function `format_task(task)` in the config file that returns the task to show (e.g. with '
                    'secrets in `args` masked); applied to the pages and their live updates (the API answers tasks as '
                    'they are).',
@@ -595,10 +598,15 @@ FAMILY_NOTES = {
         'Bytes received from the broker and not processed yet. Near 0 normally; growing means the server cannot '
         'keep up with the event rate and its pages lag behind.')),
     'flower_queue_length': FamilyNote(OURS, ('queue',), (
-        'Messages waiting in each queue the workers consume from (and the queues the Celery app configures), '
-        'from the broker: Redis directly, RabbitMQ through `--broker_api`. Refreshed in the background every '
-        '`--queue_length_interval` seconds (0 turns it off), so scraping never waits for the broker. No series '
-        'until the first refresh, or for a transport without queue lengths.')),
+        'Messages waiting in each queue the broker page lists: the queues the workers consume, those the Celery '
+        'app configures (`task_queues`, `task_default_queue`, `task_routes`), those `task-sent` events named '
+        '(at most 1,000) and, on RabbitMQ, every other queue of the vhost (at most 1,000; Celery\'s event and '
+        'pidbox queues left out), so a queue with messages and no consumer has its series. From the broker: '
+        'Redis directly, RabbitMQ through its management API (`--broker_api`), or over AMQP when that API is '
+        'missing or refuses (then ready messages of the known queues only; `/api/queues/length` says which in '
+        '`source`). Refreshed in the background every `--queue_length_interval` seconds (0 turns it off), so '
+        'scraping never waits for the broker. No series until the first refresh, or for a transport without '
+        'queue lengths.')),
     'flower_live_clients': FamilyNote(OURS, (), (
         'Browser pages connected to the live-update channel ([live updates](live-updates.md)).')),
     'flower_live_messages': FamilyNote(OURS, (), (

@@ -129,7 +129,11 @@ class TaskRevoke(ControlHandler):
     async def post(self, taskid):
         terminate = self.get_typed_argument('terminate', bool, False)
         signal = self.get_typed_argument('signal', str, 'SIGTERM')
-        self.write_json({'message': await self.worker_control.revoke(taskid, terminate=terminate, signal=signal)})
+        message = await self.worker_control.revoke(taskid, terminate=terminate, signal=signal)
+        # back on the IOLoop: the state is ours to write (runtime rule 1)
+        if self.state.mark_revoked_pending(taskid, terminate=terminate):
+            self.application.live.on_events_applied(1)  # open pages show the badge on the next tick
+        self.write_json({'message': message})
 
 
 class TaskTimeout(ControlHandler):

@@ -267,13 +267,27 @@ def _paths(limits: PoolLimits) -> dict:
             'type': 'object', 'required': ['task-types'],
             'properties': {'task-types': {'type': 'array', 'items': {'type': 'string'}}}})})}
     p['/api/queues/length'] = {'get': _operation(
-        'Messages waiting in the queues the workers consume from', tag='queues', operation_id='queueLengths',
+        "Messages waiting in the broker's queues", tag='queues', operation_id='queueLengths',
+        description='`active_queues` lists the queues the workers consume, those in `task_queues`, '
+                    '`task_default_queue` and `task_routes`, those named by `task-sent` events and, on RabbitMQ, '
+                    "every other queue of the vhost (Celery's event and pidbox queues left out): a queue with "
+                    'messages and no consumer shows. Beyond Flower, `source` says where the numbers were read '
+                    '(`redis`, `management-api`, `amqp`, `filesystem`) and `source_note` why a fallback was used: '
+                    'RabbitMQ is read over AMQP (a passive queue declare: ready messages and consumers of the '
+                    'known queues only) when its management API is missing or refuses.',
         responses={
             '200': _json('Queue lengths.', {
                 'type': 'object', 'required': ['active_queues'],
-                'properties': {'active_queues': {'type': 'array', 'items': {
-                    'type': 'object', 'properties': {'name': {'type': 'string'}, 'messages': {'type': 'integer'}},
-                    'additionalProperties': True}}}}),
+                'properties': {
+                    'active_queues': {'type': 'array', 'items': {
+                        'type': 'object', 'properties': {'name': {'type': 'string'}, 'messages': {'type': 'integer'}},
+                        'additionalProperties': True}},
+                    'source': {'type': 'string', 'enum': ['redis', 'management-api', 'amqp', 'filesystem'],
+                               'description': 'Where the numbers were read (not in Flower): `amqp` when the '
+                                              'RabbitMQ management API is missing or refuses; over AMQP only the '
+                                              'known queues are listed and `messages` counts ready messages.'},
+                    'source_note': _nullable('string',
+                                             description='Why a fallback source was used (not in Flower).')}}),
             '501': _text("The broker's transport has no queue-length support: `'<transport>' broker is not "
                          'supported` (Flower answers 404).'),
             '503': _text('The broker (or its management API) cannot tell now; the message says why, for example '
@@ -347,6 +361,11 @@ def _paths(limits: PoolLimits) -> dict:
                               'example': 'SIGKILL'},
                    'Signal for `terminate`: its upper-case name with or without `SIG`, or its number.')],
         mutating=True, errors=BROKER_ERRORS,
+        description='A task that has not started (waiting for its ETA or countdown, or prefetched) stays RECEIVED '
+                    'until the worker reports `task-revoked`, which celery sends when the task comes due; until '
+                    'then the task carries `"revoked_pending": true` in `/api/task/info` and `/api/tasks`, and '
+                    'its page shows a *revoke pending* badge. Not marked: a finished or unknown task, and a '
+                    'started one unless `terminate` is set.',
         responses={'200': _json("`Revoked '<id>'`.", _ref('Message')),
                    '400': _text('`terminate` is not a boolean or `signal` is not a signal.')})}
     p['/api/task/retry/{taskid}'] = {'post': _operation(
@@ -405,6 +424,10 @@ def _schemas() -> dict:
             'routing_key': text, 'clock': {'type': 'integer'}, 'client': text,
             'root': text, 'root_id': text, 'parent': text, 'parent_id': text,
             'children': {'type': 'array', 'items': {'type': 'string'}},
+            'revoked_pending': {'type': 'boolean',
+                                'description': 'Not in Flower. Present (true) from a revoke through this server '
+                                               'until the worker reports how the task ended; a task waiting for '
+                                               'its ETA stays RECEIVED until then.'},
         },
         'additionalProperties': True,
     }

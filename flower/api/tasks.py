@@ -16,11 +16,14 @@ from flower.views.errors import NotFound
 
 
 def task_as_dict(task) -> dict:
-    """A task as Flower's API shows it: celery's fields, ``worker`` as the hostname (absent when unknown)."""
+    """A task as Flower's API shows it: celery's fields, ``worker`` as the hostname (absent when unknown), and
+    ``revoked_pending: true`` (not in Flower) while this server's revoke waits for the worker's task-revoked."""
     data = task.as_dict()
     worker = data.pop('worker', None)
     if worker is not None:
         data['worker'] = worker.hostname
+    if getattr(task, 'revoked_pending', None) is not None:
+        data['revoked_pending'] = True
     return data
 
 
@@ -162,4 +165,8 @@ class TaskRetry(BaseTaskHandler):
 
 class GetQueueLengths(OperationHandler):
     async def get(self):
-        self.write_json({'active_queues': await self.application.queues.lengths()})
+        answer = await self.application.queues.answer()
+        # Flower's shape plus where the numbers were read (RabbitMQ: its management API, or AMQP when the API
+        # is missing or refuses) and why a fallback was used
+        self.write_json({'active_queues': answer.queues, 'source': answer.source,
+                         'source_note': answer.source_note})

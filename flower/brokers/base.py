@@ -16,12 +16,18 @@ class QueueBroker(abc.ABC):
 
     ``queues(names)`` returns one dict per queue known to the broker, in the order of ``names``, each with at
     least ``name`` and ``messages`` (Flower's shape: Redis-like brokers give exactly these two keys, RabbitMQ
-    gives its management API's queue object). It raises a :class:`~flower.brokers.errors.BrokerError` when
+    gives its management API's queue object). An adapter that can list the broker's queues (RabbitMQ's
+    management API) adds the broker's other queues after them, so a queue nobody consumes shows too. It raises a :class:`~flower.brokers.errors.BrokerError` when
     the broker cannot tell; it never silently answers ``[]`` for a broker it could not reach.
     """
 
     #: Transport family, for messages and metrics labels: 'redis', 'amqp', 'filesystem'.
     transport: str = ''
+    #: Where the latest answer came from ('redis', 'filesystem', 'management-api', 'amqp'), and why a
+    #: fallback source was used (``None`` when the usual source answered). Set before ``queues`` returns,
+    #: so a caller reads them right after its await, with no other coroutine in between.
+    source: str = ''
+    source_note: str | None = None
 
     @property
     @abc.abstractmethod

@@ -36,7 +36,7 @@ def broker_for(broker_url: str, *, broker_api: str | None = None,
         raise BrokerConfigError('Invalid broker URL: it must look like <transport>://[user:password@]host[:port]/...')
     transport = transport_of(broker_url)
     if transport in AMQP_SCHEMES:
-        return RabbitMQQueueBroker(broker_url, broker_api)
+        return RabbitMQQueueBroker(broker_url, broker_api, broker_use_ssl=broker_use_ssl)
     if transport in REDIS_SCHEMES:
         return RedisQueueBroker(broker_url, transport_options, broker_use_ssl)
     if transport == 'filesystem':

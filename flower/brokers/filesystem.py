@@ -38,6 +38,7 @@ def count_messages(folder: str) -> Counter:
 
 class FilesystemQueueBroker(QueueBroker):
     transport = 'filesystem'
+    source = 'filesystem'
 
     def __init__(self, transport_options: Mapping[str, Any] | None = None):
         self.folder = str((transport_options or {}).get('data_folder_in') or DEFAULT_DATA_FOLDER_IN)

@@ -50,6 +50,18 @@ class _Entry:
     taken_at: float  # epoch
     queues: list[dict] | None = None
     error: BrokerError | None = None
+    source: str = ''
+    source_note: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueAnswer:
+    """What :meth:`QueueLengthMonitor.answer` returns: the queues, where they were read (the adapter's
+    ``source``, e.g. ``'management-api'`` or ``'amqp'``) and why a fallback source was used."""
+
+    queues: list[dict]
+    source: str
+    source_note: str | None = None
 
 
 class QueueLengthMonitor:
@@ -71,7 +83,16 @@ class QueueLengthMonitor:
         Raises the cached or fresh :class:`BrokerError`."""
         return (await self._lengths_with_time(names))[0]
 
+    async def answer(self, names: Sequence[str] | None = None) -> QueueAnswer:
+        """:meth:`lengths` with the source the numbers came from."""
+        queues, _taken_at, entry = await self._lengths_entry(names)
+        return QueueAnswer(queues, entry.source, entry.source_note)
+
     async def _lengths_with_time(self, names: Sequence[str] | None) -> tuple[list[dict], float]:
+        queues, taken_at, _entry = await self._lengths_entry(names)
+        return queues, taken_at
+
+    async def _lengths_entry(self, names: Sequence[str] | None) -> tuple[list[dict], float, _Entry]:
         key = tuple(await self._current_names() if names is None else names)
         entry = self._cache.get(key)
         if entry is None or entry.expires <= self._clock():
@@ -88,12 +109,15 @@ class QueueLengthMonitor:
             # so it does not grow with each one.
             raise entry.error.with_traceback(None)
         # Copies, so one caller decorating its answer cannot change what the next caller is given.
-        return [dict(queue) for queue in entry.queues], entry.taken_at
+        return [dict(queue) for queue in entry.queues], entry.taken_at, entry
 
     async def _fetch(self, key: tuple[str, ...]) -> _Entry:
         try:
             try:
-                entry = _Entry(0.0, time.time(), queues=await self.broker.queues(list(key)))
+                queues = await self.broker.queues(list(key))
+                # read right after the await: no other coroutine ran in between to change them
+                entry = _Entry(0.0, time.time(), queues=queues, source=self.broker.source,
+                               source_note=self.broker.source_note)
             except BrokerError as exc:
                 entry = _Entry(0.0, time.time(), error=exc)
             entry.expires = self._clock() + self.ttl

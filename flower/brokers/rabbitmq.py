@@ -9,6 +9,16 @@ wrongly reused the AMQP port). Credentials in the API URL win over the broker's.
 and shows an empty table, an API that cannot be reached or refuses the credentials raises a
 :class:`~flower.brokers.errors.BrokerError` saying so, without the password.
 
+Every queue of the vhost is listed, not only the ones asked for (those come first, the others after them in
+name order): a queue with messages and no consumer is exactly the one an operator needs to see. Celery's own
+plumbing (``celeryev.*`` event queues, ``*.pidbox`` control queues, exclusive and server-named queues) is
+left out, and at most :data:`MAX_OTHER_QUEUES` others are added (they become labels of the gauge).
+
+When the management API is missing or refuses (not reachable, 401, 403, 404, not JSON), the lengths are read
+over AMQP instead (:mod:`flower.brokers.amqp_counts`, passive declares of the named queues, on a worker
+thread); ``source`` says which was used and ``source_note`` why. Only when both fail is an error raised,
+with both reasons.
+
 Requests go through tornado's ``AsyncHTTPClient`` (no ``tornado.web``) on the IOLoop thread, the only
 thread that uses this module's objects.
 """
@@ -23,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit, unquote
 
+from flower.brokers.amqp_counts import amqp_queue_counts
 from flower.brokers.base import QueueBroker
 from flower.brokers.errors import BrokerConfigError, BrokerError, BrokerUnreachable
 from flower.brokers.urls import parse_broker_url
@@ -34,6 +45,10 @@ REQUEST_TIMEOUT = 2.0
 ENABLE_HINT = 'Enable it with `rabbitmq-plugins enable rabbitmq_management` or pass --broker_api'
 # A big vhost answers with megabytes of JSON; decoding that on the IOLoop would stall every request.
 _PARSE_OFF_LOOP_BYTES = 1 << 20
+#: How many queues nobody asked about are listed (each one is a label value of flower_queue_length).
+MAX_OTHER_QUEUES = 1000
+MANAGEMENT_API = 'management-api'
+AMQP = 'amqp'
 
 
 def validate_broker_api(url: str | None) -> str | None:
@@ -57,14 +72,19 @@ def validate_broker_api(url: str | None) -> str | None:
 
 
 class RabbitMQQueueBroker(QueueBroker):
-    """Queue objects of one vhost from the RabbitMQ management API, filtered to the requested names."""
+    """Queue objects of one vhost from the RabbitMQ management API (the requested names first, then the
+    vhost's other queues), or the requested queues' counts over AMQP when the API can't answer."""
 
     transport = 'amqp'
+    source = MANAGEMENT_API
 
     def __init__(self, broker_url: str, broker_api: str | None = None, *,
                  connect_timeout: float = CONNECT_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
-                 validate_cert: bool = True):
-        broker = parse_broker_url(broker_url.split(';')[0])
+                 validate_cert: bool = True, broker_use_ssl: Any = None):
+        self._broker_url = broker_url.split(';')[0]
+        self.broker_use_ssl = broker_use_ssl
+        broker = parse_broker_url(self._broker_url)
+        self.broker_location = broker.netloc(default_port=5672) + '/' + (broker.vhost or '')
         self.vhost = broker.vhost or '/'
         username, password = broker.username or 'guest', broker.password or 'guest'
         if broker_api:
@@ -97,11 +117,29 @@ class RabbitMQQueueBroker(QueueBroker):
 
     async def queues(self, names: Sequence[str]) -> list[dict]:
         names = list(names)
+        try:
+            listed = await self._fetch_vhost_queues()
+        except BrokerConfigError:
+            raise
+        except BrokerError as api_error:
+            answer = await self._amqp_queues(names, api_error)
+            self.source, self.source_note = AMQP, f'{api_error}. Read over AMQP instead (ready messages only).'
+            return answer
+        self.source, self.source_note = MANAGEMENT_API, None
+        by_name = {queue.get('name'): queue for queue in listed if isinstance(queue, dict)}
+        asked = set(names)
+        others = sorted(name for name, queue in by_name.items()
+                        if isinstance(name, str) and name not in asked and not is_internal_queue(queue))
+        return [by_name[name] for name in names + others[:MAX_OTHER_QUEUES] if name in by_name]
+
+    async def _amqp_queues(self, names: list[str], api_error: BrokerError) -> list[dict]:
         if not names:
             return []
-        by_name = {queue.get('name'): queue for queue in await self._fetch_vhost_queues()
-                   if isinstance(queue, dict)}
-        return [by_name[name] for name in names if name in by_name]
+        try:
+            return await asyncio.to_thread(amqp_queue_counts, self._broker_url, names, ssl=self.broker_use_ssl,
+                                           location=self.broker_location)
+        except BrokerError as amqp_error:
+            raise type(amqp_error)(f'{api_error}. Reading over AMQP failed too: {amqp_error}') from None
 
     async def _fetch_vhost_queues(self) -> list[Any]:
         from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
@@ -141,6 +179,14 @@ class RabbitMQQueueBroker(QueueBroker):
         if not isinstance(queues, list):
             raise BrokerError(f'{where} answered {type(queues).__name__} instead of a list of queues')
         return queues
+
+
+def is_internal_queue(queue: dict) -> bool:
+    """Celery's plumbing rather than a work queue: event and control (pidbox) queues, reply queues, and
+    exclusive or server-named (``amq.gen-...``) queues, which belong to one connection."""
+    name = str(queue.get('name') or '')
+    return (name.startswith(('celeryev.', 'amq.gen-')) or name.endswith('.pidbox')
+            or bool(queue.get('exclusive')))
 
 
 def _snippet(body: bytes | None, limit: int = 200) -> str:

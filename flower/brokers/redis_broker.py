@@ -212,6 +212,7 @@ class RedisQueueBroker(QueueBroker):
     """
 
     transport = 'redis'
+    source = 'redis'
 
     def __init__(self, broker_url: str, transport_options: Mapping[str, Any] | None = None,
                  broker_use_ssl: Any = None):

@@ -17,7 +17,7 @@ from typing import Any
 
 from flower.brokers.errors import BrokerError
 from flower.brokers.factory import broker_for
-from flower.brokers.monitor import QueueLengthMonitor
+from flower.brokers.monitor import QueueAnswer, QueueLengthMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +44,13 @@ class QueueLengths:
     async def lengths(self) -> list[dict]:
         """The queues and their lengths, in the adapter's shape; raises :class:`BrokerError` (its subclass
         ``UnsupportedBroker`` for a transport without an adapter) with a message for the user."""
+        return (await self.answer()).queues
+
+    async def answer(self) -> QueueAnswer:
+        """:meth:`lengths` with where they were read (``source``) and why a fallback was used."""
         if self.monitor is None:
             raise self.error
-        return await self.monitor.lengths(sorted(self.names()))
+        return await self.monitor.answer(sorted(self.names()))
 
     def start(self, interval: float) -> None:
         """Refresh every ``interval`` seconds in the background (nothing to do without an adapter)."""

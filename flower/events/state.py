@@ -41,6 +41,9 @@ from flower.utils.values import sort_key
 logger = logging.getLogger(__name__)
 
 _REJECTED = (None, None)  # what _apply returns for an event it skipped
+#: How many queue names task-sent events may add to the broker page (and the gauge's ``queue`` label).
+MAX_QUEUES_SEEN = 1000
+MAX_QUEUE_NAME = IDENTIFIER_MAX
 
 
 class ChangeLog:
@@ -142,6 +145,9 @@ class EventsState(State):
         self.text_limit = text_limit
         self._pending_children: OrderedDict[str, list[str]] = OrderedDict()
         self._canonical: dict[str, str] = {}  # one shared copy of strings many tasks carry
+        # Queues named by task-sent events: a Redis broker can't list its queues, so these (with the app's
+        # configuration) are the ones the broker page asks about. Bounded: the names come from events.
+        self.queues_seen: set[str] = set()
         self._clock = 0
         self.last_event_time: float | None = None
         # Change logs for whoever saves or streams the state (persistence, live updates), one per reader:
@@ -330,6 +336,10 @@ class EventsState(State):
         apply_task_event(task, subject, timestamp, event, self.text_limit, self.quality.repaired)
         if subject == 'received' or subject == 'sent':
             self._share_strings(task)
+        if subject == 'sent':
+            self._note_queue(event.get('queue') or event.get('routing_key'))
+        if task.revoked_pending is not None and task.state in READY_STATES:
+            task.revoked_pending = None  # the worker reported how it ended (task-revoked, or it had already run)
         tasks.index(task, old_state, old_name, old_worker)
         if subject == 'received' and task.received is not None:
             tasks.field_set(task, 'received', had_received)
@@ -367,6 +377,24 @@ class EventsState(State):
             value = getattr(task, field)
             if value is not None:
                 setattr(task, field, canonical.get(value) or self._remember(value))
+
+    def mark_revoked_pending(self, uuid: str, terminate: bool = False, now: float | None = None) -> bool:
+        """Remember that this server revoked ``uuid``, so pages show it at once: a task waiting for its ETA
+        (or in a worker's prefetch) stays RECEIVED until the worker reports ``task-revoked``, which celery sends
+        only when the task comes due. A started task is marked only with ``terminate`` (without it the revoke
+        does not stop it); an unknown or finished task is not marked. Returns whether it was marked."""
+        task = self.tasks.data.get(uuid)
+        if task is None or task.state in READY_STATES or (task.state == 'STARTED' and not terminate):
+            return False
+        task.revoked_pending = time.time() if now is None else now
+        for log in self.change_logs:  # live pages and persistence see the change like an event's
+            log.tasks.add(uuid)
+        return True
+
+    def _note_queue(self, queue) -> None:
+        if isinstance(queue, str) and 0 < len(queue) <= MAX_QUEUE_NAME and queue not in self.queues_seen \
+                and len(self.queues_seen) < MAX_QUEUES_SEEN:
+            self.queues_seen.add(queue)
 
     def _remember(self, text):
         if isinstance(text, str) and len(self._canonical) < 20_000:

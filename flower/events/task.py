@@ -46,7 +46,9 @@ RECEIVED_MERGE_FIELDS = frozenset({'name', 'args', 'kwargs', 'parent_id', 'root_
 TEXT_FIELDS = ('args', 'kwargs', 'result', 'exception')
 TRACEBACK_MAX_LENGTH = 65536
 
-_SLOTS = tuple(f for f in FIELDS if f not in ('root', 'parent')) + ('seq', '_store')
+# revoked_pending: when this server revoked the task, until its worker reports an end (not one of celery's
+# fields: the API shows it only while set, as an extra field)
+_SLOTS = tuple(f for f in FIELDS if f not in ('root', 'parent')) + ('seq', '_store', 'revoked_pending')
 
 
 def truncate_text(value, limit: int):
@@ -72,7 +74,7 @@ class Task(CeleryTask):
         self.args = self.kwargs = self.eta = self.expires = self.retries = None
         self.worker = self.result = self.exception = self.timestamp = self.runtime = None
         self.traceback = self.exchange = self.routing_key = self.client = None
-        self.root_id = self.parent_id = None
+        self.root_id = self.parent_id = self.revoked_pending = None
         self.state = states.PENDING
         self.clock = 0
         self.children = list(children) if children else None
@@ -98,7 +100,10 @@ class Task(CeleryTask):
         return data
 
     def __reduce__(self):
-        return _rebuild_task, (self.__class__, self.as_dict())
+        fields = self.as_dict()
+        if self.revoked_pending is not None:  # copies (format_task's) keep it
+            fields['revoked_pending'] = self.revoked_pending
+        return _rebuild_task, (self.__class__, fields)
 
     @property
     def parent(self):

@@ -5,8 +5,9 @@ They are thin shells over the adapters in :mod:`flower.brokers` (new code should
 :func:`flower.brokers.broker_for` and :class:`flower.brokers.QueueLengthMonitor`). As in Flower, an object
 opens its connection for each ``await obj.queues(names)`` and closes it afterwards, and the URL's parts are
 available as ``host``, ``port``, ``vhost``, ``username`` and ``password``. Unlike Flower, a RabbitMQ
-management API that cannot be reached raises :class:`~flower.brokers.BrokerError` instead of answering
-``[]``, and ``filesystem://`` is supported.
+management API that cannot be reached is replaced by AMQP (passive declares; ``source`` says which was
+used), both failing raises :class:`~flower.brokers.BrokerError` instead of answering ``[]``, and
+``filesystem://`` is supported.
 
 Used on the IOLoop thread, like the adapters.
 """
@@ -45,7 +46,9 @@ class BrokerBase(QueueBroker):
         return self.adapter.location
 
     async def queues(self, names: Sequence[str]) -> list[dict]:
-        return await self.adapter.queues(names)
+        answer = await self.adapter.queues(names)
+        self.source, self.source_note = self.adapter.source, self.adapter.source_note
+        return answer
 
     async def close(self) -> None:
         await self.adapter.close()
@@ -60,6 +63,11 @@ class RabbitMQ(BrokerBase):
     def _adapter(self, broker_url: str, http_api: str | None = None, io_loop: Any = None, **kwargs: Any):
         self.http_api = http_api
         return RabbitMQQueueBroker(broker_url, http_api)
+
+    async def queues(self, names: Sequence[str]) -> list[dict]:
+        # Flower's RabbitMQ.queues answers the named queues only; the adapter adds the vhost's others
+        asked = set(names)
+        return [queue for queue in await super().queues(names) if queue.get('name') in asked]
 
 
 class RedisBase(BrokerBase):

@@ -123,6 +123,7 @@ class PageShapes:
         fields = [_field(field, known_tasks, time_type) for field in task_fields(shown)
                   if field.name not in ('name', 'uuid')]
         return {'uuid': shown.uuid, 'name': shown.name, 'state': shown.state, 'fields': fields,
+                'revoked_pending': getattr(task, 'revoked_pending', None) is not None,
                 'actions': {'revoke': task.state in REVOCABLE_STATES, 'terminate': task.state == states.STARTED,
                             'retry': task.state in RETRYABLE_STATES}}
 

@@ -65,6 +65,8 @@ def task_row(task) -> dict:
     data['worker'] = getattr(worker, 'hostname', worker)
     for key in (*TEXT_FIELDS, 'traceback'):
         data[key] = cut_text(data.get(key))
+    if getattr(task, 'revoked_pending', None) is not None:
+        data['revoked_pending'] = True
     return data
 
 

@@ -1,7 +1,8 @@
 """RabbitMQ queue lengths against the real RabbitMQ on 127.0.0.1 (AMQP 5672, management API 15672), in a
 vhost of this module's own (created through the management API, deleted afterwards): messages published to
-queues nobody consumes are reported with RabbitMQ's fields, and a wrong password, an API that is not there
-or an unknown vhost give a clear error instead of an empty table.
+queues nobody consumes are reported with RabbitMQ's fields (the vhost's other queues after the asked ones),
+the lengths are read over AMQP when the management API refuses or is not there, and a wrong password, an API
+that is not there (with no AMQP either) or an unknown vhost give a clear error instead of an empty table.
 
 The management API refreshes its message counts every few seconds (collect_statistics_interval), so counts
 are polled until they settle, with a deadline.
@@ -89,9 +90,10 @@ def settled(broker, names, expected: dict[str, int], timeout: float = 30.0) -> l
     """Poll until the API reports ``expected`` messages per queue; return the last answer."""
     def matches():
         answer = lengths(broker, names)
+        asked = [q for q in answer if q['name'] in names]  # the vhost's other queues follow them
         # the statistics fields (consumers, ...) may come a little after the message counts
-        settled_fields = all('consumers' in q for q in answer)
-        return answer if settled_fields and {q['name']: q.get('messages') for q in answer} == expected else None
+        settled_fields = all('consumers' in q for q in asked)
+        return answer if settled_fields and {q['name']: q.get('messages') for q in asked} == expected else None
     return wait_for(matches, timeout, interval=0.5, message=f'the management API to report {expected}')
 
 
@@ -101,7 +103,9 @@ def test_messages_published_to_queues_without_consumers(amqp_url):
     broker = broker_for(amqp_url)  # no --broker_api: http://127.0.0.1:15672/api/ with the broker's credentials
     assert broker.api_url == 'http://127.0.0.1:15672/api/'
     answer = settled(broker, ['reports', 'jobs', 'absent'], {'reports': 2, 'jobs': 5})
-    assert [q['name'] for q in answer] == ['reports', 'jobs']  # request order; unknown queues are left out
+    names = [q['name'] for q in answer]
+    assert names[:2] == ['reports', 'jobs'] and 'absent' not in names  # request order; unknown ones left out
+    assert names[2:] == sorted(names[2:])  # then the vhost's other queues, by name
     jobs = answer[1]
     assert (jobs['messages'], jobs['messages_ready'], jobs['messages_unacknowledged'], jobs['consumers']) == (
         5, 5, 0, 0)
@@ -135,7 +139,7 @@ def test_unacknowledged_messages_and_consumers_are_reported(amqp_url):
             broker = broker_for(amqp_url)
 
             def two_unacked():
-                (q,) = lengths(broker, ['inflight'])
+                q = lengths(broker, ['inflight'])[0]  # the vhost's other queues follow
                 return q if q.get('messages_unacknowledged') == 2 and q.get('messages') == 4 and \
                     'consumers' in q else None
             q = wait_for(two_unacked, 30, interval=0.5, message='2 unacknowledged of 4')
@@ -144,14 +148,25 @@ def test_unacknowledged_messages_and_consumers_are_reported(amqp_url):
                 message.ack()
 
 
-def test_wrong_password_in_broker_api_is_a_clear_error_not_an_empty_list(amqp_url):
+def test_wrong_password_in_broker_api_falls_back_to_amqp_and_says_why(amqp_url):
+    publish(amqp_url, 'refused-jobs', 2)
     broker = broker_for(amqp_url, broker_api='http://guest:not-the-password@127.0.0.1:15672/api/')
+    assert lengths(broker, ['refused-jobs', 'absent']) == [
+        {'name': 'refused-jobs', 'messages': 2, 'messages_ready': 2, 'consumers': 0}]
+    assert broker.source == 'amqp'
+    assert broker.source_note == ("RabbitMQ management API at http://127.0.0.1:15672/api/ refused the credentials "
+                                  "of user 'guest' (401). Read over AMQP instead (ready messages only).")
+
+
+def test_wrong_password_everywhere_is_a_clear_error_not_an_empty_list(vhost):
+    url = f'amqp://guest:not-the-password@127.0.0.1:5672/{vhost}'
+    broker = broker_for(url, broker_api='http://guest:not-the-password@127.0.0.1:15672/api/')
     with pytest.raises(BrokerError) as info:
         lengths(broker, ['jobs'])
     message = str(info.value)
-    assert message == ("RabbitMQ management API at http://127.0.0.1:15672/api/ refused the credentials of user "
-                       "'guest' (401)")
-    assert 'not-the-password' not in message
+    assert message.startswith("RabbitMQ management API at http://127.0.0.1:15672/api/ refused the credentials of "
+                              "user 'guest' (401). Reading over AMQP failed too: RabbitMQ at 127.0.0.1:5672/")
+    assert 'ACCESS_REFUSED' in message and 'not-the-password' not in message
 
 
 def test_unknown_vhost_is_named_in_the_error(vhost):
@@ -160,17 +175,28 @@ def test_unknown_vhost_is_named_in_the_error(vhost):
         lengths(broker, ['jobs'])
 
 
-def test_api_that_is_not_there_fails_fast_with_a_hint(amqp_url):
+def test_api_that_is_not_there_fails_fast_with_a_hint(vhost):
     port = free_port()  # nothing listens here
-    broker = broker_for(amqp_url, broker_api=f'http://guest:secret-pw@127.0.0.1:{port}/api/')
+    amqp_port = free_port()  # nor here: both sources fail
+    broker = broker_for(f'amqp://guest:secret-pw@127.0.0.1:{amqp_port}/{vhost}',
+                        broker_api=f'http://guest:secret-pw@127.0.0.1:{port}/api/')
     started = time.monotonic()
     with pytest.raises(BrokerUnreachable) as info:
         lengths(broker, ['jobs'])
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 6
     message = str(info.value)
     assert message.startswith(f'RabbitMQ management API at http://127.0.0.1:{port}/api/ could not be reached: ')
-    assert message.endswith('Enable it with `rabbitmq-plugins enable rabbitmq_management` or pass --broker_api')
+    assert 'Enable it with `rabbitmq-plugins enable rabbitmq_management` or pass --broker_api. ' in message
+    assert f'Reading over AMQP failed too: RabbitMQ at 127.0.0.1:{amqp_port}/{vhost} could not be reached' in message
     assert 'secret-pw' not in message
+
+
+def test_without_the_management_api_lengths_come_over_amqp(amqp_url):
+    publish(amqp_url, 'plain-amqp', 4)
+    broker = broker_for(amqp_url, broker_api=f'http://127.0.0.1:{free_port()}/api/')
+    assert lengths(broker, ['plain-amqp']) == [{'name': 'plain-amqp', 'messages': 4, 'messages_ready': 4,
+                                                'consumers': 0}]
+    assert broker.source == 'amqp' and 'could not be reached' in broker.source_note
 
 
 def test_an_api_that_never_answers_times_out(amqp_url):
@@ -180,6 +206,6 @@ def test_an_api_that_never_answers_times_out(amqp_url):
         port = silent.getsockname()[1]
         broker = broker_for(amqp_url, broker_api=f'http://127.0.0.1:{port}/api/')
         started = time.monotonic()
-        with pytest.raises(BrokerUnreachable, match='could not be reached: Timeout'):
-            lengths(broker, ['jobs'])
-        assert time.monotonic() - started < 3
+        lengths(broker, ['jobs'])  # answered over AMQP after the API's timeout
+        assert time.monotonic() - started < 6
+        assert broker.source == 'amqp' and 'could not be reached: Timeout' in broker.source_note

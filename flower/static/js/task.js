@@ -151,6 +151,10 @@
       badge.setAttribute('data-state', task.state);
     }
     page.setAttribute('data-state', task.state);
+    var pending = document.getElementById('revoked-pending');
+    if (pending) {
+      pending.hidden = !task.revoked_pending;
+    }
     if (fieldsBody) {
       var existing = {};
       Array.prototype.forEach.call(fieldsBody.children, function (row) {

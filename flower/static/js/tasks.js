@@ -48,9 +48,10 @@
       };
     }
     if (slug === 'state') {
-      return function (value, type) {
+      return function (value, type, row) {
         if (type !== 'display') { return value; }
-        return '<span class="badge state-badge" data-state="' + Flower.escape(value) + '">' + Flower.escape(value) + '</span>';
+        return '<span class="badge state-badge" data-state="' + Flower.escape(value) + '">' + Flower.escape(value) + '</span>' +
+          (row && row.revoked_pending ? ' <span class="badge revoked-pending-badge" title="Revoked from here; the worker reports REVOKED when the task comes due">revoke pending</span>' : '');
       };
     }
     if (slug === 'worker') {
