@@ -94,15 +94,17 @@ class WorkersView(BaseHandler):
             # fire and forget, as Flower: the page answers now, the cache fills in the background
             self.application.update_workers()
         rows = worker_rows(self.state, self.application.options.purge_offline_workers)
+        diagnosis = self.application.diagnosis()
         if as_json:
+            # Flower's {'data': rows}, and what is wrong for the page's "why is this empty?" panel
             self.set_header('Content-Type', 'application/json; charset=UTF-8')
-            self.finish(json.dumps({'data': rows}, default=str))
+            self.finish(json.dumps({'data': rows, 'diagnosis': diagnosis.as_json()}, default=str))
             return
         table = table_rows(rows)
         if not self.application.options.auto_refresh:
             autorefresh = 0
         self.render('workers.html', active_tab='workers', workers=table, summary=summarize(table),
-                    autorefresh=autorefresh)
+                    autorefresh=autorefresh, diagnosis=diagnosis)
 
 
 # -- one worker ----------------------------------------------------------------------------------------------

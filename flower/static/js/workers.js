@@ -39,6 +39,7 @@
   var polling = false;
 
   function setLive(state, text) {
+    if (broken !== null) { return; }  // the diagnosis says what is wrong; "Live" would hide it
     if (channel) {
       if (!polling) { return; }
       state = state === 'error' ? state : 'polling';
@@ -46,6 +47,29 @@
     if (status) {
       status.setAttribute('data-state', state);
       status.querySelector('.live-text').textContent = text;
+    }
+  }
+
+  // the "why is this empty?" panel (diagnosis.html), redrawn from the findings ?json=1 carries
+  var diagnosisPanel = document.getElementById('diagnosis');
+  var broken = null;  // the title of an error finding while there is one: the indicator shows it, not "Live"
+
+  function showDiagnosis(diagnosis) {
+    if (!diagnosisPanel || !diagnosis || !Array.isArray(diagnosis.findings)) { return; }
+    var wasBroken = broken;
+    broken = null;
+    diagnosisPanel.innerHTML = diagnosis.findings.map(function (finding) {
+      if (finding.severity === 'error' && broken === null) { broken = String(finding.title); }
+      return '<div class="alert ' + (finding.severity === 'error' ? 'alert-danger' : 'alert-warning') +
+        ' diagnosis-finding" data-diagnosis="' + Flower.escape(finding.code) + '" role="alert">' +
+        '<h2 class="diagnosis-title">' + Flower.escape(finding.title) + '</h2>' +
+        '<p class="diagnosis-detail">' + Flower.escape(finding.detail) + '</p>' +
+        '<p class="diagnosis-fix mb-0"><strong>Fix:</strong> ' + Flower.escape(finding.fix) + '</p></div>';
+    }).join('');
+    diagnosisPanel.classList.toggle('d-none', diagnosis.findings.length === 0);
+    if (status && (broken !== null || wasBroken !== null)) {
+      status.setAttribute('data-state', broken !== null ? 'error' : (every ? 'live' : 'paused'));
+      status.querySelector('.live-text').textContent = broken !== null ? broken : (every ? 'Live' : 'Loaded');
     }
   }
 
@@ -70,6 +94,7 @@
       url: $table.attr('data-fl-source'),
       dataSrc: function (json) {
         var rows = json && json.data ? json.data : [];
+        showDiagnosis(json && json.diagnosis);
         summarise(rows);
         setLive(every ? 'live' : 'paused', (every ? 'Updated ' : 'Loaded ') + new Date().toLocaleTimeString());
         return rows;
@@ -150,6 +175,10 @@
     };
     if (window.FlowerLive) {
       channel = window.FlowerLive.open({ watch: { page: 'workers' }, onUpdate: onPush, poll: poller });
+      // the live channel pushes rows, not the diagnosis: ask for it (with the rows) every few seconds
+      window.setInterval(function () {
+        if (!polling && !document.hidden) { table.ajax.reload(null, false); }
+      }, Math.max(every, 5) * 1000);
     } else {
       poller.start();  // a customised base.html without live.js: poll as before
     }
