@@ -25,9 +25,15 @@
     return '<a href="' + Flower.escape(href) + '">' + Flower.escape(count(value)) + '</a>';
   }
 
+  // the counts are the task list's (row.listed, flower.queries.listed_counts), so each equals the rows its
+  // link lists; Flower's event counters (task-received, ...) stay in the rows for API clients
+  function listed(row, key) {
+    return row && row.listed ? count(row.listed[key]) : 0;
+  }
+
   function countColumn(key, state, extraClass) {
     return {
-      data: function (row) { return count(row[key]); },
+      data: function (row) { return listed(row, key); },
       className: 'num' + (extraClass ? ' ' + extraClass : ''),
       render: function (value, type, row) {
         return type === 'display' ? tasksLink(value, state, row.hostname) : value;
@@ -73,15 +79,11 @@
     }
   }
 
-  function summarise(rows) {
-    var totals = { online: 0, offline: 0, active: 0, processed: 0, failed: 0, succeeded: 0, retried: 0 };
+  function summarise(rows, all) {
+    var totals = { online: 0, offline: 0, active: listed(all, 'STARTED'), processed: listed(all, 'all'),
+      failed: listed(all, 'FAILURE'), succeeded: listed(all, 'SUCCESS'), retried: listed(all, 'RETRY') };
     rows.forEach(function (row) {
       if (row.status) { totals.online += 1; } else { totals.offline += 1; }
-      totals.active += count(row.active);
-      totals.processed += count(row['task-received']);
-      totals.failed += count(row['task-failed']);
-      totals.succeeded += count(row['task-succeeded']);
-      totals.retried += count(row['task-retried']);
     });
     Object.keys(totals).forEach(function (key) {
       $('[data-stat="' + key + '"], [data-total="' + key + '"]').text(totals[key]);
@@ -95,7 +97,7 @@
       dataSrc: function (json) {
         var rows = json && json.data ? json.data : [];
         showDiagnosis(json && json.diagnosis);
-        summarise(rows);
+        summarise(rows, json);
         setLive(every ? 'live' : 'paused', (every ? 'Updated ' : 'Loaded ') + new Date().toLocaleTimeString());
         return rows;
       },
@@ -117,11 +119,11 @@
         }
         return value ? 'online' : 'offline';
       } },
-      countColumn('active', 'STARTED'),
-      countColumn('task-received', '', 'wide'),
-      countColumn('task-failed', 'FAILURE', 'wide'),
-      countColumn('task-succeeded', 'SUCCESS', 'wide'),
-      countColumn('task-retried', 'RETRY', 'wide'),
+      countColumn('STARTED', 'STARTED'),
+      countColumn('all', '', 'wide'),
+      countColumn('FAILURE', 'FAILURE', 'wide'),
+      countColumn('SUCCESS', 'SUCCESS', 'wide'),
+      countColumn('RETRY', 'RETRY', 'wide'),
       { data: 'loadavg', className: 'wide loadavg', orderable: false, render: function (value, type, row) {
         if (!row.status || !Array.isArray(value)) { return '—'; }
         return value.map(function (v) { return Flower.escape(Number(v).toFixed(2)); }).join('  ');
@@ -147,7 +149,7 @@
     table.clear();
     table.rows.add(rows);
     table.draw(false);
-    summarise(rows);
+    summarise(rows, data);
   }
 
   if (every > 0) {
