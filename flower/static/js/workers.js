@@ -73,10 +73,14 @@
         '<p class="diagnosis-fix mb-0"><strong>Fix:</strong> ' + Flower.escape(finding.fix) + '</p></div>';
     }).join('');
     diagnosisPanel.classList.toggle('d-none', diagnosis.findings.length === 0);
-    if (status && (broken !== null || wasBroken !== null)) {
-      status.setAttribute('data-state', broken !== null ? 'error' : (every ? 'live' : 'paused'));
-      status.querySelector('.live-text').textContent = broken !== null ? broken : (every ? 'Live' : 'Loaded');
-    }
+    if (broken !== null || wasBroken !== null) { markBroken(); }
+  }
+
+  // the live channel sets the indicator when it connects: what is wrong is said again over it
+  function markBroken() {
+    if (!status) { return; }
+    status.setAttribute('data-state', broken !== null ? 'error' : (every ? 'live' : 'paused'));
+    status.querySelector('.live-text').textContent = broken !== null ? broken : (every ? 'Live' : 'Loaded');
   }
 
   function summarise(rows, all) {
@@ -150,6 +154,7 @@
     table.rows.add(rows);
     table.draw(false);
     summarise(rows, data);
+    if (broken !== null) { markBroken(); }
   }
 
   if (every > 0) {
