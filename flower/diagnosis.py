@@ -7,9 +7,11 @@ like "no workers yet". :func:`diagnose` looks at what the server knows and says 
   <flower.events.stream_health.StreamHealth.readiness>`), with the cause (connection refused, reset, ...).
 * ``no_events``: connected, but no event at all arrived since this server started: no worker runs against this
   broker (another URL, vhost or Redis db number), or workers run without heartbeats and task events.
-* ``no_task_events``: a worker's heartbeats say it ran tasks, but this server never received a task event from
-  it: it runs without ``-E`` (``worker_send_task_events``) and this server does not turn events on
-  (``--enable_events=false``). The heartbeat's ``processed`` count is what tells this apart from an idle worker.
+* ``no_task_events``: a worker's heartbeats say it ran tasks since this server first saw it, but this server
+  never received a task event from it: it runs without ``-E`` (``worker_send_task_events``) and this server
+  does not turn events on (``--enable_events=false``). The heartbeat's ``processed`` count, compared with its
+  value when the worker was first seen (``processed_at_first_sight``, set by the events state), is what tells
+  this apart from an idle worker or from tasks run before this server listened.
 * ``clock_skew``: a worker's last event was stamped more than :data:`SKEW_LIMIT` seconds away from when this
   server received it: its clock (or this server's) is wrong, so times, runtimes and "online" are off.
 
@@ -98,7 +100,10 @@ def _silent_workers(state: EventsState, enable_events: bool, now: float) -> Find
     silent = []
     for hostname, worker in state.workers.items():
         fields = worker_fields(worker)
-        ran = (fields['processed'] or 0) + (fields['active'] or 0)
+        # tasks run since this server first saw the worker (or saw it restart): those run before were not ours
+        # to see; a worker record restored from a database has no such mark and counts from 0
+        before = values.count(getattr(worker, 'processed_at_first_sight', 0), 'worker processed') or 0
+        ran = max((fields['processed'] or 0) - before, 0) + (fields['active'] or 0)
         counts = state.counter.get(hostname) or {}
         if ran and is_alive(worker, now) and not any(key.startswith('task-') for key in counts):
             silent.append(values.label(hostname, 'a worker hostname'))

@@ -122,3 +122,16 @@ def test_many_workers_are_summarised():
         events += [worker_online(f'w{i}@host'), heartbeat(f'w{i}@host', processed=1)]
     finding = diagnose(fed(*events), connected()).findings[0]
     assert len(finding.workers) == 8 and 'and 3 more' in finding.detail
+
+
+def test_tasks_run_before_this_server_listened_are_not_held_against_a_worker():
+    """A server started next to a busy worker first hears a heartbeat counting tasks it could not see."""
+    state = fed(heartbeat(processed=5))
+    assert diagnose(state, connected()).ok
+    state.event(heartbeat(processed=7))  # two more, and still no task event: they are missing
+    assert codes(diagnose(state, connected())) == ['no_task_events']
+    state.event(worker_online())  # a restart counts from 0 again
+    state.event(heartbeat(processed=0))
+    assert diagnose(state, connected()).ok
+    state.event(heartbeat(processed=1))
+    assert codes(diagnose(state, connected())) == ['no_task_events']
