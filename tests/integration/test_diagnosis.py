@@ -74,7 +74,10 @@ def test_a_worker_without_task_events_is_named_with_the_fix(processes, redis_url
                                     None), 60, interval=0.5, message='the no_task_events finding')
     assert finding['workers'] == [full_name] and finding['severity'] == 'warning'
     assert '--enable_events=false' in finding['detail'] and '-E' in finding['fix']
-    assert server.get('/api/tasks').json() == {}  # indeed no task is known
+    # indeed: the client's task-sent events show the tasks, but never as received or run by the worker
+    tasks = server.get('/api/tasks').json()
+    assert tasks and {task['state'] for task in tasks.values()} == {'PENDING'}
+    assert not any(task.get('worker') for task in tasks.values())
     for path in ('/workers', '/tasks'):
         text = html.unescape(server.get(path).text)
         assert 'data-diagnosis="no_task_events"' in text and full_name in text, path
