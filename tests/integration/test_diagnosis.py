@@ -37,7 +37,7 @@ def test_a_broker_at_a_closed_port_is_shown_as_unreachable_with_the_reason(proce
     assert data['ok'] is False
     [finding] = data['findings']
     assert finding['code'] == 'broker_unreachable' and finding['severity'] == 'error'
-    assert f'redis://127.0.0.1:{port}/0' in finding['detail'] and 'connection refused' in finding['detail']
+    assert f'127.0.0.1:{port}/0' in finding['detail'] and 'connection refused' in finding['detail']
     assert '--broker' in finding['fix'] and finding['workers'] == []
 
     for path in ('/workers', '/tasks'):
@@ -46,7 +46,7 @@ def test_a_broker_at_a_closed_port_is_shown_as_unreachable_with_the_reason(proce
         text = html.unescape(page.text)
         assert 'data-diagnosis="broker_unreachable"' in text, path
         assert 'The broker cannot be reached' in text and 'connection refused' in text
-        assert f'redis://127.0.0.1:{port}/0' in text
+        assert f'127.0.0.1:{port}/0' in text
     workers_page = server.get('/workers').text
     # the indicator says what is wrong instead of a green "Live", and the empty table does not advise -E
     assert re.search(r'id="live-status" data-state="error"', workers_page)
