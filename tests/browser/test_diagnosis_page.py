@@ -45,11 +45,12 @@ def test_a_healthy_cluster_shows_no_diagnosis_and_counts_that_match_their_lists(
     watched = open_page()
     page = watched.page
     page.goto(cluster.url('/workers'))
-    row = page.wait_for_selector(f'#workers-table tr[id="{cluster.worker}"]')
+    page.wait_for_selector(f'#workers-table tr[id="{cluster.worker}"]')
     assert page.locator('#diagnosis').is_hidden()
     assert page.locator('#live-status').get_attribute('data-state') in ('live', 'polling', 'connecting')
     worker = quote(cluster.worker, safe='')
-    link = row.query_selector(f'a[href$="/tasks?worker={worker}"]')
+    # a locator, not an element: the live channel redraws the rows
+    link = page.locator(f'#workers-table tr[id="{cluster.worker}"] a[href$="/tasks?worker={worker}"]').first
     shown = int(link.inner_text())
     assert shown >= 3
     watched.screenshot('workers-healthy-counts')
