@@ -36,6 +36,7 @@ from flower import __version__, urls
 from flower.auth import Identity, unauthenticated_api_allowed
 from flower.brokers import QueueLengths, queue_names
 from flower.control import PoolChanges
+from flower.diagnosis import Diagnosis, diagnose
 from flower.events import Events
 from flower.discovery import WorkerDiscovery
 from flower.inspector import Inspector
@@ -184,6 +185,12 @@ class Flower(tornado.web.Application):
     @cached_property
     def broker_uri_with_password(self) -> str:
         return self.capp.connection().as_uri(include_password=True)
+
+    def diagnosis(self) -> Diagnosis:
+        """What is wrong between the broker, the workers and this server (the pages' "why is this empty?"
+        and ``GET /api/diagnosis``). A user's ``events=`` object without stream health is not judged."""
+        return diagnose(self.events.state, getattr(self.events, 'health', None), broker=self.broker_uri,
+                        enable_events=bool(self.options.enable_events))
 
     def template_context(self, handler) -> dict[str, Any]:
         """What every template sees besides tornado's own namespace (which already has ``handler``,

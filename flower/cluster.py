@@ -15,6 +15,7 @@ from typing import Iterable
 from celery.events.state import HEARTBEAT_EXPIRE_WINDOW, Worker
 
 from flower.events.state import EventsState
+from flower.queries import listed_counts
 from flower.utils import values
 
 WORKER_FIELDS = Worker._fields
@@ -85,7 +86,9 @@ def is_purged(worker: Worker | None, threshold: int | None, now: float | None = 
 
 def worker_rows(state: EventsState, threshold: int | None = None, now: float | None = None) -> list[dict]:
     """Rows for the workers table / ``?json=1``: each worker known both from events and counters, with its
-    event counters, the celery Worker fields and ``status`` (alive). Purged workers are left out."""
+    event counters (Flower's), the celery Worker fields, ``status`` (alive) and ``listed``: how many of its
+    tasks the task list shows, in all and by state (:func:`flower.queries.listed_counts`), the numbers the
+    page links to that list with. Purged workers are left out."""
     rows = []
     counter = state.counter
     for hostname, worker in state.workers.items():
@@ -95,6 +98,7 @@ def worker_rows(state: EventsState, threshold: int | None = None, now: float | N
         row = dict(counts)
         row.update(worker_fields(worker))
         row['status'] = is_alive(worker)
+        row['listed'] = listed_counts(state.tasks, hostname)
         rows.append(row)
     return rows
 

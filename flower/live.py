@@ -42,7 +42,7 @@ from typing import Any, Callable, Protocol
 
 from flower.cluster import is_alive, is_purged, worker_fields, worker_rows
 from flower.events.state import ChangeLog, EventsState
-from flower.queries import COLUMNS, BadQuery, TaskFilter, select_tasks
+from flower.queries import COLUMNS, BadQuery, TaskFilter, listed_counts, select_tasks
 from flower.search import QuerySyntaxError
 
 logger = logging.getLogger(__name__)
@@ -495,7 +495,7 @@ class LiveHub:
         rows = worker_rows(self.state, self.purge_offline_workers, wall)
         for row in rows:
             row.pop('heartbeats', None)  # the table does not show them, and they change with every heartbeat
-        return {'workers': rows}
+        return {'workers': rows, 'listed': listed_counts(self.state.tasks)}
 
     def _tasks_page(self, view: View, query: TasksQuery) -> dict:
         flt = TaskFilter(state=query.state, workername=query.worker, taskname=query.name, search=query.search)

@@ -101,6 +101,30 @@ def _matching_bucket_keys(index: dict, wanted: str) -> list:
     return [key for key in index if isinstance(key, str) and key.casefold() == wanted]
 
 
+# the states the workers page counts (each links to the task list filtered by it); 'all' is every state
+COUNTED_STATES = ('STARTED', 'SUCCESS', 'FAILURE', 'RETRY')
+
+
+def listed_counts(store: TaskStore, workername: str | None = None) -> dict[str, int]:
+    """How many rows the task list shows for ``worker=workername`` (every worker when None), in all (``'all'``)
+    and with ``state=`` each of :data:`COUNTED_STATES`: the numbers :func:`select_tasks` reports as
+    ``filtered`` for those filters (the same case-insensitive matching), from counts kept with the indexes, so
+    the workers page can show them every second without scanning the tasks."""
+    if workername is None:
+        counts = {'all': len(store)}
+        for state in COUNTED_STATES:
+            counts[state] = sum(len(store.by_state[key]) for key in _matching_bucket_keys(store.by_state, state))
+        return counts
+    # a hostname an old database holds as a number is asked for as text, as the page's link asks for it
+    workers = _matching_bucket_keys(store.by_worker, str(workername))
+    counts = {'all': sum(len(store.by_worker[key]) for key in workers)}
+    worker_states = store.worker_states
+    for state in COUNTED_STATES:
+        states = _matching_bucket_keys(store.by_state, state)
+        counts[state] = sum(worker_states.get((worker, key), 0) for worker in workers for key in states)
+    return counts
+
+
 def _candidates(store: TaskStore, flt: TaskFilter, find):
     """The uuids allowed by the indexed filters and the search, or ``None`` for 'all tasks'."""
     sets: list = []

@@ -13,6 +13,7 @@ from tornado.web import StaticFileHandler, url
 from flower.api.control import (TaskRateLimit, TaskRevoke, TaskTimout, WorkerPoolAutoscale, WorkerPoolGrow,
                                 WorkerPoolRestart, WorkerPoolShrink, WorkerQueueAddConsumer,
                                 WorkerQueueCancelConsumer, WorkerShutDown)
+from flower.api.diagnosis import GetDiagnosis
 from flower.api.openapi import OpenApiDocument
 from flower.api.tasks import (GetQueueLengths, ListTasks, ListTaskTypes, TaskAbort, TaskApply, TaskAsyncApply,
                               TaskInfo, TaskResult, TaskRetry, TaskSend)
@@ -69,6 +70,7 @@ handlers = [
     url(r'/api/task/rate-limit/(.+)', TaskRateLimit),
     url(r'/api/task/revoke/(.+)', TaskRevoke),
     url(r'/api/task/retry/(.+)', TaskRetry),  # beyond Flower
+    url(r'/api/diagnosis', GetDiagnosis),  # beyond Flower
     url(r'/api/openapi\.json', OpenApiDocument),  # beyond Flower
     # Monitoring
     url(r'/metrics', Metrics),

@@ -20,6 +20,7 @@ from typing import Any
 
 from flower import __version__
 from flower.api import BaseApiHandler
+from flower.diagnosis import FINDING_CODES
 from flower.views.monitor import READY_VALUES
 from flower.control import (DEFAULT_APPLY_TIMEOUT, MAX_DELAY, MAX_PRIORITY, MAX_WAIT, SIGNAL_SPELLINGS, PoolLimits,
                             installed_codecs)
@@ -378,6 +379,14 @@ def _paths(limits: PoolLimits) -> dict:
                    '404': _text("Unknown task: `Unknown task '<id>'`."),
                    '409': _text('The task is not finished, or its call cannot be recovered; the message says '
                                 'why.')})}
+    p['/api/diagnosis'] = {'get': _operation(
+        'What is wrong between the broker, the workers and this server', tag='meta', operation_id='diagnosis',
+        description='The "why is this empty?" answer the workers and tasks pages show: the broker cannot be '
+                    'reached (with the cause), no event arrived since the server started, workers run tasks but '
+                    'send no task events (started without `-E`), or workers\' clocks disagree with the '
+                    "server's. Each finding says how to fix it. `ok` is true and `findings` empty when nothing "
+                    'is wrong.',
+        responses={'200': _json('The findings, most fundamental first.', _ref('Diagnosis'))})}
     p['/api/openapi.json'] = {'get': _operation(
         'This document', tag='meta', operation_id='openapi',
         responses={'200': _json('OpenAPI 3 document.', {'type': 'object', 'required': ['openapi', 'paths']})})}
@@ -458,6 +467,22 @@ def _schemas() -> dict:
                            'traceback': _nullable('string', description='on FAILURE'),
                            'timed-out': {'type': 'boolean', 'description': 'true when the wait ran out'},
                            'message': {'type': 'string'}}},
+        'Diagnosis': {
+            'type': 'object', 'required': ['ok', 'findings'], 'additionalProperties': False,
+            'properties': {
+                'ok': {'type': 'boolean', 'description': 'true when there are no findings'},
+                'findings': {'type': 'array', 'items': {
+                    'type': 'object', 'additionalProperties': False,
+                    'required': ['code', 'severity', 'title', 'detail', 'fix', 'workers'],
+                    'properties': {
+                        'code': {'type': 'string', 'enum': list(FINDING_CODES)},
+                        'severity': {'type': 'string', 'enum': ['error', 'warning'],
+                                     'description': '`error`: nothing can be shown; `warning`: part of it is '
+                                                    'missing or wrong'},
+                        'title': {'type': 'string'}, 'detail': {'type': 'string'},
+                        'fix': {'type': 'string', 'description': 'what to do about it'},
+                        'workers': {'type': 'array', 'items': {'type': 'string'},
+                                    'description': 'the workers concerned (empty when not about workers)'}}}}}},
         'RetryResult': {
             'type': 'object', 'required': ['task-id', 'retry-of', 'name', 'message'],
             'properties': {'task-id': {'type': 'string'}, 'retry-of': {'type': 'string'},

@@ -266,6 +266,11 @@ class EventsState(State):
                 created = True
         else:
             workers.touch(hostname)
+        if created or subject == 'online':
+            # what the worker had processed before this server saw it (start) or restarted: the diagnosis
+            # tells "runs tasks without sending task events" from "ran them before we listened" by it
+            processed = event.get('processed')
+            worker.processed_at_first_sight = processed if type(processed) is int else 0
         worker.event(subject, timestamp, local_received, event)
         for log in self.change_logs:
             log.workers.add(hostname)

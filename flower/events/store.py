@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from typing import Callable, Iterator
 
 from flower.events.task import Task
@@ -182,6 +182,9 @@ class TaskStore(_ReadsLikeAMapping):
         self.by_state: dict[str, dict[str, Task]] = {}
         self.by_name: dict[str, dict[str, Task]] = {}
         self.by_worker: dict[str, dict[str, Task]] = {}
+        # how many tasks each (worker, state) pair has: the workers page's counts, kept with the buckets they
+        # count so a count always equals the rows its link lists
+        self.worker_states: Counter = Counter()
         self.eviction_hooks: list[EvictionHook] = []
         self.evicted = 0
         self.sorted_fields: dict[str, SortedField] = {name: SortedField(name) for name in SORTED_FIELDS}
@@ -240,6 +243,7 @@ class TaskStore(_ReadsLikeAMapping):
         self.by_state.clear()
         self.by_name.clear()
         self.by_worker.clear()
+        self.worker_states.clear()
         for index in self.sorted_fields.values():
             index.rebuild(())
 
@@ -276,6 +280,11 @@ class TaskStore(_ReadsLikeAMapping):
                 _discard(self.by_worker, old_worker, uuid)
             if worker is not None:
                 _add(self.by_worker, worker, uuid, task)
+        if worker != old_worker or state != old_state:
+            if old_worker is not None and old_state is not None:
+                _uncount(self.worker_states, (old_worker, old_state))
+            if worker is not None:
+                self.worker_states[worker, state] += 1
 
     def field_set(self, task: Task, field: str, replaced: bool) -> None:
         """A sorted field of ``task`` got a value (``replaced``: it had one before)."""
@@ -301,6 +310,7 @@ class TaskStore(_ReadsLikeAMapping):
             _discard(self.by_name, task.name, uuid)
         if task.worker is not None:
             _discard(self.by_worker, task.worker.hostname, uuid)
+            _uncount(self.worker_states, (task.worker.hostname, task.state))
 
     def evict_overflow(self) -> int:
         """Drop the least recently updated tasks until the limit holds; returns how many went."""
@@ -333,6 +343,14 @@ def _add(index: dict, key, uuid: str, task: Task) -> None:
         index[key] = {uuid: task}
     else:
         bucket[uuid] = task
+
+
+def _uncount(counts: Counter, key) -> None:
+    left = counts[key] - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        del counts[key]
 
 
 def _discard(index: dict, key, uuid: str) -> None:

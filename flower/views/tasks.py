@@ -85,7 +85,7 @@ class TasksView(BaseHandler):
             name=registered_name(self.get_typed_argument('name', str, '') or ''),
             search=self.get_typed_argument('search', str, '') or '',
             sort_column=columns.index('received') if 'received' in columns else 0,
-            timezone=self.capp.conf.timezone or 'UTC')
+            timezone=self.capp.conf.timezone or 'UTC', diagnosis=self.application.diagnosis())
 
 
 class TasksDataTable(BaseHandler):

@@ -17,6 +17,7 @@ from typing import Any, Iterable
 import tornado.web
 
 from flower.cluster import is_alive, worker_fields, worker_rows
+from flower.queries import listed_counts
 from flower.utils import values
 from flower.utils.registered import split_registered
 from flower.views import BaseHandler
@@ -34,6 +35,7 @@ STATS_ON_TABS = frozenset({'pool', 'broker', 'rusage', 'pid', 'prefetch_count', 
 # -- the workers table ----------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class WorkerRow:
+    """One row; the task counts are those the task list shows for the worker (each count links to it)."""
     hostname: str
     online: bool
     active: int
@@ -46,6 +48,8 @@ class WorkerRow:
 
 @dataclass(frozen=True)
 class ClusterSummary:
+    """The cards and the totals row: the task list's counts for every worker (tasks no worker has received yet
+    are in ``processed``, as the unfiltered list shows them)."""
     online: int
     offline: int
     active: int
@@ -59,21 +63,23 @@ def table_rows(rows: Iterable[dict]) -> list[WorkerRow]:
     """The workers table's rows from :func:`flower.cluster.worker_rows`, sorted by name."""
     table = [WorkerRow(
         hostname=values.label(row['hostname'], 'a worker hostname'), online=bool(row.get('status')),
-        active=_count(row.get('active')),
-        processed=_count(row.get('task-received')), failed=_count(row.get('task-failed')),
-        succeeded=_count(row.get('task-succeeded')), retried=_count(row.get('task-retried')),
+        **_task_counts(row.get('listed') or {}),
         loadavg=values.numbers(row.get('loadavg'), 'worker loadavg') if row.get('status') else None)
         for row in rows]
     table.sort(key=lambda row: row.hostname)
     return table
 
 
-def summarize(rows: list[WorkerRow]) -> ClusterSummary:
-    return ClusterSummary(
-        online=sum(row.online for row in rows), offline=sum(not row.online for row in rows),
-        active=sum(row.active for row in rows), processed=sum(row.processed for row in rows),
-        failed=sum(row.failed for row in rows), succeeded=sum(row.succeeded for row in rows),
-        retried=sum(row.retried for row in rows))
+def summarize(rows: list[WorkerRow], listed: dict) -> ClusterSummary:
+    """``listed``: :func:`flower.queries.listed_counts` for every worker."""
+    return ClusterSummary(online=sum(row.online for row in rows), offline=sum(not row.online for row in rows),
+                          **_task_counts(listed))
+
+
+def _task_counts(listed: dict) -> dict[str, int]:
+    return dict(active=_count(listed.get('STARTED')), processed=_count(listed.get('all')),
+                failed=_count(listed.get('FAILURE')), succeeded=_count(listed.get('SUCCESS')),
+                retried=_count(listed.get('RETRY')))
 
 
 def _count(value) -> int:
@@ -94,15 +100,19 @@ class WorkersView(BaseHandler):
             # fire and forget, as Flower: the page answers now, the cache fills in the background
             self.application.update_workers()
         rows = worker_rows(self.state, self.application.options.purge_offline_workers)
+        diagnosis = self.application.diagnosis()
+        listed = listed_counts(self.state.tasks)  # the totals: what the unfiltered links list
         if as_json:
+            # Flower's {'data': rows}, and what is wrong for the page's "why is this empty?" panel
             self.set_header('Content-Type', 'application/json; charset=UTF-8')
-            self.finish(json.dumps({'data': rows}, default=str))
+            self.finish(json.dumps({'data': rows, 'listed': listed, 'diagnosis': diagnosis.as_json()},
+                                   default=str))
             return
         table = table_rows(rows)
         if not self.application.options.auto_refresh:
             autorefresh = 0
-        self.render('workers.html', active_tab='workers', workers=table, summary=summarize(table),
-                    autorefresh=autorefresh)
+        self.render('workers.html', active_tab='workers', workers=table, summary=summarize(table, listed),
+                    autorefresh=autorefresh, diagnosis=diagnosis)
 
 
 # -- one worker ----------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ app = Celery('flowertests',
              broker=os.environ.get('FLOWER_TEST_BROKER', 'redis://127.0.0.1:6379/15'),
              backend=os.environ.get('FLOWER_TEST_BACKEND') or None)
 app.conf.update(
-    worker_send_task_events=True,
+    # a test of a worker that sends no task events (no -E) sets FLOWER_TEST_TASK_EVENTS=0
+    worker_send_task_events=os.environ.get('FLOWER_TEST_TASK_EVENTS', '1') == '1',
     task_send_sent_event=True,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,

@@ -89,13 +89,16 @@ class Process:
 
 def start_worker(broker: str, hostname: str, backend: str | None = None, pool: str = 'prefork',
                  concurrency: int = 2, queues: str | None = None, extra: list[str] | None = None,
-                 env: dict | None = None) -> Process:
-    args = [sys.executable, '-m', 'celery', '-A', 'tests.support.celeryapp', 'worker', '-E', '-l', 'info',
-            '-P', pool, '-c', str(concurrency), '-n', hostname, '--without-gossip', '--without-mingle']
+                 env: dict | None = None, task_events: bool = True) -> Process:
+    """A worker of tests.support.celeryapp; ``task_events=False`` starts it without ``-E`` and with
+    ``worker_send_task_events`` off (it still sends heartbeats, which count the tasks it ran)."""
+    args = [sys.executable, '-m', 'celery', '-A', 'tests.support.celeryapp', 'worker', *(['-E'] if task_events else []),
+            '-l', 'info', '-P', pool, '-c', str(concurrency), '-n', hostname, '--without-gossip', '--without-mingle']
     if queues:
         args += ['-Q', queues]
     args += extra or []
-    env = {'FLOWER_TEST_BROKER': broker, 'FLOWER_TEST_BACKEND': backend or '', **(env or {})}
+    env = {'FLOWER_TEST_BROKER': broker, 'FLOWER_TEST_BACKEND': backend or '',
+           **({} if task_events else {'FLOWER_TEST_TASK_EVENTS': '0'}), **(env or {})}
     return Process(args, env=env, name=f'worker-{hostname}')
 
 

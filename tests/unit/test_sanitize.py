@@ -235,7 +235,7 @@ def test_reads_of_bad_worker_records_show_unknown_instead_of_failing():
     assert worker_status(state) == {'good@h': True, '12345': True, 'nulls@h': True}
     table = table_rows(worker_rows(state))
     assert [row.hostname for row in table] == ['12345', 'good@h', 'nulls@h']
-    assert summarize(table).online == 3
+    assert summarize(table, {}).online == 3
     page = worker_page('12345', {}, state.workers[12345], state.counter[12345], 10)
     assert page['online'] and page['worker'].freq is None and page['worker'].loadavg is None
     assert not is_alive(Worker('x', freq='fast'))

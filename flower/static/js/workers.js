@@ -25,9 +25,15 @@
     return '<a href="' + Flower.escape(href) + '">' + Flower.escape(count(value)) + '</a>';
   }
 
+  // the counts are the task list's (row.listed, flower.queries.listed_counts), so each equals the rows its
+  // link lists; Flower's event counters (task-received, ...) stay in the rows for API clients
+  function listed(row, key) {
+    return row && row.listed ? count(row.listed[key]) : 0;
+  }
+
   function countColumn(key, state, extraClass) {
     return {
-      data: function (row) { return count(row[key]); },
+      data: function (row) { return listed(row, key); },
       className: 'num' + (extraClass ? ' ' + extraClass : ''),
       render: function (value, type, row) {
         return type === 'display' ? tasksLink(value, state, row.hostname) : value;
@@ -39,6 +45,7 @@
   var polling = false;
 
   function setLive(state, text) {
+    if (broken !== null) { return; }  // the diagnosis says what is wrong; "Live" would hide it
     if (channel) {
       if (!polling) { return; }
       state = state === 'error' ? state : 'polling';
@@ -49,15 +56,38 @@
     }
   }
 
-  function summarise(rows) {
-    var totals = { online: 0, offline: 0, active: 0, processed: 0, failed: 0, succeeded: 0, retried: 0 };
+  // the "why is this empty?" panel (diagnosis.html), redrawn from the findings ?json=1 carries
+  var diagnosisPanel = document.getElementById('diagnosis');
+  var broken = null;  // the title of an error finding while there is one: the indicator shows it, not "Live"
+
+  function showDiagnosis(diagnosis) {
+    if (!diagnosisPanel || !diagnosis || !Array.isArray(diagnosis.findings)) { return; }
+    var wasBroken = broken;
+    broken = null;
+    diagnosisPanel.innerHTML = diagnosis.findings.map(function (finding) {
+      if (finding.severity === 'error' && broken === null) { broken = String(finding.title); }
+      return '<div class="alert ' + (finding.severity === 'error' ? 'alert-danger' : 'alert-warning') +
+        ' diagnosis-finding" data-diagnosis="' + Flower.escape(finding.code) + '" role="alert">' +
+        '<h2 class="diagnosis-title">' + Flower.escape(finding.title) + '</h2>' +
+        '<p class="diagnosis-detail">' + Flower.escape(finding.detail) + '</p>' +
+        '<p class="diagnosis-fix mb-0"><strong>Fix:</strong> ' + Flower.escape(finding.fix) + '</p></div>';
+    }).join('');
+    diagnosisPanel.classList.toggle('d-none', diagnosis.findings.length === 0);
+    if (broken !== null || wasBroken !== null) { markBroken(); }
+  }
+
+  // the live channel sets the indicator when it connects: what is wrong is said again over it
+  function markBroken() {
+    if (!status) { return; }
+    status.setAttribute('data-state', broken !== null ? 'error' : (every ? 'live' : 'paused'));
+    status.querySelector('.live-text').textContent = broken !== null ? broken : (every ? 'Live' : 'Loaded');
+  }
+
+  function summarise(rows, all) {
+    var totals = { online: 0, offline: 0, active: listed(all, 'STARTED'), processed: listed(all, 'all'),
+      failed: listed(all, 'FAILURE'), succeeded: listed(all, 'SUCCESS'), retried: listed(all, 'RETRY') };
     rows.forEach(function (row) {
       if (row.status) { totals.online += 1; } else { totals.offline += 1; }
-      totals.active += count(row.active);
-      totals.processed += count(row['task-received']);
-      totals.failed += count(row['task-failed']);
-      totals.succeeded += count(row['task-succeeded']);
-      totals.retried += count(row['task-retried']);
     });
     Object.keys(totals).forEach(function (key) {
       $('[data-stat="' + key + '"], [data-total="' + key + '"]').text(totals[key]);
@@ -70,7 +100,8 @@
       url: $table.attr('data-fl-source'),
       dataSrc: function (json) {
         var rows = json && json.data ? json.data : [];
-        summarise(rows);
+        showDiagnosis(json && json.diagnosis);
+        summarise(rows, json);
         setLive(every ? 'live' : 'paused', (every ? 'Updated ' : 'Loaded ') + new Date().toLocaleTimeString());
         return rows;
       },
@@ -92,11 +123,11 @@
         }
         return value ? 'online' : 'offline';
       } },
-      countColumn('active', 'STARTED'),
-      countColumn('task-received', '', 'wide'),
-      countColumn('task-failed', 'FAILURE', 'wide'),
-      countColumn('task-succeeded', 'SUCCESS', 'wide'),
-      countColumn('task-retried', 'RETRY', 'wide'),
+      countColumn('STARTED', 'STARTED'),
+      countColumn('all', '', 'wide'),
+      countColumn('FAILURE', 'FAILURE', 'wide'),
+      countColumn('SUCCESS', 'SUCCESS', 'wide'),
+      countColumn('RETRY', 'RETRY', 'wide'),
       { data: 'loadavg', className: 'wide loadavg', orderable: false, render: function (value, type, row) {
         if (!row.status || !Array.isArray(value)) { return '—'; }
         return value.map(function (v) { return Flower.escape(Number(v).toFixed(2)); }).join('  ');
@@ -122,7 +153,8 @@
     table.clear();
     table.rows.add(rows);
     table.draw(false);
-    summarise(rows);
+    summarise(rows, data);
+    if (broken !== null) { markBroken(); }
   }
 
   if (every > 0) {
@@ -150,6 +182,10 @@
     };
     if (window.FlowerLive) {
       channel = window.FlowerLive.open({ watch: { page: 'workers' }, onUpdate: onPush, poll: poller });
+      // the live channel pushes rows, not the diagnosis: ask for it (with the rows) every few seconds
+      window.setInterval(function () {
+        if (!polling && !document.hidden) { table.ajax.reload(null, false); }
+      }, Math.max(every, 5) * 1000);
     } else {
       poller.start();  // a customised base.html without live.js: poll as before
     }
