@@ -174,13 +174,13 @@ def truncation_note(cut: dict | None) -> str | None:
     if not cut:
         return None
     kept = f"{cut['kept']:,} characters"
-    if cut['by'] == 'celery' and 'received' in cut:
+    if cut['by'] == 'server':
+        return f"{cut['kept']:,} of {cut['received']:,} characters kept: --task_args_max_length cut the rest when it was stored."
+    if 'received' in cut:
         return (f"{kept} kept. Celery shortened this value to {cut['received']:,} characters when the task was "
                 'sent (its argsrepr limit), and --task_args_max_length cut it further when it was stored.')
-    if cut['by'] == 'celery':
-        return (f'Celery shortened this value to {kept} when the task was sent (its argsrepr limit); '
-                'the rest was never reported.')
-    return (f"{kept} of {cut['received']:,} kept: --task_args_max_length cut the rest when it was stored.")
+    return (f'Celery shortened this value to {kept} when the task was sent (its argsrepr limit); '
+            'the rest was never reported.')
 
 
 def task_fields(task, retries=None) -> list[Field]:
