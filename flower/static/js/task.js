@@ -62,7 +62,6 @@
   });
 
   // -- live updates ------------------------------------------------------------------------------------------
-  var fieldsBody = document.querySelector('#task-fields tbody');
   var shown = {};  // field name -> what its row shows (JSON), so rows that did not change are left alone
 
   function node(tag, className, text) {
@@ -150,12 +149,13 @@
       return;  // no longer in memory (or not yet): what the page shows is the last known
     }
     document.getElementById('task-name').textContent = task.name || 'Unnamed task';
-    var badge = page.querySelector('.page-meta .state-badge');
+    var badge = document.getElementById('task-state');
     if (badge) {
       badge.textContent = task.state;
       badge.setAttribute('data-state', task.state);
     }
     page.setAttribute('data-state', task.state);
+    var fieldsBody = document.querySelector('#task-fields tbody');  // looked up each time: a refresh replaces it
     if (fieldsBody) {
       var existing = {};
       Array.prototype.forEach.call(fieldsBody.children, function (row) {
