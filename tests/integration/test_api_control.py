@@ -338,7 +338,7 @@ def test_the_task_page_withholds_retry_with_the_apis_reason_and_says_who_cut_the
     task_id = cluster.async_apply('fail', {'args': ['x' * 50000]})
     cluster.wait_state(task_id, 'FAILURE')
     info = server.get(f'/api/task/info/{task_id}').json()
-    assert info['args'] == "('" + 'x' * 62  # the kept start, Flower-shaped: no marker in the value
+    assert len(info['args']) == 64 and info['args'][2:] == 'x' * 62  # the kept start, no marker in the value
     assert info['truncated']['args'] == {'kept': 64, 'by': 'celery', 'received': 1031}
     refused = server.post(f'/api/task/retry/{task_id}')
     assert refused.status_code == 409 and 'shortened by Celery' in refused.text
