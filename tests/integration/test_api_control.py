@@ -17,6 +17,7 @@ from urllib.parse import quote
 import pytest
 import redis
 import requests
+from celery.utils.saferepr import saferepr
 
 from tests.support.processes import Server, start_worker, wait_for
 
@@ -334,12 +335,13 @@ def _text_of(html: str, element_id: str) -> str:
 
 def test_the_task_page_withholds_retry_with_the_apis_reason_and_says_who_cut_the_arguments(cluster):
     server = cluster.server
-    # Celery's argsrepr limit cuts the 50,000 characters to 1,031; --task_args_max_length=64 keeps 64 of those
+    # Celery's argsrepr limit cuts the 50,000 characters to about 1,030; --task_args_max_length=64 keeps 64
     task_id = cluster.async_apply('fail', {'args': ['x' * 50000]})
     cluster.wait_state(task_id, 'FAILURE')
     info = server.get(f'/api/task/info/{task_id}').json()
     assert len(info['args']) == 64 and info['args'][2:] == 'x' * 62  # the kept start, no marker in the value
-    assert info['truncated']['args'] == {'kept': 64, 'by': 'celery', 'received': 1031}
+    celery_repr = saferepr(['x' * 50000], 1024)  # what Celery put in the event (args came as a JSON list)
+    assert info['truncated']['args'] == {'kept': 64, 'by': 'celery', 'received': len(celery_repr)}
     refused = server.post(f'/api/task/retry/{task_id}')
     assert refused.status_code == 409 and 'shortened by Celery' in refused.text
 
@@ -348,8 +350,9 @@ def test_the_task_page_withholds_retry_with_the_apis_reason_and_says_who_cut_the
     assert _text_of(html, 'retry-refusal-reason') == refused.text  # the API's own reason, word for word
     notes = [' '.join(htmllib.unescape(note).split()) for note in re.findall(r'class="truncated-note"[^>]*>(.*?)</p>',
                                                                            html, re.S)]
-    assert notes[0] == ('64 characters kept. Celery shortened this value to 1,031 characters when the task was '
-                        'sent (its argsrepr limit), and --task_args_max_length cut it further when it was stored.')
+    assert notes[0] == (f'64 characters kept. Celery shortened this value to {len(celery_repr):,} characters when '
+                        'the task was sent (its argsrepr limit), and --task_args_max_length cut it further when it '
+                        'was stored.')
     assert 'characters in all' not in html
 
     whole = cluster.async_apply('fail', {'args': ['short']})
