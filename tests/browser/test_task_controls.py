@@ -98,7 +98,15 @@ def test_the_worker_page_reads_as_people_read_it(cluster, open_page):
         assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} \w+', eta.inner_text())
         assert 'T' in eta.get_attribute('title')
         watched.screenshot('worker-scheduled-eta')
+        name = page.locator('#scheduled-table td.request-name').first  # a line or two, not letter by letter
+        lines = name.evaluate('td => { const r = document.createRange(); r.selectNodeContents(td); '
+                              'return r.getClientRects().length; }')
+        assert lines <= 2, lines
+        table = page.locator('#scheduled-table')
+        assert table.evaluate('t => t.scrollWidth <= t.parentElement.clientWidth + 1')  # nothing cut off on the right
         page.click('#tab-system')
+        page.wait_for_selector('#pane-system.show.active')
+        page.wait_for_function("getComputedStyle(document.getElementById('pane-system')).opacity === '1'")
         utime = page.locator('#system-table td[data-key="utime"]')
         assert re.fullmatch(r'[\d.]+ (ms|s)|\d+ min \d+ s', utime.inner_text())
         assert utime.get_attribute('title').endswith(' s')
