@@ -133,11 +133,18 @@ def timestamp_of(value) -> float | None:
 
 def time_shown(value, time_type: str = 'time') -> tuple[str, str]:
     """``(text, exact)`` for a time (Unix time or ISO text): the text in the page's time format (``time_type``,
-    as :func:`humanize` takes it), the exact value as it was reported for the tooltip."""
+    as :func:`humanize` takes it), and for the tooltip an ISO text as it was reported, or a Unix time as the
+    full time to the microsecond (what "5 minutes ago" stands for) with the Unix time itself."""
     seconds = timestamp_of(value)
     if seconds is None:
         return str(value), str(value)
-    return humanize(seconds, type=time_type), str(value)
+    if isinstance(value, str):
+        exact = value
+    else:
+        zone = time_type.split('-', 1)[1] if time_type.startswith('time-') else (
+            time_type[len('natural-time-'):] if time_type.startswith('natural-time-') else None)
+        exact = f'{format_time(seconds, zone)} ({value})'
+    return humanize(seconds, type=time_type), exact
 
 
 # rusage fields that are durations in seconds (the rest are counts or kilobytes)
