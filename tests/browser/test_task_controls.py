@@ -106,7 +106,8 @@ def test_the_worker_page_reads_as_people_read_it(cluster, open_page):
         assert table.evaluate('t => t.scrollWidth <= t.parentElement.clientWidth + 1')  # nothing cut off on the right
         page.click('#tab-system')
         page.wait_for_selector('#pane-system.show.active')
-        page.wait_for_function("getComputedStyle(document.getElementById('pane-system')).opacity === '1'")
+        wait_for(lambda: page.evaluate("getComputedStyle(document.getElementById('pane-system')).opacity") == '1',
+                 10, interval=0.1, message='the System tab faded in')  # (wait_for_function: CSP forbids its eval)
         utime = page.locator('#system-table td[data-key="utime"]')
         assert re.fullmatch(r'[\d.]+ (ms|s)|\d+ min \d+ s', utime.inner_text())
         assert utime.get_attribute('title').endswith(' s')
