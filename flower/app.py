@@ -38,6 +38,7 @@ from flower.brokers import QueueLengths, queue_names
 from flower.control import PoolChanges
 from flower.diagnosis import Diagnosis, diagnose
 from flower.events import Events
+from flower.events.retries import RetryLinks
 from flower.discovery import WorkerDiscovery
 from flower.inspector import Inspector
 from flower.live import LiveHub
@@ -107,6 +108,8 @@ class Flower(tornado.web.Application):
                             purge_offline_workers=opts.purge_offline_workers, loop=io_loop)
         if hasattr(self.events, 'listeners'):
             self.events.listeners.append(self.live.on_events_applied)
+        # which task was retried as which, for the links between their pages
+        self.retries = RetryLinks(max_links=opts.max_tasks)
         self.refused_hosts: set[str] = set()  # Host names refused so far (each logged once, see views.security)
         self.http_servers: list[HTTPServer] = []
         self.bound_port: int | None = None

@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable
 
 from celery import states
 
-from flower.events.task import is_truncated
+from flower.events.task import truncation
 from flower.runner import BlockingRunner
 from flower.utils import strict
 
@@ -782,7 +782,11 @@ def literal_from_repr(text, what: str):
         raise NotRetryable(f'The task cannot be retried: its {what} were not reported in its events')
     if not isinstance(text, str):
         raise NotRetryable(f'The task cannot be retried: its {what} were not reported as text')
-    if is_truncated(text):
+    _kept, cut = truncation(text)
+    if cut is not None and cut['by'] == 'celery':
+        raise NotRetryable(f'The task cannot be retried: its {what} were shortened by Celery when the task was '
+                           f'sent (its {what}repr limit), so the call is not known whole')
+    if cut is not None:
         raise NotRetryable(f'The task cannot be retried: its {what} were truncated when stored '
                            '(raise --task_args_max_length to keep them whole)')
     try:
@@ -815,6 +819,16 @@ def recover_call(task, serializer: str = 'json') -> RecoveredCall:
         raise NotRetryable(f"The task cannot be retried: its arguments cannot be sent with the '{serializer}' "
                            f'serializer ({exc})') from None
     return RecoveredCall(task.name, list(args), kwargs, routing_options(task.exchange, task.routing_key))
+
+
+def retry_refusal(task, serializer: str = 'json') -> str | None:
+    """Why ``task`` cannot be retried (the 409 message of ``/api/task/retry``), or None when it can: the task
+    page offers Retry by this same rule."""
+    try:
+        recover_call(task, serializer)
+    except NotRetryable as exc:
+        return str(exc)
+    return None
 
 
 def routing_options(exchange, routing_key) -> dict:

@@ -180,7 +180,8 @@ EXTRA_OPTIONS = (
            group='Beyond Flower'),
     Option('task_args_max_length', int, 1024,
            'longest args/kwargs/result/exception/traceback text kept in memory per task, in characters; '
-           'longer values are cut and marked as truncated (0 = keep everything)', group='Beyond Flower'),
+           'longer values are cut (the task page says how much was kept; the API gives the kept start and a '
+           '`truncated` field) (0 = keep everything)', group='Beyond Flower'),
     Option('max_task_age', 'duration', None,
            'forget tasks whose last event is older than this (e.g. 7d, 12h, 30m, 90s; a bare number is '
            'seconds), in memory and in the --persistent database; unset = keep them until --max_tasks '

@@ -437,6 +437,21 @@ def _schemas() -> dict:
                                 'description': 'Not in Flower. Present (true) from a revoke through this server '
                                                'until the worker reports how the task ended; a task waiting for '
                                                'its ETA stays RECEIVED until then.'},
+            'truncated': {
+                'type': 'object', 'additionalProperties': False,
+                'description': 'Present only when a text is not whole: for each cut field (`args`, `kwargs`, '
+                               '`result`, `exception`, `traceback`) how much of it is kept. That field holds '
+                               'the kept start, without any marker. `by` is who lost the rest first: `celery` '
+                               "when Celery shortened the repr before sending it (its `argsrepr` limit, 1024 "
+                               'characters by default), `server` when `--task_args_max_length` cut it here; '
+                               '`received` is how many characters the server received, when it cut them.',
+                'properties': {key: {
+                    'type': 'object', 'required': ['kept', 'by'], 'additionalProperties': False,
+                    'properties': {'kept': {'type': 'integer', 'minimum': 0},
+                                   'by': {'type': 'string', 'enum': ['celery', 'server']},
+                                   'received': {'type': 'integer', 'minimum': 0}}}
+                    for key in ('args', 'kwargs', 'result', 'exception', 'traceback')},
+                'example': {'args': {'kept': 1024, 'by': 'celery', 'received': 1031}}},
         },
         'additionalProperties': True,
     }

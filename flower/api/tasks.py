@@ -11,19 +11,31 @@ from __future__ import annotations
 from flower import control
 from flower.api import BaseApiHandler
 from flower.api.control import OperationHandler
+from flower.events.task import TRUNCATABLE_FIELDS, truncation
 from flower.queries import API_SORT_KEYS, TaskFilter, parse_received_bound, parse_sort, select_tasks
 from flower.views.errors import NotFound
 
 
 def task_as_dict(task) -> dict:
-    """A task as Flower's API shows it: celery's fields, ``worker`` as the hostname (absent when unknown), and
-    ``revoked_pending: true`` (not in Flower) while this server's revoke waits for the worker's task-revoked."""
+    """A task as Flower's API shows it: celery's fields, ``worker`` as the hostname (absent when unknown).
+
+    A text that is not whole is given as it was kept (Flower's shape, no marker in it) and ``truncated`` says
+    which were cut, how much was kept and by whom (``{'args': {'kept': 1024, 'by': 'celery', ...}}``); the
+    field is absent when every text is whole. ``revoked_pending: true`` (not in Flower) while this server's
+    revoke waits for the worker's task-revoked."""
     data = task.as_dict()
     worker = data.pop('worker', None)
     if worker is not None:
         data['worker'] = worker.hostname
     if getattr(task, 'revoked_pending', None) is not None:
         data['revoked_pending'] = True
+    cuts = {}
+    for key in TRUNCATABLE_FIELDS:
+        data[key], cut = truncation(data.get(key))
+        if cut is not None:
+            cuts[key] = cut
+    if cuts:
+        data['truncated'] = cuts
     return data
 
 
@@ -158,6 +170,7 @@ class TaskRetry(BaseTaskHandler):
             raise control.UnknownTask(taskid)
         call = control.recover_call(task, serializer=self.capp.conf.task_serializer or 'json')
         new_id = await control.resend(self.capp, self.runner, call)
+        self.application.retries.record(taskid, new_id)
         answer = {'task-id': new_id, 'retry-of': taskid, 'name': call.name,
                   'message': f"Retried '{taskid}' as '{new_id}'"}
         self.write_json(answer)

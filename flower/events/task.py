@@ -11,6 +11,8 @@ Records are created and changed only on the IOLoop thread (by :class:`flower.eve
 
 from __future__ import annotations
 
+import re
+
 from celery import states
 from celery.events.state import Task as CeleryTask
 
@@ -45,21 +47,61 @@ RECEIVED_MERGE_FIELDS = frozenset({'name', 'args', 'kwargs', 'parent_id', 'root_
 # Text fields that can be large; they are cut to ``--task_args_max_length`` in memory.
 TEXT_FIELDS = ('args', 'kwargs', 'result', 'exception')
 TRACEBACK_MAX_LENGTH = 65536
+# the texts that may be cut (by Celery before sending, or here): the API says so in ``truncated``
+TRUNCATABLE_FIELDS = (*TEXT_FIELDS, 'traceback')
 
 # revoked_pending: when this server revoked the task, until its worker reports an end (not one of celery's
 # fields: the API shows it only while set, as an extra field)
 _SLOTS = tuple(f for f in FIELDS if f not in ('root', 'parent')) + ('seq', '_store', 'revoked_pending')
 
 
+# What Celery's ``saferepr`` leaves at the end of an argument list it shortened to its ``argsrepr``/``kwargsrepr``
+# limit (1024 characters by default): a text or an item cut to ``...``, then the closing quotes and brackets.
+_CELERY_CUT_TAIL = re.compile(r"\.\.\.(?:['\"]|, \.\.\.)?[\s,)\]}]*$")
+# The marker :func:`truncate_text` appends; the value before it is what was kept.
+_MARKER = re.compile(r'… \[truncated: ([\d,]+) characters in all(, already cut by Celery)?\]$')
+
+
+# Celery shortens a repr only past its limit (``argsrepr_maxsize``, 1024 by default); a shorter text that ends in
+# ``...`` is a value that does (``'Loading...'``).
+CELERY_REPR_LIMIT = 1024
+
+
+def cut_by_celery(text) -> bool:
+    """Whether ``text`` (a repr as an event carried it) ends as Celery's ``saferepr`` ends a repr it shortened
+    to its limit. The same rule is behind the retry refusal (:func:`flower.control.literal_from_repr`)."""
+    return (isinstance(text, str) and len(text) >= CELERY_REPR_LIMIT
+            and _CELERY_CUT_TAIL.search(text[-40:]) is not None)
+
+
 def truncate_text(value, limit: int):
-    """``value`` cut to ``limit`` characters with a visible marker saying how long it was."""
+    """``value`` cut to ``limit`` characters with a marker saying how long it was when received and whether
+    Celery had already shortened it (known only here, before its end is cut off)."""
     if limit and isinstance(value, str) and len(value) > limit:
-        return f'{value[:limit]}… [truncated: {len(value):,} characters in all]'
+        celery = ', already cut by Celery' if cut_by_celery(value) else ''
+        return f'{value[:limit]}… [truncated: {len(value):,} characters in all{celery}]'
     return value
 
 
 def is_truncated(value) -> bool:
-    return isinstance(value, str) and value.endswith(' characters in all]') and '… [truncated: ' in value
+    return isinstance(value, str) and _MARKER.search(value[-80:]) is not None
+
+
+def truncation(value) -> tuple[str, dict | None]:
+    """``value`` as it was kept (without the marker) and, when it is not whole, how it was cut:
+    ``{'kept': characters kept, 'by': 'server' | 'celery', 'received': characters the server received}``
+    (``received`` only when the server cut it). ``by`` is who lost the rest first: Celery when the task was
+    sent (its ``argsrepr`` limit), else this server (``--task_args_max_length``)."""
+    if not isinstance(value, str):
+        return value, None
+    match = _MARKER.search(value[-80:])
+    if match is not None:
+        kept = value[:len(value) - len(match.group(0))]
+        return kept, {'kept': len(kept), 'by': 'celery' if match.group(2) else 'server',
+                      'received': int(match.group(1).replace(',', ''))}
+    if cut_by_celery(value):
+        return value, {'kept': len(value), 'by': 'celery'}
+    return value, None
 
 
 class Task(CeleryTask):

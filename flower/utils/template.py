@@ -91,3 +91,78 @@ def humanize(obj, type=None, length=None):  # noqa: A002 - Flower's signature
     if length is not None and isinstance(text, str) and len(text) > length:
         text = text[:max(length - 4, 0)] + ' ...'
     return text
+
+
+# -- values as people read them, with the exact value for a tooltip ------------------------------------------
+# One formatter per kind of value, used by the first render and by the live updates alike.
+
+def duration_text(seconds) -> str:
+    """A duration as people read it: ``850 ms``, ``2.35 s``, ``3 min 12 s``, ``2 h 5 min``, ``3 d 4 h``."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != seconds:
+        return str(seconds)
+    if seconds < 1:
+        return f'{seconds * 1000:.{2 if seconds < 0.01 else 1}f} ms'
+    if seconds < 60:
+        return f'{seconds:.2f} s'
+    minutes, rest = divmod(seconds, 60)
+    if minutes < 60:
+        return f'{int(minutes)} min {round(rest)} s'
+    hours, minutes = divmod(int(minutes), 60)
+    if hours < 24:
+        return f'{hours} h {minutes} min'
+    return f'{hours // 24} d {hours % 24} h'
+
+
+def timestamp_of(value) -> float | None:
+    """Seconds since the epoch for a Unix time or an ISO 8601 text (as Celery reports ``eta``/``expires``);
+    None for anything else. A naive ISO time is taken as UTC."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment.timestamp()
+    return None
+
+
+def time_shown(value, time_type: str = 'time') -> tuple[str, str]:
+    """``(text, exact)`` for a time (Unix time or ISO text): the text in the page's time format (``time_type``,
+    as :func:`humanize` takes it), and for the tooltip an ISO text as it was reported, or a Unix time as the
+    full time to the microsecond (what "5 minutes ago" stands for) with the Unix time itself."""
+    seconds = timestamp_of(value)
+    if seconds is None:
+        return str(value), str(value)
+    if isinstance(value, str):
+        exact = value
+    else:
+        zone = time_type.split('-', 1)[1] if time_type.startswith('time-') else (
+            time_type[len('natural-time-'):] if time_type.startswith('natural-time-') else None)
+        exact = f'{format_time(seconds, zone)} ({value})'
+    return humanize(seconds, type=time_type), exact
+
+
+# rusage fields that are durations in seconds (the rest are counts or kilobytes)
+SECONDS_STATS = frozenset({'utime', 'stime', 'uptime'})
+KILOBYTE_STATS = frozenset({'maxrss', 'ixrss', 'idrss', 'isrss'})
+
+
+def stat_shown(key: str, value) -> tuple[str, str | None]:
+    """``(text, exact or None)`` for a number a worker reported about itself (``stats``/``rusage``): seconds as
+    durations, kilobytes as sizes, other floats rounded; the exact value for the tooltip when the text differs."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return ('—' if value is None else str(value)), None
+    if key in SECONDS_STATS:
+        text = duration_text(value)
+        return text, f'{value} s'
+    if key in KILOBYTE_STATS:
+        text = f'{value / 1024:,.1f} MiB' if value >= 1024 else f'{value:,} KiB'
+        return text, f'{value} KiB'
+    if isinstance(value, float) and value != round(value, 2):
+        return f'{value:,.2f}', str(value)
+    return f'{value:,}', (str(value) if value >= 1000 else None)

@@ -20,13 +20,12 @@ from typing import Callable
 
 import tornado.web
 import tornado.websocket
-from celery import states
 
 from flower.auth import is_cross_origin
 from flower.live import MAX_MESSAGE_BYTES, BadWatch, LiveHub, decode_message
-from flower.utils.template import humanize
+from flower.utils.template import duration_text, time_shown
 from flower.views import BaseHandler, apply_format_task
-from flower.views.tasks import RETRYABLE_STATES, REVOCABLE_STATES, Field, duration_text, task_fields, task_row
+from flower.views.tasks import Field, task_actions, task_fields, task_row
 
 logger = logging.getLogger(__name__)
 
@@ -120,12 +119,13 @@ class PageShapes:
         for them, and which actions apply now."""
         shown = self.format(task)
         time_type = self.time_type()
-        fields = [_field(field, known_tasks, time_type) for field in task_fields(shown)
+        fields = [_field(field, known_tasks, time_type)
+                  for field in task_fields(shown, getattr(self.application, 'retries', None))
                   if field.name not in ('name', 'uuid')]
+        serializer = self.application.capp.conf.task_serializer or 'json'
         return {'uuid': shown.uuid, 'name': shown.name, 'state': shown.state, 'fields': fields,
                 'revoked_pending': getattr(task, 'revoked_pending', None) is not None,
-                'actions': {'revoke': task.state in REVOCABLE_STATES, 'terminate': task.state == states.STARTED,
-                            'retry': task.state in RETRYABLE_STATES}}
+                'actions': task_actions(task, serializer)}
 
 
 def _note(other) -> str | None:
@@ -140,10 +140,7 @@ def _field(field: Field, known_tasks, time_type: str) -> dict:
     value = field.value
     if field.kind == 'time':
         item['value'] = value
-        try:
-            item['text'] = humanize(value, type=time_type)
-        except (TypeError, ValueError, OverflowError):  # a malformed timestamp is shown as it came
-            item['text'] = str(value)
+        item['text'], item['title'] = time_shown(value, time_type)
     elif field.kind == 'duration':
         item['text'] = duration_text(value)
         item['title'] = f'{value} s'
@@ -155,5 +152,5 @@ def _field(field: Field, known_tasks, time_type: str) -> dict:
     else:
         item['text'] = str(value)
         if field.kind in ('code', 'traceback'):
-            item['truncated'] = field.truncated
+            item['truncated'] = field.note
     return item

@@ -16,9 +16,11 @@ from typing import Any
 import tornado.web
 from celery import states
 
-from flower.events.task import FIELDS, TEXT_FIELDS, is_truncated
+from flower import control
+from flower.events.task import FIELDS, TEXT_FIELDS, truncation
 from flower.queries import COLUMNS, TaskFilter, select_tasks
 from flower.utils.registered import registered_name
+from flower.utils.template import duration_text, time_shown
 from flower.views import BaseHandler
 from flower.views.errors import NotFound
 
@@ -148,13 +150,19 @@ class Field:
     label: str
     kind: str       # text, code, time, worker, task, tasks, state, traceback, duration
     value: Any
-    truncated: bool = False
+    truncated: dict | None = None   # how a text was cut (:func:`flower.events.task.truncation`), None when whole
+
+    @property
+    def note(self) -> str | None:
+        """The truncation notice under a cut text."""
+        return truncation_note(self.truncated)
 
 
 TIME_FIELDS = ('sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected',
-               'timestamp')
+               'timestamp', 'eta', 'expires')
 LABELS = {'uuid': 'UUID', 'args': 'Arguments', 'kwargs': 'Keyword arguments', 'eta': 'ETA',
-          'parent_id': 'Parent', 'root_id': 'Root', 'routing_key': 'Routing key', 'client': 'Sent by'}
+          'parent_id': 'Parent', 'root_id': 'Root', 'routing_key': 'Routing key', 'client': 'Sent by',
+          'retry_of': 'Retry of', 'retried_as': 'Retried as'}
 # the order of the task page: what the task is and how it ended, then its timeline, then where it ran
 FIELD_ORDER = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'exception', 'traceback', 'sent', 'received',
                'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected', 'runtime', 'retries', 'eta',
@@ -163,8 +171,23 @@ FIELD_ORDER = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'exception',
 SKIPPED_FIELDS = frozenset({'root', 'parent'})
 
 
-def task_fields(task) -> list[Field]:
-    """Every field of ``task`` that has a value, the main ones first, each with how to show it."""
+def truncation_note(cut: dict | None) -> str | None:
+    """What a cut text's notice says: how much is kept and who cut the rest (Celery or the server)."""
+    if not cut:
+        return None
+    kept = f"{cut['kept']:,} characters"
+    if cut['by'] == 'server':
+        return f"{cut['kept']:,} of {cut['received']:,} characters kept: --task_args_max_length cut the rest when it was stored."
+    if 'received' in cut:
+        return (f"{kept} kept. Celery shortened this value to {cut['received']:,} characters when the task was "
+                'sent (its argsrepr limit), and --task_args_max_length cut it further when it was stored.')
+    return (f'Celery shortened this value to {kept} when the task was sent (its argsrepr limit); '
+            'the rest was never reported.')
+
+
+def task_fields(task, retries=None) -> list[Field]:
+    """Every field of ``task`` that has a value, the main ones first, each with how to show it; with
+    ``retries`` (:class:`flower.events.retries.RetryLinks`) also what it is a retry of and was retried as."""
     data = task.as_dict() if hasattr(task, 'as_dict') else dict(task)
     order = list(FIELD_ORDER) + [name for name in FIELDS if name not in FIELD_ORDER]
     fields = []
@@ -176,23 +199,25 @@ def task_fields(task) -> list[Field]:
             value = getattr(value, 'hostname', value)
         if value is None or value == [] or value == '' or (name in ('root_id', 'parent_id') and value == data.get('uuid')):
             continue
-        fields.append(Field(name, LABELS.get(name, name.replace('_', ' ').capitalize()), _kind(name), value,
-                            is_truncated(value)))
+        value, cut = truncation(value) if name in TEXT_FIELDS or name == 'traceback' else (value, None)
+        fields.append(Field(name, LABELS.get(name, name.replace('_', ' ').capitalize()), _kind(name), value, cut))
+    if retries is not None:
+        original, copies = retries.retry_of(data.get('uuid')), retries.retried_as(data.get('uuid'))
+        at = next((i for i, field in enumerate(fields) if field.name == 'state'), -1) + 1
+        if copies:
+            fields.insert(at, Field('retried_as', LABELS['retried_as'], 'tasks', copies))
+        if original:
+            fields.insert(at, Field('retry_of', LABELS['retry_of'], 'task', original))
     return fields
 
 
-def duration_text(seconds) -> str:
-    """A runtime as people read it: ``850 ms``, ``2.35 s``, ``3 min 12 s``."""
-    if not isinstance(seconds, (int, float)):
-        return str(seconds)
-    if seconds < 1:
-        return f'{seconds * 1000:.{2 if seconds < 0.01 else 1}f} ms'
-    if seconds < 60:
-        return f'{seconds:.2f} s'
-    minutes, rest = divmod(seconds, 60)
-    if minutes < 60:
-        return f'{int(minutes)} min {round(rest)} s'
-    return f'{int(minutes // 60)} h {int(minutes % 60)} min'
+def task_actions(task, serializer: str) -> dict:
+    """Which buttons the task's page offers now; ``retry_refusal`` says why Retry is not offered for a task
+    that could otherwise be retried (the same rule as ``/api/task/retry``'s 409)."""
+    retryable = task.state in RETRYABLE_STATES
+    refusal = control.retry_refusal(task, serializer) if retryable else None
+    return {'revoke': task.state in REVOCABLE_STATES, 'terminate': task.state == states.STARTED,
+            'retry': retryable and refusal is None, 'retry_refusal': refusal}
 
 
 def _kind(name: str) -> str:
@@ -209,6 +234,9 @@ class TaskView(BaseHandler):
         if task is None:
             raise NotFound(f"Unknown task '{task_id}'")
         shown = self.format_task(task) or task  # a hook that forgot to return the task changes nothing
-        self.render('task.html', active_tab='tasks', task=shown, fields=task_fields(shown),
-                    known_tasks=self.state.tasks, duration=duration_text, can_revoke=task.state in REVOCABLE_STATES,
-                    can_terminate=task.state == states.STARTED, can_retry=task.state in RETRYABLE_STATES)
+        actions = task_actions(task, self.capp.conf.task_serializer or 'json')
+        self.render('task.html', active_tab='tasks', task=shown,
+                    fields=task_fields(shown, getattr(self.application, 'retries', None)),
+                    known_tasks=self.state.tasks, duration=duration_text, time_shown=time_shown,
+                    can_revoke=actions['revoke'], can_terminate=actions['terminate'], can_retry=actions['retry'],
+                    retry_refusal=actions['retry_refusal'])

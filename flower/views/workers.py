@@ -20,6 +20,7 @@ from flower.cluster import is_alive, worker_fields, worker_rows
 from flower.queries import listed_counts
 from flower.utils import values
 from flower.utils.registered import split_registered
+from flower.utils.template import stat_shown, time_shown
 from flower.views import BaseHandler
 from flower.views.errors import NotFound
 
@@ -198,6 +199,8 @@ def worker_page(name: str, info: dict, worker, counter, limit: int) -> dict:
         limit=limit,
         request_of=request_of,
         show=display_value,
+        stat_shown=stat_shown,
+        time_shown=time_shown,
     )
 
 

@@ -7,6 +7,8 @@ their own (shutdown) or a server of their own (read-only) start them.
 
 from __future__ import annotations
 
+import html as htmllib
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +17,7 @@ from urllib.parse import quote
 import pytest
 import redis
 import requests
+from celery.utils.saferepr import saferepr
 
 from tests.support.processes import Server, start_worker, wait_for
 
@@ -321,6 +324,78 @@ def test_retry_refuses_what_it_cannot_recover(cluster):
 
     response = server.post('/api/task/retry/no-such-task')
     assert (response.status_code, response.text) == (404, "Unknown task 'no-such-task'")
+
+
+def _text_of(html: str, element_id: str) -> str:
+    """The text of the element with ``element_id`` in a page (tags dropped, entities decoded, spaces squeezed)."""
+    match = re.search(rf'<(\w+)[^>]*\bid="{element_id}"[^>]*>(.*?)</\1>', html, re.S)
+    assert match, f'#{element_id} is not on the page'
+    return ' '.join(htmllib.unescape(re.sub(r'<[^>]+>', ' ', match.group(2))).split())
+
+
+def test_the_task_page_withholds_retry_with_the_apis_reason_and_says_who_cut_the_arguments(cluster):
+    server = cluster.server
+    # Celery's argsrepr limit cuts the 50,000 characters to about 1,030; --task_args_max_length=64 keeps 64
+    task_id = cluster.async_apply('fail', {'args': ['x' * 50000]})
+    cluster.wait_state(task_id, 'FAILURE')
+    info = server.get(f'/api/task/info/{task_id}').json()
+    assert len(info['args']) == 64 and info['args'][2:] == 'x' * 62  # the kept start, no marker in the value
+    celery_repr = saferepr(['x' * 50000], 1024)  # what Celery put in the event (args came as a JSON list)
+    assert info['truncated']['args'] == {'kept': 64, 'by': 'celery', 'received': len(celery_repr)}
+    refused = server.post(f'/api/task/retry/{task_id}')
+    assert refused.status_code == 409 and 'shortened by Celery' in refused.text
+
+    html = server.get(f'/task/{task_id}').text
+    assert re.search(r'<button class="btn btn-primary d-none"[^>]*id="task-retry"', html)  # not offered
+    assert _text_of(html, 'retry-refusal-reason') == refused.text  # the API's own reason, word for word
+    notes = [' '.join(htmllib.unescape(note).split()) for note in re.findall(r'class="truncated-note"[^>]*>(.*?)</p>',
+                                                                           html, re.S)]
+    assert notes[0] == (f'64 characters kept. Celery shortened this value to {len(celery_repr):,} characters when '
+                        'the task was sent (its argsrepr limit), and --task_args_max_length cut it further when it '
+                        'was stored.')
+    assert 'characters in all' not in html
+
+    whole = cluster.async_apply('fail', {'args': ['short']})
+    cluster.wait_state(whole, 'FAILURE')
+    html = server.get(f'/task/{whole}').text
+    assert re.search(r'<button class="btn btn-primary"[^>]*id="task-retry"', html)
+    assert re.search(r'class="alert alert-secondary d-none" id="retry-refusal"', html)  # no reason to give
+
+
+def test_a_retried_task_and_its_original_link_to_each_other(cluster):
+    server = cluster.server
+    original = cluster.async_apply('fail', {'args': ['link me']})
+    cluster.wait_state(original, 'FAILURE')
+    new_id = server.post(f'/api/task/retry/{original}').json()['task-id']
+    cluster.wait_state(new_id, 'FAILURE')
+    page = server.get(f'/task/{original}').text
+    row = re.search(r'<tr data-field="retried_as">(.*?)</tr>', page, re.S).group(1)
+    assert 'Retried as' in row and f'href="/task/{new_id}"' in row
+    page = server.get(f'/task/{new_id}').text
+    row = re.search(r'<tr data-field="retry_of">(.*?)</tr>', page, re.S).group(1)
+    assert 'Retry of' in row and f'href="/task/{original}"' in row and 'tests.support.celeryapp.fail' in row
+
+
+def test_the_worker_page_shows_times_and_usage_as_people_read_them(cluster):
+    server = cluster.server
+    eta = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1, 2], 'countdown': 300}).json()['task-id']
+    try:
+        wait_for(lambda: any(entry['request']['id'] == eta for entry in cluster.info().get('scheduled') or ()), 30,
+                 interval=0.5, message='the countdown task among the scheduled ones')
+        html = server.get(f'/worker/{quote(cluster.hostname)}').text
+        scheduled = re.search(r'<table[^>]*id="scheduled-table".*?</table>', html, re.S).group(0)
+        cell = re.search(r'<td class="text-nowrap"><time title="([^"]+)">([^<]+)</time></td>', scheduled)
+        assert cell, scheduled
+        exact, shown = cell.groups()
+        assert 'T' in exact and re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC', shown), (exact, shown)
+
+        utime = re.search(r'<td data-key="utime" title="([^"]+)">([^<]+)</td>', html)
+        assert utime and re.fullmatch(r'[\d.]+ s', utime.group(1)), html[html.find('system-table'):][:600]
+        assert re.fullmatch(r'\d+(\.\d+)? (ms|s)|\d+ min \d+ s', utime.group(2)) and len(utime.group(2)) < 12
+        uptime = re.search(r'<td data-key="uptime" title="(\d+) s">([^<]+)</td>', html)
+        assert uptime and (uptime.group(2).endswith(' s') or uptime.group(2).endswith(' min'))
+    finally:
+        server.post(f'/api/task/revoke/{eta}')
 
 
 # -- errors -----------------------------------------------------------------------------------------------------------

@@ -203,17 +203,17 @@ def test_worker_and_task_pages_follow_their_worker_and_task(servers, clients):
     assert worker['loadavg'] == [0.1, 0.2, 0.3] and worker['task-started'] == 1 and 'heartbeats' not in worker
     task = task_page.next()['data']['task']
     assert (task['uuid'], task['name'], task['state']) == (task_id, 'tasks.add', 'STARTED')
-    assert task['actions'] == {'revoke': True, 'terminate': True, 'retry': False}
+    assert task['actions'] == {'revoke': True, 'terminate': True, 'retry': False, 'retry_refusal': None}
 
     server.apply(lifecycle[2:] + [heartbeat('w1@host', active=0)])
     task = task_page.next(lambda m: m['data']['task']['state'] == 'SUCCESS', after=1)['data']['task']
     fields = {field['name']: field for field in task['fields']}
     assert fields['result'] == {'name': 'result', 'label': 'Result', 'kind': 'code', 'text': "{'rows': 3}",
-                                'truncated': False}
+                                'truncated': None}
     assert fields['runtime']['text'] == '250.0 ms' and fields['worker']['text'] == 'w1@host'
     assert fields['succeeded']['kind'] == 'time' and fields['succeeded']['text'].endswith(' UTC')
     assert list(fields)[:3] == ['state', 'args', 'kwargs']  # the page's order
-    assert task['actions'] == {'revoke': False, 'terminate': False, 'retry': False}
+    assert task['actions'] == {'revoke': False, 'terminate': False, 'retry': False, 'retry_refusal': None}
     assert worker_page.next(lambda m: m['data']['worker']['active'] == 0, after=1)['data']['worker']['task-succeeded'] == 1
 
     unknown = clients(ws_url(server))

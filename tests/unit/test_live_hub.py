@@ -98,7 +98,8 @@ class FakeConnection:
 
 
 def shapes(format_task=None) -> PageShapes:
-    app = SimpleNamespace(options=SimpleNamespace(format_task=format_task))
+    app = SimpleNamespace(options=SimpleNamespace(format_task=format_task),
+                          capp=SimpleNamespace(conf=SimpleNamespace(task_serializer='json')))
     return PageShapes(app, lambda: 'time')
 
 
@@ -185,7 +186,7 @@ def test_format_task_applies_to_pushed_rows_and_task_pages():
     assert rows.last['data']['rows'][0]['kwargs'] == '(hidden)'
     kwargs = [field for field in page.last['data']['task']['fields'] if field['name'] == 'kwargs']
     assert kwargs == [{'name': 'kwargs', 'label': 'Keyword arguments', 'kind': 'code', 'text': '(hidden)',
-                       'truncated': False}]
+                       'truncated': None}]
     assert state.tasks.get('secret').kwargs == "{'password': 'x'}"  # the hook got a copy
 
 
@@ -294,7 +295,7 @@ def test_a_task_page_follows_its_task_and_its_children(setup):
     conn = connect(hub, loop, {'page': 'task', 'id': 'parent'})
     loop.advance(0.6)
     assert conn.last['data']['task']['state'] == 'STARTED'
-    assert conn.last['data']['task']['actions'] == {'revoke': True, 'terminate': True, 'retry': False}
+    assert conn.last['data']['task']['actions'] == {'revoke': True, 'terminate': True, 'retry': False, 'retry_refusal': None}
 
     child = task_events(uuid='child', outcome='none')
     child[0]['parent_id'] = 'parent'
@@ -312,7 +313,7 @@ def test_a_task_page_follows_its_task_and_its_children(setup):
     task = conn.last['data']['task']
     assert task['state'] == 'SUCCESS'
     assert {field['name']: field.get('text') for field in task['fields']}['result'] == '4'
-    assert task['actions'] == {'revoke': False, 'terminate': False, 'retry': False}
+    assert task['actions'] == {'revoke': False, 'terminate': False, 'retry': False, 'retry_refusal': None}
 
 
 def test_an_evicted_task_is_reported_gone():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
+from types import SimpleNamespace
 
 from flower.api.tasks import task_as_dict
 from flower.events.state import EventsState
@@ -55,6 +56,7 @@ def test_the_live_task_page_carries_the_mark():
     class App:
         class options:  # noqa: N801 - stands in for the options object
             format_task = None
+        capp = SimpleNamespace(conf=SimpleNamespace(task_serializer='json'))
     state = EventsState()
     task = scheduled(state)
     shapes = PageShapes(App, lambda: 'natural')

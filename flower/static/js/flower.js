@@ -75,6 +75,36 @@
     });
   }
 
+  /* Fetch this page again and put the server's fresh rendering of each element matched by `selectors` (ids)
+   * in place of the shown one, attributes and children: what a control changed is shown without a reload, so
+   * the toast that confirmed it stays. The HTML is the server's own template output (escaped there); the
+   * parser runs no scripts. Resolves with the number of parts replaced. */
+  function refreshParts(selectors) {
+    return new Promise(function (resolve, reject) {
+      $.ajax({ type: 'GET', url: window.location.pathname + window.location.search, dataType: 'text' })
+        .done(function (html) {
+          var fresh = new window.DOMParser().parseFromString(html, 'text/html');
+          var replaced = 0;
+          selectors.forEach(function (selector) {
+            var now = document.querySelector(selector);
+            var next = fresh.querySelector(selector);
+            if (!now || !next) { return; }
+            // an open tab keeps its place: the active/show classes are the page's, not the server's
+            var keep = now.classList.contains('tab-pane') ? now.className : null;
+            Array.prototype.slice.call(now.attributes).forEach(function (attr) { now.removeAttribute(attr.name); });
+            Array.prototype.forEach.call(next.attributes, function (attr) { now.setAttribute(attr.name, attr.value); });
+            if (keep !== null) { now.className = keep; }
+            now.replaceChildren.apply(now, Array.prototype.map.call(next.childNodes, function (child) {
+              return document.importNode(child, true);
+            }));
+            replaced += 1;
+          });
+          resolve(replaced);
+        })
+        .fail(function (xhr) { reject(new Error(errorMessage(xhr))); });
+    });
+  }
+
   // -- toasts ----------------------------------------------------------------------------------------------
   /* kind: 'success' | 'error' | 'info'; link: optional {href, text} added after the message. */
   function toast(message, kind, link) {
@@ -239,6 +269,7 @@
     url: url,
     escape: escape,
     api: api,
+    refreshParts: refreshParts,
     toast: toast,
     formatTime: formatTime,
     naturalTime: naturalTime,

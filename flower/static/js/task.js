@@ -21,41 +21,47 @@
     });
   }
 
-  var channel = null;
+  // what an action changed is fetched from the server and shown in place (the toast stays); the live channel,
+  // when open, also follows the task's next events
+  var PARTS = ['#task-state', '#task-actions', '#retry-refusal', '#task-fields'];
 
-  function reloadSoon() {
-    if (channel && channel.isLive()) {
-      return;  // the task's next events update the page
-    }
-    window.setTimeout(function () { window.location.reload(); }, 3000);
+  function refresh() {
+    return Flower.refreshParts(PARTS).then(function () {
+      shown = {};  // the rows are the server's now
+    }, function (err) {
+      Flower.toast('The page could not be refreshed: ' + err.message, 'error');
+    });
   }
 
-  $('[data-action="revoke"]').on('click', function () {
+  $(document).on('click', '[data-action="revoke"]', function () {
     act(this, 'task/revoke/' + encodeURIComponent(taskId), { terminate: 'false' }, function (answer) {
       Flower.toast(answer.message || 'Revoked.', 'success');
-      reloadSoon();
+      refresh();
     });
   });
 
-  $('[data-action="terminate"]').on('click', function () {
-    act(this, 'task/revoke/' + encodeURIComponent(taskId), { terminate: 'true', signal: 'SIGTERM' }, function (answer) {
+  $(document).on('click', '[data-action="terminate"]', function () {
+    var button = this;
+    var dialog = window.bootstrap.Modal.getInstance(document.getElementById('terminate-dialog'));
+    act(button, 'task/revoke/' + encodeURIComponent(taskId), { terminate: 'true', signal: 'SIGTERM' }, function (answer) {
+      if (dialog) { dialog.hide(); }
+      button.disabled = false;
       Flower.toast(answer.message || 'Terminated.', 'success');
-      reloadSoon();
+      refresh();
     });
   });
 
-  $('[data-action="retry"]').on('click', function () {
+  $(document).on('click', '[data-action="retry"]', function () {
     var button = this;
     act(button, 'task/retry/' + encodeURIComponent(taskId), {}, function (answer) {
       var newId = answer['task-id'];
       Flower.toast(answer.message || 'Sent again.', 'success',
         newId ? { href: Flower.url('/task/' + encodeURIComponent(newId)), text: 'Open the new task' } : null);
-      button.disabled = false;
+      refresh();  // shows "Retried as <new id>"
     });
   });
 
   // -- live updates ------------------------------------------------------------------------------------------
-  var fieldsBody = document.querySelector('#task-fields tbody');
   var shown = {};  // field name -> what its row shows (JSON), so rows that did not change are left alone
 
   function node(tag, className, text) {
@@ -87,6 +93,7 @@
     } else if (kind === 'time') {
       var time = node('time', '', field.text);
       time.setAttribute('data-timestamp', String(field.value));
+      time.title = field.title || '';
       cell.appendChild(time);
     } else if (kind === 'duration') {
       var span = node('span', '', field.text);
@@ -118,11 +125,8 @@
       block.appendChild(copy);
       cell.appendChild(block);
       if (field.truncated) {
-        var note = node('p', 'truncated-note');
+        var note = node('p', 'truncated-note', field.truncated);
         note.setAttribute('role', 'note');
-        note.appendChild(document.createTextNode('This value was longer than '));
-        note.appendChild(node('code', '', '--task_args_max_length'));
-        note.appendChild(document.createTextNode(' and was cut when it was stored; the start is shown.'));
         cell.appendChild(note);
       }
     } else {
@@ -145,7 +149,7 @@
       return;  // no longer in memory (or not yet): what the page shows is the last known
     }
     document.getElementById('task-name').textContent = task.name || 'Unnamed task';
-    var badge = page.querySelector('.page-meta .state-badge');
+    var badge = document.getElementById('task-state');
     if (badge) {
       badge.textContent = task.state;
       badge.setAttribute('data-state', task.state);
@@ -155,6 +159,7 @@
     if (pending) {
       pending.hidden = !task.revoked_pending;
     }
+    var fieldsBody = document.querySelector('#task-fields tbody');  // looked up each time: a refresh replaces it
     if (fieldsBody) {
       var existing = {};
       Array.prototype.forEach.call(fieldsBody.children, function (row) {
@@ -174,9 +179,14 @@
       var button = document.getElementById(pair[0]);
       if (button) { button.classList.toggle('d-none', !pair[1]); }
     });
+    var refusal = document.getElementById('retry-refusal');
+    if (refusal) {
+      refusal.classList.toggle('d-none', !actions.retry_refusal);
+      document.getElementById('retry-refusal-reason').textContent = actions.retry_refusal || '';
+    }
   }
 
   if (window.FlowerLive) {
-    channel = window.FlowerLive.open({ watch: { page: 'task', id: taskId }, onUpdate: showTask });
+    window.FlowerLive.open({ watch: { page: 'task', id: taskId }, onUpdate: showTask });
   }
 }(window, window.jQuery));

@@ -1,7 +1,7 @@
 /* One worker's page: the controls call the REST API (/api/worker/..., /api/task/rate-limit|timeout/...) and
  * report in toasts; the open tab is kept in the URL's #hash. The page watches the worker on the live channel
  * (live.js): its status, load average and heartbeat period follow its events, and when it goes offline or comes
- * back the page offers a reload (what the worker reported when inspected may have changed). */
+ * back, or after a control, the page fetches what the worker reports now and shows it in place (no reload). */
 (function (window, $) {
   'use strict';
 
@@ -27,8 +27,23 @@
   });
 
   // -- controls ---------------------------------------------------------------------------------------------
+  // After a control, or when the worker goes offline or comes back, the parts that show what the worker reported
+  // are fetched again (the server inspects it afresh) and replaced in place: the open tab and the toast stay.
+  // data-refreshed counts the refreshes done, so a test (or a person) can tell the page is current.
+  var PARTS = ['#inspection-notice', '#pane-pool', '#pane-broker', '#pane-queues', '#pane-tasks', '#pane-limits',
+    '#pane-config', '#pane-system', '#pane-other'];
+  var refreshes = 0;
+
   function changed() {
-    $('#stale-notice').removeClass('d-none');
+    page.setAttribute('aria-busy', 'true');
+    return Flower.refreshParts(PARTS).then(function () {
+      refreshes += 1;
+      page.setAttribute('data-refreshed', String(refreshes));
+    }, function (err) {
+      Flower.toast('The page could not be refreshed: ' + err.message, 'error');
+    }).finally(function () {
+      page.removeAttribute('aria-busy');
+    });
   }
 
   function run(endpoint, params, button) {
@@ -78,7 +93,7 @@
   });
 
   $(document).on('click', '[data-action="refresh"]', function () {
-    window.location.reload();
+    changed();
   });
 
   // -- live updates ------------------------------------------------------------------------------------------
