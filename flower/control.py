@@ -657,6 +657,7 @@ class ResultSnapshot:
     ready: bool
     result: Any = None
     traceback: str | None = None
+    date_done: Any = None
 
     def as_dict(self, with_result: bool) -> dict:
         data: dict[str, Any] = {'task-id': self.task_id, 'state': self.state}
@@ -718,11 +719,20 @@ class TaskExecution:
         result = self.capp.AsyncResult(task_id)
         state = result.state
         if state in states.READY_STATES:
-            return ResultSnapshot(task_id, state, True, result.result, result.traceback)
+            return ResultSnapshot(task_id, state, True, result.result, result.traceback, result.date_done)
         return ResultSnapshot(task_id, state, False)
 
     async def snapshot(self, task_id: str) -> ResultSnapshot:
         return await self.runner.run('read result', task_id, self._snapshot, task_id)
+
+    async def known_to_backend(self, task_id: str) -> ResultSnapshot | None:
+        """What the result backend has for a task the events never showed, or None when there is no backend or
+        it does not know the id (backends answer PENDING for ids they never stored). An unreachable backend
+        raises the runner's 503 error."""
+        if not self.has_backend:
+            return None
+        snapshot = await self.snapshot(task_id)
+        return None if snapshot.state == states.PENDING else snapshot
 
     async def wait(self, task_id: str, timeout: float, stop: Callable[[], bool] = lambda: False) \
             -> ResultSnapshot:

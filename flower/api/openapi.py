@@ -296,8 +296,13 @@ def _paths(limits: PoolLimits) -> dict:
         }, errors=BROKER_ERRORS)}
     p['/api/task/info/{taskid}'] = {'get': _operation(
         'One task as seen in events', operation_id='taskInfo', parameters=[TASK_ID],
+        description='A task no event showed but the result backend knows (any state but PENDING) is answered '
+                    'from the backend: `uuid`, `state`, `result` (or `exception`) and `traceback`, the other '
+                    'fields null, and `"source": "result_backend"` (not in Flower).',
         responses={'200': _json('The task.', _ref('Task')),
-                   '404': _text("Unknown task: `Unknown task '<id>'`.")})}
+                   '404': _text("Unknown task: `Unknown task '<id>'` (unknown to the result backend too)."),
+                   '503': _text('The task is not in the events and the result backend cannot be reached; the '
+                                'message says why.')})}
 
     unknown_task_name = _text("The task is not registered here: `Unknown task '<name>'`.")
     p['/api/task/apply/{taskname}'] = {'post': _operation(
@@ -433,6 +438,9 @@ def _schemas() -> dict:
             'routing_key': text, 'clock': {'type': 'integer'}, 'client': text,
             'root': text, 'root_id': text, 'parent': text, 'parent_id': text,
             'children': {'type': 'array', 'items': {'type': 'string'}},
+            'source': {'type': 'string', 'enum': ['result_backend'],
+                       'description': 'Not in Flower. Present only when no event showed the task and the answer '
+                                      'comes from the result backend.'},
             'revoked_pending': {'type': 'boolean',
                                 'description': 'Not in Flower. Present (true) from a revoke through this server '
                                                'until the worker reports how the task ended; a task waiting for '

@@ -8,6 +8,9 @@ publishing, waiting and retrying are :mod:`flower.control`'s. Runs on the IOLoop
 
 from __future__ import annotations
 
+from celery import states
+from celery.events.state import Task
+
 from flower import control
 from flower.api import BaseApiHandler
 from flower.api.control import OperationHandler
@@ -65,12 +68,31 @@ class ListTaskTypes(BaseApiHandler):
         self.write_json({'task-types': self.state.task_types()})
 
 
-class TaskInfo(BaseApiHandler):
-    def get(self, taskid):
+def backend_task_as_dict(snapshot: control.ResultSnapshot) -> dict:
+    """A task only the result backend knows, in Flower's task shape: the fields events would have filled are
+    null, and ``source: result_backend`` says where it came from."""
+    data = Task(snapshot.task_id).as_dict()
+    data.pop('worker', None)
+    data['state'] = snapshot.state
+    if snapshot.ready:
+        key = 'exception' if snapshot.state in states.EXCEPTION_STATES else 'result'
+        data[key] = repr(snapshot.result)
+        data['traceback'] = snapshot.traceback
+    data['source'] = 'result_backend'
+    return data
+
+
+class TaskInfo(OperationHandler):
+    async def get(self, taskid):
         task = self.state.tasks.get(taskid)
-        if task is None:
+        if task is not None:
+            self.write_json(task_as_dict(task))
+            return
+        # not seen in events: the result backend may still know it (blocking read, through the runner)
+        snapshot = await control.TaskExecution(self.capp, self.runner).known_to_backend(taskid)
+        if snapshot is None:
             raise NotFound(f"Unknown task '{taskid}'")
-        self.write_json(task_as_dict(task))
+        self.write_json(backend_task_as_dict(snapshot))
 
 
 # -- execution, results and retry (they change the cluster: all but GET are refused in --read_only) -----------

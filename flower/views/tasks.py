@@ -229,10 +229,16 @@ def _kind(name: str) -> str:
 
 
 class TaskView(BaseHandler):
-    def get(self, task_id):
+    async def get(self, task_id):
         task = self.state.tasks.get(task_id)
         if task is None:
-            raise NotFound(f"Unknown task '{task_id}'")
+            # not seen in events: show what the result backend has, if anything (blocking read, via the runner)
+            snapshot = await control.TaskExecution(self.capp, self.runner).known_to_backend(task_id)
+            if snapshot is None:
+                raise NotFound(f"Unknown task '{task_id}'")
+            self.render('task_backend.html', active_tab='tasks', snapshot=snapshot,
+                        failed=snapshot.state in states.EXCEPTION_STATES)
+            return
         shown = self.format_task(task) or task  # a hook that forgot to return the task changes nothing
         actions = task_actions(task, self.capp.conf.task_serializer or 'json')
         self.render('task.html', active_tab='tasks', task=shown,
