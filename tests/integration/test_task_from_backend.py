@@ -7,7 +7,7 @@ import html as htmllib
 import uuid
 
 from tests.conftest import celery_app_for
-from tests.support.processes import Server, start_worker
+from tests.support.processes import Server, free_port, start_worker
 
 
 def test_a_task_run_before_the_server_started_is_shown_from_the_result_backend(redis_url, processes):
@@ -53,3 +53,15 @@ def test_a_task_run_before_the_server_started_is_shown_from_the_result_backend(r
     assert answer.status_code == 404 and f"Unknown task '{unknown}'" in answer.text
     page = server.get(f'/task/{unknown}')
     assert page.status_code == 404 and unknown in page.text
+
+
+def test_an_unreachable_result_backend_is_a_503_that_says_so(redis_url, processes):
+    closed = f'redis://127.0.0.1:{free_port()}/0'
+    server = Server(redis_url, backend=closed)
+    processes.append(server)
+    unknown = str(uuid.uuid4())
+    for path in (f'/api/task/info/{unknown}', f'/task/{unknown}'):
+        answer = server.get(path, timeout=60)
+        assert answer.status_code == 503, (path, answer.status_code, answer.text[:300])
+        assert 'Traceback' not in answer.text
+        assert 'Broker or result backend unavailable' in answer.text
