@@ -8,6 +8,7 @@ page go through the ``format_task`` hook. Runs on the IOLoop thread.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 from dataclasses import dataclass
@@ -228,6 +229,15 @@ def _kind(name: str) -> str:
             'runtime': 'duration'}.get(name, 'text')
 
 
+def unix_time(moment) -> float | None:
+    """A backend's ``date_done`` (a datetime, naive ones in UTC as Celery stores them) as a Unix time."""
+    if not isinstance(moment, datetime.datetime):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp()
+
+
 class TaskView(BaseHandler):
     async def get(self, task_id):
         task = self.state.tasks.get(task_id)
@@ -236,8 +246,8 @@ class TaskView(BaseHandler):
             snapshot = await control.TaskExecution(self.capp, self.runner).known_to_backend(task_id)
             if snapshot is None:
                 raise NotFound(f"Unknown task '{task_id}'")
-            self.render('task_backend.html', active_tab='tasks', snapshot=snapshot,
-                        failed=snapshot.state in states.EXCEPTION_STATES)
+            self.render('task_backend.html', active_tab='tasks', snapshot=snapshot, time_shown=time_shown,
+                        failed=snapshot.state in states.EXCEPTION_STATES, done_at=unix_time(snapshot.date_done))
             return
         shown = self.format_task(task) or task  # a hook that forgot to return the task changes nothing
         actions = task_actions(task, self.capp.conf.task_serializer or 'json')

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import html as htmllib
+import re
 import uuid
+from datetime import timezone
 
 from tests.conftest import celery_app_for
 from tests.support.processes import Server, free_port, start_worker
@@ -41,12 +43,15 @@ def test_a_task_run_before_the_server_started_is_shown_from_the_result_backend(r
     assert 'Not seen in events; from the result backend' in page.text
     assert done.id in page.text and 'data-state="SUCCESS"' in page.text
     assert '<pre class="mb-0 text-break">5</pre>' in page.text
+    # when it finished, as the backend stored it, in the pages' time format with the exact time in the tooltip
+    done_at = re.search(r'<tr data-field="date_done">.*?<time data-timestamp="([0-9.]+)"', page.text, re.S)
+    assert done_at and abs(float(done_at.group(1)) - done.date_done.replace(tzinfo=timezone.utc).timestamp()) < 1
 
     page = server.get(f'/task/{failed.id}')
     assert page.status_code == 200 and 'data-state="FAILURE"' in page.text
     assert '<b>bad</b>' not in page.text  # escaped, never markup
     assert htmllib.escape(repr(ValueError('<b>bad</b>'))) in page.text
-    assert 'Traceback' in page.text and 'date_done' in page.text
+    assert 'Traceback' in page.text and 'ValueError' in page.text
 
     unknown = str(uuid.uuid4())
     answer = server.get(f'/api/task/info/{unknown}')
