@@ -105,7 +105,8 @@ class Flower(tornado.web.Application):
         # the dashboards' live updates (/live): one hub for every connected page, told when events were applied
         self.live = LiveHub(self.events.state, PageShapes(self, lambda: time_type(opts.natural_time,
                                                                                   self.capp.conf.timezone)),
-                            purge_offline_workers=opts.purge_offline_workers, loop=io_loop)
+                            purge_offline_workers=opts.purge_offline_workers, loop=io_loop,
+                            diagnose=lambda: self.diagnosis().as_json())
         if hasattr(self.events, 'listeners'):
             self.events.listeners.append(self.live.on_events_applied)
         # which task was retried as which, for the links between their pages

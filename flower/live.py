@@ -233,9 +233,12 @@ class LiveHub:
                  interval: float = 0.5, idle_interval: float = 1.0, refresh_interval: float = 2.0,
                  slow_after: float = 10.0, tick_budget: float = 0.05, cost_factor: float = 10.0,
                  max_clients: int = 1000, loop=None, wall_clock: Callable[[], float] = time.time,
-                 cost_clock: Callable[[], float] = time.perf_counter):
+                 cost_clock: Callable[[], float] = time.perf_counter,
+                 diagnose: Callable[[], dict] | None = None):
         self.state = state
         self.shapes = shapes
+        # the workers page's "why is this empty?" findings, pushed with its rows (so the page never polls)
+        self.diagnose = diagnose
         self.purge_offline_workers = purge_offline_workers
         self.interval = interval
         self.idle_interval = idle_interval
@@ -495,7 +498,10 @@ class LiveHub:
         rows = worker_rows(self.state, self.purge_offline_workers, wall)
         for row in rows:
             row.pop('heartbeats', None)  # the table does not show them, and they change with every heartbeat
-        return {'workers': rows, 'listed': listed_counts(self.state.tasks)}
+        data = {'workers': rows, 'listed': listed_counts(self.state.tasks)}
+        if self.diagnose is not None:
+            data['diagnosis'] = self.diagnose()
+        return data
 
     def _tasks_page(self, view: View, query: TasksQuery) -> dict:
         flt = TaskFilter(state=query.state, workername=query.worker, taskname=query.name, search=query.search)

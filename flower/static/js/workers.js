@@ -154,6 +154,7 @@
     table.rows.add(rows);
     table.draw(false);
     summarise(rows, data);
+    if (data.diagnosis) { showDiagnosis(data.diagnosis); }
     if (broken !== null) { markBroken(); }
   }
 
@@ -181,11 +182,8 @@
       stop: function () { polling = false; window.clearTimeout(timer); }
     };
     if (window.FlowerLive) {
+      // the channel pushes the rows and the diagnosis with them, and refreshes them every few seconds
       channel = window.FlowerLive.open({ watch: { page: 'workers' }, onUpdate: onPush, poll: poller });
-      // the live channel pushes rows, not the diagnosis: ask for it (with the rows) every few seconds
-      window.setInterval(function () {
-        if (!polling && !document.hidden) { table.ajax.reload(null, false); }
-      }, Math.max(every, 5) * 1000);
     } else {
       poller.start();  // a customised base.html without live.js: poll as before
     }
