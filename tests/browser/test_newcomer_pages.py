@@ -45,6 +45,25 @@ def test_the_limits_tab_changes_the_limit_of_a_task_that_already_has_one(cluster
     assert watched.problems() == []
 
 
+def test_the_worker_page_shows_a_limit_changed_from_elsewhere_without_a_reload(cluster, open_page):
+    watched = open_page()
+    page = watched.page
+    page.goto(cluster.url('/worker/' + quote(cluster.worker, safe='')) + '?reinspect=2#limits')
+    page.evaluate('window.__sameDocument = true')
+    limits = page.locator('#limits-table tr', has=page.locator(f'a:text-is("{LIMITED}")')).locator('.task-limits')
+    assert limits.inner_text() != 'rate_limit=13/m'
+    # changed with Celery's own control API, as the celery command line would: the page was not involved
+    replies = cluster.app.control.rate_limit(LIMITED, '13/m', destination=[cluster.worker], reply=True, timeout=5)
+    assert replies and 'ok' in list(replies[0].values())[0]
+    page.wait_for_function(
+        """name => [...document.querySelectorAll('#limits-table tr')].some(row =>
+             row.querySelector(`a[href*="${encodeURIComponent(name)}"]`) &&
+             row.querySelector('.task-limits') && row.querySelector('.task-limits').innerText === 'rate_limit=13/m')""",
+        arg=LIMITED, timeout=30000)
+    assert page.evaluate('window.__sameDocument') is True  # refreshed in place, not reloaded
+    assert watched.problems() == []
+
+
 def test_the_docs_link_opens_this_servers_documentation(cluster, open_page):
     watched = open_page()
     page = watched.page

@@ -96,6 +96,15 @@
     changed();
   });
 
+  // What the worker reports can change from elsewhere (celery's CLI, another monitor, a deploy): while the page
+  // is visible it asks again every 30 s (?reinspect=N sets the period, 0 turns it off), one request at a time.
+  var reinspect = Number(new URLSearchParams(window.location.search).get('reinspect') || 30);
+  if (reinspect > 0) {
+    window.setInterval(function () {
+      if (!document.hidden && page.getAttribute('aria-busy') !== 'true') { changed(); }
+    }, reinspect * 1000);
+  }
+
   // -- live updates ------------------------------------------------------------------------------------------
   function showWorker(data) {
     var info = data.worker;
