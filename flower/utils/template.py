@@ -136,8 +136,9 @@ def time_shown(value, time_type: str = 'time') -> tuple[str, str]:
     as :func:`humanize` takes it), and for the tooltip an ISO text as it was reported, or a Unix time as the
     full time to the microsecond (what "5 minutes ago" stands for) with the Unix time itself."""
     seconds = timestamp_of(value)
-    if seconds is None:
-        return str(value), str(value)
+    if seconds is None:  # not a usable time (a bad value from an event or an old database): say so
+        values.unreadable('a time', value)
+        return UNKNOWN, str(value)
     if isinstance(value, str):
         exact = value
     else:

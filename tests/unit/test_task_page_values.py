@@ -89,7 +89,8 @@ def test_worker_numbers_and_times_read_as_people_read_them_with_the_exact_value_
     assert time_shown('2026-12-03T14:20:00.123000+00:00', 'time') == (
         '2026-12-03 14:20:00.123000 UTC', '2026-12-03T14:20:00.123000+00:00')
     assert time_shown('2026-12-03T15:20:00+01:00', 'time-Europe/Paris')[0] == '2026-12-03 15:20:00.000000 CET'
-    assert time_shown('not a time', 'time') == ('not a time', 'not a time')
+    # a value that is not a time shows as unknown (runtime rule 8), the raw text in the tooltip
+    assert time_shown('not a time', 'time') == ('unknown', 'not a time')
     assert duration_text(7300) == '2 h 1 min'
 
 
