@@ -175,7 +175,10 @@ class PoolLimits:
     """How far one API call may change a worker's pool (``--max_pool_step``, ``--max_pool_size``).
 
     * grow/shrink: ``n`` from 1 to ``step``; a grow is also refused when the pool's size as last inspected plus
-      ``n`` would exceed ``cap`` (when a cap is set);
+      ``n`` would exceed ``cap`` (when a cap is set), and a shrink when it would leave the pool no process: a
+      worker with an empty pool still takes tasks from its queues and holds them unrun, which looks like a hung
+      worker (Celery's autoscaler, which may scale to zero, grows again when tasks wait; a bare shrink never
+      does);
     * autoscale: both bounds from 0 to ``cap`` (or :data:`MAX_PROCESSES` without a cap), taken in either order
       as Celery's ``--autoscale=10,3`` takes them; without a cap, ``max`` may exceed the larger of the pool's
       size and its autoscaler's current ``max`` by at most ``step``, so one call never lets the autoscaler fork
@@ -202,6 +205,16 @@ class PoolLimits:
                 raise PoolLimitReached(
                     f"Cannot grow '{workername}' worker's pool by {n}: it has {_processes(current)} and "
                     f'--max_pool_size is {self.cap}')
+        return n
+
+    def shrink(self, workername: str, n: int, info: dict | None) -> int:
+        n = self.step_size(n)
+        current = pool_size(info)
+        # an unknown size is let through: the worker refuses a shrink it cannot do ("All processes busy")
+        if current is not None and current - n < 1:
+            raise PoolLimitReached(
+                f"Cannot shrink '{workername}' worker's pool by {n}: it has {_processes(current)}, and a pool "
+                'needs one at least to run tasks (use autoscale with min=0 to let it scale to none when idle)')
         return n
 
     def autoscale(self, workername: str, minimum: int, maximum: int, info: dict | None) -> tuple[int, int]:
@@ -401,7 +414,8 @@ class WorkerControl:
         return f"Growing '{workername}' worker's pool by {n}"
 
     async def pool_shrink(self, workername: str, n: int, info: dict | None = None) -> str:
-        n = self.limits.step_size(n)
+        """Shrink by ``n`` within :attr:`limits`, never to no process at all."""
+        n = self.limits.shrink(workername, n, info)
         await self._command(workername, 'pool_shrink', {'n': n},
                             f"Failed to shrink '{workername}' worker's pool")
         return f"Shrinking '{workername}' worker's pool by {n}"

@@ -209,7 +209,9 @@ def _paths(limits: PoolLimits) -> dict:
     p['/api/worker/pool/shrink/{workername}'] = {'post': _control(
         "Remove processes from a worker's pool", 'shrinkWorkerPool', 'The worker accepted.',
         "The worker refused: `Failed to shrink '<w>' worker's pool: <reason>`.",
-        [_query('n', step, f'How many processes to remove: 1 to `--max_pool_step` ({limits.step}), {digits}')])}
+        [_query('n', step, f'How many processes to remove: 1 to `--max_pool_step` ({limits.step}), {digits}')],
+        conflict="The pool's size as last inspected minus `n` would leave it no process (a worker with an empty "
+                 'pool takes tasks and never runs them).')}
     bound = {'type': 'integer', 'minimum': 0, 'maximum': limits.largest_bound}
     p['/api/worker/pool/autoscale/{workername}'] = {'post': _control(
         "Change a worker's autoscale range", 'autoscaleWorker', 'The worker accepted.',

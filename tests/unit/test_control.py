@@ -81,6 +81,19 @@ def test_grow_past_the_cap_is_a_conflict_that_names_the_sizes():
         limits.grow('w', 11, prefork(0))
 
 
+def test_shrink_that_would_leave_no_process_is_a_conflict():
+    limits = control.PoolLimits(step=10, cap=0)
+    assert limits.shrink('w', 2, prefork(3)) == 2
+    with pytest.raises(control.PoolLimitReached,
+                       match="Cannot shrink 'w' worker's pool by 1: it has 1 process, and a pool needs one"):
+        limits.shrink('w', 1, prefork(1))
+    with pytest.raises(control.PoolLimitReached, match='by 3: it has 2 processes'):
+        limits.shrink('w', 3, prefork(2))
+    assert limits.shrink('w', 1, {'stats': {}}) == 1  # unknown size: the worker itself refuses what it cannot do
+    with pytest.raises(InvalidInput, match="Invalid n '11'"):
+        limits.shrink('w', 11, prefork(20))
+
+
 def test_autoscale_bounds_are_a_range_capped_by_the_pool_size_option():
     capped = control.PoolLimits(step=10, cap=20)
     assert capped.autoscale('w', 2, 20, None) == (2, 20)  # with a cap the current size does not matter
