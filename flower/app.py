@@ -74,7 +74,6 @@ class Flower(tornado.web.Application):
         self.runner = BlockingRunner(max_concurrency=8,
                                      extra_connection_errors=lambda: _backend_connection_errors(self.capp))
         self.executor = self.runner.executor
-        self.identity = Identity(opts.basic_auth, opts.auth)
         self.events = events or Events(
             self.capp, io_loop, db=opts.db, persistent=opts.persistent, enable_events=opts.enable_events,
             state_save_interval=opts.state_save_interval, max_tasks_in_memory=opts.max_tasks,
@@ -103,9 +102,9 @@ class Flower(tornado.web.Application):
             'flower_queue_length', 'Messages waiting in a queue (refreshed every --queue_length_interval seconds)',
             'queue', self.queues.gauge)
         # the dashboards' live updates (/live): one hub for every connected page, told when events were applied
-        self.live = LiveHub(self.events.state, PageShapes(self, lambda: time_type(opts.natural_time,
+        self.live = LiveHub(self.events.state, PageShapes(self, lambda: time_type(self.options.natural_time,
                                                                                   self.capp.conf.timezone)),
-                            purge_offline_workers=opts.purge_offline_workers, loop=io_loop,
+                            purge_offline_workers=lambda: self.options.purge_offline_workers, loop=io_loop,
                             diagnose=lambda: self.diagnosis().as_json())
         if hasattr(self.events, 'listeners'):
             self.events.listeners.append(self.live.on_events_applied)
@@ -143,6 +142,17 @@ class Flower(tornado.web.Application):
         ensure_handlers_declare_auth(routes)
         super().__init__(routes, **settings)
         self.add_transform(security_headers_transform(self.settings))  # on every response, static files too
+
+    # -- what is derived from options: read as they are now, rebuilt only when they change ------------------
+    @property
+    def identity(self) -> Identity:
+        """Who may come in (``--basic_auth``, ``--auth``), from the options as they are now."""
+        opts = self.options
+        key = (tuple(opts.basic_auth or ()), opts.auth or '')
+        cached = self.__dict__.get('_identity')
+        if cached is None or cached[0] != key:
+            cached = self.__dict__['_identity'] = (key, Identity(*key))
+        return cached[1]
 
     # -- which Host names are answered (--allowed_hosts) ---------------------------------------------------
     @property
@@ -248,6 +258,8 @@ class Flower(tornado.web.Application):
             ssl_options.load_cert_chain(abs_path(opts.certfile), abs_path(opts.keyfile))
             if opts.ca_certs:
                 ssl_options.load_verify_locations(abs_path(opts.ca_certs))
+        # Flower's way: ``Flower(ssl_options=...)`` (what ``flower.command.extract_settings`` puts in settings)
+        ssl_options = self.settings.get('ssl_options') or ssl_options
         server = HTTPServer(self, xheaders=opts.xheaders, ssl_options=ssl_options)
         if opts.unix_socket:
             sock = bind_unix_socket(opts.unix_socket, mode=0o777)

@@ -3,8 +3,14 @@
 ``flower`` (this module's :data:`flower`) is the click command celery finds through the ``celery.commands``
 entry point; :func:`main` is the ``flower`` console script, which accepts celery's global options
 (``-A``, ``--broker``, ...) anywhere on the line and hands them to celery before the ``flower`` command.
-Both end in :func:`run`: resolve options (:mod:`flower.options`), set up logging, build
-:class:`~flower.app.Flower`, bind, print the banner, serve until SIGINT/SIGTERM.
+Both end in :func:`run`: resolve options (:mod:`flower.options`), write them into tornado's options object
+(which the application reads), set up logging, build :class:`~flower.app.Flower`, bind, log the banner, serve
+until SIGINT/SIGTERM.
+
+Flower 2.2's public names are here too, with its signatures and meaning, for scripts that start the server
+the way Flower's command does (``apply_env_options(); apply_options(prog, argv); extract_settings();
+setup_logging(); Flower(capp=..., options=options, **settings)``): thin adapters over the same resolution,
+validation and messages.
 
 Runs on the main thread, which becomes the IOLoop thread.
 """
@@ -20,12 +26,17 @@ from pprint import pformat
 import click
 
 from flower import __version__
-from flower.options import (CELERY_FLAG_ARGS, CELERY_VALUE_ARGS, OptionError, Options, help_text, lookup,
-                            parse_command_line, resolve)
+from flower.options import (ALL_OPTIONS, CELERY_FLAG_ARGS, CELERY_VALUE_ARGS, DEFAULT_CONFIG_FILE, ENV_PREFIX,
+                            OptionError, Options, current_values, default_options, help_text, layer_over,
+                            lookup, options, options_from_environment, parse_command_line, publish, resolve,
+                            validate)
+from flower.utils import abs_path, prepend_url
 from flower.utils.authentication import auth_option_problem
 from flower.utils.hosts import allowed_hosts_for
 
 logger = logging.getLogger('flower.command')
+
+ENV_VAR_PREFIX = ENV_PREFIX  # Flower's name
 
 
 @click.command(add_help_option=False,
@@ -56,9 +67,14 @@ def run(capp, argv: list[str], quiet: bool = False, environ=None) -> int:
         click.echo(f'flower {__version__} (celery {celery.__version__}, tornado {tornado.version})')
         return 0
     options = resolved.options
+    try:
+        publish(options)  # tornado's options object: what the app, extensions and providers read
+    except OptionError as exc:
+        click.echo(f'Error: {exc}', err=True)
+        return 2
     capp = _apply_celery_args(capp, resolved.celery_args)
     quiet = quiet or bool(resolved.celery_args.get('quiet'))
-    setup_logging(options)
+    configure_logging(default_options)
     for warning in resolved.warnings:
         logger.warning(warning)
     problem = auth_option_problem(options.auth) if options.auth else None
@@ -75,7 +91,7 @@ def run(capp, argv: list[str], quiet: bool = False, environ=None) -> int:
 
     from flower.app import Flower  # imported late: building the app imports tornado.web and the views
     try:
-        app = Flower(capp=capp, options=options)
+        app = Flower(capp=capp, options=default_options)
     except (RuntimeError, ValueError) as exc:
         logger.error('Cannot start: %s', exc)
         return 1
@@ -86,7 +102,7 @@ def run(capp, argv: list[str], quiet: bool = False, environ=None) -> int:
         logger.error('Cannot listen on %s: %s', where, exc.strerror or exc)
         return 1
     if not quiet:
-        print_banner(app, options)
+        log_banner(app, options)
     warn_about_risky_settings(options)
 
     def shutdown(signum):
@@ -120,7 +136,9 @@ def _apply_celery_args(capp, celery_args: dict):
     return capp
 
 
-def setup_logging(options: Options) -> None:
+def configure_logging(options) -> None:
+    """Logging as the options say: tornado's pretty logging at ``--logging`` (``debug`` under ``--debug``),
+    the access log only under ``--debug``."""
     from tornado.log import enable_pretty_logging
     level = options.logging
     if options.debug and level == 'info':
@@ -130,21 +148,44 @@ def setup_logging(options: Options) -> None:
     logging.getLogger('tornado.access').disabled = not options.debug
 
 
-def print_banner(app, options: Options) -> None:
-    if options.unix_socket:
-        logger.info('Visit me via unix socket file: %s', options.unix_socket)
-    else:
-        scheme = 'https' if options.certfile else 'http'
-        address = options.address or '127.0.0.1'
-        if ':' in address and not address.startswith('['):
-            address = f'[{address}]'
-        prefix = options.url_prefix.strip('/') if options.url_prefix else ''
-        logger.info('Visit me at %s://%s:%s%s', scheme, address, app.bound_port or options.port,
-                    f'/{prefix}/' if prefix else '')
-    logger.info('Broker: %s', app.broker_uri)
-    logger.info('Registered tasks: \n%s', pformat(sorted(app.capp.tasks.keys())))
+def setup_logging():
+    """Flower's name: :func:`configure_logging` from tornado's options object."""
+    configure_logging(options)
+
+
+def log_banner(app, options) -> None:
+    """Where the server :class:`~flower.app.Flower` ``app`` listens, its broker and its tasks."""
+    _log_where(options, ssl=bool(options.certfile), port=app.bound_port or options.port)
+    _log_broker_and_tasks(app.broker_uri, app.capp)
     if options.debug:
         logger.debug('Settings: %s', pformat(app.settings))
+
+
+def print_banner(app, ssl, port=None):
+    """Flower's banner: ``app`` is the Celery app, ``ssl`` whether the server speaks HTTPS, ``port`` the
+    bound port (the ``--port`` option when not given); the rest comes from tornado's options object."""
+    _log_where(options, ssl=bool(ssl), port=port if port is not None else options.port)
+    with app.connection() as conn:
+        broker = conn.as_uri()
+    _log_broker_and_tasks(broker, app)
+    logger.debug('Settings: %s', pformat(__getattr__('settings')))
+
+
+def _log_where(options, ssl: bool, port) -> None:
+    if options.unix_socket:
+        logger.info('Visit me via unix socket file: %s', options.unix_socket)
+        return
+    address = options.address or '127.0.0.1'
+    if ':' in address and not address.startswith('['):
+        address = f'[{address}]'
+    prefix = options.url_prefix.strip('/') if options.url_prefix else ''
+    logger.info('Visit me at %s://%s:%s%s', 'https' if ssl else 'http', address, port,
+                f'/{prefix}/' if prefix else '')
+
+
+def _log_broker_and_tasks(broker_uri: str, capp) -> None:
+    logger.info('Broker: %s', broker_uri)
+    logger.info('Registered tasks: \n%s', pformat(sorted(capp.tasks.keys())))
 
 
 def warn_about_risky_settings(options: Options, environ=None) -> None:
@@ -234,6 +275,143 @@ def _takes_value(flag: str) -> bool:
     except OptionError:
         return False
     return option.type is not bool
+
+
+# -- Flower 2.2's names, for scripts that start the server the way Flower's command does ---------------
+
+def sigterm_handler(signum, _):
+    """Flower's SIGTERM handler for ``signal.signal``: log and leave through ``SystemExit`` (so ``atexit``
+    handlers, such as a registered ``app.stop``, run). :func:`run` itself stops on the event loop instead."""
+    logger.info('%s detected, shutting down', signum)
+    sys.exit(0)
+
+
+def apply_env_options():
+    """Apply the ``FLOWER_<NAME>`` environment variables to tornado's options object (converted and checked
+    as the command checks them; a bad value raises :class:`~flower.options.OptionError`)."""
+    values, warnings = options_from_environment(os.environ)
+    for warning in warnings:
+        logger.warning('%s', warning)
+    validate(Options({**current_values(options), **values}))
+    publish(values)
+
+
+def apply_options(prog_name, argv):
+    """Apply the command line ``argv`` (without the program name; ``prog_name`` is used in ``--help``) and
+    the config file it or the options name (``--conf``) to tornado's options object, over what the object
+    holds (``FLOWER_*`` variables after :func:`apply_env_options`): command line > config file > the rest.
+
+    Celery's options and a ``flower`` word are left out, as Flower leaves them out; options defined on
+    tornado's object by other code are parsed by tornado. A misspelt option is an error that names the right
+    one (Flower drops it silently). ``--help`` prints the options and exits."""
+    _, flower_args = split_argv(list(argv))
+    ours, theirs = _own_and_foreign_arguments(flower_args)
+    cli = parse_command_line(ours)
+    if cli.help:
+        click.echo(help_text(os.path.basename(prog_name or 'flower')))
+        sys.exit(0)
+    base = current_values(options)
+    changed = {name: 'options object' for name, value in base.items()
+               if name != 'cookie_secret' and value != ALL_OPTIONS[name].default}
+    resolved, warnings = layer_over(base, changed, cli.values)
+    for warning in warnings:
+        logger.warning('%s', warning)
+    publish(resolved)
+    if theirs:
+        options.parse_command_line([prog_name, *theirs], final=False)
+
+
+def _own_and_foreign_arguments(args: list[str]) -> tuple[list[str], list[str]]:
+    """Split ``--name[=value]`` arguments into ours (and unknown ones, which our parser reports) and those
+    of options other code defined on tornado's object (tornado parses them; they take ``=value``)."""
+    ours: list[str] = []
+    theirs: list[str] = []
+    for arg in args:
+        name = arg.lstrip('-').partition('=')[0].replace('-', '_')
+        foreign = arg.startswith('--') and name in options and name not in ALL_OPTIONS and name != 'help'
+        (theirs if foreign else ours).append(arg)
+    return ours, theirs
+
+
+def extract_settings():
+    """Fill ``flower.urls.settings`` (also ``flower.command.settings``) from tornado's options object, as
+    Flower does, so that ``Flower(capp=..., options=options, **settings)`` works: ``debug``,
+    ``cookie_secret``, ``login_url`` and ``static_url_prefix`` under ``--url_prefix``, ``oauth`` under
+    ``--auth``, ``ssl_options`` under ``--certfile``/``--keyfile``. A bad ``--auth``, ``--broker_api`` or a
+    lone certificate file is logged and exits 1. Safe to call again (nothing is prefixed twice)."""
+    settings = __getattr__('settings')
+    settings['debug'] = options.debug
+    if options.cookie_secret:
+        settings['cookie_secret'] = options.cookie_secret
+    settings['login_url'] = prepend_url('/login', options.url_prefix)
+    settings['static_url_prefix'] = prepend_url('/static/', options.url_prefix)
+    settings.pop('oauth', None)
+    if options.auth:
+        settings['oauth'] = {
+            'key': options.oauth2_key or os.environ.get('FLOWER_OAUTH2_KEY'),
+            'secret': options.oauth2_secret or os.environ.get('FLOWER_OAUTH2_SECRET'),
+            'redirect_uri': options.oauth2_redirect_uri or os.environ.get('FLOWER_OAUTH2_REDIRECT_URI'),
+        }
+    settings.pop('ssl_options', None)
+    if options.certfile and options.keyfile:
+        settings['ssl_options'] = {'certfile': abs_path(options.certfile), 'keyfile': abs_path(options.keyfile)}
+        if options.ca_certs:
+            settings['ssl_options']['ca_certs'] = abs_path(options.ca_certs)
+    elif options.certfile or options.keyfile:
+        logger.error("Both 'certfile' and 'keyfile' are required to enable SSL")
+        sys.exit(1)
+    problem = auth_option_problem(options.auth) if options.auth else None
+    if problem:
+        logger.error("Invalid '--auth' option: %s (%s)", options.auth, problem)
+        sys.exit(1)
+    if options.broker_api:
+        from flower.brokers import BrokerError, validate_broker_api
+        try:
+            validate_broker_api(options.broker_api)
+        except BrokerError as exc:
+            logger.error('%s', exc)
+            sys.exit(1)
+
+
+def is_flower_option(arg):
+    """Whether the command-line argument ``arg`` (``--name=value``) names an option defined on tornado's
+    options object (ours, tornado's logging options, or one other code defined)."""
+    name = arg.lstrip('-').partition('=')[0].replace('-', '_')
+    return bool(name) and name in options
+
+
+def is_flower_envvar(name):
+    """Whether the environment variable ``name`` is ``FLOWER_<an option defined on tornado's object>``."""
+    return name.startswith(ENV_VAR_PREFIX) and name[len(ENV_VAR_PREFIX):].lower() in default_options
+
+
+def warn_about_celery_args_used_in_flower_command(ctx, flower_args):
+    """Warn about celery's own options written after ``flower`` (``celery flower --broker=...``); returns
+    them. ``ctx`` is the flower command's click context (its parent's parameters are celery's options; our
+    table of them when there is none)."""
+    parent = getattr(ctx, 'parent', None)
+    params = getattr(getattr(parent, 'command', None), 'params', None)
+    if params is not None:
+        celery_options = {opt for param in params for opt in param.opts}
+    else:
+        celery_options = set(CELERY_VALUE_ARGS) | set(CELERY_FLAG_ARGS)
+    misplaced = [arg.partition('=')[0] for arg in flower_args if arg.partition('=')[0] in celery_options]
+    if misplaced:
+        logger.warning('Celery options given after the flower command: %s. Write them before it: '
+                       'celery [celery options] flower [flower options].', misplaced)
+    return misplaced
+
+
+def __getattr__(name):
+    # Flower's module has these names; they are imported on first use, so that loading this module (which
+    # celery does for every `celery` command, through the entry point) does not import the web layer.
+    if name == 'settings':
+        from flower.urls import settings
+        return settings
+    if name == 'Flower':
+        from flower.app import Flower
+        return Flower
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
 
 def main(argv: list[str] | None = None) -> None:

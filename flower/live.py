@@ -229,7 +229,16 @@ class LiveHub:
     ``cost_clock`` (what computing a view costs) are there for tests.
     """
 
-    def __init__(self, state: EventsState, shapes, *, purge_offline_workers: int | None = None,
+    @property
+    def purge_offline_workers(self) -> int | None:
+        return self._purge_offline_workers()
+
+    @purge_offline_workers.setter
+    def purge_offline_workers(self, value: int | None | Callable[[], int | None]) -> None:
+        self._purge_offline_workers = value if callable(value) else (lambda: value)
+
+    def __init__(self, state: EventsState, shapes, *,
+                 purge_offline_workers: int | None | Callable[[], int | None] = None,
                  interval: float = 0.5, idle_interval: float = 1.0, refresh_interval: float = 2.0,
                  slow_after: float = 10.0, tick_budget: float = 0.05, cost_factor: float = 10.0,
                  max_clients: int = 1000, loop=None, wall_clock: Callable[[], float] = time.time,
@@ -239,7 +248,7 @@ class LiveHub:
         self.shapes = shapes
         # the workers page's "why is this empty?" findings, pushed with its rows (so the page never polls)
         self.diagnose = diagnose
-        self.purge_offline_workers = purge_offline_workers
+        self.purge_offline_workers = purge_offline_workers  # a value, or a function that reads the option now
         self.interval = interval
         self.idle_interval = idle_interval
         self.refresh_interval = refresh_interval

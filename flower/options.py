@@ -3,13 +3,20 @@
 Owns the option table (Flower's 32 options, tornado's logging options, and ours), value conversion, and
 the precedence rule: command line > config file (``--conf``) > ``FLOWER_*`` environment variables >
 defaults. Nothing else reads ``sys.argv``, the config file or ``FLOWER_*`` variables for options: the result
-is one :class:`Options` object that the application carries and every part reads from.
+is one validated :class:`Options` object.
 
-Runs on the main thread at start-up only.
+As in Flower, every option of the table is also defined on tornado's global ``tornado.options.options``
+(exported here as :data:`options` and :data:`default_options`), and :mod:`flower.command` writes the validated
+values into it (:func:`publish`). The application reads it through a :class:`LiveOptions` view at request time,
+so code that changes an option at run time (``options.read_only = True``, ``mock.patch.object(
+options.mockable(), ...)``) is seen by every handler; nothing copies a value at start-up.
+
+Resolution runs on the main thread at start-up; the options object is read on the IOLoop thread.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import difflib
 import os
 import re
@@ -19,6 +26,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+import tornado.options
 from prometheus_client import Histogram
 
 from flower.utils import strtobool
@@ -266,22 +274,18 @@ class Options:
             self.sources.setdefault('cookie_secret', 'random')
 
     @classmethod
-    def from_object(cls, obj: Any) -> 'Options':
-        """Adopt options given by a caller: an :class:`Options`, a mapping, or any object with attributes
-        (for example tornado's global ``tornado.options.options``, as Flower users pass it)."""
-        if isinstance(obj, Options):
+    def from_object(cls, obj: Any) -> 'Options | LiveOptions':
+        """The options an application reads, from what a caller gives: an :class:`Options` or a
+        :class:`LiveOptions` (used as is), a mapping (copied), nothing (tornado's global :data:`options`, as in
+        Flower), or any object with attributes, such as ``tornado.options.options`` (read through at every
+        access, so a later change to it is seen)."""
+        if isinstance(obj, (Options, LiveOptions)):
             return obj
         if obj is None:
-            return cls()
+            return LiveOptions(options)
         if isinstance(obj, Mapping):
             return cls(dict(obj))
-        values = {}
-        for name in ALL_OPTIONS:
-            try:
-                values[name] = getattr(obj, name)
-            except (AttributeError, KeyError):
-                continue
-        return cls(values)
+        return LiveOptions(obj)
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -314,6 +318,115 @@ class Options:
 
 def _copy_default(value: Any) -> Any:
     return list(value) if isinstance(value, list) else value
+
+
+# -- tornado's options object --------------------------------------------------------------------------
+
+options = tornado.options.options
+#: Flower's name for the same object (``from flower.options import default_options``).
+default_options = options
+
+# Tornado checks every value set against the defined type; ours are stored as their Python values.
+_TORNADO_TYPES: dict[Any, Any] = {'function': collections.abc.Callable, 'duration': float}
+#: The cookie secret of a process whose options do not set one (Flower makes one at import too); the
+#: :class:`Options` built by :func:`resolve` make their own and record that it is random.
+PROCESS_COOKIE_SECRET = secrets.token_urlsafe(64)
+
+
+def define_options(parser: tornado.options.OptionParser = options) -> None:
+    """Define every option of the table on ``parser`` (tornado's global one by default) with its type,
+    default, help and group. Options already defined there are left alone: tornado defines its logging
+    options itself, and a module imported twice must not fail."""
+    for opt in ALL_OPTIONS.values():
+        if opt.name in parser:
+            continue
+        default = PROCESS_COOKIE_SECRET if opt.name == 'cookie_secret' else _copy_default(opt.default)
+        parser.define(opt.name, default=default, type=_TORNADO_TYPES.get(opt.type, opt.type), help=opt.help,
+                      metavar=opt.metavar, multiple=opt.multiple, group=f'{opt.group} options')
+
+
+def publish(values: 'Options | Mapping[str, Any]', parser: tornado.options.OptionParser = options) -> None:
+    """Write validated values into ``parser`` (tornado's global options by default): every option of the
+    table when ``values`` is an :class:`Options`, the given names when it is a mapping."""
+    items = values.items() if isinstance(values, (Options, Mapping)) else ()
+    define_options(parser)
+    for name, value in items:
+        if name not in ALL_OPTIONS:
+            continue
+        try:
+            setattr(parser, name, _copy_default(value))
+        except tornado.options.Error as exc:
+            raise OptionError(f"Cannot set option '--{name}' to {value!r}: {exc}") from None
+
+
+def current_values(parser: Any = options) -> dict[str, Any]:
+    """Every option's value as ``parser`` holds it now (tornado's global options by default)."""
+    return {name: getattr(parser, name) for name in ALL_OPTIONS if name in parser}
+
+
+class LiveOptions:
+    """A read-through view of an options object given by a caller: tornado's ``options`` (what Flower's
+    users pass), or any object with attributes. Every read asks the object, so a change made to it at run
+    time is seen at once; an option the object lacks reads as its default. Writes go to the object.
+
+    Reading costs one attribute lookup on the object (for tornado's parser, a dict lookup), so handlers read
+    it per request; what is expensive to derive from options is cached by value by its owner.
+    """
+
+    __slots__ = ('source', '_defaults')
+
+    def __init__(self, source: Any):
+        object.__setattr__(self, 'source', source)
+        defaults = {name: _copy_default(opt.default) for name, opt in ALL_OPTIONS.items()}
+        defaults['cookie_secret'] = PROCESS_COOKIE_SECRET
+        object.__setattr__(self, '_defaults', defaults)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            value = getattr(self.source, name)
+        except (AttributeError, KeyError):
+            try:
+                return self._defaults[name]
+            except KeyError:
+                raise AttributeError(name) from None
+        if value is None and name == 'cookie_secret':
+            return self._defaults[name]
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.source, name, value)
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self.__getattr__(name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in ALL_OPTIONS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: self.__getattr__(name) for name in ALL_OPTIONS}
+
+    def items(self):
+        return self.as_dict().items()
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return dict(getattr(self.source, 'sources', None) or {})
+
+    @property
+    def cookie_secret_is_random(self) -> bool:
+        return self.cookie_secret == PROCESS_COOKIE_SECRET
+
+    def group_dict(self, group: str) -> dict[str, Any]:
+        return {name: self.__getattr__(name) for name, opt in ALL_OPTIONS.items() if opt.group == group}
+
+    def __repr__(self) -> str:
+        return f'LiveOptions({self.source!r})'
+
+
+define_options()
 
 
 # -- sources ---------------------------------------------------------------------------------------------
@@ -427,7 +540,10 @@ def misspelt_variable(key: str) -> str | None:
 
 
 def options_from_config_file(path: str, explicit: bool) -> tuple[dict[str, Any], list[str]]:
-    """Execute the Python config file and take its top-level names that are options.
+    """Execute the Python config file and take its top-level names that are options, and the options it
+    set on tornado's object (``from flower.options import options; options.port = 5566``, as a Flower
+    config may do; the object is put back as it was, so the file's values go through the precedence rule
+    like the others). A top-level name wins over a value set on the object.
 
     A missing file is fine when it is the default ``flowerconfig.py``; a missing file the user named is an
     error. Names that look like misspelt options are reported as warnings (config files hold helpers too).
@@ -436,16 +552,22 @@ def options_from_config_file(path: str, explicit: bool) -> tuple[dict[str, Any],
         if explicit:
             raise OptionError(f"Config file '{path}' does not exist")
         return {}, []
+    before = current_values(options)
     try:
         namespace = runpy.run_path(path)
     except SystemExit:
         raise
     except BaseException as exc:  # a user's file: report any failure as a start-up error
         raise OptionError(f"Config file '{path}' failed to load: {type(exc).__name__}: {exc}") from exc
-    values: dict[str, Any] = {}
+    finally:
+        set_on_object = {name: value for name, value in current_values(options).items()
+                         if value != before.get(name)}
+        publish(before)
+    values: dict[str, Any] = {name: ALL_OPTIONS[name].convert(value, f'config file {path} (options.{name})')
+                              for name, value in set_on_object.items()}
     warnings: list[str] = []
     for name, raw in namespace.items():
-        if name.startswith('_') or isinstance(raw, types.ModuleType):
+        if name.startswith('_') or isinstance(raw, (types.ModuleType, tornado.options.OptionParser)):
             continue
         option = ALL_OPTIONS.get(name)
         if option is None:
@@ -476,21 +598,28 @@ def resolve(argv: Iterable[str], environ: Mapping[str, str] | None = None,
     if cli.help or cli.version:
         return Resolved(Options(), cli.celery_args, [], help=cli.help, version=cli.version)
     env_values, warnings = options_from_environment(environ)
-    conf_name = cli.values.get('conf', env_values.get('conf', DEFAULT_CONFIG_FILE))
-    explicit = 'conf' in cli.values or 'conf' in env_values
-    conf_path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.path.expanduser(conf_name)))
-    file_values, file_warnings = options_from_config_file(conf_path, explicit)
-    warnings.extend(file_warnings)
+    options, file_warnings = layer_over(env_values, dict.fromkeys(env_values, 'environment'), cli.values, cwd)
+    return Resolved(options, cli.celery_args, warnings + file_warnings)
 
-    values: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    for layer, source in ((env_values, 'environment'), (file_values, 'config file'),
-                          (cli.values, 'command line')):
+
+def layer_over(base: Mapping[str, Any], base_sources: Mapping[str, str], cli_values: Mapping[str, Any],
+               cwd: str | None = None) -> tuple[Options, list[str]]:
+    """``base`` (values from the environment, or those an options object holds), then the config file that
+    the command line or ``base`` names, then the command line; validated. Returns the options and the
+    config file's warnings."""
+    conf_name = cli_values.get('conf', base.get('conf', DEFAULT_CONFIG_FILE))
+    explicit = 'conf' in cli_values or 'conf' in base_sources
+    conf_path = os.path.abspath(os.path.join(cwd or os.getcwd(), os.path.expanduser(conf_name)))
+    file_values, warnings = options_from_config_file(conf_path, explicit)
+
+    values: dict[str, Any] = dict(base)
+    sources: dict[str, str] = dict(base_sources)
+    for layer, source in ((file_values, 'config file'), (cli_values, 'command line')):
         values.update(layer)
         sources.update(dict.fromkeys(layer, source))
     options = Options(values, sources)
     validate(options)
-    return Resolved(options, cli.celery_args, warnings)
+    return options, warnings
 
 
 def validate(options: Options) -> None:

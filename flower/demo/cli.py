@@ -210,7 +210,7 @@ def main(argv: list[str]) -> int:
     except OptionError as exc:
         click.echo(f'Error: {exc}', err=True)
         return 2
-    from flower.command import run, setup_logging
+    from flower.command import configure_logging, run
     if resolved.version:
         from celery import Celery
         return run(Celery(set_as_current=False), command.flower_argv)
@@ -219,7 +219,7 @@ def main(argv: list[str]) -> int:
         flags = ', '.join('--' + name.replace('_', '-') for name in foreign)
         click.echo(f'Error: flower demo runs its own Celery app and broker; it does not take {flags}', err=True)
         return 2
-    setup_logging(resolved.options)
+    configure_logging(resolved.options)
     flower_argv, login = with_demo_login(command.flower_argv, resolved.options)
     return serve(command.settings, flower_argv, quiet=bool(resolved.celery_args.get('quiet')), login=login)
 
