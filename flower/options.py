@@ -373,10 +373,12 @@ class LiveOptions:
     it per request; what is expensive to derive from options is cached by value by its owner.
     """
 
-    __slots__ = ('source', '_defaults')
+    __slots__ = ('source', '_defaults', '_table')
 
     def __init__(self, source: Any):
         object.__setattr__(self, 'source', source)
+        table = source.__dict__.get('_options') if isinstance(source, tornado.options.OptionParser) else None
+        object.__setattr__(self, '_table', table)
         defaults = {name: _copy_default(opt.default) for name, opt in ALL_OPTIONS.items()}
         defaults['cookie_secret'] = PROCESS_COOKIE_SECRET
         object.__setattr__(self, '_defaults', defaults)
@@ -392,6 +394,17 @@ class LiveOptions:
         if value is None and name == 'cookie_secret':
             return self._defaults[name]
         return value
+
+    def _read(self, name: str, key: str) -> Any:
+        # tornado's parser: straight to its option record (what its own __getattr__ does, without the
+        # name normalisation); any other object: an attribute read
+        table = self._table
+        if table is not None:
+            record = table.get(key)
+            if record is not None:
+                value = record.value()
+                return self._defaults[name] if value is None and name == 'cookie_secret' else value
+        return self.__getattr__(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self.source, name, value)
@@ -426,6 +439,20 @@ class LiveOptions:
         return f'LiveOptions({self.source!r})'
 
 
+def _add_option_properties() -> None:
+    """One property per option on :class:`Options` and :class:`LiveOptions`: a read is a plain attribute
+    lookup (handlers read options per request), not a failed lookup followed by ``__getattr__``."""
+    for name in ALL_OPTIONS:
+        def stored(self, _name=name):
+            return self._values[_name]
+
+        def live(self, _name=name, _key=name.replace('_', '-')):
+            return self._read(_name, _key)
+        setattr(Options, name, property(stored, doc=ALL_OPTIONS[name].help))
+        setattr(LiveOptions, name, property(live, doc=ALL_OPTIONS[name].help))
+
+
+_add_option_properties()
 define_options()
 
 
