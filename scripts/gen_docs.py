@@ -231,6 +231,8 @@ file over the environment, the environment over the defaults.
 - **Config file**: a Python file, `{DEFAULT_CONFIG_FILE}` in the working directory or the one `--conf` names
   (a named file must exist). Top-level names that are options are used (`port = 5555`,
   `basic_auth = ["alice:s3cret"]`); other names are ignored, and a misspelt one is reported in the log.
+  As in Flower, the file may also set them on the options object (`from flower.options import options`,
+  then `options.port = 5555`); a top-level name wins over that.
 - **Environment**: `{ENV_PREFIX}<NAME>` with the option's name in capitals (`{ENV_PREFIX}PORT=5555`,
   `{ENV_PREFIX}BASIC_AUTH=alice:s3cret`). A `{ENV_PREFIX}*` variable that looks like a misspelt option or
   one of the variables below is reported in the log with the one meant (`{ENV_PREFIX}PROT`: did you mean
@@ -242,6 +244,11 @@ comma-separated; durations are `7d`, `12h`, `30m`, `90s`, `2w` or a number of se
 Celery: `--broker`, the app given with `-A`, or `CELERY_BROKER_URL`.
 
 `flower --help` prints the same list.
+
+Every option is also defined on tornado's options object, `tornado.options.options` (importable as
+`flower.options.options`, as in Flower), and the server writes the values it settled on into it before it
+starts. The running server reads that object on every request, so code that changes an option there at run
+time is obeyed (see [Extending: options](extending-opts.md)).
 ''')
     groups: dict[str, list] = {}
     for opt in ALL_OPTIONS.values():
