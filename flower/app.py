@@ -1,8 +1,11 @@
 """The application: builds the live objects once and wires them to the routes (Flower's public
 ``flower.app.Flower``).
 
-:class:`Flower` is a ``tornado.web.Application`` that owns, for its lifetime: the resolved
-:class:`~flower.options.Options`, the Celery app (``capp``), the :class:`~flower.runner.BlockingRunner`
+:class:`Flower` is a ``tornado.web.Application`` that owns, for its lifetime: the options it reads
+(``options``: tornado's ``tornado.options.options`` or whatever the caller gave, read through at every access by
+:meth:`~flower.options.Options.from_object`, so a change made at run time is seen; what is derived from them,
+such as ``identity`` and ``allowed_hosts``, is rebuilt when the values it depends on change), the Celery app
+(``capp``), the :class:`~flower.runner.BlockingRunner`
 (the only way blocking calls are made), the :class:`~flower.events.Events` thread and its state, the
 :class:`~flower.inspector.Inspector`, the :class:`~flower.auth.Identity`, and the live-update hub
 (:class:`~flower.live.LiveHub`, ``live``). Handlers reach them through
