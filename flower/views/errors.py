@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import tornado.auth
 import tornado.web
 
 from flower import brokers, control
@@ -52,6 +53,8 @@ def describe(exc: BaseException | None, default_status: int = 500) -> ErrorAnswe
             except (TypeError, ValueError):
                 pass
         return ErrorAnswer(exc.status_code, message, exc.status_code < 500)
+    if isinstance(exc, tornado.auth.AuthError):  # a login the provider or the state check refused (Flower: 403)
+        return ErrorAnswer(403, str(exc) or 'Authentication failed', True)
     if isinstance(exc, BadQuery):
         return ErrorAnswer(400, str(exc), True)
     if isinstance(exc, strict.InvalidValue):  # a parameter that is not strictly a number, time or name
