@@ -50,11 +50,12 @@ from flower.options import Options
 from flower.runner import BlockingRunner
 from flower.utils import abs_path, prepend_url
 from flower.utils.hosts import AllowedHosts, allowed_hosts_for
-from flower.utils.template import format_time, humanize
+from flower.utils.template import humanize, template_functions, time_type
 from flower.views import BaseHandler
 from flower.views.assets import override_settings
 from flower.views.auth import login_settings
 from flower.views.error import PrefixRedirect
+from flower.views.errors import bugreport_text
 from flower.views.live import PageShapes
 from flower.views.security import host_refusal, security_headers_transform
 
@@ -222,12 +223,11 @@ class Flower(tornado.web.Application):
             'url_prefix': prefix,
             'static_url': handler.static_url,
             'reverse_url': handler.reverse_url,
-            'humanize': humanize,
-            'format_time': format_time,
+            **template_functions(),  # humanize, format_time, ... (Flower's template helpers, by its names)
             'time_type': time_type(options.natural_time, self.capp.conf.timezone),
             'logout_url': _optional_route(self, 'logout') if self.identity.oauth_enabled else None,
             'xsrf_token': handler.xsrf_token.decode('ascii') if self.settings.get('xsrf_cookies') else '',
-            'bugreport': lambda: _bugreport(self.capp),
+            'bugreport': lambda: bugreport_text(self.capp),
         }
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -305,26 +305,11 @@ class Flower(tornado.web.Application):
         self.started = False
 
 
-def time_type(natural_time: bool, timezone: str | None) -> str:
-    """The ``humanize(type=...)`` for task times: ``time`` or ``natural-time``, in the Celery app's timezone
-    when it has one (Flower's convention)."""
-    kind = 'natural-time' if natural_time else 'time'
-    return f'{kind}-{timezone}' if timezone else kind
-
-
 def _optional_route(app, name: str) -> str | None:
     try:
         return app.reverse_url(name)
     except KeyError:
         return None
-
-
-def _bugreport(capp) -> str:
-    from flower.utils import bugreport
-    try:
-        return bugreport(capp)
-    except Exception:  # only shown on the debug error page; never worth failing a render
-        return bugreport()
 
 
 def _backend_connection_errors(capp) -> tuple:

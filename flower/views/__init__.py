@@ -31,7 +31,7 @@ import tornado.web
 
 from flower.auth import Identity, is_cross_origin, unauthenticated_api_allowed
 from flower.utils import strict, strtobool
-from flower.views.errors import describe
+from flower.views.errors import describe, error_page
 
 logger = logging.getLogger(__name__)
 
@@ -299,13 +299,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def render_error_page(self, status_code: int, message: str, exc_info=None) -> None:
         """The HTML error page (404.html for 403/404, error.html otherwise; the traceback only with --debug)."""
-        template = '404.html' if status_code in (403, 404) else 'error.html'
-        traceback_text = None
-        if exc_info is not None and self.settings.get('debug') and status_code >= 500:
-            import traceback
-            traceback_text = ''.join(traceback.format_exception(*exc_info))
+        template, page = error_page(status_code, message, exc_info, self.settings.get('debug'), self.capp)
         try:
-            self.render(template, status_code=status_code, message=message, traceback_text=traceback_text)
+            self.render(template, **page)
         except Exception:  # the error page itself must never fail: fall back to plain text
             logger.exception('Failed to render the %s page', status_code)
             self.set_header('Content-Type', 'text/plain; charset=UTF-8')
