@@ -122,7 +122,8 @@ def test_workers_page_rows_cards_and_links(cluster):
     assert row['task-received'] >= 2 and row['task-failed'] >= 1 and row['task-succeeded'] >= 1
     assert server.get('/workers', params={'refresh': 1}).status_code == 200
     assert server.get('/workers', params={'refresh': 'maybe'}).status_code == 400
-    assert 'data-fl-autorefresh="3.0"' in server.get('/workers', params={'autorefresh': 3}).text
+    assert 'data-fl-autorefresh="3"' in server.get('/workers', params={'autorefresh': 3}).text
+    assert 'data-fl-autorefresh="2.5"' in server.get('/workers', params={'autorefresh': '2.5'}).text
 
 
 def test_worker_page_tabs_lists_and_limit(cluster):
