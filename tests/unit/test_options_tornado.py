@@ -146,15 +146,6 @@ def test_app_reads_tornados_object_at_request_time_and_what_is_derived_follows(o
     assert not app.identity.enabled
 
 
-def test_identity_is_rebuilt_only_when_the_options_change(options):
-    app = _app(options)
-    first = app.identity
-    assert app.identity is first
-    options.basic_auth = ['a:b']
-    assert app.identity is not first
-    assert app.identity is app.identity
-
-
 def test_live_hub_reads_purge_offline_workers_as_it_is_now(options):
     app = _app(options)
     assert app.live.purge_offline_workers is None
