@@ -201,7 +201,7 @@ class _HistogramChild(_Child):
     __slots__ = ()
 
     def observe(self, amount: float) -> None:
-        self.family.owner._observe(self.key, float(amount))
+        self.family.owner.observe_runtime(None, None, float(amount), self.key)
 
     def get(self) -> float:
         """The sum of the observations (what prometheus_client's histogram ``_sum`` holds)."""
@@ -300,10 +300,11 @@ class EventMetrics:
             entry[0] += 1
             entry[2] = None
 
-    def observe_runtime(self, worker: str, task: str, seconds: float) -> None:
-        self._observe((worker, self.task_label(task)), seconds)
-
-    def _observe(self, key: tuple[str, str], seconds: float) -> None:
+    def observe_runtime(self, worker: str, task: str, seconds: float, key: tuple[str, str] | None = None) -> None:
+        """One runtime observation; ``key`` is the (worker, task label) pair when the caller has it already
+        (a ``labels()`` child). One body for both: this runs for every finished task."""
+        if key is None:
+            key = (worker, self.task_label(task))
         hist = self._runtime.get(key)
         if hist is None:
             hist = self._runtime[key] = _Runtime(len(self.bounds), time.time())
