@@ -11,9 +11,10 @@
 Every request's ``Host`` is checked against ``--allowed_hosts`` (:mod:`flower.utils.hosts`) in
 :meth:`Flower.find_handler`, before any route runs; a refused one gets :func:`flower.views.security.host_refusal`.
 
-Runtime rule 3 lives here: the app refuses to start if a route's handler neither authenticates (a
-:class:`~flower.views.BaseHandler`, or methods wrapped in ``tornado.web.authenticated``) nor is declared
-``public``.
+Runtime rule 3 lives here (:func:`ensure_handlers_declare_auth`): a route's handler authenticates (a
+:class:`~flower.views.BaseHandler`, or methods wrapped in ``tornado.web.authenticated``) or is public (declared
+``public = True``, or a plain ``tornado.web.RequestHandler``, served as Flower serves it with a start-up warning
+naming it); the app refuses to start with a route whose target is not a handler class at all.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from typing import Any
 from urllib.parse import quote
 
 import celery
+import tornado.routing
+import tornado.util
 import tornado.web
 from tornado.httpserver import HTTPServer
 from tornado.ioloop import IOLoop
@@ -47,11 +50,12 @@ from flower.options import Options
 from flower.runner import BlockingRunner
 from flower.utils import abs_path, prepend_url
 from flower.utils.hosts import AllowedHosts, allowed_hosts_for
-from flower.utils.template import format_time, humanize
+from flower.utils.template import humanize, template_functions, time_type
 from flower.views import BaseHandler
 from flower.views.assets import override_settings
 from flower.views.auth import login_settings
 from flower.views.error import PrefixRedirect
+from flower.views.errors import bugreport_text
 from flower.views.live import PageShapes
 from flower.views.security import host_refusal, security_headers_transform
 
@@ -74,7 +78,7 @@ class Flower(tornado.web.Application):
         self.runner = BlockingRunner(max_concurrency=8,
                                      extra_connection_errors=lambda: _backend_connection_errors(self.capp))
         self.executor = self.runner.executor
-        self.identity = Identity(opts.basic_auth, opts.auth)
+        self.identity = Identity.from_options(opts)  # read at each request: follows a change to the options
         self.events = events or Events(
             self.capp, io_loop, db=opts.db, persistent=opts.persistent, enable_events=opts.enable_events,
             state_save_interval=opts.state_save_interval, max_tasks_in_memory=opts.max_tasks,
@@ -226,12 +230,11 @@ class Flower(tornado.web.Application):
             'url_prefix': prefix,
             'static_url': handler.static_url,
             'reverse_url': handler.reverse_url,
-            'humanize': humanize,
-            'format_time': format_time,
+            **template_functions(),  # humanize, format_time, ... (Flower's template helpers, by its names)
             'time_type': time_type(options.natural_time, self.capp.conf.timezone),
             'logout_url': _optional_route(self, 'logout') if self.identity.oauth_enabled else None,
             'xsrf_token': handler.xsrf_token.decode('ascii') if self.settings.get('xsrf_cookies') else '',
-            'bugreport': lambda: _bugreport(self.capp),
+            'bugreport': lambda: bugreport_text(self.capp),
         }
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -309,26 +312,11 @@ class Flower(tornado.web.Application):
         self.started = False
 
 
-def time_type(natural_time: bool, timezone: str | None) -> str:
-    """The ``humanize(type=...)`` for task times: ``time`` or ``natural-time``, in the Celery app's timezone
-    when it has one (Flower's convention)."""
-    kind = 'natural-time' if natural_time else 'time'
-    return f'{kind}-{timezone}' if timezone else kind
-
-
 def _optional_route(app, name: str) -> str | None:
     try:
         return app.reverse_url(name)
     except KeyError:
         return None
-
-
-def _bugreport(capp) -> str:
-    from flower.utils import bugreport
-    try:
-        return bugreport(capp)
-    except Exception:  # only shown on the debug error page; never worth failing a render
-        return bugreport()
 
 
 def _backend_connection_errors(capp) -> tuple:
@@ -339,39 +327,121 @@ def _backend_connection_errors(capp) -> tuple:
         return ()
 
 
-def _with_prefix(spec, prefix: str | None):
-    """The same route under ``--url_prefix`` (names and kwargs kept)."""
-    if not prefix or not prefix.strip('/'):
-        return spec
-    if isinstance(spec, tornado.web.URLSpec):
-        pattern = spec.regex.pattern
+#: Flower's name for the route table (the same list as :data:`flower.urls.handlers`, so a change to one is a
+#: change to the other): ``Flower(handlers=default_handlers + mine)``.
+default_handlers = urls.handlers
+
+
+class _PrefixedRoute(tuple):
+    """A route tuple :func:`rewrite_handler` already put under a prefix (still a plain tuple to its users)."""
+    url_prefix = ''
+
+
+class _PrefixedURLSpec(tornado.web.URLSpec):
+    """A ``URLSpec`` :func:`rewrite_handler` already put under a prefix."""
+    url_prefix = ''
+
+
+def _prefix_key(prefix: str | None) -> str:
+    return (prefix or '').strip('/')
+
+
+def rewrite_handler(handler, url_prefix: str | None):
+    """Flower's ``rewrite_handler``: the route ``handler`` (a ``URLSpec`` or a tuple) under ``url_prefix``
+    (``/workers`` -> ``/<prefix>/workers``). A ``URLSpec`` keeps its name and kwargs; a tuple stays a tuple and,
+    unlike Flower's, keeps its kwargs and name too. With an empty prefix the route is returned unchanged.
+
+    :class:`Flower` puts every route under ``--url_prefix`` itself; a route rewritten here for that same prefix
+    is recognised and not prefixed twice, so ``Flower(options=..., handlers=[rewrite_handler(h, prefix) for h
+    in default_handlers])`` works as it did with Flower."""
+    key = _prefix_key(url_prefix)
+    if not key or _prefix_key(getattr(handler, 'url_prefix', None)) == key:
+        return handler
+    if isinstance(handler, tornado.web.URLSpec):
+        pattern = handler.regex.pattern
         pattern = pattern[:-1] if pattern.endswith('$') else pattern
-        return tornado.web.url(prepend_url(pattern, prefix), spec.handler_class, spec.kwargs, spec.name)
-    pattern, *rest = spec
-    return (prepend_url(pattern, prefix), *rest)
+        rewritten = _PrefixedURLSpec(prepend_url(pattern, key), handler.handler_class, handler.kwargs,
+                                     handler.name)
+    else:
+        pattern, *rest = handler
+        rewritten = _PrefixedRoute((prepend_url(pattern, key), *rest))
+    rewritten.url_prefix = key
+    return rewritten
+
+
+_with_prefix = rewrite_handler  # what the constructor calls for every route
+
+
+# every method wrapped by tornado.web.authenticated runs this one code object (functools.wraps copies the
+# wrapped method's names, so __qualname__ cannot tell)
+_AUTHENTICATED_CODE = tornado.web.authenticated(lambda handler: None).__code__
+
+
+def _is_authenticated_method(method) -> bool:
+    """Is ``method``, or anything it wraps (``__wrapped__`` chain), tornado's ``authenticated`` wrapper?"""
+    seen = 0
+    while method is not None and seen < 32:  # a chain that loops is not followed forever
+        if getattr(method, '__code__', None) is _AUTHENTICATED_CODE:
+            return True
+        method = getattr(method, '__wrapped__', None)
+        seen += 1
+    return False
+
+
+def _unprotected_methods(handler_class) -> list[str]:
+    """The HTTP methods ``handler_class`` implements without tornado's ``authenticated`` wrapper."""
+    return [name.upper() for name in HTTP_METHODS
+            if getattr(handler_class, name) is not getattr(tornado.web.RequestHandler, name)
+            and not _is_authenticated_method(getattr(handler_class, name))]
 
 
 def _is_public_or_authenticating(handler_class) -> bool:
+    """Does the class declare itself public, or authenticate every request it answers (a
+    :class:`~flower.views.BaseHandler`, whose ``prepare`` checks, or every method it implements wrapped in
+    ``tornado.web.authenticated``)? Static files are public, as in Flower."""
     if getattr(handler_class, 'public', False):
         return True
-    if issubclass(handler_class, BaseHandler):
-        return True  # BaseHandler.prepare authenticates every request
-    if issubclass(handler_class, tornado.web.StaticFileHandler):
-        return True  # static files are public in Flower
-    verbs = [getattr(handler_class, name) for name in HTTP_METHODS
-             if getattr(handler_class, name) is not getattr(tornado.web.RequestHandler, name)]
-    return bool(verbs) and all('authenticated' in getattr(fn, '__qualname__', '') for fn in verbs)
+    if issubclass(handler_class, (BaseHandler, tornado.web.StaticFileHandler)):
+        return True
+    return not _unprotected_methods(handler_class)
+
+
+def _route_parts(spec) -> tuple[str, Any]:
+    """``(pattern, handler)`` of a route given as a ``URLSpec``/``Rule`` or a tuple; a handler named by its
+    dotted path (tornado accepts that) is imported."""
+    if isinstance(spec, tornado.routing.Rule):
+        pattern = getattr(spec.matcher, 'regex', None)
+        pattern = pattern.pattern if pattern is not None else repr(spec.matcher)
+        handler = spec.target
+    else:
+        pattern, handler = spec[0], spec[1]
+        pattern = getattr(pattern, 'pattern', pattern)
+    if isinstance(handler, str):
+        handler = tornado.util.import_object(handler)
+    return pattern, handler
 
 
 def ensure_handlers_declare_auth(routes) -> None:
-    """Refuse to build an app with a route that is neither authenticated nor declared public."""
-    for spec in routes:
-        handler_class = spec.handler_class if isinstance(spec, tornado.web.URLSpec) else spec[1]
-        if isinstance(handler_class, type) and issubclass(handler_class, tornado.web.RequestHandler) and \
-                not _is_public_or_authenticating(handler_class):
-            pattern = spec.regex.pattern if isinstance(spec, tornado.web.URLSpec) else spec[0]
-            raise RuntimeError(
-                f'Handler {handler_class.__module__}.{handler_class.__qualname__} for {pattern!r} neither '
-                'authenticates (subclass flower.views.BaseHandler or wrap its methods in '
-                'tornado.web.authenticated) nor is declared public (public = True)')
+    """Runtime rule 3, at start-up: every route's handler authenticates or is public.
 
+    A plain ``tornado.web.RequestHandler`` (as Flower accepts in ``handlers=``) is served as it is, public
+    where it does not authenticate; a warning names it and its unprotected methods. Anything that is not a
+    ``RequestHandler`` class at all (a function, an instance, another router) would be reached without any
+    check: the app refuses to start and says which route."""
+    for spec in routes:
+        pattern, handler_class = _route_parts(spec)
+        name = getattr(handler_class, '__qualname__', None) or repr(handler_class)
+        if not (isinstance(handler_class, type) and issubclass(handler_class, tornado.web.RequestHandler)):
+            raise RuntimeError(
+                f'Route {pattern!r} is served by {name}, which is not a tornado.web.RequestHandler class: '
+                'Flower cannot tell who may reach it. Use a subclass of flower.views.BaseHandler (authenticated '
+                'like the dashboard), or of tornado.web.RequestHandler with its methods wrapped in '
+                'tornado.web.authenticated, or with public = True.')
+        if _is_public_or_authenticating(handler_class):
+            continue
+        logger.warning(
+            'Handler %s.%s for %r is a plain tornado RequestHandler: %s answer without authentication '
+            '(public). Subclass flower.views.BaseHandler, or wrap its methods in tornado.web.authenticated, to '
+            'protect it; set public = True on the class to say it is meant to be public.',
+            handler_class.__module__, handler_class.__qualname__, pattern,
+            ', '.join(_unprotected_methods(handler_class)) or 'its methods')

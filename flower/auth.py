@@ -20,7 +20,7 @@ import hmac
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from flower.utils import strtobool
@@ -48,15 +48,42 @@ def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:
 
 
 class Identity:
-    """The configured ways in: ``basic_auth`` entries (``user:password``) and/or the ``auth`` pattern."""
+    """The configured ways in: ``basic_auth`` entries (``user:password``) and/or the ``auth`` pattern.
 
-    def __init__(self, basic_auth: list[str] | None = None, auth_pattern: str | None = None):
-        self._credentials = [entry.encode() for entry in (basic_auth or [])]
-        self.auth_pattern = auth_pattern or ''
+    ``Identity(basic_auth, auth_pattern)`` holds fixed values; :meth:`from_options` reads them from an options
+    object at each use, so a change to ``options.basic_auth`` or ``options.auth`` after start-up (code in a
+    config file or an extension, a test's ``mock.patch``) takes effect on the next request, as in Flower."""
+
+    def __init__(self, basic_auth: list[str] | None = None, auth_pattern: str | None = None, *,
+                 source: Callable[[], tuple[Any, Any]] | None = None):
+        self._source = source or (lambda: (basic_auth, auth_pattern))
+        self._key: tuple | None = None
+        self._credentials: list[bytes] = []
+        self._pattern = ''
+
+    @classmethod
+    def from_options(cls, options) -> 'Identity':
+        """An identity that follows ``options.basic_auth`` and ``options.auth``."""
+        return cls(source=lambda: (getattr(options, 'basic_auth', None), getattr(options, 'auth', None)))
+
+    def _current(self) -> tuple[list[bytes], str]:
+        basic_auth, pattern = self._source()
+        if isinstance(basic_auth, str):  # one 'user:password' set where a list is expected
+            basic_auth = [basic_auth]
+        key = (tuple(basic_auth or ()), pattern or '')
+        if key != self._key:  # encoded once per change, not per request
+            self._credentials = [entry.encode() for entry in key[0]]
+            self._pattern = key[1]
+            self._key = key
+        return self._credentials, self._pattern
+
+    @property
+    def auth_pattern(self) -> str:
+        return self._current()[1]
 
     @property
     def basic_enabled(self) -> bool:
-        return bool(self._credentials)
+        return bool(self._current()[0])
 
     @property
     def oauth_enabled(self) -> bool:
@@ -74,7 +101,7 @@ class Identity:
             return None
         given = f'{parsed[0]}:{parsed[1]}'.encode()
         matched = False
-        for entry in self._credentials:
+        for entry in self._current()[0]:
             matched |= hmac.compare_digest(given, entry)
         return parsed[0] if matched else None
 

@@ -15,10 +15,13 @@ dest=flower/static/vendor
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-fetch() {  # package version -> unpacked in $work/<package>/
+fetch() {  # package version -> unpacked in $work/<package>/; the tarball's registry integrity is noted
   local name=$1 version=$2 dir="$work/$1"
   mkdir -p "$dir"
-  (cd "$dir" && npm pack --silent "$name@$version" >/dev/null && tar -xzf ./*.tgz)
+  # npm checks the tarball against the registry's integrity (sha512) as it downloads it
+  (cd "$dir" && npm pack --silent --json "$name@$version" > pack.json && tar -xzf ./*.tgz)
+  node -e 'const p = require(process.argv[1])[0]; console.log(`${p.name} ${p.version} ${p.integrity}`)' \
+    "$dir/pack.json" >> "$work/integrity.txt"
   echo "$dir/package"
 }
 
@@ -47,12 +50,12 @@ pkg=$(fetch datatables.net-bs5 "$DATATABLES")
 copy "$pkg/js/dataTables.bootstrap5.min.js" "$dest/datatables/dataTables.bootstrap5.min.js"
 copy "$pkg/css/dataTables.bootstrap5.min.css" "$dest/datatables/dataTables.bootstrap5.min.css"
 
-cat > "$dest/VERSIONS.txt" <<VERSIONS
-# Vendored by scripts/vendor-assets.sh from the npm registry; do not edit by hand.
-bootstrap $BOOTSTRAP
-jquery $JQUERY
-datatables.net $DATATABLES
-datatables.net-bs5 $DATATABLES
-VERSIONS
+{
+  echo "# Vendored by scripts/vendor-assets.sh from the npm registry; do not edit by hand."
+  echo "# package version and the registry's integrity of its released tarball"
+  cat "$work/integrity.txt"
+} > "$dest/VERSIONS.txt"
+# the sha256 of every vendored file, checked by tests/unit/test_vendored_assets.py
+(cd "$dest" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs sha256sum) > "$dest/SHA256SUMS"
 echo "vendored into $dest:"
 find "$dest" -type f | sort

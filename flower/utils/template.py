@@ -1,6 +1,9 @@
-"""Formatting helpers for templates (Flower's public ``flower.utils.template``): times and labels.
+"""Formatting helpers for templates (Flower's public ``flower.utils.template``): times, labels, counts.
 
-Pure functions; the output is plain text, which templates escape like any other value.
+Pure functions; safe on any thread. The output is plain text, which templates escape like any other value,
+except :func:`task_link` and :func:`format_value`, which return HTML (escaped inside) for ``{% raw %}``, as
+Flower's do. :func:`template_functions` is what every page's template namespace gets from here: Flower's
+names, so a template written for Flower 2.2 finds the helpers it calls.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from datetime import datetime, timezone
 
 import pytz
 from humanize import naturaltime
+from tornado.escape import xhtml_escape
 
 from flower.utils import values
 
@@ -61,13 +65,15 @@ def humanize(obj, type=None, length=None):  # noqa: A002 - Flower's signature
     """Text for a value on a page.
 
     ``type='time[-<tz>]'`` formats a timestamp, ``'natural-time[-<tz>]'`` says "5 minutes ago" for the last
-    day and the full time before that. Strings (other than UUIDs) become labels: ``-``/``_`` become spaces,
+    day and the full time before that, ``'duration'`` formats seconds (:func:`format_duration`). Strings (other than UUIDs) become labels: ``-``/``_`` become spaces,
     ``ssl``/``uri``/``url``/``uuid``/``eta`` are upper-cased and the first letter is capitalised (except
     ``args``/``kwargs``). Lists of plain values are joined with commas. ``length`` cuts the text to that many
     characters, ending in `` ...``.
     """
     if obj is None:
         text = ''
+    elif type == 'duration':
+        text = format_duration(obj)
     elif type and type.startswith('time'):
         tz = type[len('time'):].lstrip('-') or None
         text = format_time(obj, tz)
@@ -167,3 +173,69 @@ def stat_shown(key: str, value) -> tuple[str, str | None]:
     if isinstance(value, float) and value != round(value, 2):
         return f'{value:,.2f}', str(value)
     return f'{value:,}', (str(value) if value >= 1000 else None)
+
+
+# -- Flower 2.2's template helpers (its templates call them; ours may too) ----------------------------------------
+
+def format_duration(seconds) -> str:
+    """Seconds (a number or a numeric text) as :func:`duration_text` says them; ``unknown`` for anything else."""
+    if isinstance(seconds, str):
+        try:
+            seconds = float(seconds)
+        except ValueError:
+            pass
+    number = values.number(seconds, 'a duration')
+    return duration_text(number) if number is not None else UNKNOWN
+
+
+def format_count(value) -> str:
+    """A count with thousands separators; nothing counted yet is ``0``, a value that is not a number ``unknown``."""
+    if value is None:
+        return '0'
+    number = values.number(value, 'a count')
+    return f'{int(number):,}' if number is not None else UNKNOWN
+
+
+def format_value(value) -> str:
+    """HTML for a value that may be missing: the escaped value, or a dash marked as missing."""
+    if value is None:
+        return '<span class="value-missing">—</span>'
+    return xhtml_escape(str(value))
+
+
+def task_link(url, uuid) -> str:
+    """HTML: a link to a task's page, the task id as its text (both escaped)."""
+    uuid = xhtml_escape(str(uuid))
+    return f'<a class="task-link" href="{xhtml_escape(str(url))}" title="{uuid}">{uuid}</a>'
+
+
+def time_type(natural_time: bool, timezone: str | None) -> str:
+    """The ``humanize(type=...)`` for task times: ``time`` or ``natural-time``, in the Celery app's timezone
+    when it has one (Flower's convention; Flower's ``tasks.html`` gets it as ``time``)."""
+    kind = 'natural-time' if natural_time else 'time'
+    return f'{kind}-{timezone}' if timezone else kind
+
+
+def brand_title(title: bytes) -> str:
+    """The page title in ``base.html``: ours name the page (``Workers``), Flower's templates name the page and
+    the product (``Workers · Flower``); both end up as the latter. ``title`` is the rendered, already escaped
+    ``title`` block (``{% apply %}`` hands it over as bytes)."""
+    text = title.decode('utf-8') if isinstance(title, bytes) else str(title)
+    text = text.strip()
+    return text if text.endswith('Flower') else f'{text} · Flower'
+
+
+def template_functions() -> dict:
+    """The helpers every template gets by name: those Flower 2.2's ``render`` puts in every page's namespace
+    (each function of its ``flower.utils.template``, ``naturaltime`` and ``timezone`` included), and ours."""
+    return {
+        'format_time': format_time,
+        'format_duration': format_duration,
+        'format_count': format_count,
+        'format_value': format_value,
+        'task_link': task_link,
+        'humanize': humanize,
+        'naturaltime': naturaltime,
+        'timezone': pytz.timezone,
+        'brand_title': brand_title,
+    }

@@ -26,11 +26,12 @@ import copy
 import logging
 from typing import Any
 
+import tornado.escape
 import tornado.web
 
-from flower.auth import Identity, is_cross_origin
+from flower.auth import Identity, is_cross_origin, unauthenticated_api_allowed
 from flower.utils import strict, strtobool
-from flower.views.errors import describe
+from flower.views.errors import describe, error_page
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,27 @@ def apply_format_task(hook, task):
     except Exception:
         logger.exception("Failed to format '%s' task", getattr(task, 'uuid', '?'))
         return task
+
+
+def convert_argument(value: str, type_: Any, name: str, minimum: float | None = None,
+                     maximum: float | None = None) -> Any:
+    """``value`` (an argument's text) as ``type_`` (see :meth:`BaseHandler.get_argument`), numbers within
+    ``minimum``/``maximum``; a 400 that says what was expected when it does not convert."""
+    if type_ is None or type_ is str:
+        return value
+    try:
+        if type_ is int:
+            return strict.parse_int(value, name, minimum, maximum)
+        if type_ is float:
+            return strict.parse_float(value, name, minimum, maximum)
+        if type_ is bool:
+            return strtobool(value)
+        return type_(value)
+    except strict.InvalidValue as exc:
+        raise tornado.web.HTTPError(400, exc.message) from None
+    except (TypeError, ValueError, ArithmeticError):
+        raise tornado.web.HTTPError(
+            400, f"Invalid argument '{value}' of type '{getattr(type_, '__name__', type_)}'") from None
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -80,6 +102,22 @@ class BaseHandler(tornado.web.RequestHandler):
     @property
     def identity(self) -> Identity:
         return self.application.identity
+
+    @property
+    def unauthenticated_api(self) -> bool:
+        """Flower's name: is ``FLOWER_UNAUTHENTICATED_API`` set to a true value?"""
+        return unauthenticated_api_allowed()
+
+    def get_broker(self):
+        """Flower's ``get_broker()``: a :class:`flower.utils.broker.Broker` for the monitored broker (the
+        ``--broker_api`` management URL for RabbitMQ); ``await handler.get_broker().queues(names)``. A transport
+        without queue lengths raises :class:`flower.brokers.UnsupportedBroker` (answered 501)."""
+        from flower.utils.broker import Broker
+        app = self.application
+        http_api = app.options.broker_api if app.transport == 'amqp' else None
+        return Broker(app.broker_uri_with_password, http_api=http_api,
+                      broker_options=self.capp.conf.broker_transport_options,
+                      broker_use_ssl=self.capp.conf.broker_use_ssl)
 
     # -- CORS (as Flower 2.2: only when nothing is protected and the open API was asked for) --------------
     def set_default_headers(self):
@@ -171,6 +209,34 @@ class BaseHandler(tornado.web.RequestHandler):
         raise tornado.web.HTTPError(403, 'Access denied')
 
     # -- arguments ------------------------------------------------------------------------------------------
+    def get_argument(self, name: str, default: Any = None, strip: bool = True, type: Any = str,  # noqa: A002
+                     required: bool = False, escape: bool = False) -> Any:
+        """Flower's ``get_argument``: the argument ``name`` (query or form, the last value), converted to
+        ``type``.
+
+        * Missing: ``default`` (``None`` unless given; a string default is converted like a sent value, as in
+          Flower). ``default=tornado.web._ARG_DEFAULT`` or ``required=True`` make it a 400 ``Missing argument
+          <name>`` instead (``required`` also refuses an empty value).
+        * ``type``: ``str`` (or ``None``) leaves the text as it is; ``int`` and ``float`` parse strictly (ASCII
+          digits, no ``nan``/``inf``); ``bool`` takes Flower's words (yes/no, true/false, on/off, 1/0); any
+          other callable is called with the text. A value that does not convert is a 400 ``Invalid argument
+          '<value>' of type '<type>'``, never a 500.
+        * ``strip`` and control characters: as tornado's ``get_argument``.
+        * ``escape``: unlike Flower, values are not HTML-escaped unless a caller asks (pages escape on output);
+          ``escape=True`` gives Flower's escaped text."""
+        value = super().get_argument(name, _MISSING, strip)
+        if value is _MISSING:
+            if required or default is tornado.web._ARG_DEFAULT:
+                raise tornado.web.MissingArgumentError(name)
+            if not isinstance(default, str):
+                return default  # None, a number, False...: returned as given
+            value = default
+        elif required and value == '':
+            raise tornado.web.MissingArgumentError(name)
+        if escape:
+            value = tornado.escape.xhtml_escape(value)
+        return convert_argument(value, type, name)
+
     def get_typed_argument(self, name: str, type_: type = str, default: Any = _MISSING,
                            minimum: float | None = None, maximum: float | None = None) -> Any:
         """An argument converted to ``type_``; missing without a default, or unconvertible, is a 400 that says
@@ -184,19 +250,7 @@ class BaseHandler(tornado.web.RequestHandler):
             if default is _MISSING:
                 raise tornado.web.HTTPError(400, f'Missing argument {name}')
             return default
-        if type_ is str:
-            return raw
-        if type_ is int:
-            return strict.parse_int(raw, name, minimum, maximum)
-        if type_ is float:
-            return strict.parse_float(raw, name, minimum, maximum)
-        try:
-            if type_ is bool:
-                return strtobool(raw)
-            return type_(raw)
-        except (TypeError, ValueError):
-            raise tornado.web.HTTPError(
-                400, f"Invalid argument '{raw}' of type '{type_.__name__}'") from None
+        return convert_argument(raw, type_, name, minimum, maximum)
 
     def raw_argument(self, name: str) -> str | None:
         """The last value of the query or form argument ``name``, decoded and otherwise untouched."""
@@ -245,13 +299,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def render_error_page(self, status_code: int, message: str, exc_info=None) -> None:
         """The HTML error page (404.html for 403/404, error.html otherwise; the traceback only with --debug)."""
-        template = '404.html' if status_code in (403, 404) else 'error.html'
-        traceback_text = None
-        if exc_info is not None and self.settings.get('debug') and status_code >= 500:
-            import traceback
-            traceback_text = ''.join(traceback.format_exception(*exc_info))
+        template, page = error_page(status_code, message, exc_info, self.settings.get('debug'), self.capp)
         try:
-            self.render(template, status_code=status_code, message=message, traceback_text=traceback_text)
+            self.render(template, **page)
         except Exception:  # the error page itself must never fail: fall back to plain text
             logger.exception('Failed to render the %s page', status_code)
             self.set_header('Content-Type', 'text/plain; charset=UTF-8')

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 from urllib.parse import quote, urlencode
 
+import tornado.auth
 import tornado.web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.httputil import url_concat
@@ -56,7 +57,7 @@ from flower.views.errors import NotFound
 
 __all__ = ['OAuth2LoginHandler', 'GoogleAuth2LoginHandler', 'GithubLoginHandler', 'GitLabLoginHandler',
            'OktaLoginHandler', 'LoginHandler', 'LogoutHandler', 'LoginFailed', 'login_settings',
-           'authenticate', 'validate_auth_option']
+           'authenticate', 'validate_auth_option', 'OAuth2StateMixin', 'get_next_url', 'is_safe_redirect']
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +88,58 @@ class ProviderAccount:
     username: str = ''
 
 
-class OAuth2LoginHandler(BaseHandler):
-    """The OAuth2 authorization-code flow every built-in provider shares (see the module docstring)."""
+def is_safe_redirect(target: str | None) -> bool:
+    """Flower's name: is ``target`` a path on this site (not another site, not a trick that becomes one)?"""
+    return safe_next_url(target) is not None
+
+
+def get_next_url(handler) -> str:
+    """Flower's name: where a login sends the browser once it is done: the ``next`` page saved when the
+    login started (or given as ``?next=``), if it stays on this site and under ``--url_prefix``, else the home
+    page. For a custom ``_on_auth``: ``self.redirect(get_next_url(self))``."""
+    prefix = handler.application.options.url_prefix
+    saved = getattr(handler, 'next_url', None)
+    return saved or safe_next_url(handler.get_argument('next', None), prefix) or prepend_url('/', prefix)
+
+
+class OAuth2StateMixin:
+    """Flower's name: the ``state`` round trip that ties the provider's answer to the browser that started
+    the login (against login CSRF). :meth:`set_oauth_state` before redirecting to the provider,
+    :meth:`verify_oauth_state` when it sends the browser back. The state (and the page to return to) lives in
+    the signed, short-lived ``oauth_state`` cookie, good for one return."""
+
+    def set_oauth_state(self) -> str:
+        state = secrets.token_urlsafe(32)
+        self.set_signed_cookie(STATE_COOKIE, json.dumps({'state': state, 'next': getattr(self, 'next_url', None)}),
+                               expires_days=STATE_MAX_AGE_DAYS)
+        return state
+
+    def verify_oauth_state(self) -> None:
+        """Raises ``tornado.auth.AuthError`` (answered 403) unless ``?state=`` is the one this browser was
+        given; then forgets it and recovers the saved ``next`` page into ``self.next_url``."""
+        raw = self.get_signed_cookie(STATE_COOKIE, max_age_days=STATE_MAX_AGE_DAYS, min_version=2)
+        self.clear_cookie(STATE_COOKIE)
+        try:
+            saved = json.loads(raw) if raw else None
+        except ValueError:
+            saved = None
+        expected = saved.get('state') if isinstance(saved, dict) else None
+        returned = self.get_argument('state', '')
+        if not isinstance(expected, str) or not expected or not returned or \
+                not hmac.compare_digest(expected.encode(), returned.encode()):
+            raise tornado.auth.AuthError(STATE_MISMATCH)
+        self.next_url = safe_next_url(saved.get('next'), self.application.options.url_prefix)
+
+
+class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin):
+    """The OAuth2 authorization-code flow every built-in provider shares (see the module docstring).
+
+    Flower's hooks are honoured in a subclass: :meth:`get_authenticated_user` (the provider's token answer for
+    the returned code) and :meth:`_on_auth` (given that answer: who is it, may they in, set the ``user`` cookie
+    and redirect); Okta's :meth:`OktaLoginHandler.get_access_token` too."""
 
     public = True
+    _OAUTH_SETTINGS_KEY = 'oauth'  # Flower's: the client settings live in ``self.settings['oauth']``
     #: shown to people ("Sign in with GitHub")
     provider = 'OAuth2'
     #: this provider's key in the ``oauth_endpoints`` setting
@@ -131,9 +180,6 @@ class OAuth2LoginHandler(BaseHandler):
             return configured
         return f'{self.request.protocol}://{self.request.host}{self.settings.get("login_url", "/login")}'
 
-    def home_url(self) -> str:
-        return prepend_url('/', self.application.options.url_prefix)
-
     # -- the flow ------------------------------------------------------------------------------------------
     async def get(self):
         self.set_header('Cache-Control', 'no-store')
@@ -153,18 +199,31 @@ class OAuth2LoginHandler(BaseHandler):
         if not self.client.get('key') or not self.client.get('secret'):
             raise LoginFailed(503, f'Signing in with {self.provider} is not configured on this server: it needs '
                                    '--oauth2_key and --oauth2_secret. Ask the administrator.')
-        state = secrets.token_urlsafe(32)
-        self.set_signed_cookie(STATE_COOKIE, json.dumps({'state': state, 'next': self.next_url}),
-                               expires_days=STATE_MAX_AGE_DAYS)
         params = {'response_type': 'code', 'client_id': self.client['key'], 'redirect_uri': self.redirect_uri(),
-                  'scope': self.scope, 'state': state}
+                  'scope': self.scope, 'state': self.set_oauth_state()}
         if self.get_argument('switch_account', None):
             params.update(self.switch_account_params)
         self.redirect(url_concat(self.endpoint('authorize'), params))
 
     async def complete_login(self, code: str) -> None:
         self.take_state()
-        token = await self.exchange_code(code)
+        user = await self.get_authenticated_user(redirect_uri=self.redirect_uri(), code=code)
+        await self._on_auth(user)
+
+    async def get_authenticated_user(self, redirect_uri: str, code: str) -> dict:
+        """Flower's hook: the provider's answer to exchanging ``code`` (a dict with ``access_token``)."""
+        return await self.exchange_code(code, redirect_uri)
+
+    async def _on_auth(self, user: dict) -> None:
+        """Flower's hook, given what :meth:`get_authenticated_user` returned: find the account, pick the
+        address ``--auth`` allows (and the provider's own rule), set the ``user`` cookie and redirect to
+        ``next``. An override may do its own checks and call ``await super()._on_auth(user)``, or set the
+        cookie and redirect itself (``self.redirect(get_next_url(self))``)."""
+        if not user:
+            raise LoginFailed(403, f'{self.provider} did not complete the sign-in. Try again.')
+        token = user.get('access_token') if isinstance(user, dict) else None
+        if not isinstance(token, str) or not token:
+            raise LoginFailed(502, f'{self.provider} answered the sign-in without an access token.')
         account = await self.fetch_account(token)
         email = choose_login_email(self.identity.auth_pattern, account.emails)
         if email is None:
@@ -172,23 +231,18 @@ class OAuth2LoginHandler(BaseHandler):
         await self.check_account(account, email, token)
         self.set_signed_cookie(SESSION_COOKIE, email, expires_days=SESSION_DAYS)
         logger.info('%s logged in with %s', email, self.provider)
-        self.redirect(self.next_url or self.home_url())
+        self.redirect(get_next_url(self))
 
     def take_state(self) -> None:
-        """Check the returned ``state`` against the cookie set when the login started (then forget it: a
-        state is good for one return only), and recover the ``next`` page saved with it."""
-        raw = self.get_signed_cookie(STATE_COOKIE, max_age_days=STATE_MAX_AGE_DAYS, min_version=2)
-        self.clear_cookie(STATE_COOKIE)
+        """:meth:`verify_oauth_state`, its refusal shown on the login page."""
         try:
-            saved = json.loads(raw) if raw else None
-        except ValueError:
-            saved = None
-        expected = saved.get('state') if isinstance(saved, dict) else None
-        returned = self.get_argument('state', '')
-        if not isinstance(expected, str) or not expected or not returned or \
-                not hmac.compare_digest(expected.encode(), returned.encode()):
-            raise LoginFailed(403, STATE_MISMATCH)
-        self.next_url = safe_next_url(saved.get('next'), self.application.options.url_prefix)
+            self.verify_oauth_state()
+        except tornado.auth.AuthError as exc:
+            raise LoginFailed(403, str(exc)) from None
+
+    def get_auth_http_client(self) -> AsyncHTTPClient:
+        """Flower's (tornado's ``OAuth2Mixin``) name: the HTTP client to call the provider with."""
+        return AsyncHTTPClient()
 
     def provider_declined(self) -> None:
         """The provider came back with ``?error=`` (the user said no, or the provider refused the request)."""
@@ -199,8 +253,9 @@ class OAuth2LoginHandler(BaseHandler):
             raise LoginFailed(403, f'{self.provider} did not grant access ({detail}).', title='Sign-in cancelled')
         raise LoginFailed(403, f'{self.provider} refused the sign-in: {detail}')
 
-    async def exchange_code(self, code: str) -> str:
-        body = {'grant_type': 'authorization_code', 'code': code, 'redirect_uri': self.redirect_uri()}
+    async def exchange_code(self, code: str, redirect_uri: str | None = None) -> dict:
+        """The token endpoint's answer for ``code`` (a dict with ``access_token``)."""
+        body = {'grant_type': 'authorization_code', 'code': code, 'redirect_uri': redirect_uri or self.redirect_uri()}
         headers = {'Content-Type': 'application/x-www-form-urlencoded'}
         key, secret = self.client.get('key') or '', self.client.get('secret') or ''
         if self.client_auth == 'basic':
@@ -214,10 +269,9 @@ class OAuth2LoginHandler(BaseHandler):
         if isinstance(answer, dict) and answer.get('error'):  # GitHub says no with a 200
             raise LoginFailed(403, f'{self.provider} did not accept the sign-in: {_oauth_error(answer)}. '
                                    'Try again.')
-        token = answer.get('access_token') if isinstance(answer, dict) else None
-        if not isinstance(token, str) or not token:
+        if not isinstance(answer, dict):
             raise LoginFailed(502, f'{self.provider} answered the sign-in without an access token.')
-        return token
+        return answer
 
     async def fetch_account(self, token: str) -> ProviderAccount:
         """Who signed in, as the provider tells it (the provider's part)."""
@@ -252,7 +306,7 @@ class OAuth2LoginHandler(BaseHandler):
         if token:
             request_headers['Authorization'] = f'Bearer {token}'
         try:
-            response = await AsyncHTTPClient().fetch(
+            response = await self.get_auth_http_client().fetch(
                 url, method=method, body=body, headers=request_headers, raise_error=False,
                 connect_timeout=PROVIDER_TIMEOUT, request_timeout=PROVIDER_TIMEOUT, follow_redirects=False)
         except (OSError, ssl.SSLError, HTTPClientError) as exc:
@@ -433,6 +487,13 @@ class OktaLoginHandler(OAuth2LoginHandler):
                     '(the Okta authorization server, e.g. https://example.okta.com/oauth2/default)')
         return None
 
+    async def get_access_token(self, redirect_uri: str, code: str) -> dict:
+        """Flower's Okta hook: the token endpoint's answer for ``code``."""
+        return await self.exchange_code(code, redirect_uri)
+
+    async def get_authenticated_user(self, redirect_uri, code):
+        return await self.get_access_token(redirect_uri=redirect_uri, code=code)
+
     async def fetch_account(self, token):
         info = await self.call_provider('userinfo', token=token)
         if not isinstance(info, dict):
@@ -442,13 +503,23 @@ class OktaLoginHandler(OAuth2LoginHandler):
 
 class LoginHandler(BaseHandler):
     """``/login``: builds the ``--auth_provider`` class for each request (Flower's factory); without one,
-    a 404 page that says so."""
+    a 404 page that says so. As in Flower the option is read at each request (a provider named at run time is
+    imported then, once); a name that cannot be used then is a 503 that says why."""
 
     public = True
+    problem: str | None = None
 
     def __new__(cls, application, request, **kwargs):
-        provider = application.settings.get('login_provider')
-        if provider is None or cls is not LoginHandler:
+        if cls is not LoginHandler:
+            return super().__new__(cls)
+        try:
+            provider = current_login_provider(application)
+        except ValueError as exc:
+            logger.error('%s', exc)
+            handler = super().__new__(cls)
+            handler.problem = str(exc)
+            return handler
+        if provider is None:
             return super().__new__(cls)
         handler = provider(application, request, **kwargs)
         # a custom provider is a plain BaseHandler subclass that does not say public = True; reaching the
@@ -457,7 +528,42 @@ class LoginHandler(BaseHandler):
         return handler
 
     def get(self):
+        if self.problem:
+            raise tornado.web.HTTPError(503, f'The login page is not available: {self.problem}')
         raise NotFound('There is no login page: this server has no --auth_provider.')
+
+
+def current_login_provider(application) -> type | None:
+    """The handler class ``--auth_provider`` names now (``None`` without one). The one resolved at start-up
+    is kept in the settings; a different name set since is imported and checked, then kept instead."""
+    settings = application.settings
+    name = getattr(application.options, 'auth_provider', None) or None
+    if name == settings.get('login_provider_name'):
+        return settings.get('login_provider')
+    provider = load_login_provider(name, settings.get('oauth_environment') or OAuthEnvironment(),
+                                   settings.get('oauth_endpoints'))
+    settings['login_provider_name'], settings['login_provider'] = name, provider
+    return provider
+
+
+def load_login_provider(name: str | None, env: OAuthEnvironment,
+                        endpoint_overrides: Mapping[str, Any] | None = None) -> type | None:
+    """The handler class at the dotted path ``name``; a ``ValueError`` that says why when it cannot be used."""
+    from kombu.utils.imports import symbol_by_name
+
+    if not name:
+        return None
+    try:
+        provider = symbol_by_name(name)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ValueError(f'Cannot load --auth_provider {name!r}: {exc}') from None
+    if not (isinstance(provider, type) and issubclass(provider, tornado.web.RequestHandler)):
+        raise ValueError(f'--auth_provider {name!r} is not a tornado RequestHandler class')
+    if issubclass(provider, OAuth2LoginHandler) and not (endpoint_overrides or {}).get(provider.key):
+        problem = provider.configuration_problem(env)
+        if problem:
+            raise ValueError(problem)
+    return provider
 
 
 class LogoutHandler(BaseHandler):
@@ -482,7 +588,10 @@ class LogoutHandler(BaseHandler):
         self.set_header('Cache-Control', 'no-store')
         self.clear_cookie(SESSION_COOKIE)
         self.current_user = None  # the page below must not show the user who just left as logged in
-        has_login = self.settings.get('login_provider') is not None
+        try:
+            has_login = current_login_provider(self.application) is not None
+        except ValueError:
+            has_login = False
         self.render('logout.html', logged_out=True,
                     login_url=self.settings.get('login_url', '/login') if has_login else None,
                     basic_auth=self.identity.basic_enabled)
@@ -493,24 +602,12 @@ def login_settings(options, environ: Mapping[str, str] | None = None,
     """The application settings the login handlers read: Flower's ``oauth`` (key, secret, redirect_uri),
     the ``login_provider`` class and the ``oauth_environment``. A provider that cannot be imported, or an
     environment it cannot work with, is a ``ValueError`` that says why (start-up stops)."""
-    from kombu.utils.imports import symbol_by_name
-
     env = OAuthEnvironment.from_environ(environ)
-    provider = None
-    if options.auth_provider:
-        try:
-            provider = symbol_by_name(options.auth_provider)
-        except (ImportError, AttributeError, ValueError) as exc:
-            raise ValueError(f'Cannot load --auth_provider {options.auth_provider!r}: {exc}') from None
-        if not (isinstance(provider, type) and issubclass(provider, tornado.web.RequestHandler)):
-            raise ValueError(f'--auth_provider {options.auth_provider!r} is not a tornado RequestHandler class')
-        if issubclass(provider, OAuth2LoginHandler) and not (endpoint_overrides or {}).get(provider.key):
-            problem = provider.configuration_problem(env)
-            if problem:
-                raise ValueError(problem)
+    provider = load_login_provider(options.auth_provider, env, endpoint_overrides)
     return {
         'oauth': {'key': options.oauth2_key, 'secret': options.oauth2_secret,
                   'redirect_uri': options.oauth2_redirect_uri},
         'login_provider': provider,
+        'login_provider_name': options.auth_provider or None,
         'oauth_environment': env,
     }

@@ -58,6 +58,9 @@ class DocsView(BaseHandler):
     def get(self, name: str | None = None):
         name = name or INDEX
         files = doc_files()
+        if name + '.md' in files:  # /docs/troubleshooting, as a person types it, is the page's address too
+            self.redirect(prepend_url(f'/docs/{name}.md', self.application.options.url_prefix), permanent=True)
+            return
         if name not in files:
             raise NotFound(f"No documentation page '{name}'" if files else
                            'The documentation is not installed with this server')

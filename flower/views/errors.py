@@ -6,11 +6,13 @@ or a text/JSON body) is the handler family's job, but the status and the words c
 
 from __future__ import annotations
 
+import traceback
 from dataclasses import dataclass
 
+import tornado.auth
 import tornado.web
 
-from flower import brokers, control
+from flower import brokers, control, utils
 from flower.queries import BadQuery
 from flower.runner import BrokerUnavailable, OperationFailed
 from flower.search import QuerySyntaxError
@@ -52,6 +54,8 @@ def describe(exc: BaseException | None, default_status: int = 500) -> ErrorAnswe
             except (TypeError, ValueError):
                 pass
         return ErrorAnswer(exc.status_code, message, exc.status_code < 500)
+    if isinstance(exc, tornado.auth.AuthError):  # a login the provider or the state check refused (Flower: 403)
+        return ErrorAnswer(403, str(exc) or 'Authentication failed', True)
     if isinstance(exc, BadQuery):
         return ErrorAnswer(400, str(exc), True)
     if isinstance(exc, strict.InvalidValue):  # a parameter that is not strictly a number, time or name
@@ -75,6 +79,30 @@ def describe(exc: BaseException | None, default_status: int = 500) -> ErrorAnswe
     if exc is None:
         return ErrorAnswer(default_status, _reason(default_status), default_status < 500)
     return ErrorAnswer(500, 'Internal server error', False)
+
+
+def error_page(status_code: int, message: str, exc_info=None, debug: bool = False, capp=None) -> tuple[str, dict]:
+    """The template and variables of the HTML error page: ``404.html`` for 403 and 404 (``status_code``,
+    ``message``), ``error.html`` otherwise, which also gets Flower 2.2's ``debug``, ``error_trace`` and
+    ``bugreport`` (texts). The traceback and the versions are filled in only in debug mode, for a server error
+    with an exception: never shown to the users of a production server."""
+    if status_code in (403, 404):
+        return '404.html', dict(status_code=status_code, message=message)
+    error_trace = bugreport = ''
+    if debug and exc_info is not None and status_code >= 500:
+        error_trace = ''.join(traceback.format_exception(*exc_info))
+        bugreport = bugreport_text(capp)
+    return 'error.html', dict(status_code=status_code, message=message, debug=bool(debug),
+                              error_trace=error_trace, bugreport=bugreport)
+
+
+def bugreport_text(capp=None) -> str:
+    """:func:`flower.utils.bugreport` for the Celery app, or without it if the app cannot say (only ever shown
+    on the debug error page: never worth failing a render)."""
+    try:
+        return utils.bugreport(capp)
+    except Exception:  # noqa: BLE001
+        return utils.bugreport()
 
 
 def _reason(status: int) -> str:

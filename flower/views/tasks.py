@@ -21,7 +21,7 @@ from flower import control
 from flower.events.task import FIELDS, TEXT_FIELDS, truncation
 from flower.queries import COLUMNS, TaskFilter, select_tasks
 from flower.utils.registered import registered_name
-from flower.utils.template import duration_text, time_shown
+from flower.utils.template import duration_text, time_shown, time_type
 from flower.views import BaseHandler
 from flower.views.errors import NotFound
 
@@ -80,7 +80,7 @@ class TasksView(BaseHandler):
         columns = table_columns(self.application.options.tasks_columns)
         state = self.get_typed_argument('state', str, '') or ''
         self.render(
-            'tasks.html', active_tab='tasks', tasks=[], columns=columns, column_titles=COLUMN_TITLES,
+            'tasks.html', active_tab='tasks', tasks=[], column_slugs=columns, column_titles=COLUMN_TITLES,
             responsive=columns == list(DEFAULT_COLUMNS), phone_columns=PHONE_COLUMNS,
             state_filters=STATE_FILTERS, state=state.upper() if state.lower() != 'all' else '',
             worker=self.get_typed_argument('worker', str, '') or '',
@@ -88,7 +88,10 @@ class TasksView(BaseHandler):
             name=registered_name(self.get_typed_argument('name', str, '') or ''),
             search=self.get_typed_argument('search', str, '') or '',
             sort_column=columns.index('received') if 'received' in columns else 0,
-            timezone=self.capp.conf.timezone or 'UTC', diagnosis=self.application.diagnosis())
+            time_zone_name=self.capp.conf.timezone or 'UTC', diagnosis=self.application.diagnosis(),
+            # Flower 2.2's names, for a tasks.html written for it: (slug, title) pairs, humanize's time type
+            columns=[(slug, COLUMN_TITLES[slug]) for slug in columns],
+            time=time_type(self.application.options.natural_time, self.capp.conf.timezone))
 
 
 class TasksDataTable(BaseHandler):

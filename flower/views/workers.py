@@ -87,6 +87,12 @@ def _count(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def flower_workers(rows: Iterable[dict]) -> dict[str, dict]:
+    """Flower 2.2's ``workers`` for ``workers.html``: each row of :func:`flower.cluster.worker_rows` (event
+    counters such as ``task-received``, celery's Worker fields, ``status``) keyed by its hostname."""
+    return {values.label(row['hostname'], 'a worker hostname'): row for row in rows}
+
+
 class WorkersView(BaseHandler):
     """``/`` and ``/workers``: the cluster overview (``?json=1`` for the table's data, ``?refresh=1`` to ask
     every worker for fresh inspect data, ``?autorefresh=N`` to reload the table every N seconds, 0 = never)."""
@@ -112,8 +118,12 @@ class WorkersView(BaseHandler):
         table = table_rows(rows)
         if not self.application.options.auto_refresh:
             autorefresh = 0
-        self.render('workers.html', active_tab='workers', workers=table, summary=summarize(table, listed),
-                    autorefresh=autorefresh, diagnosis=diagnosis)
+        if autorefresh == int(autorefresh):
+            autorefresh = int(autorefresh)  # Flower's templates write it into a script: 1 or 0, as Flower's is
+        self.render('workers.html', active_tab='workers', worker_table=table, summary=summarize(table, listed),
+                    autorefresh=autorefresh, diagnosis=diagnosis,
+                    # Flower 2.2's names, for a workers.html written for it: the rows keyed by hostname
+                    workers=flower_workers(rows), broker=self.application.broker_uri)
 
 
 # -- one worker ----------------------------------------------------------------------------------------------
@@ -169,6 +179,35 @@ def worker_facts(worker) -> SimpleNamespace | None:
     return SimpleNamespace(**worker_fields(worker), alive=is_alive(worker))
 
 
+class Reported(dict):
+    """A part of an inspect reply as Flower's ``worker.html`` reads it: ``reply['key']`` on a key the worker
+    did not report (a worker known from events but not inspected yet, an older Celery) is an empty
+    :class:`Reported` instead of a KeyError, so the page shows nothing there rather than failing whole."""
+
+    def __missing__(self, key):
+        return Reported()
+
+
+def reported(value):
+    """``value`` with every dict in it (through lists) made :class:`Reported`."""
+    if isinstance(value, dict):
+        return Reported((key, reported(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [reported(item) for item in value]
+    return value
+
+
+def flower_worker(name: str, info: dict, limit: int) -> Reported:
+    """Flower 2.2's ``worker`` for ``worker.html``: what the inspector has of the worker (``stats``,
+    ``active_queues``, ``registered``, ``active``, ``scheduled``, ``reserved``, ``revoked``, ``conf``) with
+    ``name``, every list cut to ``limit`` items; missing parts read as empty (:class:`Reported`)."""
+    worker = reported({key: value[:limit] if isinstance(value, list) else value for key, value in info.items()})
+    worker['name'] = name
+    if not isinstance(worker.get('stats'), dict):
+        worker['stats'] = Reported()
+    return worker
+
+
 def worker_page(name: str, info: dict, worker, counter, limit: int) -> dict:
     """Everything ``worker.html`` shows about worker ``name``."""
     worker = worker_facts(worker)
@@ -178,7 +217,8 @@ def worker_page(name: str, info: dict, worker, counter, limit: int) -> dict:
         workername=name,
         inspected='stats' in info,
         inspected_at=info.get('timestamp'),
-        worker=worker,
+        worker_record=worker,
+        worker=flower_worker(name, info, limit),  # Flower 2.2's name and shape, for a worker.html written for it
         online=bool(worker is not None and worker.alive),
         counter=dict(counter or {}),
         stats=stats,

@@ -35,7 +35,8 @@ def _pages(cluster, finished_tasks):
     ok, bad = finished_tasks
     return [('workers', '/workers'), ('worker', _worker_path(cluster.worker)), ('tasks', '/tasks'),
             ('task-success', f'/task/{ok}'), ('task-failure', f'/task/{bad}'), ('broker', '/broker'),
-            ('not-found', '/task/no-such-task')]
+            ('docs', '/docs'), ('docs-configuration', '/docs/configuration'),
+            ('docs-troubleshooting', '/docs/troubleshooting'), ('not-found', '/task/no-such-task')]
 
 
 @pytest.mark.parametrize('theme, width', [('light', 1280), ('dark', 1280), ('light', 375), ('dark', 375)])

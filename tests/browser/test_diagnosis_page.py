@@ -12,12 +12,13 @@ from tests.support.processes import Server, free_port, wait_for
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_an_unreachable_broker_is_said_on_the_workers_page_instead_of_live(open_page, processes):
+@pytest.mark.parametrize('theme, width', [('light', 1280), ('dark', 375)])
+def test_an_unreachable_broker_is_said_on_the_workers_page_instead_of_live(open_page, processes, theme, width):
     port = free_port()  # nothing listens there
     server = Server(f'redis://127.0.0.1:{port}/0')
     processes.append(server)
     wait_for(lambda: 'refused' in server.get('/api/diagnosis').text, 30, interval=0.3, message='the refusal')
-    watched = open_page()
+    watched = open_page(width=width, theme=theme)
     page = watched.page
     page.goto(server.url + '/workers')
     finding = page.wait_for_selector('#diagnosis [data-diagnosis="broker_unreachable"]')
@@ -30,10 +31,11 @@ def test_an_unreachable_broker_is_said_on_the_workers_page_instead_of_live(open_
     page.wait_for_selector('#live-status[data-state="error"]', timeout=15000)
     assert status.inner_text().strip() == 'The broker cannot be reached'
     assert page.locator('#diagnosis').is_visible()
-    watched.screenshot('workers-broker-unreachable')
+    assert page.evaluate('document.documentElement.scrollWidth - window.innerWidth') <= 1
+    watched.screenshot(f'workers-broker-unreachable-{theme}-{width}')
     page.goto(server.url + '/tasks')
     assert page.wait_for_selector('#diagnosis [data-diagnosis="broker_unreachable"]').is_visible()
-    watched.screenshot('tasks-broker-unreachable')
+    watched.screenshot(f'tasks-broker-unreachable-{theme}-{width}')
     assert watched.problems() == []
 
 

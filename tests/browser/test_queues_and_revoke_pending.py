@@ -31,10 +31,11 @@ def test_the_broker_page_shows_a_queue_nobody_consumes(cluster, open_page):
     assert watched.problems() == []
 
 
-def test_revoking_a_scheduled_task_shows_revoke_pending_at_once(cluster, open_page):
+@pytest.mark.parametrize('theme, width', [('light', 1280), ('dark', 375)])
+def test_revoking_a_scheduled_task_shows_revoke_pending_at_once(cluster, open_page, theme, width):
     task_id = cluster.app.send_task(ADD, args=(1, 1), countdown=300).id
     cluster.wait_state(task_id, {'RECEIVED'})
-    watched = open_page()
+    watched = open_page(width=width, theme=theme)
     page = watched.page
     page.goto(cluster.url(f'/task/{task_id}'))
     assert page.locator('#revoked-pending').is_hidden()
@@ -42,10 +43,11 @@ def test_revoking_a_scheduled_task_shows_revoke_pending_at_once(cluster, open_pa
     page.wait_for_selector('#revoked-pending:not([hidden])', timeout=15000)
     assert page.inner_text('.page-meta .state-badge') == 'RECEIVED'
     assert page.inner_text('#revoked-pending') == 'revoke pending'
-    watched.screenshot('task-revoke-pending')
+    watched.screenshot(f'task-revoke-pending-{theme}-{width}')
 
     page.goto(cluster.url('/tasks'))
     row = page.wait_for_selector(f'tr[id="task-{task_id}"]', timeout=30000)
     assert 'revoke pending' in row.inner_text()
-    watched.screenshot('tasks-revoke-pending')
+    assert page.evaluate('document.documentElement.scrollWidth - window.innerWidth') <= 1
+    watched.screenshot(f'tasks-revoke-pending-{theme}-{width}')
     assert watched.problems() == []

@@ -79,6 +79,7 @@ def test_terminate_asks_first_and_the_task_page_shows_the_result_without_a_reloa
     page.wait_for_selector('#terminate-dialog.show')
     page.click('#terminate-dialog [data-action="terminate"]')
     toast = page.wait_for_selector('.toast.toast-success')
+    assert f"Revoked '{running.id}'" in toast.inner_text()
     page.wait_for_selector('#task-state[data-state="REVOKED"]', timeout=30000)
     assert page.evaluate('window.__sameDocument') is True  # no reload: the confirming toast was not lost
     assert not page.locator('#task-terminate').is_visible()

@@ -12,7 +12,10 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 import pytest
 import requests
 
+import tornado.web
+
 from flower.views import BaseHandler
+from flower.views.auth import GithubLoginHandler
 from tests.support.fake_oauth import CLIENT_ID, CLIENT_SECRET, FakeOAuthProvider
 from tests.support.inprocess import InProcessServer
 
@@ -355,3 +358,32 @@ def test_custom_provider_classes_keep_working():
         assert 'Secure' in set_cookie_line(behind_tls, 'user')
     finally:
         server.stop()
+
+
+class AuditedGithub(GithubLoginHandler):
+    """A Flower-style subclass: its own rule in ``_on_auth``, then the built-in one (``super()``)."""
+
+    seen: list = []
+
+    async def _on_auth(self, user):
+        AuditedGithub.seen.append(sorted(user))
+        if self.request.headers.get('X-Block') == 'yes':
+            raise tornado.web.HTTPError(403, 'Blocked by our own rule')
+        await super()._on_auth(user)
+
+
+def test_a_subclass_on_auth_is_honoured_against_a_real_provider(start, fake):
+    AuditedGithub.seen.clear()
+    server = start('github', auth_provider=f'{__name__}.AuditedGithub')
+    session = requests.Session()
+    hops = follow(session, server.url + '/tasks')
+    assert [hop.status_code for hop in hops] == [302, 302, 302, 302, 200]
+    assert 'title="Signed in as me@example.com">Log out</button>' in hops[4].text
+    assert AuditedGithub.seen == [['access_token', 'token_type']]  # the token endpoint's answer
+
+    blocked = requests.Session()
+    authorize = _start_login(server, blocked, '/tasks')
+    back = requests.get(authorize, allow_redirects=False, timeout=10).headers['Location']
+    refused = blocked.get(back, allow_redirects=False, timeout=10, headers={'X-Block': 'yes'})
+    assert refused.status_code == 403 and 'Blocked by our own rule' in html.unescape(refused.text)
+    assert not [line for line in refused.raw.headers.getlist('Set-Cookie') if line.startswith('user=2|')]

@@ -122,7 +122,8 @@ def test_workers_page_rows_cards_and_links(cluster):
     assert row['task-received'] >= 2 and row['task-failed'] >= 1 and row['task-succeeded'] >= 1
     assert server.get('/workers', params={'refresh': 1}).status_code == 200
     assert server.get('/workers', params={'refresh': 'maybe'}).status_code == 400
-    assert 'data-fl-autorefresh="3.0"' in server.get('/workers', params={'autorefresh': 3}).text
+    assert 'data-fl-autorefresh="3"' in server.get('/workers', params={'autorefresh': 3}).text
+    assert 'data-fl-autorefresh="2.5"' in server.get('/workers', params={'autorefresh': '2.5'}).text
 
 
 def test_worker_page_tabs_lists_and_limit(cluster):
@@ -165,8 +166,10 @@ def test_the_documentation_is_served_by_the_server(cluster):
     assert image.headers['Content-Type'] == 'image/png' and image.content.startswith(b'\x89PNG')
     missing = server.get('/docs/nope.md')
     assert missing.status_code == 404 and 'No documentation page &#x27;nope.md&#x27;' in missing.text
-    for outside in ('/docs/../README.md', '/docs/%2e%2e%2fREADME.md', '/docs/.hidden.md', '/docs/index'):
+    for outside in ('/docs/../README.md', '/docs/%2e%2e%2fREADME.md', '/docs/.hidden.md', '/docs/nope'):
         assert server.get(outside).status_code == 404, outside
+    typed = server.get('/docs/troubleshooting', allow_redirects=False)  # as a person types it
+    assert typed.status_code == 301 and typed.headers['Location'] == '/docs/troubleshooting.md'
 
 
 def test_unknown_pages_are_404_pages_naming_what_was_asked(cluster):
@@ -444,6 +447,7 @@ def test_url_prefix_reaches_links_static_files_and_scripts(cluster, processes):
     assert server.get('/tasks').status_code == 404  # the unprefixed paths are gone
     docs = server.get('/flower/docs').text  # the documentation links stay under the prefix
     assert 'href="/flower/docs"' in home.text and 'href="/flower/docs/configuration.md"' in docs
+    assert server.get('/flower/docs/api', allow_redirects=False).headers['Location'] == '/flower/docs/api.md'
 
 
 def test_format_task_columns_and_the_apps_timezone(cluster, processes, tmp_path):

@@ -227,7 +227,7 @@
       area.style.opacity = '0';
       document.body.appendChild(area);
       area.select();
-      var ok = false;
+      var ok;
       try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
       area.remove();
       if (ok) { resolve(); } else { reject(new Error('The browser did not allow copying')); }

@@ -46,7 +46,6 @@
     var current = options.watch || null;
     var delay = MIN_DELAY;
     var openedAt = 0;
-    var retryTimer = null;
     var connectTimer = null;
     var polling = false;
     var poll = options.poll || null;
@@ -77,7 +76,6 @@
     }
 
     function connect() {
-      retryTimer = null;
       var ws;
       try {
         ws = new window.WebSocket(channelUrl());
@@ -131,7 +129,7 @@
       }
       var wait = delay * (0.8 + Math.random() * 0.4);
       delay = Math.min(delay * 2, MAX_DELAY);
-      retryTimer = window.setTimeout(connect, wait);
+      window.setTimeout(connect, wait);
     }
 
     indicate('connecting', 'Connecting…');
