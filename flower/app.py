@@ -176,6 +176,13 @@ class Flower(tornado.web.Application):
     def workers(self) -> dict:
         return self.inspector.workers
 
+    @cached_property
+    def blocking_runner(self):
+        """Flower's ``app.blocking_runner``: ``await app.blocking_runner.run(operation, target, func, *args,
+        connection_errors=(), **kwargs)``, sharing :attr:`runner` (see :mod:`flower.utils.blocking`)."""
+        from flower.utils.blocking import BlockingOperationRunner
+        return BlockingOperationRunner.sharing(self.runner)
+
     @property
     def cors_enabled(self) -> bool:
         return not self.identity.enabled and unauthenticated_api_allowed()

@@ -29,19 +29,37 @@ logger = logging.getLogger(__name__)
 
 
 class Inspector:
+    """``Inspector(io_loop, capp, timeout, max_concurrency=None)`` as in Flower (``timeout`` in seconds; the
+    calls get a runner of their own, at most ``max_concurrency`` at a time), or, as the app builds it,
+    ``Inspector(io_loop, capp, timeout, runner=<the app's BlockingRunner>, max_workers=N)``. The older
+    ``Inspector(capp, runner, timeout=...)`` order is still accepted: a ``BlockingRunner`` in second place
+    cannot be a Celery app, so the two orders never mix up."""
+
     inspect_methods = ('stats', 'active_queues', 'registered', 'scheduled', 'active', 'reserved', 'revoked',
                        'conf')
     methods = inspect_methods  # Flower 2.1's name
+    # the per-task lists can be huge: fetched only when one worker is inspected on its own (Flower 2.2)
+    task_inspect_methods = ('scheduled', 'active', 'reserved', 'revoked')
     cluster_methods = ('stats', 'active_queues', 'registered', 'conf')
+    max_concurrency = len(inspect_methods)
 
-    def __init__(self, capp, runner: BlockingRunner, timeout: float = 1.0, max_workers: int = 5000):
+    def __init__(self, io_loop=None, capp=None, timeout: float = 1.0, max_concurrency: int | None = None, *,
+                 runner: BlockingRunner | None = None, max_workers: int = 5000):
+        if isinstance(capp, BlockingRunner):  # the older (capp, runner, timeout) order
+            io_loop, capp, runner = None, io_loop, capp
+        self.io_loop = io_loop
         self.capp = capp
-        self.runner = runner
+        self.runner = runner if runner is not None else BlockingRunner(
+            max_concurrency=max_concurrency or self.max_concurrency)
         self.timeout = timeout  # seconds
         self.max_workers = max_workers
         self.workers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._inflight: dict[str | None, asyncio.Task] = {}
         self.last_error: str | None = None
+
+    def methods_to_inspect(self, workername: str | None) -> tuple[str, ...]:
+        """Every method for one worker; for all workers, those without the per-task lists."""
+        return self.inspect_methods if workername else self.cluster_methods
 
     def inspect(self, workername: str | None = None) -> asyncio.Task:
         """Start (or join) a refresh of one worker or, with ``None``, of all; returns an awaitable task whose
@@ -64,7 +82,7 @@ class Inspector:
             logger.error('Worker inspection failed: %s', task.exception())
 
     async def _refresh(self, workername: str | None) -> list[str]:
-        methods = self.inspect_methods if workername else self.cluster_methods
+        methods = self.methods_to_inspect(workername)
         results = await asyncio.gather(*(self._call(method, workername) for method in methods))
         answered: set[str] = set()
         now = time.time()

@@ -547,7 +547,11 @@ GROUP_TITLES = {
     OURS: ('Metrics beyond Flower', 'About the queues and about the server itself: is it keeping up with the '
                                     'event stream, and who is connected.'),
     RUNTIME: ('Process and Python', "Written by `prometheus_client`'s standard collectors, as in Flower. The "
-                                    '`process_*` families exist on Linux only.'),
+                                    '`process_*` families exist on Linux only. After them come the metrics your '
+                                    "own code registered in `prometheus_client`'s default registry (in "
+                                    '`flowerconfig.py` or an extension), as in Flower; a family named like one '
+                                    'of the above is left out, and a collector that fails is logged and '
+                                    'skipped.'),
 }
 
 FAMILY_NOTES = {

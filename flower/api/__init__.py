@@ -39,6 +39,13 @@ class BaseApiHandler(BaseHandler):
         if self.mutating and self.request.method not in ('GET', 'HEAD'):
             self.check_writable()
 
+    async def run_blocking(self, operation, target, func, *args, connection_errors=(), **kwargs):
+        """Flower's helper: ``func(*args, **kwargs)`` through the app's bounded runner, off the IOLoop. A
+        connection failure (or one of ``connection_errors``) answers 503 ``Broker or result backend
+        unavailable``, any other failure 500 (see :mod:`flower.utils.blocking`)."""
+        return await self.application.blocking_runner.run(operation, target, func, *args,
+                                                          connection_errors=connection_errors, **kwargs)
+
     def check_writable(self):
         if self.application.options.read_only:
             raise tornado.web.HTTPError(403, READ_ONLY_MESSAGE)

@@ -197,6 +197,11 @@ class Events(threading.Thread):
         say so (a warning every 5 s would bury them)."""
         if not self.health.is_connected or self._resyncing:
             return  # while re-syncing, _resync asks itself, after replacing stale connections
+        await self.on_enable_events()
+
+    async def on_enable_events(self):
+        """Flower's hook, called every ``events_enable_interval`` ms (a subclass may override it): ask every
+        worker to send events, off the IOLoop; a failure is a warning ``Failed to enable events: ...``."""
         await self._broadcast('enable_events', lambda: self.capp.control.enable_events(),
                               'Failed to enable events: %s')
 

@@ -448,6 +448,16 @@ class EventsState(State):
                 metrics.add_prefetched(worker, name, -1)
 
     # -- reading -------------------------------------------------------------------------------------------
+    @property
+    def search_engine(self):
+        """Flower's ``state.search_engine``: a :class:`flower.utils.search.TaskSearchEngine` answering from
+        this state's task store (whose indexes are kept up to date as events are applied)."""
+        engine = self.__dict__.get('_search_engine')
+        if engine is None or engine.store is not self.tasks:
+            from flower.utils.search import TaskSearchEngine  # the compatibility layer, only when asked for
+            engine = self.__dict__['_search_engine'] = TaskSearchEngine(self.tasks)
+        return engine
+
     def tasks_by_time(self, limit=None, reverse: bool = True) -> Iterator[tuple[str, Task]]:
         """``(uuid, task)`` pairs, most recently updated first (or last with ``reverse=False``)."""
         order = self.tasks.newest_first() if reverse else self.tasks.oldest_first()
