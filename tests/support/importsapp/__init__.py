@@ -19,7 +19,6 @@ app = Celery('importsapp',
              backend=os.environ.get('FLOWER_TEST_BACKEND') or None,
              imports=IMPORTS)
 app.conf.update(
-    worker_send_task_events=True,
     task_send_sent_event=True,
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
