@@ -41,6 +41,7 @@ from tornado.netutil import bind_sockets, bind_unix_socket
 from flower import __version__, urls
 from flower.auth import Identity, unauthenticated_api_allowed
 from flower.brokers import QueueLengths, queue_names
+from flower.celery_app import import_task_modules
 from flower.control import PoolChanges
 from flower.diagnosis import Diagnosis, diagnose
 from flower.events import Events
@@ -77,6 +78,7 @@ class Flower(tornado.web.Application):
         self.options = Options.from_object(options)
         opts = self.options
         self.capp = capp or celery.Celery()
+        import_task_modules(self.capp)  # as a worker does, so that the API knows every task it runs
         self.io_loop = io_loop
         self.runner = BlockingRunner(max_concurrency=8,
                                      extra_connection_errors=lambda: _backend_connection_errors(self.capp))

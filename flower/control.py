@@ -30,6 +30,7 @@ import ast
 import asyncio
 import json
 import math
+import re
 import signal as signal_module
 import time
 from dataclasses import dataclass, field
@@ -120,6 +121,10 @@ def reply_from(workername: str, replies, timeout: float | None = None) -> Worker
     Flower looked only at the first reply and failed with a KeyError when another worker answered first; any
     position is accepted here, and a missing answer is a failure that says so."""
     entry = _entry_for(workername, replies)
+    if entry == 'ok':
+        # not what a worker sends, but what Flower's own tests make a patched ``capp.control`` method return
+        # (``[{'worker': 'ok'}]``), and Flower takes it for a success: tests written for Flower keep passing
+        return WorkerReply(True, 'ok')
     if isinstance(entry, dict) and 'ok' in entry:
         return WorkerReply(True, str(entry['ok']))
     if isinstance(entry, dict) and 'error' in entry:
@@ -356,24 +361,28 @@ def wait_seconds(value: float | None, name: str = 'timeout') -> float | None:
 
 
 # -- workers ------------------------------------------------------------------------------------------------------
-async def ensure_inspected(inspector, event_workers, workername: str | None) -> bool:
-    """Whether ``workername`` is a worker the inspector knows. A worker seen in events but not inspected yet
-    (it has just started) is inspected now instead of being reported unknown."""
+async def ask_worker(inspector, workername: str | None) -> bool:
+    """Inspect ``workername`` now, on its own, and say whether the inspector knows it afterwards.
+
+    Used before calling a worker unknown: a worker that has just started (or sends no events) is in no cache
+    yet, and answers when asked. A worker that does not answer within the inspect timeout is unknown. Failures
+    are the inspector's to log."""
     if not workername:
         return False
-    if workername in inspector.workers:
-        return True
-    if workername in event_workers:
-        try:
-            await inspector.inspect(workername)
-        except Exception:  # noqa: BLE001 - the inspector logs its own failures; unknown is the answer
-            return False
+    try:
+        await inspector.inspect(workername)
+    except Exception:  # noqa: BLE001 - the inspector logs its own failures; unknown is the answer
+        return False
     return workername in inspector.workers
 
 
 class WorkerControl:
     """Control commands for one worker (or, for revoke, the whole cluster); each returns the text for the
-    client or raises :class:`CommandFailed` with Flower's message."""
+    client or raises :class:`CommandFailed` with Flower's message.
+
+    Each command is Celery's own method of ``capp.control`` (``pool_grow``, ``autoscale``, ``time_limit``,
+    ...), looked up when it is sent, so code that wraps or patches one of them (a test's ``MagicMock``) sees the
+    call, as with Flower. Every one is addressed to the one worker, with ``reply`` and the reply timeout."""
 
     def __init__(self, capp, runner: BlockingRunner, reply_timeout: float = 1.0,
                  limits: PoolLimits = PoolLimits()):
@@ -382,78 +391,77 @@ class WorkerControl:
         self.reply_timeout = reply_timeout
         self.limits = limits
 
-    async def _broadcast(self, operation: str, workername: str, command: str, arguments: dict | None = None,
-                         reply: bool = True):
+    async def _send(self, workername: str, command: str, *args, reply: bool = True, **kwargs):
+        """``capp.control.<command>(*args, **kwargs)`` to ``workername`` on the runner; the replies."""
         timeout = self.reply_timeout
 
         def call():
-            return self.capp.control.broadcast(command, arguments=arguments or {}, destination=[workername],
-                                               reply=reply, timeout=timeout)
-        return await self.runner.run(operation, workername, call, timeout=timeout + 10.0)
+            method = getattr(self.capp.control, command)
+            return method(*args, destination=[workername], reply=reply, timeout=timeout, **kwargs)
+        return await self.runner.run(command, workername, call, timeout=timeout + 10.0)
 
-    async def _command(self, workername: str, command: str, arguments: dict | None, failure: str) -> str:
-        replies = await self._broadcast(command, workername, command, arguments)
+    async def _command(self, workername: str, command: str, failure: Callable[[str], str], *args,
+                       **kwargs) -> str:
+        """Send ``command`` and read the worker's answer: its words, or :class:`CommandFailed` with
+        ``failure(reason)``, Flower's message for it."""
+        replies = await self._send(workername, command, *args, **kwargs)
         answer = reply_from(workername, replies, self.reply_timeout)
         if not answer.ok:
-            raise CommandFailed(f'{failure}: {answer.text}')
+            raise CommandFailed(failure(answer.text))
         return answer.text
 
     async def shutdown(self, workername: str) -> str:
-        await self._broadcast('shutdown', workername, 'shutdown', reply=False)
+        await self._send(workername, 'shutdown', reply=False)
         return 'Shutting down!'
 
     async def pool_restart(self, workername: str) -> str:
-        await self._command(workername, 'pool_restart', {'reload': False},
-                            f"Failed to restart the '{workername}' pool")
+        await self._command(workername, 'pool_restart',
+                            lambda why: f"Failed to restart the '{workername}' pool: {why}", reload=False)
         return f"Restarting '{workername}' worker's pool"
 
     async def pool_grow(self, workername: str, n: int, info: dict | None = None) -> str:
         """Grow by ``n`` within :attr:`limits`; ``info`` is what the worker last reported to inspect."""
         n = self.limits.grow(workername, n, info)
-        await self._command(workername, 'pool_grow', {'n': n}, f"Failed to grow '{workername}' worker's pool")
+        await self._command(workername, 'pool_grow',
+                            lambda why: f"Failed to grow '{workername}' worker's pool: {why}", n=n)
         return f"Growing '{workername}' worker's pool by {n}"
 
     async def pool_shrink(self, workername: str, n: int, info: dict | None = None) -> str:
         """Shrink by ``n`` within :attr:`limits`, never to no process at all."""
         n = self.limits.shrink(workername, n, info)
-        await self._command(workername, 'pool_shrink', {'n': n},
-                            f"Failed to shrink '{workername}' worker's pool")
+        await self._command(workername, 'pool_shrink',
+                            lambda why: f"Failed to shrink '{workername}' worker's pool: {why}", n=n)
         return f"Shrinking '{workername}' worker's pool by {n}"
 
     async def autoscale(self, workername: str, minimum: int, maximum: int, info: dict | None = None) -> str:
         minimum, maximum = self.limits.autoscale(workername, minimum, maximum, info)
-        await self._command(workername, 'autoscale', {'min': minimum, 'max': maximum},
-                            f"Failed to autoscale '{workername}' worker")
+        await self._command(workername, 'autoscale',
+                            lambda why: f"Failed to autoscale '{workername}' worker: {why}",
+                            max=maximum, min=minimum)
         return f"Autoscaling '{workername}' worker (min={minimum}, max={maximum})"
 
     async def add_consumer(self, workername: str, queue: str) -> str:
         queue = short_name(queue, 'queue')
-        return await self._command(workername, 'add_consumer', {'queue': queue},
-                                   f"Failed to add '{queue}' consumer to '{workername}' worker")
+        return await self._command(
+            workername, 'add_consumer',
+            lambda why: f"Failed to add '{queue}' consumer to '{workername}' worker: {why}", queue)
 
     async def cancel_consumer(self, workername: str, queue: str) -> str:
         queue = short_name(queue, 'queue')
-        return await self._command(workername, 'cancel_consumer', {'queue': queue},
-                                   f"Failed to cancel '{queue}' consumer from '{workername}' worker")
+        return await self._command(
+            workername, 'cancel_consumer',
+            lambda why: f"Failed to cancel '{queue}' consumer from '{workername}' worker: {why}", queue)
 
     async def time_limit(self, workername: str, task_name: str, hard: float | None, soft: float | None) -> str:
         hard = time_limit_value(hard, 'hard')
         soft = time_limit_value(soft, 'soft')
-        replies = await self._broadcast('time_limit', workername, 'time_limit',
-                                        {'task_name': task_name, 'hard': hard, 'soft': soft})
-        answer = reply_from(workername, replies, self.reply_timeout)
-        if not answer.ok:
-            raise CommandFailed(f"Failed to set timeouts: '{answer.text}'")
-        return answer.text
+        return await self._command(workername, 'time_limit', lambda why: f"Failed to set timeouts: '{why}'",
+                                   task_name, hard=hard, soft=soft)
 
     async def rate_limit(self, workername: str, task_name: str, ratelimit: str) -> str:
         ratelimit = rate_limit_value(ratelimit)
-        replies = await self._broadcast('rate_limit', workername, 'rate_limit',
-                                        {'task_name': task_name, 'rate_limit': ratelimit})
-        answer = reply_from(workername, replies, self.reply_timeout)
-        if not answer.ok:
-            raise CommandFailed(f"Failed to set rate limit: '{answer.text}'")
-        return answer.text
+        return await self._command(workername, 'rate_limit', lambda why: f"Failed to set rate limit: '{why}'",
+                                   task_name, ratelimit)
 
     async def revoke(self, task_id: str, terminate: bool = False, signal: str | None = None) -> str:
         signame = signal_name(signal)
@@ -484,15 +492,40 @@ def _parse_datetime(value, name: str) -> datetime:
                            'or 2024-01-31T13:45:00+01:00') from None
 
 
-def _delay(value, name: str) -> float:
+# A number of seconds written as text (``"60"``, ``"2.5"``, ``"-1"``), which Flower accepts for ``countdown`` and
+# ``expires``: decimal digits only, at most 8 before the point (under MAX_DELAY whatever they are), so that the
+# text accepted is exactly the text the API document's pattern describes.
+SECONDS_TEXT_PATTERN = r'^-?[0-9]{1,8}(\.[0-9]{1,6})?$'
+SECONDS_TEXT_WORDS = 'as a number, or as text of up to 8 digits and 6 decimals like "60" or "2.5"'
+
+
+def seconds_text(value) -> float | None:
+    """``value`` as seconds when it is a string of :data:`SECONDS_TEXT_PATTERN`, else None."""
+    if isinstance(value, str) and re.fullmatch(SECONDS_TEXT_PATTERN[1:-1], value):
+        return float(value)
+    return None
+
+
+def _seconds(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or abs(value) > MAX_DELAY:
         raise InvalidInput(f"Invalid option '{name}': expected a number of seconds up to {MAX_DELAY:g}")
     return float(value)
 
 
+def _delay(value, name: str) -> float:
+    """``countdown`` and the seconds of ``expires``: a number, or its digits as text (as Flower takes them)."""
+    from_text = seconds_text(value)
+    if from_text is not None:
+        return from_text
+    if isinstance(value, str):
+        raise InvalidInput(f"Invalid option '{name}': expected a number of seconds up to {MAX_DELAY:g} "
+                           f"({SECONDS_TEXT_WORDS})")
+    return _seconds(value, name)
+
+
 def _positive_seconds(value, name: str) -> float:
-    seconds = _delay(value, name)
+    seconds = _seconds(value, name)
     if seconds <= 0:
         raise InvalidInput(f"Invalid option '{name}': expected a number of seconds greater than 0")
     return seconds
@@ -566,8 +599,13 @@ def _codec(kind: str):
 
 
 def _expires(value, name: str):
-    if isinstance(value, str):
-        return _parse_datetime(value, name)
+    if isinstance(value, str) and seconds_text(value) is None:
+        try:
+            return strict.parse_time(value, name)
+        except strict.InvalidValue:
+            raise InvalidInput(f"Invalid option '{name}': expected a number of seconds ({SECONDS_TEXT_WORDS}) or "
+                               'a real date and time like 2024-01-31 13:45:00.000000 or 2024-01-31T13:45:00+01:00') \
+                from None
     return _delay(value, name)
 
 

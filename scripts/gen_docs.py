@@ -294,8 +294,12 @@ METHODS = ('get', 'post', 'put', 'patch', 'delete')
 
 
 def _pattern_words() -> dict[str, str]:
+    from flower.control import SECONDS_TEXT_PATTERN
     from flower.utils import strict
     return {
+        SECONDS_TEXT_PATTERN: 'seconds as text: up to 8 digits, optionally `-` before and up to 6 decimals after '
+                              'a `.`',
+
         strict.MINUTE_OR_EMPTY_PATTERN: 'a real date `YYYY-MM-DD HH:MM`, or empty',
         strict.TIME_PATTERN: 'a real date `YYYY-MM-DD HH:MM[:SS[.ffffff]]`, with a space or `T`, optionally '
                              'followed by `Z` or an offset `+HH:MM`',

@@ -6,7 +6,7 @@ workers' replies are :mod:`flower.control`'s. Every handler here changes the clu
 ``--read_only`` mode, before anything else is looked at). :class:`ControlHandler` keeps Flower's public name
 and its ``is_worker``/``error_reason`` helpers for code that subclasses it.
 
-Runs on the IOLoop thread; the broadcasts themselves run on the blocking runner.
+Runs on the IOLoop thread; the commands themselves (Celery's ``capp.control`` methods) run on the blocking runner.
 """
 
 from __future__ import annotations
@@ -35,10 +35,6 @@ class OperationHandler(BaseApiHandler):
     def worker_control(self) -> control.WorkerControl:
         return control.WorkerControl(self.capp, self.runner, self.reply_timeout, self.pool_limits)
 
-    async def require_worker(self, workername: str) -> None:
-        if not await control.ensure_inspected(self.inspector, self.state.workers, workername):
-            raise control.UnknownWorker(workername)
-
     def require_task_name(self, name: str) -> str:
         """The registered task ``name``; an entry copied from a worker's ``registered`` list is accepted without
         Celery's `` [rate_limit=...]`` decoration."""
@@ -55,8 +51,20 @@ class ControlHandler(OperationHandler):
     mutating = True
 
     def is_worker(self, workername) -> bool:
-        """Whether the inspector has ``workername`` in its cache."""
-        return workername is not None and workername in self.inspector.workers
+        """Whether ``workername`` is a worker this server knows (Flower's meaning: it is among the inspected
+        workers, ``self.application.workers``). Every command addressed to a worker consults it, so a subclass
+        that overrides it decides which workers may be commanded."""
+        return bool(workername) and workername in self.application.workers
+
+    async def require_worker(self, workername: str) -> None:
+        """:meth:`is_worker`, or :class:`~flower.control.UnknownWorker` (404). A worker it does not know yet is
+        asked first (inspected on its own, within ``--inspect_timeout``): one that has just started, or that
+        sends no events, is in no cache until it is asked."""
+        if self.is_worker(workername):
+            return
+        await control.ask_worker(self.inspector, workername)
+        if not self.is_worker(workername):
+            raise control.UnknownWorker(workername)
 
     @staticmethod
     def error_reason(workername, response) -> str:

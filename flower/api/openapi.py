@@ -22,8 +22,8 @@ from flower import __version__
 from flower.api import BaseApiHandler
 from flower.diagnosis import FINDING_CODES
 from flower.views.monitor import READY_VALUES
-from flower.control import (DEFAULT_APPLY_TIMEOUT, MAX_DELAY, MAX_PRIORITY, MAX_WAIT, SIGNAL_SPELLINGS, PoolLimits,
-                            installed_codecs)
+from flower.control import (DEFAULT_APPLY_TIMEOUT, MAX_DELAY, MAX_PRIORITY, MAX_WAIT, SECONDS_TEXT_PATTERN,
+                            SIGNAL_SPELLINGS, PoolLimits, installed_codecs)
 from flower.utils.strict import MINUTE_OR_EMPTY_PATTERN, NAME_PATTERN, TIME_PATTERN
 
 JSON = 'application/json'
@@ -126,17 +126,19 @@ def _control(summary: str, operation_id: str, success: str, failure: str | None 
 
 
 def _apply_body(wait: bool) -> dict:
+    seconds = {'type': 'number', 'minimum': -MAX_DELAY, 'maximum': MAX_DELAY}
+    seconds_text = {'type': 'string', 'pattern': SECONDS_TEXT_PATTERN}  # Flower takes "3" as 3
     properties: dict[str, Any] = {
         'args': {'type': 'array', 'items': {}, 'description': 'Positional arguments.'},
         'kwargs': {'type': 'object', 'additionalProperties': True, 'description': 'Keyword arguments.'},
-        'countdown': {'type': 'number', 'minimum': -MAX_DELAY, 'maximum': MAX_DELAY,
-                      'description': 'Seconds to wait before running.'},
+        'countdown': {'oneOf': [seconds, seconds_text],
+                      'description': 'Seconds to wait before running (a number, or its digits as text: `"3"`).'},
         'eta': {'type': 'string', 'pattern': TIME_PATTERN,
                 'description': 'When to run: `YYYY-MM-DD HH:MM:SS.ffffff` or ISO 8601.',
                 'example': '2030-01-31 13:45:00.000000'},
-        'expires': {'oneOf': [{'type': 'number', 'minimum': -MAX_DELAY, 'maximum': MAX_DELAY},
-                              {'type': 'string', 'pattern': TIME_PATTERN}],
-                    'description': 'Seconds from now, or a time in the `eta` formats.'},
+        'expires': {'oneOf': [seconds, seconds_text, {'type': 'string', 'pattern': TIME_PATTERN}],
+                    'description': 'Seconds from now (a number, or its digits as text: `"60"`), or a time in the '
+                                   '`eta` formats.'},
         'task_id': NAME,
         'queue': NAME,
         'exchange': NAME,

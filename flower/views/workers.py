@@ -246,22 +246,26 @@ def worker_page(name: str, info: dict, worker, counter, limit: int) -> dict:
 
 class WorkerView(BaseHandler):
     """``/worker/<name>``: a fresh inspection of the worker (awaited, bounded by ``--inspect_timeout``), then
-    its page. A worker known from events that has not been inspected yet is shown, not a 404."""
+    its page. A worker known from events that has not been inspected yet is shown, not a 404; one known to
+    neither is asked once, and is a 404 only when it does not answer."""
 
     async def get(self, name):
         limit = self.get_typed_argument('limit', int, DEFAULT_LIST_LIMIT)
         if limit < 0:
             raise tornado.web.HTTPError(400, "Invalid argument 'limit': must be 0 or more")
         inspector = self.inspector
-        seen_in_events = name in self.state.workers
-        if not seen_in_events and name not in inspector.workers:
-            raise NotFound(f"Unknown worker '{name}'")
-        await self._refresh(name)
+        if name in self.state.workers or name in inspector.workers:
+            await self._refresh(name)
+        else:
+            # online but not seen yet (no events from it, never inspected): ask it once before a 404
+            await self._refresh(name, rounds=1)
+            if name not in inspector.workers:
+                raise NotFound(f"Unknown worker '{name}'")
         page = worker_page(name, inspector.workers.get(name) or {}, self.state.workers.get(name),
                            self.state.counter.get(name), limit)
         self.render('worker.html', active_tab='workers', **page)
 
-    async def _refresh(self, name: str) -> None:
+    async def _refresh(self, name: str, rounds: int = 2) -> None:
         """Inspect ``name`` on its own, within ``--inspect_timeout`` plus a little. A refresh of every worker
         that is already running is joined by the inspector, but it may have started before this worker was
         up and it does not fetch the per-task lists (nor refresh them); then this worker is asked again with the
@@ -269,7 +273,7 @@ class WorkerView(BaseHandler):
         before = (self.inspector.workers.get(name) or {}).get('active')
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.application.options.inspect_timeout / 1000.0 + 2.0
-        for _ in range(2):
+        for _ in range(rounds):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return

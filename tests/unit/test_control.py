@@ -8,9 +8,11 @@ import asyncio
 import re
 import time
 from datetime import datetime
+from unittest.mock import MagicMock
 
 import pytest
 from celery import Celery, states
+from celery.app.control import Control
 
 from flower import control
 from flower.control import (ApplyRequest, CommandFailed, InvalidInput, NotRetryable, UnknownTask, WorkerControl,
@@ -34,6 +36,8 @@ def test_a_reply_is_ok_only_when_the_addressed_worker_says_ok():
     assert reply_from('w1', None) == control.WorkerReply(False, "no reply from 'w1'")
     assert reply_from('w1', [{'w2': {'ok': 'yes'}}]) == control.WorkerReply(False, 'Unknown reason')
     assert reply_from('w1', [{'w1': 'weird'}]) == control.WorkerReply(False, 'Unknown reason')
+    # what Flower's own tests make a patched control method return, and Flower takes for a success
+    assert reply_from('w1', [{'w1': 'ok'}]) == control.WorkerReply(True, 'ok')
 
 
 def test_error_reason_is_the_workers_error_or_unknown():
@@ -231,6 +235,27 @@ def test_eta_and_expires_take_flowers_format_or_iso():
     assert request.options['expires'] == datetime(2030, 2, 1)
 
 
+def test_countdown_and_expires_take_seconds_written_as_text_as_flower_does():
+    request = parse_apply_body(b'{"countdown": "3", "expires": "60"}')
+    assert request.options == {'countdown': 3.0, 'expires': 60.0}
+    request = parse_apply_body(b'{"countdown": "-0.5", "expires": "12345678.123456"}')
+    assert request.options == {'countdown': -0.5, 'expires': 12345678.123456}
+    # a time as text is still a time
+    assert parse_apply_body(b'{"expires": "2030-02-01 00:00"}').options == {'expires': datetime(2030, 2, 1)}
+
+
+def test_seconds_as_text_are_accepted_exactly_as_the_api_document_describes_them():
+    """The OpenAPI document declares SECONDS_TEXT_PATTERN for the text form; what the parser takes must be that
+    and nothing else, or the fuzzer's schema-valid requests get a 400 (or invalid ones a 200)."""
+    for text in ('0', '60', '-1', '2.5', '00000003', '99999999.999999', '-12345678.1'):
+        assert re.fullmatch(control.SECONDS_TEXT_PATTERN[1:-1], text)
+        assert parse_apply_body(f'{{"countdown": "{text}"}}').options['countdown'] == float(text)
+    for text in ('', '-', '.5', '5.', '1e3', '+1', ' 1', '1 ', '123456789', '1.1234567', 'inf', '١٢'):
+        assert not re.fullmatch(control.SECONDS_TEXT_PATTERN[1:-1], text)
+        with pytest.raises(InvalidInput, match="Invalid option 'countdown'"):
+            parse_apply_body(f'{{"countdown": "{text}"}}')
+
+
 def test_apply_timeout_is_not_an_apply_async_option():
     request = parse_apply_body(b'{"timeout": 2.5}', wait_option=True)
     assert request.timeout == 2.5
@@ -251,7 +276,16 @@ def test_apply_timeout_is_not_an_apply_async_option():
     (b'{"eta": 12}', "Invalid option 'eta'"),
     (b'{"expires": "later"}', "Invalid option 'expires'"),
     (b'{"expires": 1e300}', "Invalid option 'expires'"),
-    (b'{"countdown": "5"}', "Invalid option 'countdown'"),
+    (b'{"countdown": "five"}', "Invalid option 'countdown': expected a number of seconds up to 3.1536e+08 (as a "
+                               'number, or as text of up to 8 digits and 6 decimals like "60" or "2.5")'),
+    (b'{"countdown": "1e3"}', "Invalid option 'countdown'"),
+    (b'{"countdown": " 5"}', "Invalid option 'countdown'"),
+    (b'{"countdown": "nan"}', "Invalid option 'countdown'"),
+    (b'{"countdown": ""}', "Invalid option 'countdown'"),
+    (b'{"countdown": "123456789"}', "Invalid option 'countdown'"),
+    (b'{"countdown": "1.1234567"}', "Invalid option 'countdown'"),
+    (b'{"expires": "1e3"}', "Invalid option 'expires': expected a number of seconds (as a number, or as text"),
+    (b'{"time_limit": "5"}', "Invalid option 'time_limit'"),  # Flower passes it on unconverted: not a number
     (b'{"countdown": true}', "Invalid option 'countdown'"),
     (b'{"priority": 256}', "Invalid option 'priority'"),
     (b'{"priority": 1.5}', "Invalid option 'priority'"),
@@ -357,19 +391,37 @@ def test_routing_follows_the_original_message(exchange, routing_key, options):
 
 
 # -- commands as sent ---------------------------------------------------------------------------------------------
-class RecordingControl:
-    """Stands in for ``app.control``: records each call and answers with the next canned reply."""
+COMMANDS = ('shutdown', 'pool_restart', 'pool_grow', 'pool_shrink', 'autoscale', 'add_consumer', 'cancel_consumer',
+            'time_limit', 'rate_limit', 'revoke')
+
+
+class RecordingControl(Control):
+    """Celery's own ``app.control``, whose methods build the messages, with the sending replaced: ``calls``
+    records each control method called (name, args, kwargs), ``sent`` each broadcast it made (command,
+    arguments, destination, reply, timeout: what goes on the wire), and a broadcast answers with the next
+    canned reply."""
 
     def __init__(self, *replies):
+        super().__init__(app=Celery('recording', set_as_current=False))
         self.calls = []
+        self.sent = []
         self.replies = list(replies)
 
-    def broadcast(self, command, arguments=None, destination=None, reply=False, timeout=1.0):
-        self.calls.append(('broadcast', command, arguments, destination, reply, timeout))
+    def broadcast(self, command, arguments=None, destination=None, connection=None, reply=False, timeout=1.0,
+                  **extra):
+        self.sent.append((command, arguments, destination, reply, timeout))
         return self.replies.pop(0) if self.replies else None
 
-    def revoke(self, task_id, terminate=False, signal='SIGTERM'):
-        self.calls.append(('revoke', task_id, terminate, signal))
+
+def _recorded(name):
+    def method(self, *args, **kwargs):
+        self.calls.append((name, args, kwargs))
+        return getattr(Control, name)(self, *args, **kwargs)
+    return method
+
+
+for _command in COMMANDS:
+    setattr(RecordingControl, _command, _recorded(_command))
 
 
 class FakeApp:
@@ -382,31 +434,42 @@ def worker_control(*replies, timeout=1.0):
     return WorkerControl(FakeApp(recorder), BlockingRunner(max_concurrency=2), reply_timeout=timeout), recorder
 
 
-def test_pool_grow_broadcasts_to_the_one_worker_and_reads_its_reply():
+TO_W = {'destination': ['w@h'], 'reply': True, 'timeout': 1.0}
+
+
+def test_pool_grow_calls_celerys_pool_grow_for_the_one_worker_and_reads_its_reply():
     ctl, recorder = worker_control([{'w@h': {'ok': 'pool will grow'}}])
     assert run(ctl.pool_grow('w@h', 2)) == "Growing 'w@h' worker's pool by 2"
-    assert recorder.calls == [('broadcast', 'pool_grow', {'n': 2}, ['w@h'], True, 1.0)]
+    assert recorder.calls == [('pool_grow', (), {'n': 2, **TO_W})]
+    assert recorder.sent == [('pool_grow', {'n': 2}, ['w@h'], True, 1.0)]
 
 
-@pytest.mark.parametrize('method,args,command,arguments,message', [
-    ('pool_restart', (), 'pool_restart', {'reload': False}, "Failed to restart the 'w@h' pool: boom"),
-    ('pool_grow', (1,), 'pool_grow', {'n': 1}, "Failed to grow 'w@h' worker's pool: boom"),
-    ('pool_shrink', (1,), 'pool_shrink', {'n': 1}, "Failed to shrink 'w@h' worker's pool: boom"),
-    ('autoscale', (1, 2, prefork(2)), 'autoscale', {'min': 1, 'max': 2}, "Failed to autoscale 'w@h' worker: boom"),
-    ('add_consumer', ('q',), 'add_consumer', {'queue': 'q'}, "Failed to add 'q' consumer to 'w@h' worker: boom"),
-    ('cancel_consumer', ('q',), 'cancel_consumer', {'queue': 'q'},
-     "Failed to cancel 'q' consumer from 'w@h' worker: boom"),
-    ('time_limit', ('t', 5, None), 'time_limit', {'task_name': 't', 'hard': 5.0, 'soft': None},
+@pytest.mark.parametrize('method,args,call,wire,message', [
+    ('pool_restart', (), ((), {'reload': False}), {'modules': None, 'reload': False, 'reloader': None},
+     "Failed to restart the 'w@h' pool: boom"),
+    ('pool_grow', (1,), ((), {'n': 1}), {'n': 1}, "Failed to grow 'w@h' worker's pool: boom"),
+    ('pool_shrink', (1,), ((), {'n': 1}), {'n': 1}, "Failed to shrink 'w@h' worker's pool: boom"),
+    ('autoscale', (1, 2, prefork(2)), ((), {'min': 1, 'max': 2}), {'min': 1, 'max': 2},
+     "Failed to autoscale 'w@h' worker: boom"),
+    ('add_consumer', ('q',), (('q',), {}),
+     {'queue': 'q', 'exchange': None, 'exchange_type': 'direct', 'routing_key': None},
+     "Failed to add 'q' consumer to 'w@h' worker: boom"),
+    ('cancel_consumer', ('q',), (('q',), {}), {'queue': 'q'}, "Failed to cancel 'q' consumer from 'w@h' worker: boom"),
+    ('time_limit', ('t', 5, None), (('t',), {'hard': 5.0, 'soft': None}), {'task_name': 't', 'hard': 5.0, 'soft': None},
      "Failed to set timeouts: 'boom'"),
-    ('rate_limit', ('t', '5/s'), 'rate_limit', {'task_name': 't', 'rate_limit': '5/s'},
+    ('rate_limit', ('t', '5/s'), (('t', '5/s'), {}), {'task_name': 't', 'rate_limit': '5/s'},
      "Failed to set rate limit: 'boom'"),
 ])
-def test_a_refusing_worker_gives_flowers_failure_message(method, args, command, arguments, message):
+def test_each_command_is_celerys_own_method_and_a_refusal_gives_flowers_message(method, args, call, wire, message):
     ctl, recorder = worker_control([{'w@h': {'error': 'boom'}}])
     with pytest.raises(CommandFailed) as caught:
         run(getattr(ctl, method)('w@h', *args))
     assert caught.value.message == message
-    assert recorder.calls == [('broadcast', command, arguments, ['w@h'], True, 1.0)]
+    call_args, call_kwargs = call
+    assert recorder.calls == [(method, call_args, {**call_kwargs, **TO_W})]
+    # what goes on the wire: Celery's method adds its defaults (pool_restart's modules/reloader, add_consumer's
+    # exchange), which the worker's handler takes as its own defaults
+    assert recorder.sent == [(method, wire, ['w@h'], True, 1.0)]
 
 
 def test_a_silent_worker_is_a_failure_that_says_so():
@@ -421,11 +484,21 @@ def test_successful_consumer_and_limit_commands_return_the_workers_words():
     assert run(ctl.time_limit('w@h', 't', None, 1)) == 'time limits set successfully'
 
 
+def test_names_with_braces_stay_as_they_are_in_the_failure_message():
+    ctl, _ = worker_control([{'w{0}@h': {'error': 'no {x}'}}])
+    with pytest.raises(CommandFailed) as caught:
+        run(ctl.add_consumer('w{0}@h', 'q{}'))
+    assert caught.value.message == "Failed to add 'q{}' consumer to 'w{0}@h' worker: no {x}"
+
+
 def test_shutdown_does_not_wait_for_a_reply_and_revoke_normalises_the_signal():
     ctl, recorder = worker_control()
     assert run(ctl.shutdown('w@h')) == 'Shutting down!'
     assert run(ctl.revoke('abc', terminate=True, signal='KILL')) == "Revoked 'abc'"
-    assert recorder.calls == [('broadcast', 'shutdown', {}, ['w@h'], False, 1.0), ('revoke', 'abc', True, 'SIGKILL')]
+    assert recorder.calls == [('shutdown', (), {'destination': ['w@h'], 'reply': False, 'timeout': 1.0}),
+                              ('revoke', ('abc',), {'terminate': True, 'signal': 'SIGKILL'})]
+    assert recorder.sent == [('shutdown', {}, ['w@h'], False, 1.0),
+                             ('revoke', {'task_id': 'abc', 'terminate': True, 'signal': 'SIGKILL'}, None, False, 1.0)]
 
 
 def test_invalid_parameters_are_refused_before_anything_is_sent():
@@ -434,36 +507,57 @@ def test_invalid_parameters_are_refused_before_anything_is_sent():
                  ctl.rate_limit('w', 't', 'fast'), ctl.time_limit('w', 't', -1, None), ctl.revoke('x', True, 'NOPE')):
         with pytest.raises(InvalidInput):
             run(call)
-    assert recorder.calls == []
+    assert recorder.calls == [] and recorder.sent == []
 
 
-# -- workers known to events but not yet inspected -------------------------------------------------------------------
+def test_a_patched_control_method_sees_the_call_as_in_flowers_own_tests():
+    """Code written for Flower patches ``capp.control.<method>`` with a MagicMock (Flower's tests answer
+    ``[{'<worker>': 'ok'}]``) and checks the call; nothing is broadcast."""
+    app = Celery('patched', broker='memory://', set_as_current=False)
+    app.control.broadcast = MagicMock(side_effect=AssertionError('the patched method must be the one called'))
+    app.control.pool_grow = MagicMock(return_value=[{'w@h': 'ok'}])
+    app.control.time_limit = MagicMock(return_value=[{'w@h': {'ok': 'time limits set successfully'}}])
+    app.control.revoke = MagicMock()
+    ctl = WorkerControl(app, BlockingRunner(max_concurrency=2), reply_timeout=2.0)
+    assert run(ctl.pool_grow('w@h', 3)) == "Growing 'w@h' worker's pool by 3"
+    app.control.pool_grow.assert_called_once_with(n=3, destination=['w@h'], reply=True, timeout=2.0)
+    assert run(ctl.time_limit('w@h', 'tasks.add', 10, 5)) == 'time limits set successfully'
+    app.control.time_limit.assert_called_once_with('tasks.add', hard=10.0, soft=5.0, destination=['w@h'],
+                                                   reply=True, timeout=2.0)
+    assert run(ctl.revoke('abc')) == "Revoked 'abc'"
+    app.control.revoke.assert_called_once_with('abc', terminate=False, signal='SIGTERM')
+    app.control.broadcast.assert_not_called()
+
+
+# -- a worker no cache knows yet is asked -------------------------------------------------------------------------------
 class RecordingInspector:
-    def __init__(self, known=(), answers=()):
+    def __init__(self, known=(), answers=(), fails=()):
         self.workers = {name: {} for name in known}
         self.answers = set(answers)
+        self.fails = set(fails)
         self.asked = []
 
     def inspect(self, workername=None):
         self.asked.append(workername)
 
         async def refresh():
+            if workername in self.fails:
+                raise RuntimeError('broker down')
             if workername in self.answers:
                 self.workers[workername] = {'stats': {}}
             return [workername] if workername in self.answers else []
         return asyncio.ensure_future(refresh())
 
 
-def test_a_worker_seen_in_events_is_inspected_before_being_called_unknown():
-    inspector = RecordingInspector(known=['a'], answers=['b'])
-    assert run(control.ensure_inspected(inspector, {'b': object()}, 'a')) is True
-    assert inspector.asked == []
-    assert run(control.ensure_inspected(inspector, {'b': object()}, 'b')) is True
-    assert inspector.asked == ['b']
-    assert run(control.ensure_inspected(inspector, {'c': object()}, 'c')) is False  # seen, but does not answer
-    assert run(control.ensure_inspected(inspector, {}, 'nobody')) is False
-    assert run(control.ensure_inspected(inspector, {}, None)) is False
-    assert inspector.asked == ['b', 'c']
+def test_asking_a_worker_inspects_it_and_says_whether_it_answered():
+    inspector = RecordingInspector(known=['a'], answers=['b'], fails=['c'])
+    assert run(control.ask_worker(inspector, 'b')) is True
+    assert 'b' in inspector.workers
+    assert run(control.ask_worker(inspector, 'c')) is False  # the inspection failed: unknown, no exception
+    assert run(control.ask_worker(inspector, 'nobody')) is False
+    assert run(control.ask_worker(inspector, None)) is False
+    assert run(control.ask_worker(inspector, '')) is False
+    assert inspector.asked == ['b', 'c', 'nobody']
 
 
 # -- publishing and waiting on an in-memory app ------------------------------------------------------------------------
