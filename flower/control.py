@@ -148,6 +148,9 @@ def _finite(value: float, name: str) -> float:
     return float(value)
 
 
+CELERY_REPLY_TIMEOUT = 1.0  # Celery's default for a control command's replies
+
+
 # -- pool limits ----------------------------------------------------------------------------------------------------
 DEFAULT_MAX_POOL_STEP = 10       # --max_pool_step: processes one grow/shrink may add or remove
 
@@ -187,7 +190,7 @@ class PoolLimits:
     * autoscale: both bounds from 0 to ``cap`` (or :data:`MAX_PROCESSES` without a cap), taken in either order
       as Celery's ``--autoscale=10,3`` takes them; without a cap, ``max`` may exceed the larger of the pool's
       size and its autoscaler's current ``max`` by at most ``step``, so one call never lets the autoscaler fork
-      more than ``step`` new processes at once.
+      more than ``step`` new processes at once (a pool whose size is unknown counts as empty).
 
     What the request alone breaks is :class:`InvalidInput` (400); what breaks only because of the worker's
     current pool is :class:`PoolLimitReached` (409), as is a rule that needs a pool size the worker has not
@@ -227,7 +230,13 @@ class PoolLimits:
         maximum = whole(maximum, 'max', 0, self.largest_bound)
         minimum, maximum = min(minimum, maximum), max(minimum, maximum)
         if not self.cap:
-            current = self._known_size(workername, info, 'autoscale it')
+            # a pool of unknown size is taken as empty: max up to one step is allowed (as Flower allows any),
+            # so one call still never lets the autoscaler fork more than --max_pool_step processes
+            current = pool_size(info)
+            if current is None and maximum > self.step:
+                self._known_size(workername, info, f"autoscale '{workername}' worker to max={maximum}, more than "
+                                                   f'--max_pool_step ({self.step}) above an empty pool')
+            current = current or 0
             base = max(current, autoscaler_max(info) or 0)
             if maximum > base + self.step:
                 raise PoolLimitReached(
@@ -380,88 +389,98 @@ class WorkerControl:
     """Control commands for one worker (or, for revoke, the whole cluster); each returns the text for the
     client or raises :class:`CommandFailed` with Flower's message.
 
-    Each command is Celery's own method of ``capp.control`` (``pool_grow``, ``autoscale``, ``time_limit``,
-    ...), looked up when it is sent, so code that wraps or patches one of them (a test's ``MagicMock``) sees the
-    call, as with Flower. Every one is addressed to the one worker, with ``reply`` and the reply timeout."""
+    Each command is called on ``capp.control`` exactly as Flower 2.2 calls it: ``pool_grow``, ``pool_shrink``,
+    ``time_limit``, ``rate_limit`` and ``revoke`` through Celery's method of that name, the others through
+    ``broadcast`` with Flower's arguments. The method is looked up when the command is sent, so code that wraps
+    or patches one (a test's ``MagicMock`` and its ``assert_called_once_with`` written for Flower) sees Flower's
+    call. Every command but revoke is addressed to the one worker."""
 
-    def __init__(self, capp, runner: BlockingRunner, reply_timeout: float = 1.0,
+    def __init__(self, capp, runner: BlockingRunner, reply_timeout: float = CELERY_REPLY_TIMEOUT,
                  limits: PoolLimits = PoolLimits()):
         self.capp = capp
         self.runner = runner
         self.reply_timeout = reply_timeout
         self.limits = limits
 
-    async def _send(self, workername: str, command: str, *args, reply: bool = True, **kwargs):
-        """``capp.control.<command>(*args, **kwargs)`` to ``workername`` on the runner; the replies."""
-        timeout = self.reply_timeout
+    async def _send(self, workername: str, operation: str, method: str, *args, **kwargs):
+        """``capp.control.<method>(*args, **kwargs)`` on the runner; the replies. Celery's own reply timeout
+        is left implicit, so the call is Flower's; a longer ``--inspect_timeout`` is passed as ``timeout``."""
+        if self.reply_timeout != CELERY_REPLY_TIMEOUT:
+            kwargs['timeout'] = self.reply_timeout
 
         def call():
-            method = getattr(self.capp.control, command)
-            return method(*args, destination=[workername], reply=reply, timeout=timeout, **kwargs)
-        return await self.runner.run(command, workername, call, timeout=timeout + 10.0)
+            return getattr(self.capp.control, method)(*args, **kwargs)
+        return await self.runner.run(operation, workername, call, timeout=self.reply_timeout + 10.0)
 
-    async def _command(self, workername: str, command: str, failure: Callable[[str], str], *args,
+    async def _command(self, workername: str, operation: str, failure: Callable[[str], str], method: str, *args,
                        **kwargs) -> str:
-        """Send ``command`` and read the worker's answer: its words, or :class:`CommandFailed` with
+        """Send ``operation`` and read the worker's answer: its words, or :class:`CommandFailed` with
         ``failure(reason)``, Flower's message for it."""
-        replies = await self._send(workername, command, *args, **kwargs)
+        replies = await self._send(workername, operation, method, *args, **kwargs)
         answer = reply_from(workername, replies, self.reply_timeout)
         if not answer.ok:
             raise CommandFailed(failure(answer.text))
         return answer.text
 
+    async def _broadcast(self, workername: str, command: str, failure: Callable[[str], str],
+                         arguments: dict) -> str:
+        return await self._command(workername, command, failure, 'broadcast', command, reply=True,
+                                   destination=[workername], arguments=arguments)
+
     async def shutdown(self, workername: str) -> str:
-        await self._send(workername, 'shutdown', reply=False)
+        await self._send(workername, 'shutdown', 'broadcast', 'shutdown', destination=[workername])
         return 'Shutting down!'
 
     async def pool_restart(self, workername: str) -> str:
-        await self._command(workername, 'pool_restart',
-                            lambda why: f"Failed to restart the '{workername}' pool: {why}", reload=False)
+        await self._broadcast(workername, 'pool_restart',
+                              lambda why: f"Failed to restart the '{workername}' pool: {why}", {'reload': False})
         return f"Restarting '{workername}' worker's pool"
 
     async def pool_grow(self, workername: str, n: int, info: dict | None = None) -> str:
         """Grow by ``n`` within :attr:`limits`; ``info`` is what the worker last reported to inspect."""
         n = self.limits.grow(workername, n, info)
         await self._command(workername, 'pool_grow',
-                            lambda why: f"Failed to grow '{workername}' worker's pool: {why}", n=n)
+                            lambda why: f"Failed to grow '{workername}' worker's pool: {why}", 'pool_grow',
+                            n=n, reply=True, destination=[workername])
         return f"Growing '{workername}' worker's pool by {n}"
 
     async def pool_shrink(self, workername: str, n: int, info: dict | None = None) -> str:
         """Shrink by ``n`` within :attr:`limits`, never to no process at all."""
         n = self.limits.shrink(workername, n, info)
         await self._command(workername, 'pool_shrink',
-                            lambda why: f"Failed to shrink '{workername}' worker's pool: {why}", n=n)
+                            lambda why: f"Failed to shrink '{workername}' worker's pool: {why}", 'pool_shrink',
+                            n=n, reply=True, destination=[workername])
         return f"Shrinking '{workername}' worker's pool by {n}"
 
     async def autoscale(self, workername: str, minimum: int, maximum: int, info: dict | None = None) -> str:
         minimum, maximum = self.limits.autoscale(workername, minimum, maximum, info)
-        await self._command(workername, 'autoscale',
-                            lambda why: f"Failed to autoscale '{workername}' worker: {why}",
-                            max=maximum, min=minimum)
+        await self._broadcast(workername, 'autoscale', lambda why: f"Failed to autoscale '{workername}' worker: {why}",
+                              {'min': minimum, 'max': maximum})
         return f"Autoscaling '{workername}' worker (min={minimum}, max={maximum})"
 
     async def add_consumer(self, workername: str, queue: str) -> str:
         queue = short_name(queue, 'queue')
-        return await self._command(
+        return await self._broadcast(
             workername, 'add_consumer',
-            lambda why: f"Failed to add '{queue}' consumer to '{workername}' worker: {why}", queue)
+            lambda why: f"Failed to add '{queue}' consumer to '{workername}' worker: {why}", {'queue': queue})
 
     async def cancel_consumer(self, workername: str, queue: str) -> str:
         queue = short_name(queue, 'queue')
-        return await self._command(
+        return await self._broadcast(
             workername, 'cancel_consumer',
-            lambda why: f"Failed to cancel '{queue}' consumer from '{workername}' worker: {why}", queue)
+            lambda why: f"Failed to cancel '{queue}' consumer from '{workername}' worker: {why}", {'queue': queue})
 
     async def time_limit(self, workername: str, task_name: str, hard: float | None, soft: float | None) -> str:
         hard = time_limit_value(hard, 'hard')
         soft = time_limit_value(soft, 'soft')
         return await self._command(workername, 'time_limit', lambda why: f"Failed to set timeouts: '{why}'",
-                                   task_name, hard=hard, soft=soft)
+                                   'time_limit', task_name, hard=hard, soft=soft, destination=[workername],
+                                   reply=True)
 
     async def rate_limit(self, workername: str, task_name: str, ratelimit: str) -> str:
         ratelimit = rate_limit_value(ratelimit)
         return await self._command(workername, 'rate_limit', lambda why: f"Failed to set rate limit: '{why}'",
-                                   task_name, ratelimit)
+                                   'rate_limit', task_name, ratelimit, destination=[workername], reply=True)
 
     async def revoke(self, task_id: str, terminate: bool = False, signal: str | None = None) -> str:
         signame = signal_name(signal)

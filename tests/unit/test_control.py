@@ -118,8 +118,11 @@ def test_autoscale_without_a_cap_raises_max_by_one_step_at_most():
     assert limits.autoscale('w', 1, 40, prefork(1, autoscale_max=30)) == (1, 40)
     with pytest.raises(control.PoolLimitReached, match='autoscales up to 30'):
         limits.autoscale('w', 1, 41, prefork(1, autoscale_max=30))
-    with pytest.raises(control.PoolLimitReached, match='unknown'):
-        limits.autoscale('w', 1, 2, None)
+    # a pool of unknown size counts as empty: up to one step is allowed, more needs the size
+    assert limits.autoscale('w', 2, 10, None) == (2, 10)
+    with pytest.raises(control.PoolLimitReached, match=r"Cannot autoscale 'w' worker to max=11, more than --max_pool_step \(10\) above an empty pool: the "
+                                                           "pool size of 'w' is unknown"):
+        limits.autoscale('w', 1, 11, None)
     with pytest.raises(InvalidInput, match=f"Invalid max '{control.MAX_PROCESSES + 1}'"):
         limits.autoscale('w', 0, control.MAX_PROCESSES + 1, prefork(2))
 
@@ -434,7 +437,7 @@ def worker_control(*replies, timeout=1.0):
     return WorkerControl(FakeApp(recorder), BlockingRunner(max_concurrency=2), reply_timeout=timeout), recorder
 
 
-TO_W = {'destination': ['w@h'], 'reply': True, 'timeout': 1.0}
+TO_W = {'destination': ['w@h'], 'reply': True}  # Celery's reply timeout (1 s) is left implicit, as Flower does
 
 
 def test_pool_grow_calls_celerys_pool_grow_for_the_one_worker_and_reads_its_reply():
@@ -444,32 +447,39 @@ def test_pool_grow_calls_celerys_pool_grow_for_the_one_worker_and_reads_its_repl
     assert recorder.sent == [('pool_grow', {'n': 2}, ['w@h'], True, 1.0)]
 
 
+# (method, its arguments, the call Flower 2.2 makes on capp.control: a method of that name or broadcast, what
+# goes on the wire, the message of a refusal)
 @pytest.mark.parametrize('method,args,call,wire,message', [
-    ('pool_restart', (), ((), {'reload': False}), {'modules': None, 'reload': False, 'reloader': None},
-     "Failed to restart the 'w@h' pool: boom"),
+    ('pool_restart', (), None, {'reload': False}, "Failed to restart the 'w@h' pool: boom"),
     ('pool_grow', (1,), ((), {'n': 1}), {'n': 1}, "Failed to grow 'w@h' worker's pool: boom"),
     ('pool_shrink', (1,), ((), {'n': 1}), {'n': 1}, "Failed to shrink 'w@h' worker's pool: boom"),
-    ('autoscale', (1, 2, prefork(2)), ((), {'min': 1, 'max': 2}), {'min': 1, 'max': 2},
-     "Failed to autoscale 'w@h' worker: boom"),
-    ('add_consumer', ('q',), (('q',), {}),
-     {'queue': 'q', 'exchange': None, 'exchange_type': 'direct', 'routing_key': None},
-     "Failed to add 'q' consumer to 'w@h' worker: boom"),
-    ('cancel_consumer', ('q',), (('q',), {}), {'queue': 'q'}, "Failed to cancel 'q' consumer from 'w@h' worker: boom"),
+    ('autoscale', (1, 2, prefork(2)), None, {'min': 1, 'max': 2}, "Failed to autoscale 'w@h' worker: boom"),
+    ('add_consumer', ('q',), None, {'queue': 'q'}, "Failed to add 'q' consumer to 'w@h' worker: boom"),
+    ('cancel_consumer', ('q',), None, {'queue': 'q'}, "Failed to cancel 'q' consumer from 'w@h' worker: boom"),
     ('time_limit', ('t', 5, None), (('t',), {'hard': 5.0, 'soft': None}), {'task_name': 't', 'hard': 5.0, 'soft': None},
      "Failed to set timeouts: 'boom'"),
     ('rate_limit', ('t', '5/s'), (('t', '5/s'), {}), {'task_name': 't', 'rate_limit': '5/s'},
      "Failed to set rate limit: 'boom'"),
 ])
-def test_each_command_is_celerys_own_method_and_a_refusal_gives_flowers_message(method, args, call, wire, message):
+def test_each_command_is_flowers_call_and_a_refusal_gives_flowers_message(method, args, call, wire, message):
     ctl, recorder = worker_control([{'w@h': {'error': 'boom'}}])
     with pytest.raises(CommandFailed) as caught:
         run(getattr(ctl, method)('w@h', *args))
     assert caught.value.message == message
-    call_args, call_kwargs = call
-    assert recorder.calls == [(method, call_args, {**call_kwargs, **TO_W})]
-    # what goes on the wire: Celery's method adds its defaults (pool_restart's modules/reloader, add_consumer's
-    # exchange), which the worker's handler takes as its own defaults
+    if call is None:  # Flower broadcasts this one: no method of Celery's is called
+        assert recorder.calls == []
+    else:
+        call_args, call_kwargs = call
+        assert recorder.calls == [(method, call_args, {**call_kwargs, **TO_W})]
     assert recorder.sent == [(method, wire, ['w@h'], True, 1.0)]
+
+
+def test_a_longer_inspect_timeout_is_the_reply_timeout_of_every_command():
+    ctl, recorder = worker_control([{'w@h': {'ok': 'pool will grow'}}], [{'w@h': {'ok': ''}}], timeout=5.0)
+    run(ctl.pool_grow('w@h', 1))
+    run(ctl.autoscale('w@h', 1, 2, prefork(1)))
+    assert recorder.calls == [('pool_grow', (), {'n': 1, **TO_W, 'timeout': 5.0})]
+    assert recorder.sent == [('pool_grow', {'n': 1}, ['w@h'], True, 5.0), ('autoscale', {'min': 1, 'max': 2}, ['w@h'], True, 5.0)]
 
 
 def test_a_silent_worker_is_a_failure_that_says_so():
@@ -495,9 +505,8 @@ def test_shutdown_does_not_wait_for_a_reply_and_revoke_normalises_the_signal():
     ctl, recorder = worker_control()
     assert run(ctl.shutdown('w@h')) == 'Shutting down!'
     assert run(ctl.revoke('abc', terminate=True, signal='KILL')) == "Revoked 'abc'"
-    assert recorder.calls == [('shutdown', (), {'destination': ['w@h'], 'reply': False, 'timeout': 1.0}),
-                              ('revoke', ('abc',), {'terminate': True, 'signal': 'SIGKILL'})]
-    assert recorder.sent == [('shutdown', {}, ['w@h'], False, 1.0),
+    assert recorder.calls == [('revoke', ('abc',), {'terminate': True, 'signal': 'SIGKILL'})]  # shutdown: broadcast
+    assert recorder.sent == [('shutdown', None, ['w@h'], False, 1.0),
                              ('revoke', {'task_id': 'abc', 'terminate': True, 'signal': 'SIGKILL'}, None, False, 1.0)]
 
 
@@ -515,6 +524,7 @@ def test_a_patched_control_method_sees_the_call_as_in_flowers_own_tests():
     ``[{'<worker>': 'ok'}]``) and checks the call; nothing is broadcast."""
     app = Celery('patched', broker='memory://', set_as_current=False)
     app.control.broadcast = MagicMock(side_effect=AssertionError('the patched method must be the one called'))
+    # with a reply timeout longer than Celery's default, it is passed on
     app.control.pool_grow = MagicMock(return_value=[{'w@h': 'ok'}])
     app.control.time_limit = MagicMock(return_value=[{'w@h': {'ok': 'time limits set successfully'}}])
     app.control.revoke = MagicMock()
