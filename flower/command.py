@@ -26,7 +26,8 @@ from pprint import pformat
 import click
 
 from flower import __version__
-from flower.options import (ALL_OPTIONS, CELERY_FLAG_ARGS, CELERY_VALUE_ARGS, DEFAULT_CONFIG_FILE, ENV_PREFIX,
+from flower.options import DEFAULT_CONFIG_FILE  # noqa: F401 - a name of Flower's flower.command
+from flower.options import (ALL_OPTIONS, CELERY_FLAG_ARGS, CELERY_VALUE_ARGS, ENV_PREFIX,
                             OptionError, Options, current_values, default_options, help_text, layer_over,
                             lookup, options, options_from_environment, parse_command_line, publish, resolve,
                             validate)

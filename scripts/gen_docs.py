@@ -248,7 +248,7 @@ Celery: `--broker`, the app given with `-A`, or `CELERY_BROKER_URL`.
 Every option is also defined on tornado's options object, `tornado.options.options` (importable as
 `flower.options.options`, as in Flower), and the server writes the values it settled on into it before it
 starts. The running server reads that object on every request, so code that changes an option there at run
-time is obeyed (see [Extending: options](extending-opts.md)).
+time is obeyed (see [Extending: options](extending.md#options)).
 ''')
     groups: dict[str, list] = {}
     for opt in ALL_OPTIONS.values():

@@ -225,7 +225,7 @@ def _paths(limits: PoolLimits) -> dict:
                     "it, `max` may exceed the larger of the pool's size (as last inspected) and its current "
                     'autoscale maximum by `--max_pool_step` at most; more is refused with 409.',
         conflict='Without `--max_pool_size`: `max` is more than `--max_pool_step` above the pool\'s size and '
-                 'its current autoscale maximum, or the worker did not report its pool size.')}
+                 'its current autoscale maximum (a pool whose size the worker did not report counts as empty).')}
     queue = _query('queue', NAME, 'The queue name.', required=True)
     p['/api/worker/queue/add-consumer/{workername}'] = {'post': _control(
         'Make a worker consume from a queue', 'addConsumer', "The worker's answer (`add consumer <queue>`).",

@@ -1,7 +1,7 @@
 """The control API's extension points on a real (in-process) server, as code written for Flower uses them:
 ``ControlHandler.is_worker`` decides which workers may be commanded (a subclass or a patch is honoured), the
-commands are Celery's own ``capp.control`` methods (a MagicMock put in their place sees the call, nothing is
-broadcast), and a worker nobody knows yet is asked before the 404. No broker: the inspector is a stand-in
+commands are Flower's own calls on ``capp.control`` (a MagicMock put in place of the method Flower calls sees
+Flower's call), and a worker nobody knows yet is asked before the 404. No broker: the inspector is a stand-in
 where a worker has to answer."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_a_patched_is_worker_lets_commands_through_to_patched_control_methods(se
     control = server.capp.control
     control.pool_grow = MagicMock(return_value=[{'w1': 'ok'}])  # Flower's tests answer so
     control.time_limit = MagicMock(return_value=[{'w1': {'ok': 'time limits set successfully'}}])
-    control.add_consumer = MagicMock(return_value=[{'w1': {'ok': 'add consumer q1'}}])
+    control.broadcast = MagicMock(return_value=[{'w1': {'ok': 'add consumer q1'}}])  # Flower broadcasts this one
     fake_inspections(server)
     with mock.patch.object(ControlHandler, 'is_worker', return_value=True) as is_worker:
         response = server.post('/api/worker/pool/grow/w1', params={'n': 2})
@@ -63,21 +63,21 @@ def test_a_patched_is_worker_lets_commands_through_to_patched_control_methods(se
         response = server.post('/api/worker/queue/add-consumer/w1', params={'queue': 'q1'})
         assert (response.status_code, response.json()) == (200, {'message': 'add consumer q1'})
     assert [c.args[0] for c in is_worker.call_args_list] == ['w1', 'w1', 'w1']
-    control.pool_grow.assert_called_once_with(n=2, destination=['w1'], reply=True, timeout=1.0)
-    control.time_limit.assert_called_once_with('hooks.add', hard=10.0, soft=None, destination=['w1'], reply=True,
-                                               timeout=1.0)
-    control.add_consumer.assert_called_once_with('q1', destination=['w1'], reply=True, timeout=1.0)
+    control.pool_grow.assert_called_once_with(n=2, destination=['w1'], reply=True)
+    control.time_limit.assert_called_once_with('hooks.add', hard=10.0, soft=None, destination=['w1'], reply=True)
+    control.broadcast.assert_called_once_with('add_consumer', destination=['w1'], reply=True,
+                                              arguments={'queue': 'q1'})
 
 
 def test_a_subclass_that_refuses_a_worker_is_honoured_even_for_an_inspected_one(server):
-    server.capp.control.shutdown = MagicMock()
+    server.capp.control.broadcast = MagicMock()
     server.on_loop(server.app.inspector.workers.__setitem__, 'w1', {'stats': {}})
     asked = fake_inspections(server, answering=['w1'])
     with mock.patch.object(ControlHandler, 'is_worker', lambda self, name: name != 'w1'):
         response = server.post('/api/worker/shutdown/w1')
     assert (response.status_code, response.text) == (404, "Unknown worker 'w1'")
     assert asked == ['w1']  # asked once more before the 404
-    server.capp.control.shutdown.assert_not_called()
+    server.capp.control.broadcast.assert_not_called()
 
 
 def test_a_worker_no_cache_knows_is_asked_before_the_404(server):
@@ -85,8 +85,7 @@ def test_a_worker_no_cache_knows_is_asked_before_the_404(server):
     asked = fake_inspections(server, answering=['fresh@h'])
     response = server.post('/api/task/rate-limit/hooks.add', params={'workername': 'fresh@h', 'ratelimit': '5/s'})
     assert (response.status_code, response.json()) == (200, {'message': 'new rate limit set successfully'})
-    server.capp.control.rate_limit.assert_called_once_with('hooks.add', '5/s', destination=['fresh@h'], reply=True,
-                                                           timeout=1.0)
+    server.capp.control.rate_limit.assert_called_once_with('hooks.add', '5/s', destination=['fresh@h'], reply=True)
     response = server.post('/api/task/rate-limit/hooks.add', params={'workername': 'gone@h', 'ratelimit': '5/s'})
     assert (response.status_code, response.text) == (404, "Unknown worker 'gone@h'")
     assert asked == ['fresh@h', 'gone@h']
