@@ -650,11 +650,15 @@ APPLY_OPTIONS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-def parse_apply_body(body: bytes | str | None, wait_option: bool = False) -> ApplyRequest:
-    """The JSON body of apply/async-apply/send-task: ``{"args": [...], "kwargs": {...}, <options>}``.
+class InvalidOption(InvalidInput, ValueError):
+    """A bad value in an apply body. Also a ``ValueError``, which is what code written for Flower catches around
+    ``normalize_options``; uncaught it is still our 400."""
 
-    An empty body means no arguments. With ``wait_option`` (apply) the ``timeout`` key is how long to wait for
-    the result (default :data:`DEFAULT_APPLY_TIMEOUT`); it is not an ``apply_async`` option."""
+
+def split_apply_body(body: bytes | str | None) -> tuple[list, dict, dict]:
+    """``(args, kwargs, rest)`` of a JSON apply body ``{"args": [...], "kwargs": {...}, <options>}``: the body
+    decoded and its shape checked, the other keys left as the client wrote them. An empty body means no
+    arguments."""
     if isinstance(body, bytes):
         try:
             body = body.decode('utf-8')
@@ -680,9 +684,38 @@ def parse_apply_body(body: bytes | str | None, wait_option: bool = False) -> App
         kwargs = {}
     if not isinstance(kwargs, dict):
         raise InvalidInput('Invalid kwargs: kwargs must be an object')
+    return args, kwargs, data
+
+
+def apply_options(data: dict, wait_option: bool = False) -> dict:
+    """The ``apply_async`` options of ``data`` (keys other than args/kwargs, and ``timeout`` when
+    ``wait_option``), each checked and converted; a null value is left out. Raises :class:`InvalidOption`."""
+    options = {}
+    for key, value in data.items():
+        if wait_option and key == 'timeout':
+            continue
+        check = APPLY_OPTIONS.get(key)
+        if check is None:
+            raise InvalidOption(f"Unknown option '{key}': use args, kwargs{', timeout' if wait_option else ''} "
+                                f"or one of {', '.join(sorted(APPLY_OPTIONS))}")
+        if value is None:
+            continue
+        try:
+            options[key] = check(value, key)
+        except InvalidInput as exc:
+            raise InvalidOption(exc.message) from None
+    return options
+
+
+def parse_apply_body(body: bytes | str | None, wait_option: bool = False) -> ApplyRequest:
+    """The JSON body of apply/async-apply/send-task: ``{"args": [...], "kwargs": {...}, <options>}``.
+
+    An empty body means no arguments. With ``wait_option`` (apply) the ``timeout`` key is how long to wait for
+    the result (default :data:`DEFAULT_APPLY_TIMEOUT`); it is not an ``apply_async`` option."""
+    args, kwargs, data = split_apply_body(body)
     timeout = None
     if wait_option:
-        raw = data.pop('timeout', None)
+        raw = data.get('timeout')
         if raw is None:
             timeout = DEFAULT_APPLY_TIMEOUT
         else:
@@ -691,16 +724,7 @@ def parse_apply_body(body: bytes | str | None, wait_option: bool = False) -> App
             except InvalidInput:
                 raise InvalidInput(f"Invalid timeout '{raw}': expected a number of seconds from 0 to "
                                    f"{MAX_WAIT:g}") from None
-    options = {}
-    for key, value in data.items():
-        check = APPLY_OPTIONS.get(key)
-        if check is None:
-            raise InvalidInput(f"Unknown option '{key}': use args, kwargs{', timeout' if wait_option else ''} "
-                               f"or one of {', '.join(sorted(APPLY_OPTIONS))}")
-        if value is None:
-            continue
-        options[key] = check(value, key)
-    return ApplyRequest(args=args, kwargs=kwargs, options=options, timeout=timeout)
+    return ApplyRequest(args=args, kwargs=kwargs, options=apply_options(data, wait_option), timeout=timeout)
 
 
 def json_safe(value):
@@ -745,9 +769,12 @@ class TaskExecution:
     #: how often a wait asks the backend again (the first polls are quick, then every half second)
     poll_intervals = (0.05, 0.1, 0.2, 0.3, 0.5)
 
-    def __init__(self, capp, runner: BlockingRunner):
+    def __init__(self, capp, runner: BlockingRunner, result_factory: Callable[[str], Any] | None = None):
         self.capp = capp
         self.runner = runner
+        # how a task id becomes a result object (Celery's AsyncResult of the app by default); the API passes
+        # one that looks up ``flower.api.tasks.AsyncResult`` when called, so a test patching that name is obeyed
+        self.result_factory = result_factory or capp.AsyncResult
 
     @property
     def has_backend(self) -> bool:
@@ -787,7 +814,7 @@ class TaskExecution:
         return await self.runner.run('publish task', name, call)
 
     def _snapshot(self, task_id: str) -> ResultSnapshot:
-        result = self.capp.AsyncResult(task_id)
+        result = self.result_factory(task_id)
         state = result.state
         if state in states.READY_STATES:
             return ResultSnapshot(task_id, state, True, result.result, result.traceback, result.date_done)
@@ -821,11 +848,15 @@ class TaskExecution:
             attempt += 1
             await asyncio.sleep(min(interval, remaining))
 
-    async def abort(self, task_id: str) -> str:
+    async def abort(self, task_id: str, result=None) -> str:
+        """Ask the task to stop (Celery's ``AbortableAsyncResult.abort``); ``result`` is the abortable result
+        to use, built here when not given."""
         from celery.contrib.abortable import AbortableAsyncResult
+        if result is None:
+            result = AbortableAsyncResult(task_id, app=self.capp)
 
         def call():
-            AbortableAsyncResult(task_id, app=self.capp).abort()
+            result.abort()
         await self.runner.run('abort', task_id, call)
         return f"Aborted '{task_id}'"
 

@@ -3,20 +3,39 @@
 retry}``).
 
 Handlers parse parameters and shape JSON; selecting and ordering is :func:`flower.queries.select_tasks`,
-publishing, waiting and retrying are :mod:`flower.control`'s. Runs on the IOLoop thread.
+publishing, waiting and retrying are :mod:`flower.control`'s. Runs on the IOLoop thread (the blocking helpers
+``wait_results``/``read_result`` kept for Flower's subclasses run on the runner's threads, through
+``run_blocking``).
+
+Flower 2.2's names live here too, for code and tests written against Flower: ``BaseTaskHandler``'s helpers
+(``get_task_args``, ``normalize_options``, ``safe_result``, ``update_response_result``, ``backend_configured``,
+``backend_connection_errors``, ``result_state``, ``DATE_FORMAT``), ``TaskApply.wait_results``,
+``TaskResult.read_result``, and the names tests patch: ``AsyncResult``, ``AbortableAsyncResult``,
+``DisabledBackend`` and ``tasks`` (:mod:`flower.utils.tasks`). The handlers look these module names up when a
+request comes, so ``mock.patch('flower.api.tasks.AsyncResult')`` or
+``mock.patch('flower.api.tasks.tasks.get_task_by_id')`` changes what they do.
 """
 
 from __future__ import annotations
 
 from celery import states
+from celery.backends.base import DisabledBackend
+from celery.contrib.abortable import AbortableAsyncResult
 from celery.events.state import Task
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from celery.result import AsyncResult
 
 from flower import control
 from flower.api import BaseApiHandler
 from flower.api.control import OperationHandler
 from flower.events.task import TRUNCATABLE_FIELDS, truncation
 from flower.queries import API_SORT_KEYS, TaskFilter, parse_received_bound, parse_sort, select_tasks
+from flower.utils import tasks
 from flower.views.errors import NotFound
+
+__all__ = ['AbortableAsyncResult', 'AsyncResult', 'DisabledBackend', 'tasks', 'task_as_dict', 'BaseTaskHandler',
+           'TaskApply', 'TaskAsyncApply', 'TaskSend', 'TaskResult', 'TaskAbort', 'TaskRetry', 'TaskInfo',
+           'ListTasks', 'ListTaskTypes', 'GetQueueLengths']
 
 
 def task_as_dict(task) -> dict:
@@ -84,7 +103,7 @@ def backend_task_as_dict(snapshot: control.ResultSnapshot) -> dict:
 
 class TaskInfo(OperationHandler):
     async def get(self, taskid):
-        task = self.state.tasks.get(taskid)
+        task = tasks.get_task_by_id(self.application.events, taskid)
         if task is not None:
             self.write_json(task_as_dict(task))
             return
@@ -97,18 +116,78 @@ class TaskInfo(OperationHandler):
 
 # -- execution, results and retry (they change the cluster: all but GET are refused in --read_only) -----------
 class BaseTaskHandler(OperationHandler):
+    """Base of the task-running handlers, with Flower's helpers for subclasses written against Flower."""
+
+    #: Flower's date format for ``eta``/``expires`` (ISO 8601 is accepted as well)
+    DATE_FORMAT = '%Y-%m-%d %H:%M:%S.%f'
+
     #: set when the client hangs up, so a wait for a result stops early
     client_gone = False
 
+    def async_result(self, task_id: str):
+        """The result object of ``task_id``, built with this module's ``AsyncResult`` as it is now."""
+        return AsyncResult(task_id, app=self.capp)
+
     @property
     def execution(self) -> control.TaskExecution:
-        return control.TaskExecution(self.capp, self.runner)
+        return control.TaskExecution(self.capp, self.runner, result_factory=self.async_result)
 
     def apply_request(self, wait_option: bool = False) -> control.ApplyRequest:
         return control.parse_apply_body(self.request.body, wait_option=wait_option)
 
     def on_connection_close(self):
         self.client_gone = True
+
+    # -- Flower's helpers ----------------------------------------------------------------------------------------
+    def get_task_args(self):
+        """``(args, kwargs, options)`` of the JSON body; ``options`` are the other keys as sent (pass them to
+        :meth:`normalize_options`). A body that is not a JSON object, or bad args/kwargs, is a 400."""
+        return control.split_apply_body(self.request.body)
+
+    def normalize_options(self, options: dict) -> None:
+        """Check and convert ``options`` in place into ``apply_async``'s (dates, seconds written as text, ...);
+        ``timeout`` is left for the caller. A bad value raises :class:`flower.control.InvalidOption`, a
+        ``ValueError`` that is a 400 when not caught."""
+        converted = control.apply_options(options, wait_option=True)
+        timeout = options.get('timeout')
+        options.clear()
+        options.update(converted)
+        if timeout is not None:
+            options['timeout'] = timeout
+
+    def safe_result(self, result):
+        """``result`` if JSON can carry it, else its repr."""
+        return control.json_safe(result)
+
+    def update_response_result(self, response: dict, result) -> None:
+        """Put a finished ``result``'s value (and its traceback when it failed) into ``response``."""
+        response['result'] = self.safe_result(result.result)
+        if result.state == states.FAILURE:
+            response['traceback'] = result.traceback
+
+    @staticmethod
+    def backend_configured(result) -> bool:
+        """Whether ``result`` has a result backend to read from (a backend that cannot be built has none)."""
+        try:
+            return not isinstance(result.backend, DisabledBackend)
+        except Exception:  # noqa: BLE001 - e.g. an unknown backend URL: no backend to read, a 503 not a 500
+            return False
+
+    @staticmethod
+    def backend_connection_errors(result) -> tuple:
+        """The exceptions meaning ``result``'s backend is unreachable (for ``run_blocking``)."""
+        try:
+            return tuple(getattr(result.backend, 'connection_errors', ()) or ())
+        except Exception:  # noqa: BLE001 - same as backend_configured
+            return ()
+
+    @staticmethod
+    def result_state(result) -> str:
+        return result.state
+
+    def require_backend_of(self, result) -> None:
+        if not self.backend_configured(result):
+            raise control.NoResultBackend()
 
 
 class TaskApply(BaseTaskHandler):
@@ -133,6 +212,19 @@ class TaskApply(BaseTaskHandler):
             self.set_status(202)
         self.write_json(answer)
 
+    def wait_results(self, result, response: dict, timeout=None) -> dict:
+        """Flower's blocking wait (run it with ``run_blocking``): ``response`` with the result once ready, or with
+        only the state after ``timeout`` seconds. Our own ``post`` polls instead, so no thread is held."""
+        try:
+            result.get(propagate=False, timeout=timeout)
+        except CeleryTimeoutError:
+            response['state'] = result.state
+            return response
+        self.update_response_result(response, result)
+        if self.backend_configured(result):
+            response['state'] = result.state
+        return response
+
 
 class TaskAsyncApply(BaseTaskHandler):
     mutating = True
@@ -147,7 +239,7 @@ class TaskAsyncApply(BaseTaskHandler):
 
     async def _answer(self, execution, task_id):
         answer = {'task-id': task_id}
-        if execution.has_backend:
+        if self.backend_configured(self.async_result(task_id)):
             answer['state'] = (await execution.snapshot(task_id)).state
         self.write_json(answer)
 
@@ -164,21 +256,35 @@ class TaskResult(BaseTaskHandler):
     async def get(self, taskid):
         timeout = control.wait_seconds(self.get_typed_argument('timeout', float, None))
         execution = self.execution
-        execution.require_backend()
+        self.require_backend_of(self.async_result(taskid))
         if timeout is None:
             snapshot = await execution.snapshot(taskid)
         else:
             snapshot = await execution.wait(taskid, timeout, stop=lambda: self.client_gone)
         self.write_json(snapshot.as_dict(with_result=snapshot.ready))
 
+    def read_result(self, result, timeout) -> dict:
+        """Flower's blocking read (run it with ``run_blocking``): task id and state, and the result when it is
+        ready (waiting up to ``timeout`` seconds when given)."""
+        response = {'task-id': result.id, 'state': result.state}
+        if timeout:
+            try:
+                result.get(timeout=timeout, propagate=False)
+            except CeleryTimeoutError:
+                return response
+            self.update_response_result(response, result)
+        elif result.ready():
+            self.update_response_result(response, result)
+        return response
+
 
 class TaskAbort(BaseTaskHandler):
     mutating = True
 
     async def post(self, taskid):
-        execution = self.execution
-        execution.require_backend()
-        self.write_json({'message': await execution.abort(taskid)})
+        result = AbortableAsyncResult(taskid, app=self.capp)
+        self.require_backend_of(result)
+        self.write_json({'message': await self.execution.abort(taskid, result)})
 
 
 class TaskRetry(BaseTaskHandler):

@@ -36,6 +36,7 @@ class NotFound(tornado.web.HTTPError):
 # What each control/execution error of the domain layer means for an HTTP client.
 CONTROL_ERROR_STATUS = {
     control.InvalidInput: 400,
+    control.InvalidOption: 400,
     control.UnknownWorker: 404,
     control.UnknownTask: 404,
     control.CommandFailed: 403,

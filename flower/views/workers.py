@@ -15,6 +15,10 @@ from types import SimpleNamespace
 from typing import Any, Iterable
 
 import tornado.web
+# Flower's module global, exported for code that imports or patches it: tornado's options object. The handlers
+# below never read it; they read ``self.application.options``, which reads through to this same object, so a
+# test changes an option with ``mock.patch.object(options.mockable(), 'purge_offline_workers', 60)``.
+from tornado.options import options  # noqa: F401
 
 from flower.cluster import is_alive, worker_fields, worker_rows
 from flower.queries import listed_counts
