@@ -29,7 +29,7 @@ from flower import control
 from flower.api import BaseApiHandler
 from flower.api.control import OperationHandler
 from flower.events.task import TRUNCATABLE_FIELDS, truncation
-from flower.queries import API_SORT_KEYS, TaskFilter, parse_received_bound, parse_sort, select_tasks
+from flower.queries import API_SORT_KEYS, parse_sort
 from flower.utils import tasks
 from flower.views.errors import NotFound
 
@@ -66,20 +66,18 @@ class ListTasks(BaseApiHandler):
         limit = self.get_typed_argument('limit', int, None, minimum=0)
         offset = self.get_typed_argument('offset', int, 0)  # negative counts as 0, as in Flower
         state = self.get_typed_argument('state', str, None)
-        sort_key, reverse = parse_sort(self.get_typed_argument('sort_by', str, None), API_SORT_KEYS)
-        flt = TaskFilter(
-            workername=self.get_typed_argument('workername', str, None) or None,
-            taskname=self.get_typed_argument('taskname', str, None) or None,
-            state=None if not state or state == 'All' else state,
-            received_start=parse_received_bound(self.get_typed_argument('received_start', str, None),
-                                                'received_start'),
-            received_end=parse_received_bound(self.get_typed_argument('received_end', str, None),
-                                              'received_end'),
-            search=self.get_typed_argument('search', str, None) or None,
-        )
-        page = select_tasks(self.state.tasks, flt, sort_by=sort_key, reverse=reverse, offset=offset,
-                            limit=limit)
-        self.write_json({task.uuid: task_as_dict(task) for task in page.tasks})
+        sort_by = self.get_typed_argument('sort_by', str, None)
+        parse_sort(sort_by, API_SORT_KEYS)  # the API sorts by Flower's four keys only (the table by any column)
+        # through the module name ``tasks`` (flower.utils.tasks), as Flower does, so a test may patch it
+        listed = tasks.iter_tasks(
+            self.application.events, limit=limit, offset=offset,
+            type=self.get_typed_argument('taskname', str, None),
+            worker=self.get_typed_argument('workername', str, None),
+            state=None if state == 'All' else state, sort_by=sort_by,
+            received_start=self.get_typed_argument('received_start', str, None),
+            received_end=self.get_typed_argument('received_end', str, None),
+            search=self.get_typed_argument('search', str, None))
+        self.write_json({uuid: task_as_dict(task) for uuid, task in listed})
 
 
 class ListTaskTypes(BaseApiHandler):

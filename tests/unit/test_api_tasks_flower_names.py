@@ -6,7 +6,6 @@ request comes. Also ``flower.views.workers.options`` (issue 16)."""
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from unittest import mock
 from unittest.mock import MagicMock
@@ -14,7 +13,6 @@ from unittest.mock import MagicMock
 import celery
 import pytest
 import tornado.options
-import tornado.testing
 from celery import states
 from celery.backends.base import DisabledBackend
 from celery.events.state import Task
@@ -29,6 +27,8 @@ from flower.api.tasks import BaseTaskHandler, TaskApply, TaskResult
 from flower.app import Flower
 from flower.events import Events
 from flower.urls import handlers, settings
+from tests.support.events import task_events
+from tests.unit.test_written_as_a_flower_user import FlowerUserTestCase  # its app set-up and API access
 
 
 class EchoApply(BaseTaskHandler):
@@ -66,16 +66,7 @@ def finished_result(task_id='abc', state=states.SUCCESS, result=3, traceback=Non
     return fake
 
 
-class TaskApiTestCase(tornado.testing.AsyncHTTPTestCase):
-    def setUp(self):
-        self._environ = mock.patch.dict(os.environ, {'FLOWER_UNAUTHENTICATED_API': 'true'})
-        self._environ.start()
-        super().setUp()
-
-    def tearDown(self):
-        super().tearDown()
-        self._environ.stop()
-
+class TaskApiTestCase(FlowerUserTestCase):
     def get_app(self):
         capp = celery.Celery()  # no result backend: only a patched AsyncResult has one
         events = Events(capp, IOLoop.current())
@@ -161,6 +152,36 @@ class PatchedNamesTests(TaskApiTestCase):
         assert self.answer(response)['name'] == 'tasks.add'
         assert get_task_by_id.call_args.args[1] == 'abc'
         assert self.fetch('/api/task/info/abc').code == 404  # unpatched: no such task in the events
+
+
+class ListingTests(TaskApiTestCase):
+    def feed(self, *batches):
+        for batch in batches:
+            for ev in batch:
+                self._app.events.state.event(ev)
+
+    def test_listing_filters_sorts_and_pages_through_flower_utils_tasks(self):
+        self.feed(task_events('tasks.add', uuid='a1', start=1000.0), task_events('tasks.mul', uuid='m1', start=1001.0),
+                  task_events('tasks.add', uuid='a2', start=1002.0, outcome='failed'))
+        answer = self.answer(self.fetch('/api/tasks?taskname=tasks.add&sort_by=-received'))
+        assert list(answer) == ['a2', 'a1']
+        assert answer['a2']['state'] == 'FAILURE' and answer['a2']['worker'] == 'worker1@host'
+        assert list(self.answer(self.fetch('/api/tasks?sort_by=received&offset=1&limit=1'))) == ['m1']
+        assert list(self.answer(self.fetch('/api/tasks?state=All&sort_by=received'))) == ['a1', 'm1', 'a2']
+        assert list(self.answer(self.fetch('/api/tasks?state=FAILURE'))) == ['a2']
+
+    def test_bad_listing_parameters_are_400s(self):
+        response = self.fetch('/api/tasks?sort_by=runtime')  # a table column, not one of the API's keys
+        assert response.code == 400 and "Invalid sort_by 'runtime'" in response.body.decode()
+        response = self.fetch('/api/tasks?received_start=yesterday')
+        assert response.code == 400 and 'received_start' in response.body.decode()
+
+    def test_listing_uses_a_patched_iter_tasks(self):
+        task = Task('x1', name='tasks.add', state=states.SUCCESS)
+        with mock.patch('flower.api.tasks.tasks.iter_tasks', return_value=iter([('x1', task)])) as iter_tasks:
+            answer = self.answer(self.fetch('/api/tasks?limit=5&workername=w1'))
+        assert list(answer) == ['x1'] and answer['x1']['name'] == 'tasks.add'
+        assert iter_tasks.call_args.kwargs['limit'] == 5 and iter_tasks.call_args.kwargs['worker'] == 'w1'
 
 
 def bare(handler_class):
