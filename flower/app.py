@@ -52,9 +52,10 @@ from flower.discovery import WorkerDiscovery
 from flower.inspector import Inspector
 from flower.live import LiveHub
 from flower.metrics import EventMetrics
-from flower.options import Options
+from flower.options import Options, default_options  # noqa: F401 - default_options: a name of Flower's flower.app
 from flower.runner import BlockingRunner
 from flower.utils import abs_path, prepend_url
+from flower.utils.blocking import BlockingOperationRunner  # noqa: F401 - a name of Flower's flower.app
 from flower.utils.hosts import AllowedHosts, allowed_hosts_for
 from flower.utils.template import humanize, template_functions, time_type
 from flower.views import BaseHandler

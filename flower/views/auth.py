@@ -56,6 +56,7 @@ from flower.auth import OAuthEnvironment, choose_login_email, in_allowed_groups,
 from flower.utils import prepend_url
 from flower.utils.authentication import authenticate, validate_auth_option
 from flower.views import BaseHandler
+from flower.views.error import NotFoundErrorHandler  # noqa: F401 - a name of Flower's flower.views.auth
 from flower.views.errors import NotFound
 
 __all__ = ['OAuth2LoginHandler', 'GoogleAuth2LoginHandler', 'GithubLoginHandler', 'GitLabLoginHandler',

@@ -249,6 +249,8 @@ class WorkerView(BaseHandler):
     its page. A worker known from events that has not been inspected yet is shown, not a 404; one known to
     neither is asked once, and is a 404 only when it does not answer."""
 
+    list_limit = DEFAULT_LIST_LIMIT  # Flower's name: items per list when the page is not given ?limit=
+
     async def get(self, name):
         limit = self.get_typed_argument('limit', int, DEFAULT_LIST_LIMIT)
         if limit < 0:
