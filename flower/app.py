@@ -26,6 +26,7 @@ import asyncio
 import logging
 import re
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
 from urllib.parse import quote
@@ -42,6 +43,7 @@ from flower import __version__, urls
 from flower.auth import Identity, unauthenticated_api_allowed
 from flower.brokers import QueueLengths, queue_names
 from flower.celery_app import import_task_modules
+from flower.cluster import offline_workers
 from flower.control import PoolChanges
 from flower.diagnosis import Diagnosis, diagnose
 from flower.events import Events
@@ -50,9 +52,10 @@ from flower.discovery import WorkerDiscovery
 from flower.inspector import Inspector
 from flower.live import LiveHub
 from flower.metrics import EventMetrics
-from flower.options import Options
+from flower.options import Options, default_options  # noqa: F401 - default_options: a name of Flower's flower.app
 from flower.runner import BlockingRunner
 from flower.utils import abs_path, prepend_url
+from flower.utils.blocking import BlockingOperationRunner  # noqa: F401 - a name of Flower's flower.app
 from flower.utils.hosts import AllowedHosts, allowed_hosts_for
 from flower.utils.template import humanize, template_functions, time_type
 from flower.views import BaseHandler
@@ -66,13 +69,18 @@ from flower.views.security import host_refusal, security_headers_transform
 logger = logging.getLogger(__name__)
 
 HTTP_METHODS = ('get', 'head', 'post', 'delete', 'patch', 'put')
+BLOCKING_CONCURRENCY = 8  # blocking calls in flight at once (the runner's semaphore)
+DEFAULT_EXECUTOR_WORKERS = BLOCKING_CONCURRENCY + 4  # threads: room for calls that outlive their timeout
 
 
 class Flower(tornado.web.Application):
     """The monitor. ``Flower(capp=app, options=options)`` then ``start()``."""
 
-    pool_executor_cls = None  # kept for code that sets it; the runner owns its executor
-    max_workers = None
+    #: Flower's: the executor class blocking calls (broker, result backend, inspect) run on, built as
+    #: ``pool_executor_cls(max_workers=max_workers)``; a subclass may name its own (a ``concurrent.futures``
+    #: ``Executor``). ``max_workers`` ``None`` means :data:`DEFAULT_EXECUTOR_WORKERS`.
+    pool_executor_cls: type = ThreadPoolExecutor
+    max_workers: int | None = None
 
     def __init__(self, options=None, capp=None, events=None, io_loop=None, handlers=None, **kwargs):
         self.options = Options.from_object(options)
@@ -80,9 +88,12 @@ class Flower(tornado.web.Application):
         self.capp = capp or celery.Celery()
         import_task_modules(self.capp)  # as a worker does, so that the API knows every task it runs
         self.io_loop = io_loop
-        self.runner = BlockingRunner(max_concurrency=8,
+        self.executor = self._new_executor()
+        self.runner = BlockingRunner(self.executor, max_concurrency=BLOCKING_CONCURRENCY,
                                      extra_connection_errors=lambda: _backend_connection_errors(self.capp))
-        self.executor = self.runner.executor
+        #: Flower's: the ``ssl_options`` given to the constructor (``flower.command`` passes them for
+        #: ``--certfile``/``--keyfile``), else ``None``; :meth:`start` builds them from the options then
+        self.ssl_options = kwargs.get('ssl_options')
         self.identity = Identity.from_options(opts)  # read at each request: follows a change to the options
         self.events = events or Events(
             self.capp, io_loop, db=opts.db, persistent=opts.persistent, enable_events=opts.enable_events,
@@ -152,6 +163,26 @@ class Flower(tornado.web.Application):
         ensure_handlers_declare_auth(routes)
         super().__init__(routes, **settings)
         self.add_transform(security_headers_transform(self.settings))  # on every response, static files too
+
+    def _new_executor(self):
+        executor_cls = self.pool_executor_cls or ThreadPoolExecutor  # None: what Flower <2 subclasses set
+        workers = self.max_workers or DEFAULT_EXECUTOR_WORKERS
+        if executor_cls is ThreadPoolExecutor:
+            return ThreadPoolExecutor(max_workers=workers, thread_name_prefix='flower-blocking')
+        return executor_cls(max_workers=workers)
+
+    def purge_offline_worker_metrics(self) -> int:
+        """Flower's: under ``--purge_offline_workers``, drop the metrics series of workers offline for longer
+        than that (and of workers the events no longer know); returns how many series went. ``/metrics``
+        calls it before answering."""
+        threshold = self.options.purge_offline_workers
+        if threshold is None:
+            return 0
+        state = self.events.state
+        removed = state.metrics.forget_workers(offline_workers(state, self.inspector.workers.keys(), threshold))
+        if removed:
+            logger.debug('Purged %d metric series of offline workers', removed)
+        return removed
 
     # -- which Host names are answered (--allowed_hosts) ---------------------------------------------------
     @property
@@ -263,8 +294,9 @@ class Flower(tornado.web.Application):
             ssl_options.load_cert_chain(abs_path(opts.certfile), abs_path(opts.keyfile))
             if opts.ca_certs:
                 ssl_options.load_verify_locations(abs_path(opts.ca_certs))
-        # Flower's way: ``Flower(ssl_options=...)`` (what ``flower.command.extract_settings`` puts in settings)
-        ssl_options = self.settings.get('ssl_options') or ssl_options
+        # Flower's way: ``Flower(ssl_options=...)`` (what ``flower.command.extract_settings`` puts in settings),
+        # or ``app.ssl_options`` set before start
+        ssl_options = self.ssl_options or self.settings.get('ssl_options') or ssl_options
         server = HTTPServer(self, xheaders=opts.xheaders, ssl_options=ssl_options)
         if opts.unix_socket:
             sock = bind_unix_socket(opts.unix_socket, mode=0o777)

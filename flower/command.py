@@ -31,8 +31,13 @@ from flower.options import (ALL_OPTIONS, CELERY_FLAG_ARGS, CELERY_VALUE_ARGS, EN
                             OptionError, Options, current_values, default_options, help_text, layer_over,
                             lookup, options, options_from_environment, parse_command_line, publish, resolve,
                             validate)
-from flower.utils import abs_path, prepend_url
+from flower.utils import abs_path, prepend_url, strtobool  # noqa: F401 - strtobool: Flower's name here
 from flower.utils.authentication import auth_option_problem
+from flower.utils.authentication import validate_auth_option  # noqa: F401 - a name of Flower's flower.command
+from flower.utils.broker import validate_broker_api  # noqa: F401 - a name of Flower's flower.command
+# Flower's name: tornado's parser of a config file into tornado's global options, where every Flower option
+# is defined (see flower.options); the command itself reads --conf through flower.options
+from tornado.options import parse_config_file  # noqa: F401
 from flower.utils.hosts import allowed_hosts_for
 
 logger = logging.getLogger('flower.command')

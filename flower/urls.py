@@ -10,6 +10,8 @@ import os
 
 from tornado.web import StaticFileHandler, url
 
+from flower.utils import gen_cookie_secret  # noqa: F401 - a name of Flower's flower.urls
+
 from flower.api.control import (TaskRateLimit, TaskRevoke, TaskTimout, WorkerPoolAutoscale, WorkerPoolGrow,
                                 WorkerPoolRestart, WorkerPoolShrink, WorkerQueueAddConsumer,
                                 WorkerQueueCancelConsumer, WorkerShutDown)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import tornado.web
 
 from flower.api import BaseApiHandler
+from flower.api.control import ControlHandler  # noqa: F401 - Flower's ListWorkers is one; the name is here
 from flower.cluster import worker_status
 from flower.views.errors import NotFound
 

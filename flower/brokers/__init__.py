@@ -15,6 +15,7 @@ from flower.brokers.monitor import QueueLengthMonitor, QueueSnapshot
 from flower.brokers.names import queue_names
 from flower.brokers.rabbitmq import AMQP_SCHEMES, RabbitMQQueueBroker, validate_broker_api
 from flower.brokers.redis_broker import REDIS_SCHEMES, RedisQueueBroker, redis_connection_spec
+from flower.brokers.redis_broker import PRIORITY_STEPS, SEP, SOCKET_CONNECT_TIMEOUT, SOCKET_TIMEOUT
 from flower.brokers.service import QueueLengths
 from flower.brokers.urls import BrokerURL, parse_broker_url
 
@@ -24,4 +25,5 @@ __all__ = [
     'QueueLengthMonitor', 'QueueSnapshot', 'QueueLengths',
     'RedisQueueBroker', 'RabbitMQQueueBroker', 'FilesystemQueueBroker', 'redis_connection_spec',
     'AMQP_SCHEMES', 'REDIS_SCHEMES', 'BrokerURL', 'parse_broker_url',
+    'PRIORITY_STEPS', 'SEP', 'SOCKET_CONNECT_TIMEOUT', 'SOCKET_TIMEOUT',
 ]

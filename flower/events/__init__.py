@@ -6,8 +6,27 @@ Public names kept from Flower: :class:`Events` (the receiving thread; ``on_enabl
 see :mod:`flower.metrics`) and :func:`get_prometheus_metrics` (the metrics ``/metrics`` shows).
 """
 
+import logging
+
 from flower.events.receiver import Events
 from flower.events.state import EventsState
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 
-__all__ = ['Events', 'EventsState', 'PrometheusMetrics', 'get_prometheus_metrics']
+__all__ = ['Events', 'EventsState', 'PrometheusMetrics', 'get_prometheus_metrics', 'TaskSearchEngine',
+           'PROMETHEUS_METRICS']
+
+logger = logging.getLogger(__name__)
+
+
+def __getattr__(name):
+    # Flower's module globals, looked up when asked: ``TaskSearchEngine`` (its module imports this package,
+    # so it cannot be imported up front) and ``PROMETHEUS_METRICS`` (``None`` until metrics exist, then the
+    # ones get_prometheus_metrics() answers)
+    if name == 'TaskSearchEngine':
+        from flower.utils.search import TaskSearchEngine
+        return TaskSearchEngine
+    if name == 'PROMETHEUS_METRICS':
+        import flower.metrics
+        latest = flower.metrics._latest() if flower.metrics._latest is not None else None
+        return latest or flower.metrics._made_here
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -26,6 +26,7 @@ Runtime rules owned here:
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import deque
@@ -423,6 +424,35 @@ class Events(threading.Thread):
             self.saver = StateSaver(self.state, self.db or 'flower', self.state_save_interval,
                                     retention=self.retention)
             self.saver.load()
+
+    def load_state(self):
+        """Flower's name: the state saved in ``--db``, read into a new :class:`EventsState` (same limits as
+        this one), or ``None`` without ``--persistent`` or when nothing was saved. Reads only: the file and the
+        live state are left as they are; an unreadable file is logged and answered ``None``."""
+        import sqlite3
+        from urllib.parse import quote
+
+        from flower.persistence.loader import load_state
+        if not self.persistent:
+            return None
+        path = self.saver.path if self.saver is not None else (self.db or 'flower')
+        if not os.path.isfile(path):
+            return None
+        loaded = EventsState(max_tasks_in_memory=self.state.tasks.limit,
+                             max_workers_in_memory=self.state.workers.limit)
+        try:
+            conn = sqlite3.connect(f'file:{quote(os.path.abspath(path))}?mode=ro', uri=True)
+            try:
+                result = load_state(conn, loaded, max_tasks=loaded.tasks.limit, max_workers=loaded.workers.limit,
+                                    prune=False)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            logger.error("Cannot read the saved state in '%s': %s", path, exc)
+            return None
+        if not (result.tasks or result.workers or result.saved_at):
+            return None
+        return loaded
 
     def save_state(self) -> bool:
         """Flower's name: save now and wait for the write (IOLoop thread, or after the loop stopped).

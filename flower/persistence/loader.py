@@ -41,8 +41,9 @@ class LoadResult:
 
 
 def load_state(conn: sqlite3.Connection, state, *, max_tasks: int, max_workers: int,
-               cutoff: float | None = None) -> LoadResult:
-    """Fill ``state`` from the database and delete from the file what did not fit."""
+               cutoff: float | None = None, prune: bool = True) -> LoadResult:
+    """Fill ``state`` from the database and delete from the file what did not fit (unless ``prune`` is
+    False: a read-only look, see :meth:`flower.events.Events.load_state`)."""
     started = time.perf_counter()
     result = LoadResult()
     max_seq = conn.execute('SELECT max(m) FROM (SELECT max(seq) AS m FROM tasks '
@@ -99,6 +100,9 @@ def load_state(conn: sqlite3.Connection, state, *, max_tasks: int, max_workers: 
     state.task_count += int(meta.get('task_count') or 0)
 
     oldest_task_seq = task_rows[0][0] if task_rows else None
+    if not prune:
+        result.seconds = time.perf_counter() - started
+        return result
     conn.execute('BEGIN IMMEDIATE')
     try:
         result.pruned_tasks = _delete(conn, 'DELETE FROM tasks WHERE ? IS NULL OR seq < ?', oldest_task_seq)

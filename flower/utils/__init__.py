@@ -10,15 +10,15 @@ _TRUE = frozenset({'y', 'yes', 't', 'true', 'on', '1'})
 _FALSE = frozenset({'n', 'no', 'f', 'false', 'off', '0'})
 
 
-def strtobool(value: str) -> bool:
+def strtobool(val: str) -> bool:
     """``'yes'``/``'true'``/``'on'``/``'1'`` (and short forms) are True, their opposites False; anything else
-    is a ValueError."""
-    word = str(value).strip().lower()
+    is a ValueError. (``val``: Flower's parameter name.)"""
+    word = str(val).strip().lower()
     if word in _TRUE:
         return True
     if word in _FALSE:
         return False
-    raise ValueError(f'invalid truth value {value!r}')
+    raise ValueError(f'invalid truth value {val!r}')
 
 
 def gen_cookie_secret() -> str:

@@ -21,9 +21,19 @@ from typing import Any
 from flower.brokers import (AMQP_SCHEMES, BrokerConfigError, BrokerError, FilesystemQueueBroker, QueueBroker,
                             RabbitMQQueueBroker, RedisQueueBroker, UnsupportedBroker, parse_broker_url,
                             transport_of)
+from flower.brokers import PRIORITY_STEPS, SEP, SOCKET_CONNECT_TIMEOUT, SOCKET_TIMEOUT
+from flower.brokers import validate_broker_api as _check_broker_api
 
 __all__ = ['Broker', 'BrokerBase', 'RabbitMQ', 'RedisBase', 'Redis', 'RedisSentinel', 'RedisSocket',
-           'RedisSsl', 'Filesystem', 'BrokerError', 'UnsupportedBroker']
+           'RedisSsl', 'Filesystem', 'BrokerError', 'UnsupportedBroker', 'validate_broker_api']
+
+
+def validate_broker_api(http_api: str) -> None:
+    """Flower's check of a ``--broker_api`` URL: a ``ValueError`` that says why unless it is an http(s) URL
+    with a host (and a numeric port, if any)."""
+    if not http_api:
+        raise ValueError("Invalid '--broker-api' option: it is empty, expected an http or https URL")
+    _check_broker_api(http_api)  # BrokerConfigError is a ValueError
 
 
 class BrokerBase(QueueBroker):
@@ -74,6 +84,12 @@ class RedisBase(BrokerBase):
     """The Redis family: ``broker_options`` is Celery's ``broker_transport_options``."""
 
     transport = 'redis'
+    # Flower's defaults: the priority key separator and steps (Celery's), the socket timeouts in seconds;
+    # broker_transport_options override them
+    DEFAULT_SEP = SEP
+    DEFAULT_PRIORITY_STEPS = PRIORITY_STEPS
+    DEFAULT_SOCKET_CONNECT_TIMEOUT = SOCKET_CONNECT_TIMEOUT
+    DEFAULT_SOCKET_TIMEOUT = SOCKET_TIMEOUT
 
     def _adapter(self, broker_url: str, *args: Any, broker_options: Mapping[str, Any] | None = None,
                  broker_use_ssl: Any = None, **kwargs: Any):

@@ -33,13 +33,15 @@ from dataclasses import dataclass
 from flower.events.store import TaskStore
 from flower.queries import COLUMNS, TaskFilter, parse_sort, select_tasks
 from flower.search import And, KwargPair, Or, QuerySyntaxError, Term, find, parse_query as _parse
+from flower.search.fields import folded as _folded
+from flower.search.kwargs import kwargs_pairs as _kwargs_pairs
 from flower.search.parser import MAX_DEPTH, MIN_SUBSTRING_LENGTH
 from flower.search.tokens import MAX_QUERY_LENGTH, MAX_TOKENS, QUALIFIERS
 
 __all__ = [
     'SEARCH_FIELDS', 'EXACT_FIELDS', 'EXACT_INDEX_FIELDS', 'MIN_SUBSTRING_LENGTH', 'MAX_QUERY_LENGTH',
     'MAX_QUERY_TOKENS', 'MAX_QUERY_DEPTH', 'QuerySyntaxError', 'MatchAll', 'Term', 'KwargPair', 'And', 'Or',
-    'parse_query', 'SearchPage', 'TaskSearchEngine',
+    'parse_query', 'SearchPage', 'SearchDocument', 'TaskSearchEngine',
     'parse_search_terms', 'satisfies_search_terms', 'stringified_dict_contains_value', 'preprocess_search_value',
     'task_args_contains_search_args',
 ]
@@ -49,6 +51,37 @@ EXACT_FIELDS = frozenset({'state'})
 EXACT_INDEX_FIELDS = frozenset({'name', 'state', 'worker'})
 MAX_QUERY_TOKENS = MAX_TOKENS
 MAX_QUERY_DEPTH = MAX_DEPTH
+
+
+class SearchDocument:
+    """Flower's name: what the search matches in one task, case-folded: ``name``, ``state``, ``worker`` (the
+    hostname), ``args``, ``kwargs``, ``result`` (missing ones are ``''``), ``all_text`` (those and the uuid,
+    for a free-text word) and ``kwargs_pairs`` (``'key=value'`` for each keyword argument).
+    ``SearchDocument.from_task(task)`` builds one; the engine itself reads the events store's indexes."""
+
+    __slots__ = ('name', 'state', 'worker', 'args', 'kwargs', 'result', 'all_text', 'kwargs_pairs')
+
+    def __init__(self, name, state, worker, args, kwargs, result, all_text, kwargs_pairs):
+        self.name, self.state, self.worker = name, state, worker
+        self.args, self.kwargs, self.result = args, kwargs, result
+        self.all_text, self.kwargs_pairs = all_text, kwargs_pairs
+
+    @classmethod
+    def from_task(cls, task) -> 'SearchDocument':
+        worker = getattr(task, 'worker', None)
+        texts = {field: _folded_or_empty(value) for field, value in (
+            ('uuid', getattr(task, 'uuid', None)), ('name', getattr(task, 'name', None)),
+            ('state', getattr(task, 'state', None)), ('worker', getattr(worker, 'hostname', worker)),
+            ('args', getattr(task, 'args', None)), ('kwargs', getattr(task, 'kwargs', None)),
+            ('result', getattr(task, 'result', None)))}
+        pairs = frozenset(f'{key}={value}' for key, value in (_kwargs_pairs(getattr(task, 'kwargs', None)) or ()))
+        return cls(texts['name'], texts['state'], texts['worker'], texts['args'], texts['kwargs'],
+                   texts['result'], '\x00'.join(texts.values()), pairs)
+
+
+def _folded_or_empty(value) -> str:
+    text = _folded(value)
+    return '' if text is None else text
 
 
 @dataclass(frozen=True)

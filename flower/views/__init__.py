@@ -30,7 +30,9 @@ import tornado.escape
 import tornado.web
 
 from flower.auth import Identity, is_cross_origin, unauthenticated_api_allowed
-from flower.utils import strict, strtobool
+from flower.utils import bugreport, strict, strtobool, template  # noqa: F401 - bugreport, template: Flower's names here
+from flower.utils.authentication import authenticate  # noqa: F401 - a name of Flower's flower.views
+from flower.utils.broker import Broker  # noqa: F401 - a name of Flower's flower.views
 from flower.views.errors import describe, error_page
 
 logger = logging.getLogger(__name__)

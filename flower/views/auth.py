@@ -35,9 +35,12 @@ Handlers run on the IOLoop thread; calls to the provider use tornado's non-block
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hmac
+import inspect
 import json
 import logging
+import os
 import secrets
 import ssl
 from dataclasses import dataclass, field
@@ -53,6 +56,7 @@ from flower.auth import OAuthEnvironment, choose_login_email, in_allowed_groups,
 from flower.utils import prepend_url
 from flower.utils.authentication import authenticate, validate_auth_option
 from flower.views import BaseHandler
+from flower.views.error import NotFoundErrorHandler  # noqa: F401 - a name of Flower's flower.views.auth
 from flower.views.errors import NotFound
 
 __all__ = ['OAuth2LoginHandler', 'GoogleAuth2LoginHandler', 'GithubLoginHandler', 'GitLabLoginHandler',
@@ -131,8 +135,23 @@ class OAuth2StateMixin:
         self.next_url = safe_next_url(saved.get('next'), self.application.options.url_prefix)
 
 
-class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin):
+def _overridden(cls: type, name: str) -> bool:
+    """Does ``cls`` (a user's subclass of a provider here) give ``name`` a value of its own, other than the
+    built-in provider's it derives from? Looked up statically, so a property counts as itself."""
+    builtin = next((klass for klass in cls.__mro__ if klass.__module__ == __name__), None)
+    if builtin is None or builtin is cls:
+        return False
+    missing = object()
+    return inspect.getattr_static(cls, name, missing) != inspect.getattr_static(builtin, name, missing)
+
+
+class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin):
     """The OAuth2 authorization-code flow every built-in provider shares (see the module docstring).
+
+    As in Flower, each provider is a ``tornado.auth.OAuth2Mixin`` (Google's a ``GoogleOAuth2Mixin``) with
+    Flower's ``_OAUTH_AUTHORIZE_URL`` / ``_OAUTH_ACCESS_TOKEN_URL`` (Okta's ``_OAUTH_USER_INFO_URL``). A
+    subclass that sets one of those (GitHub Enterprise, a private Okta) is obeyed first; otherwise an endpoint
+    comes from the ``oauth_endpoints`` setting, then from the provider's defaults.
 
     Flower's hooks are honoured in a subclass: :meth:`get_authenticated_user` (the provider's token answer for
     the returned code) and :meth:`_on_auth` (given that answer: who is it, may they in, set the ``user`` cookie
@@ -163,10 +182,37 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin):
         """Why this provider cannot work with this environment, or ``None``."""
         return None
 
+    #: which endpoint a Flower ``_OAUTH_*`` attribute names, for a subclass that sets its own
+    endpoint_attributes: Mapping[str, str] = {'authorize': '_OAUTH_AUTHORIZE_URL', 'token': '_OAUTH_ACCESS_TOKEN_URL'}
+
     def endpoint(self, name: str) -> str:
-        endpoints = self.default_endpoints(self.settings.get('oauth_environment') or OAuthEnvironment())
+        attribute = self.endpoint_attributes.get(name)
+        if attribute and _overridden(type(self), attribute):
+            return getattr(self, attribute)
+        endpoints = self.default_endpoints(self.environment)
         endpoints.update((self.settings.get('oauth_endpoints') or {}).get(self.key) or {})
         return endpoints[name]
+
+    @property
+    def environment(self) -> OAuthEnvironment:
+        """The provider variables read at start-up (``FLOWER_GITHUB_OAUTH_DOMAIN`` and the others)."""
+        return self.settings.get('oauth_environment') or OAuthEnvironment()
+
+    def authorize_redirect(self, redirect_uri: str | None = None, client_id: str | None = None,
+                           client_secret: str | None = None, extra_params: dict | None = None,
+                           scope: list[str] | None = None, response_type: str = 'code') -> None:
+        """Tornado's (and Flower's) call to send the browser to the provider, aimed at this handler's
+        authorize endpoint (so ``oauth_endpoints`` and a subclass's ``_OAUTH_AUTHORIZE_URL`` both count)."""
+        params: dict[str, Any] = {'response_type': response_type}
+        if redirect_uri is not None:
+            params['redirect_uri'] = redirect_uri
+        if client_id is not None:
+            params['client_id'] = client_id
+        if extra_params:
+            params.update(extra_params)
+        if scope:
+            params['scope'] = ' '.join(scope)
+        self.redirect(url_concat(self.endpoint('authorize'), params))
 
     @property
     def client(self) -> Mapping[str, Any]:
@@ -352,14 +398,25 @@ def _oauth_error(data: Any) -> str:
     return ': '.join(parts)
 
 
+def _domain_at_import(variable: str, field_name: str) -> str:
+    """A provider domain as Flower's class attributes hold it (read when the module is imported). A
+    malformed value is left as given here: start-up refuses it with the reason (:func:`login_settings`)."""
+    value = os.environ.get(variable, '')
+    try:
+        return getattr(OAuthEnvironment.from_environ({variable: value}), field_name)
+    except ValueError:
+        return value
+
+
 def _verified(addresses: list[tuple[str, bool]]) -> ProviderAccount:
     emails = [email for email, ok in addresses if ok and isinstance(email, str) and email]
     unverified = [email for email, ok in addresses if not ok and isinstance(email, str) and email]
     return ProviderAccount(emails=emails, unverified=unverified)
 
 
-class GoogleAuth2LoginHandler(OAuth2LoginHandler):
-    """Google: the account's address from the userinfo endpoint, which must be verified."""
+class GoogleAuth2LoginHandler(OAuth2LoginHandler, tornado.auth.GoogleOAuth2Mixin):
+    """Google: the account's address from the userinfo endpoint, which must be verified. Authorize and token
+    endpoints are tornado's ``GoogleOAuth2Mixin`` ones, as in Flower."""
 
     provider = 'Google'
     key = 'google'
@@ -368,8 +425,8 @@ class GoogleAuth2LoginHandler(OAuth2LoginHandler):
 
     @classmethod
     def default_endpoints(cls, env):
-        return {'authorize': 'https://accounts.google.com/o/oauth2/v2/auth',
-                'token': 'https://oauth2.googleapis.com/token',
+        return {'authorize': tornado.auth.GoogleOAuth2Mixin._OAUTH_AUTHORIZE_URL,
+                'token': tornado.auth.GoogleOAuth2Mixin._OAUTH_ACCESS_TOKEN_URL,
                 'userinfo': 'https://www.googleapis.com/oauth2/v2/userinfo'}
 
     async def fetch_account(self, token):
@@ -388,12 +445,27 @@ class GithubLoginHandler(OAuth2LoginHandler):
     key = 'github'
     scope = 'user:email'
     switch_account_params = {'prompt': 'select_account'}
+    # Flower's class attributes, from the environment at import; a subclass may set its own
+    _OAUTH_DOMAIN = _domain_at_import('FLOWER_GITHUB_OAUTH_DOMAIN', 'github_domain')
+    _OAUTH_AUTHORIZE_URL = f'https://{_OAUTH_DOMAIN}/login/oauth/authorize'
+    _OAUTH_ACCESS_TOKEN_URL = f'https://{_OAUTH_DOMAIN}/login/oauth/access_token'
+    _OAUTH_NO_CALLBACKS = False
 
     @classmethod
     def default_endpoints(cls, env):
-        return {'authorize': f'https://{env.github_domain}/login/oauth/authorize',
-                'token': f'https://{env.github_domain}/login/oauth/access_token',
-                'emails': f'https://api.{env.github_domain}/user/emails'}
+        domain = env.github_domain
+        # GitHub Enterprise Server answers its API under /api/v3 on its own host
+        api = 'https://api.github.com' if domain == 'github.com' else f'https://{domain}/api/v3'
+        return {'authorize': f'https://{domain}/login/oauth/authorize',
+                'token': f'https://{domain}/login/oauth/access_token',
+                'emails': f'{api}/user/emails'}
+
+    @property
+    def environment(self):
+        env = super().environment
+        if _overridden(type(self), '_OAUTH_DOMAIN'):
+            env = dataclasses.replace(env, github_domain=self._OAUTH_DOMAIN)
+        return env
 
     async def fetch_account(self, token):
         entries = await self.call_provider(
@@ -415,6 +487,11 @@ class GitLabLoginHandler(OAuth2LoginHandler):
     provider = 'GitLab'
     key = 'gitlab'
     scope = 'read_api'
+    # Flower's class attributes, from the environment at import; a subclass may set its own
+    _OAUTH_GITLAB_DOMAIN = _domain_at_import('FLOWER_GITLAB_OAUTH_DOMAIN', 'gitlab_domain')
+    _OAUTH_AUTHORIZE_URL = f'https://{_OAUTH_GITLAB_DOMAIN}/oauth/authorize'
+    _OAUTH_ACCESS_TOKEN_URL = f'https://{_OAUTH_GITLAB_DOMAIN}/oauth/token'
+    _OAUTH_NO_CALLBACKS = False
     switch_account_hint = ('GitLab signs you in with the account you are logged in with there: log out of '
                            'GitLab first to use another one.')
 
@@ -425,8 +502,11 @@ class GitLabLoginHandler(OAuth2LoginHandler):
                 'user': f'{site}/api/v4/user', 'groups': f'{site}/api/v4/groups'}
 
     @property
-    def environment(self) -> OAuthEnvironment:
-        return self.settings.get('oauth_environment') or OAuthEnvironment()
+    def environment(self):
+        env = super().environment
+        if _overridden(type(self), '_OAUTH_GITLAB_DOMAIN'):
+            env = dataclasses.replace(env, gitlab_domain=self._OAUTH_GITLAB_DOMAIN)
+        return env
 
     async def fetch_account(self, token):
         user = await self.call_provider('user', token=token)
@@ -473,6 +553,34 @@ class OktaLoginHandler(OAuth2LoginHandler):
     scope = 'openid email'
     client_auth = 'basic'
     switch_account_params = {'prompt': 'login'}
+    _OAUTH_NO_CALLBACKS = False
+    endpoint_attributes = {'authorize': '_OAUTH_AUTHORIZE_URL', 'token': '_OAUTH_ACCESS_TOKEN_URL',
+                           'userinfo': '_OAUTH_USER_INFO_URL'}
+
+    @property
+    def base_url(self) -> str | None:
+        """Flower's name: the authorization server (``FLOWER_OAUTH2_OKTA_BASE_URL``); a subclass may
+        return its own, and every endpoint follows."""
+        return (self.settings.get('oauth_environment') or OAuthEnvironment()).okta_base_url
+
+    @property
+    def _OAUTH_AUTHORIZE_URL(self):
+        return f'{self.base_url}/v1/authorize'
+
+    @property
+    def _OAUTH_ACCESS_TOKEN_URL(self):
+        return f'{self.base_url}/v1/token'
+
+    @property
+    def _OAUTH_USER_INFO_URL(self):
+        return f'{self.base_url}/v1/userinfo'
+
+    @property
+    def environment(self):
+        env = super().environment
+        if _overridden(type(self), 'base_url'):
+            env = dataclasses.replace(env, okta_base_url=(self.base_url or '').rstrip('/') or None)
+        return env
 
     @classmethod
     def default_endpoints(cls, env):
@@ -482,7 +590,8 @@ class OktaLoginHandler(OAuth2LoginHandler):
 
     @classmethod
     def configuration_problem(cls, env):
-        if not env.okta_base_url:
+        if not env.okta_base_url and not any(_overridden(cls, name) for name in (
+                'base_url', '_OAUTH_AUTHORIZE_URL', '_OAUTH_ACCESS_TOKEN_URL', '_OAUTH_USER_INFO_URL')):
             return ('--auth_provider=flower.views.auth.OktaLoginHandler needs FLOWER_OAUTH2_OKTA_BASE_URL '
                     '(the Okta authorization server, e.g. https://example.okta.com/oauth2/default)')
         return None

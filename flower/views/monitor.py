@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tornado.web
 
-from flower.cluster import expire_silent_workers, offline_workers
+from flower.cluster import expire_silent_workers
 from flower.metrics import CONTENT_TYPE
 from flower.views import BaseHandler
 
@@ -19,14 +19,10 @@ class Metrics(BaseHandler):
     public = True
 
     def get(self):
-        app = self.application
-        threshold = app.options.purge_offline_workers
-        metrics = self.state.metrics
         expire_silent_workers(self.state)
-        if threshold is not None:
-            metrics.forget_workers(offline_workers(self.state, app.inspector.workers.keys(), threshold))
+        self.application.purge_offline_worker_metrics()
         self.set_header('Content-Type', CONTENT_TYPE)
-        self.write(metrics.render())
+        self.write(self.state.metrics.render())
 
 
 # the values ``/healthcheck?ready=`` accepts (documented as an enum in flower/api/openapi.py)

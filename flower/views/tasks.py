@@ -36,6 +36,7 @@ COLUMN_TITLES = {'name': 'Name', 'uuid': 'UUID', 'state': 'State', 'args': 'args
                  'worker': 'Worker', 'exchange': 'Exchange', 'routing_key': 'Routing key', 'retries': 'Retries',
                  'revoked': 'Revoked', 'exception': 'Exception', 'expires': 'Expires', 'eta': 'ETA'}
 DEFAULT_COLUMNS = ('name', 'uuid', 'state', 'received', 'runtime', 'worker')
+TASK_COLUMNS = COLUMN_TITLES  # Flower's name: every column the tasks page can show, slug -> heading
 # on a phone the default table keeps these; a custom --tasks_columns list is shown as given
 PHONE_COLUMNS = frozenset({'name', 'state', 'runtime'})
 REVOCABLE_STATES = frozenset({states.PENDING, states.RECEIVED, states.STARTED, states.RETRY})
@@ -71,6 +72,13 @@ def task_row(task) -> dict:
     if getattr(task, 'revoked_pending', None) is not None:
         data['revoked_pending'] = True
     return data
+
+
+
+def visible_task_columns(tasks_columns: str | None) -> list[tuple[str, str]]:
+    """Flower's name: ``(slug, heading)`` of each column the tasks page shows for this ``--tasks_columns``
+    value, in its order (unknown slugs left out; none known: the default columns)."""
+    return [(slug, COLUMN_TITLES[slug]) for slug in table_columns(tasks_columns)]
 
 
 class TasksView(BaseHandler):

@@ -253,8 +253,10 @@ class WorkerView(BaseHandler):
     its page. A worker known from events that has not been inspected yet is shown, not a 404; one known to
     neither is asked once, and is a 404 only when it does not answer."""
 
+    list_limit = DEFAULT_LIST_LIMIT  # Flower's name: items per list when the page is not given ?limit=
+
     async def get(self, name):
-        limit = self.get_typed_argument('limit', int, DEFAULT_LIST_LIMIT)
+        limit = self.get_typed_argument('limit', int, self.list_limit)
         if limit < 0:
             raise tornado.web.HTTPError(400, "Invalid argument 'limit': must be 0 or more")
         inspector = self.inspector

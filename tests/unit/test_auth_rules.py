@@ -102,7 +102,7 @@ def test_provider_endpoints_follow_the_environment():
     assert GithubLoginHandler.default_endpoints(env) == {
         'authorize': 'https://github.example.com/login/oauth/authorize',
         'token': 'https://github.example.com/login/oauth/access_token',
-        'emails': 'https://api.github.example.com/user/emails'}
+        'emails': 'https://github.example.com/api/v3/user/emails'}
     assert GitLabLoginHandler.default_endpoints(env)['groups'] == 'https://gitlab.example.com/api/v4/groups'
     assert OktaLoginHandler.default_endpoints(env)['token'] == 'https://x.okta.com/oauth2/default/v1/token'
     assert GoogleAuth2LoginHandler.default_endpoints(env)['authorize'].startswith('https://accounts.google.com/')
