@@ -55,7 +55,7 @@ from flower.metrics import EventMetrics
 from flower.options import Options, default_options  # noqa: F401 - default_options: a name of Flower's flower.app
 from flower.runner import BlockingRunner
 from flower.utils import abs_path, prepend_url
-from flower.utils.blocking import BlockingOperationRunner  # noqa: F401 - a name of Flower's flower.app
+from flower.utils.blocking import BlockingOperationRunner  # also a name of Flower's flower.app
 from flower.utils.hosts import AllowedHosts, allowed_hosts_for
 from flower.utils.template import humanize, template_functions, time_type
 from flower.views import BaseHandler
@@ -213,7 +213,6 @@ class Flower(tornado.web.Application):
     def blocking_runner(self):
         """Flower's ``app.blocking_runner``: ``await app.blocking_runner.run(operation, target, func, *args,
         connection_errors=(), **kwargs)``, sharing :attr:`runner` (see :mod:`flower.utils.blocking`)."""
-        from flower.utils.blocking import BlockingOperationRunner
         return BlockingOperationRunner.sharing(self.runner)
 
     @property

@@ -32,7 +32,7 @@ import tornado.web
 from flower.auth import Identity, is_cross_origin, unauthenticated_api_allowed
 from flower.utils import bugreport, strict, strtobool, template  # noqa: F401 - bugreport, template: Flower's names here
 from flower.utils.authentication import authenticate  # noqa: F401 - a name of Flower's flower.views
-from flower.utils.broker import Broker  # noqa: F401 - a name of Flower's flower.views
+from flower.utils.broker import Broker  # also a name of Flower's flower.views
 from flower.views.errors import describe, error_page
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,6 @@ class BaseHandler(tornado.web.RequestHandler):
         """Flower's ``get_broker()``: a :class:`flower.utils.broker.Broker` for the monitored broker (the
         ``--broker_api`` management URL for RabbitMQ); ``await handler.get_broker().queues(names)``. A transport
         without queue lengths raises :class:`flower.brokers.UnsupportedBroker` (answered 501)."""
-        from flower.utils.broker import Broker
         app = self.application
         http_api = app.options.broker_api if app.transport == 'amqp' else None
         return Broker(app.broker_uri_with_password, http_api=http_api,
@@ -301,9 +300,9 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def render_error_page(self, status_code: int, message: str, exc_info=None) -> None:
         """The HTML error page (404.html for 403/404, error.html otherwise; the traceback only with --debug)."""
-        template, page = error_page(status_code, message, exc_info, self.settings.get('debug'), self.capp)
+        name, page = error_page(status_code, message, exc_info, self.settings.get('debug'), self.capp)
         try:
-            self.render(template, **page)
+            self.render(name, **page)
         except Exception:  # the error page itself must never fail: fall back to plain text
             logger.exception('Failed to render the %s page', status_code)
             self.set_header('Content-Type', 'text/plain; charset=UTF-8')
