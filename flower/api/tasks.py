@@ -26,11 +26,12 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 
 from flower import control
-from flower.api import BaseApiHandler
+from flower.api import BaseApiHandler  # noqa: F401 - a name of Flower's flower.api.tasks
 from flower.api.control import OperationHandler
 from flower.events.task import TRUNCATABLE_FIELDS, truncation
 from flower.queries import API_SORT_KEYS, parse_sort
 from flower.utils import tasks
+from flower.utils.search import QuerySyntaxError  # noqa: F401 - a name of Flower's flower.api.tasks
 from flower.views.errors import NotFound
 
 __all__ = ['AbortableAsyncResult', 'AsyncResult', 'DisabledBackend', 'tasks', 'task_as_dict', 'BaseTaskHandler',
@@ -59,57 +60,6 @@ def task_as_dict(task) -> dict:
     if cuts:
         data['truncated'] = cuts
     return data
-
-
-class ListTasks(BaseApiHandler):
-    def get(self):
-        limit = self.get_typed_argument('limit', int, None, minimum=0)
-        offset = self.get_typed_argument('offset', int, 0)  # negative counts as 0, as in Flower
-        state = self.get_typed_argument('state', str, None)
-        sort_by = self.get_typed_argument('sort_by', str, None)
-        parse_sort(sort_by, API_SORT_KEYS)  # the API sorts by Flower's four keys only (the table by any column)
-        # through the module name ``tasks`` (flower.utils.tasks), as Flower does, so a test may patch it
-        listed = tasks.iter_tasks(
-            self.application.events, limit=limit, offset=offset,
-            type=self.get_typed_argument('taskname', str, None),
-            worker=self.get_typed_argument('workername', str, None),
-            state=None if state == 'All' else state, sort_by=sort_by,
-            received_start=self.get_typed_argument('received_start', str, None),
-            received_end=self.get_typed_argument('received_end', str, None),
-            search=self.get_typed_argument('search', str, None))
-        self.write_json({uuid: task_as_dict(task) for uuid, task in listed})
-
-
-class ListTaskTypes(BaseApiHandler):
-    def get(self):
-        self.write_json({'task-types': self.state.task_types()})
-
-
-def backend_task_as_dict(snapshot: control.ResultSnapshot) -> dict:
-    """A task only the result backend knows, in Flower's task shape: the fields events would have filled are
-    null, and ``source: result_backend`` says where it came from."""
-    data = Task(snapshot.task_id).as_dict()
-    data.pop('worker', None)
-    data['state'] = snapshot.state
-    if snapshot.ready:
-        key = 'exception' if snapshot.state in states.EXCEPTION_STATES else 'result'
-        data[key] = repr(snapshot.result)
-        data['traceback'] = snapshot.traceback
-    data['source'] = 'result_backend'
-    return data
-
-
-class TaskInfo(OperationHandler):
-    async def get(self, taskid):
-        task = tasks.get_task_by_id(self.application.events, taskid)
-        if task is not None:
-            self.write_json(task_as_dict(task))
-            return
-        # not seen in events: the result backend may still know it (blocking read, through the runner)
-        snapshot = await control.TaskExecution(self.capp, self.runner).known_to_backend(taskid)
-        if snapshot is None:
-            raise NotFound(f"Unknown task '{taskid}'")
-        self.write_json(backend_task_as_dict(snapshot))
 
 
 # -- execution, results and retry (they change the cluster: all but GET are refused in --read_only) -----------
@@ -186,6 +136,58 @@ class BaseTaskHandler(OperationHandler):
     def require_backend_of(self, result) -> None:
         if not self.backend_configured(result):
             raise control.NoResultBackend()
+
+
+# -- reading tasks (subclasses of BaseTaskHandler, as in Flower) ----------------------------------------------
+class ListTasks(BaseTaskHandler):
+    def get(self):
+        limit = self.get_typed_argument('limit', int, None, minimum=0)
+        offset = self.get_typed_argument('offset', int, 0)  # negative counts as 0, as in Flower
+        state = self.get_typed_argument('state', str, None)
+        sort_by = self.get_typed_argument('sort_by', str, None)
+        parse_sort(sort_by, API_SORT_KEYS)  # the API sorts by Flower's four keys only (the table by any column)
+        # through the module name ``tasks`` (flower.utils.tasks), as Flower does, so a test may patch it
+        listed = tasks.iter_tasks(
+            self.application.events, limit=limit, offset=offset,
+            type=self.get_typed_argument('taskname', str, None),
+            worker=self.get_typed_argument('workername', str, None),
+            state=None if state == 'All' else state, sort_by=sort_by,
+            received_start=self.get_typed_argument('received_start', str, None),
+            received_end=self.get_typed_argument('received_end', str, None),
+            search=self.get_typed_argument('search', str, None))
+        self.write_json({uuid: task_as_dict(task) for uuid, task in listed})
+
+
+class ListTaskTypes(BaseTaskHandler):
+    def get(self):
+        self.write_json({'task-types': self.state.task_types()})
+
+
+def backend_task_as_dict(snapshot: control.ResultSnapshot) -> dict:
+    """A task only the result backend knows, in Flower's task shape: the fields events would have filled are
+    null, and ``source: result_backend`` says where it came from."""
+    data = Task(snapshot.task_id).as_dict()
+    data.pop('worker', None)
+    data['state'] = snapshot.state
+    if snapshot.ready:
+        key = 'exception' if snapshot.state in states.EXCEPTION_STATES else 'result'
+        data[key] = repr(snapshot.result)
+        data['traceback'] = snapshot.traceback
+    data['source'] = 'result_backend'
+    return data
+
+
+class TaskInfo(BaseTaskHandler):
+    async def get(self, taskid):
+        task = tasks.get_task_by_id(self.application.events, taskid)
+        if task is not None:
+            self.write_json(task_as_dict(task))
+            return
+        # not seen in events: the result backend may still know it (blocking read, through the runner)
+        snapshot = await control.TaskExecution(self.capp, self.runner).known_to_backend(taskid)
+        if snapshot is None:
+            raise NotFound(f"Unknown task '{taskid}'")
+        self.write_json(backend_task_as_dict(snapshot))
 
 
 class TaskApply(BaseTaskHandler):
@@ -302,7 +304,7 @@ class TaskRetry(BaseTaskHandler):
         self.write_json(answer)
 
 
-class GetQueueLengths(OperationHandler):
+class GetQueueLengths(BaseTaskHandler):
     async def get(self):
         answer = await self.application.queues.answer()
         # Flower's shape plus where the numbers were read (RabbitMQ: its management API, or AMQP when the API

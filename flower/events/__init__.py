@@ -8,6 +8,9 @@ see :mod:`flower.metrics`) and :func:`get_prometheus_metrics` (the metrics ``/me
 
 import logging
 
+# Flower's module global, for code that imports or patches it (patch with options.mockable())
+from tornado.options import options  # noqa: F401
+
 from flower.events.receiver import Events
 from flower.events.state import EventsState
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics

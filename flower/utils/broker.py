@@ -105,7 +105,7 @@ class Redis(RedisBase):
     pass
 
 
-class RedisSsl(RedisBase):
+class RedisSsl(Redis):  # a Redis broker, as in Flower (isinstance(broker, Redis) holds)
     def _adapter(self, broker_url: str, *args: Any, broker_use_ssl: Any = None, **kwargs: Any):
         if not broker_use_ssl and transport_of(broker_url) != 'rediss':
             raise BrokerConfigError('Redis SSL broker requires broker_use_ssl')

@@ -49,6 +49,7 @@ from urllib.parse import quote, urlencode
 
 import tornado.auth
 import tornado.web
+import tornado.options
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.httputil import url_concat
 
@@ -720,3 +721,7 @@ def login_settings(options, environ: Mapping[str, str] | None = None,
         'login_provider_name': options.auth_provider or None,
         'oauth_environment': env,
     }
+
+
+# Flower's module global, for code that imports or patches it; the handlers read self.application.options
+options = tornado.options.options

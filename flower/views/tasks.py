@@ -21,6 +21,8 @@ from flower import control
 from flower.events.task import FIELDS, TEXT_FIELDS, truncation
 from flower.queries import COLUMNS, TaskFilter, select_tasks
 from flower.utils.registered import registered_name
+from flower.utils.search import QuerySyntaxError  # noqa: F401 - names of Flower's flower.views.tasks
+from flower.utils.tasks import as_dict, get_task_by_id, search_tasks  # noqa: F401
 from flower.utils.template import duration_text, time_shown, time_type
 from flower.views import BaseHandler
 from flower.views.errors import NotFound
