@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import tornado.web
 
-from flower.api import BaseApiHandler
-from flower.api.control import ControlHandler  # noqa: F401 - Flower's ListWorkers is one; the name is here
+from flower.api.control import ControlHandler
 from flower.cluster import worker_status
 from flower.views.errors import NotFound
 
 
-class ListWorkers(BaseApiHandler):
+class ListWorkers(ControlHandler):  # as in Flower (is_worker, error_reason); GET only, so never refused read-only
     async def get(self):
         refresh = self.get_typed_argument('refresh', bool, False)
         status = self.get_typed_argument('status', bool, False)

@@ -229,6 +229,29 @@ def test_module_level_names_are_the_working_ones():
     assert len(secrets) == 3 and all(len(s) > 40 for s in secrets)
 
 
+def test_class_hierarchy_and_re_exports_are_flowers():
+    import tornado.options
+
+    import flower.api.tasks
+    import flower.api.workers
+    import flower.events
+    import flower.utils.search
+    import flower.utils.tasks
+    import flower.views.tasks
+    from flower.api.control import ControlHandler
+    from flower.utils.broker import Redis, RedisSsl
+
+    assert issubclass(RedisSsl, Redis)  # code that asks isinstance(broker, Redis) gets Flower's answer
+    for name in ('ListTasks', 'ListTaskTypes', 'TaskInfo', 'GetQueueLengths', 'TaskApply', 'TaskResult'):
+        assert issubclass(getattr(flower.api.tasks, name), flower.api.tasks.BaseTaskHandler), name
+    assert issubclass(flower.api.workers.ListWorkers, ControlHandler)
+    for name in ('as_dict', 'get_task_by_id', 'search_tasks'):
+        assert getattr(flower.views.tasks, name) is getattr(flower.utils.tasks, name)
+    assert flower.views.tasks.QuerySyntaxError is flower.api.tasks.QuerySyntaxError \
+        is flower.utils.search.QuerySyntaxError
+    assert flower.events.options is auth.options is tornado.options.options
+
+
 def test_command_names():
     import flower.command
     assert flower.command.strtobool('yes') is True and flower.command.strtobool(val='off') is False

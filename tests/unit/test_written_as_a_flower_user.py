@@ -127,6 +127,12 @@ class ReadOnlyTests(FlowerUserTestCase):
         self.control.revoke.assert_not_called()
         self.control.pool_grow.assert_not_called()
 
+    def test_reading_is_still_allowed(self):
+        with self.mock_option('read_only', True):
+            self.assertEqual(200, self.get('/api/workers?status=true').code)
+            self.assertEqual({}, json.loads(self.get('/api/tasks').body))
+            self.assertEqual(200, self.get('/tasks').code)
+
     def test_the_change_is_seen_at_once_and_undone_with_the_patch(self):
         with self.mock_option('read_only', True):
             self.assertEqual(403, self.post('/api/task/revoke/abc', body={}).code)
