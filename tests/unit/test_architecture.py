@@ -14,7 +14,7 @@ import flower
 
 PACKAGE = Path(flower.__file__).parent
 DOMAIN = ['events', 'inspector.py', 'metrics.py', 'search', 'queries.py', 'runner.py', 'brokers', 'cluster.py',
-          'auth.py', 'control.py', 'persistence', 'options.py', 'utils', 'live.py',
+          'auth.py', 'control', 'persistence', 'options.py', 'utils', 'live.py',
           'celery_app.py']
 WEB_ONLY = ('tornado.web', 'flower.views', 'flower.api', 'flower.app', 'flower.urls', 'flower.command')
 
