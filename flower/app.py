@@ -44,7 +44,7 @@ from flower.auth import Identity, unauthenticated_api_allowed
 from flower.brokers import QueueLengths, queue_names
 from flower.celery_app import import_task_modules
 from flower.cluster import offline_workers
-from flower.control import PoolChanges
+from flower.control.pool import PoolChanges
 from flower.diagnosis import Diagnosis, diagnose
 from flower.events import Events
 from flower.events.retries import RetryLinks
