@@ -395,6 +395,7 @@ def rewrite_handler(handler, url_prefix: str | None):
     key = _prefix_key(url_prefix)
     if not key or _prefix_key(getattr(handler, 'url_prefix', None)) == key:
         return handler
+    rewritten: _PrefixedURLSpec | _PrefixedRoute
     if isinstance(handler, tornado.web.URLSpec):
         pattern = handler.regex.pattern
         pattern = pattern[:-1] if pattern.endswith('$') else pattern

@@ -104,7 +104,7 @@ def _silent_workers(state: EventsState, enable_events: bool, now: float) -> Find
         # to see; a worker record restored from a database has no such mark and counts from 0
         before = values.count(getattr(worker, 'processed_at_first_sight', 0), 'worker processed') or 0
         ran = max((fields['processed'] or 0) - before, 0) + (fields['active'] or 0)
-        counts = state.counter.get(hostname) or {}
+        counts: dict[str, int] = state.counter.get(hostname) or {}
         if ran and is_alive(worker, now) and not any(key.startswith('task-') for key in counts):
             silent.append(values.label(hostname, 'a worker hostname'))
     if not silent:

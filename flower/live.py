@@ -433,6 +433,7 @@ class LiveHub:
             if spent >= self.tick_budget:
                 break  # the rest stay due: next tick
             started = self.cost_clock()
+            body: str | None
             try:
                 data = self._render(view, wall)
                 body = json.dumps({'view': view.kind, 'data': data}, default=str, separators=(',', ':'))

@@ -22,7 +22,7 @@ import math
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Iterable
+from typing import Any, Iterable
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector, generate_latest
@@ -80,8 +80,8 @@ class _Runtime:
         self.count = 0
         self.sum = 0.0
         self.created = now
-        self.text = None
-        self.created_text = None
+        self.text: str | None = None
+        self.created_text: str | None = None
 
 
 class _Family(Mapping):
@@ -250,7 +250,7 @@ class EventMetrics:
         self._folded: set[int] = set()  # hashes of the distinct names counted under OVERFLOW_TASK
         self._own_names: tuple[int, frozenset] | None = None  # see _family_names
         # families beyond Flower's, read at scrape time: name -> (type, help, value function)
-        self._extra: dict[str, tuple[str, str, object]] = {}
+        self._extra: dict[str, tuple[str, str, Any]] = {}  # a callable, or (label, callable) when labelled
         # a private registry: the process/platform/GC families Flower's default registry shows, without
         # sharing numbers between apps (or tests) in one process
         self.registry = CollectorRegistry(auto_describe=False)
@@ -335,6 +335,7 @@ class EventMetrics:
         if not gone:
             return 0
         removed = 0
+        table: dict  # keyed by a worker, or by a tuple that starts with one
         for table in (self._events, self._runtime, self._prefetch_time, self._prefetched, self._online,
                       self._executing):
             doomed = [key for key in table if (key[0] if isinstance(key, tuple) else key) in gone]

@@ -72,7 +72,7 @@ class QueueLengthMonitor:
         self._names = names
         self._clock = clock
         self._cache: OrderedDict[tuple[str, ...], _Entry] = OrderedDict()
-        self._inflight: dict[tuple[str, ...], asyncio.Future] = {}
+        self._inflight: dict[tuple[str, ...], asyncio.Future[_Entry]] = {}
         self._snapshot = QueueSnapshot()
         self._refresher: asyncio.Task | None = None
 

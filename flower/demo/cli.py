@@ -19,6 +19,7 @@ import os
 import secrets
 import signal
 import textwrap
+from typing import Any, Callable
 from dataclasses import dataclass, field, replace
 
 import click
@@ -51,7 +52,7 @@ class DemoOption:
     name: str
     metavar: str
     help: str
-    convert: object  # callable(str) -> value, raising DemoOptionError
+    convert: Callable[[str, str], Any]  # (raw, flag) -> value, raising DemoOptionError
 
     @property
     def flag(self) -> str:

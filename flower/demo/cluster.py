@@ -225,7 +225,7 @@ def _kill_group(popen: subprocess.Popen) -> None:
 def remove_stale_folders(temp_dir: str | None = None) -> list[Path]:
     """Remove ``flower-demo-*`` folders (ours, in the temporary directory) whose demo and children are all
     gone: a demo killed with SIGKILL cannot remove its own. A folder whose owner cannot be told is left."""
-    removed = []
+    removed: list[Path] = []
     base = Path(temp_dir or tempfile.gettempdir())
     try:
         candidates = [path for path in base.iterdir() if path.name.startswith(FOLDER_PREFIX)]

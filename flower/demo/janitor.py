@@ -93,7 +93,7 @@ class Janitor:
     def _sweep_messages(self, now: float, report: SweepReport) -> list[tuple[float, int, str, bool]]:
         """Delete stale messages of queues other than the task queues; return the others as
         ``(mtime, bytes, path, is_task)``."""
-        kept = []
+        kept: list[tuple[float, int, str, bool]] = []
         cutoff = now - self.stale_after
         try:
             entries = list(os.scandir(self.layout.data))

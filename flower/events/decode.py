@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import binascii
 import json
+from typing import Any
 
 from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.serialization import loads as kombu_loads
@@ -23,7 +24,7 @@ _JSON_TYPES = frozenset({'application/json', 'application/x-json'})
 _scan = json.JSONDecoder().scan_once
 
 
-def _loads(data) -> object:
+def _loads(data) -> Any:
     if isinstance(data, memoryview):
         text = str(data, 'utf-8')
     else:

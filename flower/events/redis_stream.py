@@ -33,7 +33,7 @@ import re
 import socket
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from celery.events.event import get_exchange
 from kombu import Queue
@@ -173,7 +173,7 @@ def _server_run_id(redis_conn) -> str | None:
     return match.group(1) if match else None
 
 
-def _why_lost(exc: OSError, run_id: str | None, make_connection: Callable[[], object]) -> StreamLost:
+def _why_lost(exc: OSError, run_id: str | None, make_connection: Callable[[], Any]) -> StreamLost:
     """Ask Redis why our subscription ended (see the module docstring)."""
     how = 'reset' if isinstance(exc, ConnectionResetError) else 'closed'
     probe = make_connection()

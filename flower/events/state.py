@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections import Counter, OrderedDict, defaultdict
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeAlias
 
 from celery.events.state import State, Worker
 from celery.states import READY_STATES
@@ -115,7 +115,7 @@ class EventsState(State):
     store (``--max_workers``).
     """
 
-    Task = Task
+    Task: TypeAlias = Task  # Flower's EventsState.Task (celery's State names its classes so); a type too
 
     def __init__(self, callback=None, workers=None, tasks=None, taskheap=None,
                  max_workers_in_memory=5000, max_tasks_in_memory=10000, on_node_join=None,
@@ -195,6 +195,7 @@ class EventsState(State):
         apply = self._apply_one
         reject = self.quality.reject
         applied = 0
+        events: tuple[dict] | list
         for local_received, body in messages:
             if type(body) is dict:
                 events = (body,)

@@ -111,7 +111,7 @@ class StreamHealth:
         # (connected, since (Unix time), cause): replaced whole, read by the IOLoop thread
         self._state: tuple[bool, float, str] = (False, clock(), 'not connected to the broker yet')
         self._down_started = monotonic()  # events thread only, like the fields below
-        self._last_line = None  # monotonic time of the last outage line; None while up
+        self._last_line: float | None = None  # monotonic time of the last outage line; None while up
         self._connections = 0
 
     @property

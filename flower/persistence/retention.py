@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from flower.persistence.rows import last_event_time
+
+if TYPE_CHECKING:
+    from tornado.ioloop import PeriodicCallback
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ class TaskRetention:
         self.max_age = float(max_age)
         self.listeners: list[ExpiryListener] = []
         self.expired_total = 0
-        self._timer = None
+        self._timer: PeriodicCallback | None = None
 
     @property
     def period_ms(self) -> float:

@@ -21,12 +21,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from flower.persistence.database import open_database
 from flower.persistence.loader import LoadResult, load_state
 from flower.persistence.retention import TaskRetention
 from flower.persistence.rows import snapshot_task, snapshot_worker
 from flower.persistence.writer import Batch, Writer
+
+if TYPE_CHECKING:
+    from tornado.ioloop import PeriodicCallback
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ class StateSaver:
         self.collect_seconds: list[float] = []  # IOLoop time per save, most recent last (bounded)
         self._seq = 1
         self._writer: Writer | None = None
-        self._timer = None
+        self._timer: PeriodicCallback | None = None
         self._loop_thread: int | None = None
         self._expired: set[str] = set()
         self._evicted_workers: set[str] = set()

@@ -228,7 +228,8 @@ class Writer(threading.Thread):
         if counters is None:
             return [], [], None
         on_disk = self._counters_on_disk
-        upserts, deletes = [], []
+        upserts: list[tuple[str, str, int]] = []
+        deletes: list[tuple[str, str]] = []
         for host, counts in counters.items():
             old = on_disk.get(host)
             if old == counts:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ast
 import re
 import warnings
+from collections.abc import Iterable
 from functools import lru_cache
 from itertools import islice
 from operator import attrgetter
@@ -214,7 +215,7 @@ class PairSearch:
                         found.add(tasks[position].uuid)
         if self.pattern is None or joined.count('\x00') != len(texts) - 1:
             # the separator is part of the pair or of some kwargs: no bulk search, parse them all
-            candidates = range(len(texts))
+            candidates: Iterable[int] = range(len(texts))
         else:
             candidates = self._candidates(joined.casefold())
         for position in candidates:

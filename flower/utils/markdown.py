@@ -140,7 +140,7 @@ def _list(lines: list[str], i: int, html: list[str], link: LinkMapper) -> int:
 
 
 def _paragraph(lines: list[str], i: int, html: list[str], link: LinkMapper) -> int:
-    text = []
+    text: list[str] = []
     while i < len(lines) and lines[i].strip() and not (
             _FENCE.match(lines[i]) or _HEADING.match(lines[i]) or (text and _LIST_ITEM.match(lines[i]))):
         text.append(lines[i].strip())

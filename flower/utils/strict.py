@@ -63,7 +63,7 @@ def _in_range(value, name: str, minimum, maximum, what: str):
     return value
 
 
-def parse_int(raw: str, name: str, minimum: int | None = None, maximum: int | None = None) -> int:
+def parse_int(raw: str, name: str, minimum: float | None = None, maximum: float | None = None) -> int:
     """``raw`` as an int: ASCII digits and an optional leading ``-`` (refused by the range, with the bounds in
     the message, where ``minimum`` rules negatives out)."""
     if not isinstance(raw, str) or len(raw) > MAX_DIGITS or not _fullmatch(SIGNED_INTEGER_PATTERN, raw):

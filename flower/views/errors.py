@@ -82,7 +82,7 @@ def describe(exc: BaseException | None, default_status: int = 500) -> ErrorAnswe
     return ErrorAnswer(500, 'Internal server error', False)
 
 
-def error_page(status_code: int, message: str, exc_info=None, debug: bool = False, capp=None) -> tuple[str, dict]:
+def error_page(status_code: int, message: str, exc_info=None, debug: bool | None = False, capp=None) -> tuple[str, dict]:
     """The template and variables of the HTML error page: ``404.html`` for 403 and 404 (``status_code``,
     ``message``), ``error.html`` otherwise, which also gets Flower 2.2's ``debug``, ``error_trace`` and
     ``bugreport`` (texts). The traceback and the versions are filled in only in debug mode, for a server error

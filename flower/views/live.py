@@ -16,7 +16,7 @@ Runs on the IOLoop thread.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 import tornado.web
 import tornado.websocket
@@ -136,7 +136,7 @@ def _note(other) -> str | None:
 
 def _field(field: Field, known_tasks, time_type: str) -> dict:
     """One row of the task page's fields as data; every value is text the page sets with textContent."""
-    item = {'name': field.name, 'label': field.label, 'kind': field.kind}
+    item: dict[str, Any] = {'name': field.name, 'label': field.label, 'kind': field.kind}
     value = field.value
     if field.kind == 'time':
         item['value'] = value

@@ -215,8 +215,12 @@ def flower_worker(name: str, info: dict, limit: int) -> Reported:
 def worker_page(name: str, info: dict, worker, counter, limit: int) -> dict:
     """Everything ``worker.html`` shows about worker ``name``."""
     worker = worker_facts(worker)
-    stats = info.get('stats') if isinstance(info.get('stats'), dict) else {}
-    processed = stats.get('total') if isinstance(stats.get('total'), dict) else {}
+    stats = info.get('stats')
+    if not isinstance(stats, dict):
+        stats = {}
+    processed = stats.get('total')
+    if not isinstance(processed, dict):
+        processed = {}
     return dict(
         workername=name,
         inspected='stats' in info,
