@@ -26,6 +26,7 @@ import asyncio
 import logging
 import re
 import ssl
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
@@ -58,6 +59,7 @@ from flower.utils import abs_path, prepend_url
 from flower.utils.blocking import BlockingOperationRunner  # also a name of Flower's flower.app
 from flower.utils.hosts import AllowedHosts, allowed_hosts_for
 from flower.utils.template import humanize, template_functions, time_type
+from flower.utils.thread_guard import call_on_loop
 from flower.views import BaseHandler
 from flower.views.assets import override_settings
 from flower.views.auth import login_settings
@@ -69,6 +71,9 @@ from flower.views.security import host_refusal, security_headers_transform
 logger = logging.getLogger(__name__)
 
 HTTP_METHODS = ('get', 'head', 'post', 'delete', 'patch', 'put')
+# makes Flower.stop's check-and-set of _stopped atomic (one lock for every app: stop is rare, and a lock made
+# in __init__ would be missing on an app whose subclass does not call it first)
+_STOP_LOCK = threading.Lock()
 BLOCKING_CONCURRENCY = 8  # blocking calls in flight at once (the runner's semaphore)
 DEFAULT_EXECUTOR_WORKERS = BLOCKING_CONCURRENCY + 4  # threads: room for calls that outlive their timeout
 
@@ -313,11 +318,20 @@ class Flower(tornado.web.Application):
         if self.started:
             return
         self._ensure_io_loop()
+        # runtime rule 1 (checked under FLOWER_THREAD_GUARD=1): the IOLoop's thread owns the state and the
+        # inspector cache; queued before the events thread starts, so it runs before any event is applied
+        self.io_loop.add_callback(self._claim_for_io_loop)
         self.events.io_loop = self.io_loop
         self.events.start()
         self.started = True
         self.io_loop.add_callback(self._initial_inspection)
         self.io_loop.add_callback(self.queues.start, self.options.queue_length_interval)
+
+    def _claim_for_io_loop(self) -> None:
+        for owner in (self.events.state, self.inspector):
+            guard = getattr(owner, 'thread_guard', None)  # a user's events= state may have none
+            if guard is not None:
+                guard.claim()
 
     async def _initial_inspection(self):
         try:
@@ -334,11 +348,15 @@ class Flower(tornado.web.Application):
         self.io_loop.start()
 
     def stop(self) -> None:
-        """Stop serving and the background work; safe to call more than once and from another thread."""
-        if getattr(self, '_stopped', False):
-            return
-        self._stopped = True
-        self.queues.cancel()
+        """Stop serving and the background work; safe to call more than once and from any thread, also from
+        several at once: the first call does the work, the others return at once. What must run on the
+        IOLoop (stopping the HTTP servers, the live hub and the loop) is queued to it with ``add_callback``,
+        the one IOLoop method that is safe from other threads."""
+        with _STOP_LOCK:
+            if getattr(self, '_stopped', False):
+                return
+            self._stopped = True
+        call_on_loop(self.io_loop, self.queues.cancel)  # cancels an asyncio task: the loop's thread only
         self.events.stop()
         for server in self.http_servers:
             if self.io_loop is not None:

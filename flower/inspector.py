@@ -12,7 +12,9 @@ is inspected on its own (its page, or ``/api/workers?workername=X&refresh=1``).
 The cache is bounded by ``--max_workers`` (the least recently refreshed worker goes first), so workers that
 come and go do not pile up.
 
-Runtime rule: ``workers`` is written only on the IOLoop thread (merges happen after the awaited calls).
+Runtime rule 1: ``workers`` is written only on the IOLoop thread (merges happen after the awaited calls).
+With ``FLOWER_THREAD_GUARD=1`` (the tests) the merge and :meth:`Inspector.forget` check it (see
+:mod:`flower.utils.thread_guard`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections import OrderedDict
 from typing import Any
 
 from flower.runner import BlockingRunner, BrokerUnavailable, OperationFailed
+from flower.utils.thread_guard import new_guard
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Inspector:
         self.workers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self._inflight: dict[str | None, asyncio.Task] = {}
         self.last_error: str | None = None
+        self.thread_guard = new_guard('the inspector cache')  # None unless FLOWER_THREAD_GUARD=1
 
     def methods_to_inspect(self, workername: str | None) -> tuple[str, ...]:
         """Every method for one worker; for all workers, those without the per-task lists."""
@@ -84,6 +88,8 @@ class Inspector:
     async def _refresh(self, workername: str | None) -> list[str]:
         methods = self.methods_to_inspect(workername)
         results = await asyncio.gather(*(self._call(method, workername) for method in methods))
+        if self.thread_guard is not None:
+            self.thread_guard.check('Inspector refresh')
         answered: set[str] = set()
         now = time.time()
         for method, replies in zip(methods, results):
@@ -133,6 +139,8 @@ class Inspector:
         return reply
 
     def forget(self, hostname: str) -> None:
+        if self.thread_guard is not None:
+            self.thread_guard.check('Inspector.forget')
         self.workers.pop(hostname, None)
 
 

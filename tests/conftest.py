@@ -19,6 +19,10 @@ from tests.support.processes import Server, start_worker, wait_for
 REDIS_HOST = '127.0.0.1'
 REDIS_PORT = 6379
 IN_CI = os.environ.get('CI', '').lower() == 'true'
+# Runtime rule 1 checked in every test: state written off the IOLoop thread raises and logs "Thread guard: ..."
+# (flower.utils.thread_guard). Set here, at import, so every object the tests build, and every server process
+# they start (tests.support.processes passes os.environ on), has the guard on.
+os.environ['FLOWER_THREAD_GUARD'] = '1'
 
 
 def _unavailable(reason: str):

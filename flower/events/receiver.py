@@ -42,6 +42,7 @@ from flower.events.sanitize import UNDECODABLE
 from flower.events.state import EventsState
 from flower.events.stream_health import Backoff, StreamHealth, classify_failure
 from flower.utils.memory import release_free_memory
+from flower.utils.thread_guard import call_on_loop
 
 logger = logging.getLogger(__name__)
 
@@ -159,10 +160,10 @@ class Events(threading.Thread):
 
     def stop(self, timeout: float = 5.0):
         """Stop receiving; returns once the thread has ended (or ``timeout`` passed)."""
-        for timer in (self._timer, self._trim_timer):
-            if timer is not None:
-                timer.stop()
+        timers = [timer for timer in (self._timer, self._trim_timer) if timer is not None]
         self._timer = self._trim_timer = None
+        for timer in timers:
+            call_on_loop(self.io_loop, timer.stop)  # an IOLoop timer: stopped on the loop's thread
         self._stopping.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)

@@ -15,8 +15,11 @@ applied (runtime rule 8); one that can't be made sane is skipped and counted in 
 and each event is applied on its own, so an event that fails (a bug of ours) is skipped and counted as an
 ``internal_error`` without costing the other events of its batch.
 
-Runtime rule: this object is read and written only on the IOLoop thread. The events thread never touches it;
-it hands raw messages over (see :mod:`flower.events.receiver`).
+Runtime rule 1: this object is read and written only on the IOLoop thread. The events thread never touches it;
+it hands raw messages over (see :mod:`flower.events.receiver`). With ``FLOWER_THREAD_GUARD=1`` (the tests) its
+writer entry points (:meth:`EventsState.apply_messages`, :meth:`EventsState.event`,
+:meth:`EventsState.mark_revoked_pending`, and evictions through the task store's ``pop``/``clear``/``set_limit``)
+check the thread (see :mod:`flower.utils.thread_guard`); ``thread_guard`` is ``None`` otherwise.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from flower.events.sanitize import (
 from flower.events.store import TaskStore, WorkerStore
 from flower.events.task import Task, apply_task_event
 from flower.metrics import EventMetrics
+from flower.utils.thread_guard import new_guard
 from flower.utils.values import sort_key
 
 logger = logging.getLogger(__name__)
@@ -156,6 +160,8 @@ class EventsState(State):
         self._default_log: ChangeLog | None = None
         worker_store.eviction_hooks.append(self._forget_worker)
         store.eviction_hooks.append(self._task_evicted)
+        # runtime rule 1, checked when FLOWER_THREAD_GUARD=1 (decided here, once: None costs one test a batch)
+        self.thread_guard = store.thread_guard = new_guard('the events state')
 
     # celery's State keeps a heap of (clock, timestamp) tuples for time ordering; the store's update order
     # serves instead.
@@ -180,6 +186,8 @@ class EventsState(State):
     def event(self, event):
         """Apply one event dict (celery's API). Returns celery's ``((obj, created), subject)`` shape, or
         ``(None, None)`` for an event that was skipped."""
+        if self.thread_guard is not None:
+            self.thread_guard.check('EventsState.event')
         if type(event) is not dict:
             self.quality.reject(NOT_AN_EVENT, event)
             return _REJECTED
@@ -191,6 +199,8 @@ class EventsState(State):
     def apply_messages(self, messages: Iterable[tuple[float, object]]) -> int:
         """Apply a batch of ``(local_received, body)`` pairs as received from the broker; a body is one event
         dict or a list of them (celery's ``task-multi`` format). Returns the number of events applied."""
+        if self.thread_guard is not None:
+            self.thread_guard.check('EventsState.apply_messages')
         here = utcoffset()
         apply = self._apply_one
         reject = self.quality.reject
@@ -389,6 +399,8 @@ class EventsState(State):
         (or in a worker's prefetch) stays RECEIVED until the worker reports ``task-revoked``, which celery sends
         only when the task comes due. A started task is marked only with ``terminate`` (without it the revoke
         does not stop it); an unknown or finished task is not marked. Returns whether it was marked."""
+        if self.thread_guard is not None:
+            self.thread_guard.check('EventsState.mark_revoked_pending')
         task = self.tasks.data.get(uuid)
         if task is None or task.state in READY_STATES or (task.state == 'STARTED' and not terminate):
             return False

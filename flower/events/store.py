@@ -7,7 +7,10 @@ index is updated when a task changes or is evicted, so a query never sees a ghos
 
 :class:`WorkerStore` does the same for celery ``Worker`` records, capped at ``--max_workers``.
 
-Both are touched only on the IOLoop thread.
+Both are touched only on the IOLoop thread (runtime rule 1). The task store's removals outside event
+application (``pop``, ``clear``, ``load``, ``set_limit``: retention, a loaded state, a new limit) check it when
+:class:`~flower.events.state.EventsState` gave the store its ``thread_guard`` (``FLOWER_THREAD_GUARD=1``, see
+:mod:`flower.utils.thread_guard`); the per-event updates are checked once per batch by the state.
 """
 
 from __future__ import annotations
@@ -176,6 +179,8 @@ class TaskStore(_ReadsLikeAMapping):
     """uuid → Task, least recently updated first, with indexes. Looks like celery's ``LRUCache`` to code
     written for Flower (``tasks[uuid]``, ``tasks.get``, ``tasks.items()``, ``tasks.data``)."""
 
+    thread_guard = None  # the owning state's ThreadGuard when the check is on (flower.utils.thread_guard)
+
     def __init__(self, limit: int):
         self.limit = limit
         self.data: OrderedDict[str, Task] = OrderedDict()
@@ -208,6 +213,8 @@ class TaskStore(_ReadsLikeAMapping):
 
     def pop(self, uuid: str, default=None):
         """Remove a task (the eviction hooks hear of it, as of any removal)."""
+        if self.thread_guard is not None:
+            self.thread_guard.check('TaskStore.pop')
         task = self._remove(uuid, notify=True)
         return default if task is None else task
 
@@ -223,6 +230,8 @@ class TaskStore(_ReadsLikeAMapping):
     def load(self, tasks) -> int:
         """Add many tasks at once, oldest first (a loaded state): indexed as they go, the sorted indexes built
         once at the end instead of one insertion each; then the limit is applied. Returns how many stayed."""
+        if self.thread_guard is not None:
+            self.thread_guard.check('TaskStore.load')
         data = self.data
         for task in tasks:
             if task.uuid in data:
@@ -235,6 +244,8 @@ class TaskStore(_ReadsLikeAMapping):
         return len(data)
 
     def clear(self) -> None:
+        if self.thread_guard is not None:
+            self.thread_guard.check('TaskStore.clear')
         if self.eviction_hooks:
             for task in list(self.data.values()):
                 for hook in self.eviction_hooks:
@@ -333,6 +344,8 @@ class TaskStore(_ReadsLikeAMapping):
         return dropped
 
     def set_limit(self, limit: int) -> int:
+        if self.thread_guard is not None:
+            self.thread_guard.check('TaskStore.set_limit')
         self.limit = limit
         return self.evict_overflow()
 
