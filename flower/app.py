@@ -328,10 +328,13 @@ class Flower(tornado.web.Application):
         self.io_loop.add_callback(self.queues.start, self.options.queue_length_interval)
 
     def _claim_for_io_loop(self) -> None:
-        for owner in (self.events.state, self.inspector):
-            guard = getattr(owner, 'thread_guard', None)  # a user's events= state may have none
-            if guard is not None:
-                guard.claim()
+        guards = [getattr(owner, 'thread_guard', None) for owner in (self.events.state, self.inspector)]
+        guards = [guard for guard in guards if guard is not None]  # a user's events= state may have none
+        for guard in guards:
+            guard.claim()
+        if guards:
+            logger.info('Thread guard on: %s written only on thread %r', ' and '.join(g.what for g in guards),
+                        guards[0].owner_name)
 
     async def _initial_inspection(self):
         try:

@@ -531,3 +531,55 @@ def test_flowers_provider_names_and_helpers_are_importable():
     for cls in (GoogleAuth2LoginHandler, GithubLoginHandler, GitLabLoginHandler, OktaLoginHandler):
         assert issubclass(cls, BaseHandler) and callable(cls._on_auth) and callable(cls.get_authenticated_user)
     assert is_safe_redirect('/tasks') and not is_safe_redirect('//evil.com') and not is_safe_redirect('https://x')
+
+
+class _Unmarked(BaseHandler):
+    """A BaseHandler without tornado.web.authenticated: its prepare() checks every request."""
+
+    def get(self):
+        self.write('checked by BaseHandler.prepare')
+
+
+class _Declared(tornado.web.RequestHandler):
+    public = True
+
+    def get(self):
+        self.write('meant to be public')
+
+
+@pytest.mark.parametrize('handler, warned', [
+    (Protected, False),          # BaseHandler with the authenticated marker
+    (_Unmarked, False),          # BaseHandler without it (prepare authenticates)
+    (OwnAuth, False),            # a RequestHandler whose every method is wrapped in tornado.web.authenticated
+    (_Declared, False),          # public = True
+    (PlainPage, True),           # a plain RequestHandler: served as public, with a warning naming it
+    (HalfProtected, True),       # one method wrapped, another not: the unwrapped one is named
+], ids=lambda value: getattr(value, '__name__', str(value)))
+def test_the_audit_with_every_kind_of_handler(caplog, handler, warned):
+    caplog.set_level(logging.WARNING, logger='flower.app')
+    ensure_handlers_declare_auth([('/h', handler)])
+    messages = [record.getMessage() for record in caplog.records]
+    if warned:
+        assert len(messages) == 1 and f'{handler.__qualname__} for ' in messages[0]
+    else:
+        assert messages == []
+
+
+def test_the_audit_refuses_a_non_handler_among_good_routes():
+    with pytest.raises(RuntimeError, match=r"Route '/bad' is served by .*not a tornado.web.RequestHandler"):
+        ensure_handlers_declare_auth([('/ok', Protected), ('/public', _Declared), ('/bad', len)])
+
+
+class UnmarkedAudited(AsyncHTTPTestCase):
+    """What the audit lets through without a warning really is checked: an unmarked BaseHandler asks for
+    credentials under --basic_auth."""
+
+    def get_app(self):
+        return Flower(capp=celery.Celery('x', broker='memory://'),
+                      options=Options({'cookie_secret': 'x' * 40, 'basic_auth': ['u:p']}),
+                      handlers=[('/unmarked', _Unmarked)])
+
+    def test_an_unmarked_basehandler_asks_for_credentials(self):
+        assert self.fetch('/unmarked').code == 401
+        ok = self.fetch('/unmarked', auth_username='u', auth_password='p')
+        assert ok.code == 200 and ok.body == b'checked by BaseHandler.prepare'

@@ -208,3 +208,29 @@ def test_a_closed_subscription_is_told_apart_by_asking_the_server(probe, expecte
     assert words in str(lost)
     assert probe.socket_connect_timeout == 1.0  # a dead host does not hold the events thread long
     assert broker_went_away(lost) is (expected_type is BrokerGone)
+
+
+def test_the_receivers_backoff_is_its_configured_cap_and_follows_a_changed_one():
+    """The cap the events thread uses is ``Events.max_backoff`` (half a second, runtime rule 6), read when the
+    thread runs, so a subclass's or a patched value is the one in force."""
+    events = Events(Celery('t', broker='memory://'), enable_events=False)
+    assert (Events.min_backoff, Events.max_backoff) == (0.1, 0.5)
+    assert (events._backoff.first, events._backoff.cap) == (0.1, 0.5)
+
+    class Patient(Events):
+        max_backoff = 2.0
+    patient = Patient(Celery('t', broker='memory://'), enable_events=False)
+    patient.io_loop = _NoLoop()
+    waits: list[float] = []
+    failures = iter(range(10))
+
+    def capture():
+        if next(failures, None) is None:
+            patient._stopping.set()
+            return
+        raise OperationalError('Error 111 connecting to 127.0.0.1:1. Connection refused.')
+    patient._capture = capture
+    patient._stopping.wait = lambda delay: waits.append(delay)
+    patient.run()
+    assert waits == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0, 2.0, 2.0]
+    assert patient._backoff.cap == 2.0
