@@ -59,7 +59,7 @@ from flower.utils import abs_path, prepend_url
 from flower.utils.blocking import BlockingOperationRunner  # also a name of Flower's flower.app
 from flower.utils.hosts import AllowedHosts, allowed_hosts_for
 from flower.utils.template import humanize, template_functions, time_type
-from flower.utils.thread_guard import call_on_loop
+from flower.utils.thread_guard import ThreadGuard, call_on_loop
 from flower.views import BaseHandler
 from flower.views.assets import override_settings
 from flower.views.auth import login_settings
@@ -328,8 +328,11 @@ class Flower(tornado.web.Application):
         self.io_loop.add_callback(self.queues.start, self.options.queue_length_interval)
 
     def _claim_for_io_loop(self) -> None:
-        guards = [getattr(owner, 'thread_guard', None) for owner in (self.events.state, self.inspector)]
-        guards = [guard for guard in guards if guard is not None]  # a user's events= state may have none
+        guards: list[ThreadGuard] = []
+        for owner in (self.events.state, self.inspector):
+            guard = getattr(owner, 'thread_guard', None)  # a user's events= state may have none
+            if guard is not None:
+                guards.append(guard)
         for guard in guards:
             guard.claim()
         if guards:

@@ -30,7 +30,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from celery.events import EventReceiver
 from kombu.serialization import prepare_accept_content
@@ -43,6 +43,9 @@ from flower.events.state import EventsState
 from flower.events.stream_health import Backoff, StreamHealth, classify_failure
 from flower.utils.memory import release_free_memory
 from flower.utils.thread_guard import call_on_loop
+
+if TYPE_CHECKING:
+    from tornado.ioloop import PeriodicCallback
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +129,8 @@ class Events(threading.Thread):
         self._resubscribe = threading.Event()
         self._room = threading.Event()  # the raw backlog is below half its limit (see RedisEventStream)
         self._room.set()
-        self._timer = None
-        self._trim_timer = None
+        self._timer: PeriodicCallback | None = None
+        self._trim_timer: PeriodicCallback | None = None
         self._applied_since_trim = 0
         self._last_trim = 0.0
         self._frames = PubSubFrames()

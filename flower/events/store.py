@@ -21,6 +21,7 @@ from collections import Counter, OrderedDict
 from typing import Callable, Iterator
 
 from flower.events.task import Task
+from flower.utils.thread_guard import ThreadGuard
 
 EvictionHook = Callable[[Task], None]
 
@@ -179,7 +180,7 @@ class TaskStore(_ReadsLikeAMapping):
     """uuid → Task, least recently updated first, with indexes. Looks like celery's ``LRUCache`` to code
     written for Flower (``tasks[uuid]``, ``tasks.get``, ``tasks.items()``, ``tasks.data``)."""
 
-    thread_guard = None  # the owning state's ThreadGuard when the check is on (flower.utils.thread_guard)
+    thread_guard: ThreadGuard | None = None  # the owning state's ThreadGuard when the check is on (flower.utils.thread_guard)
 
     def __init__(self, limit: int):
         self.limit = limit

@@ -37,23 +37,7 @@ def test_the_events_thread_retries_quickly_with_a_capped_backoff_reset_by_each_c
     """Events.run with a broker that fails 12 times, connects once, then fails again: the waits between
     attempts start under a second, never pass the cap, and start over after the connection."""
     events = Events(Celery('t', broker='memory://'), enable_events=False)
-    events.io_loop = _NoLoop()
-    waits: list[float] = []
-    attempts = iter(['fail'] * 12 + ['connect'] + ['fail'] * 3 + ['stop'])
-
-    def capture():
-        step = next(attempts)
-        if step == 'connect':
-            events._on_connected()
-            raise ConnectionResetError(errno.ECONNRESET, 'Connection reset by peer')
-        if step == 'stop':
-            events._stopping.set()
-            return
-        raise OperationalError('Error 111 connecting to 127.0.0.1:1. Connection refused.')
-
-    events._capture = capture
-    events._stopping.wait = lambda delay: waits.append(delay)
-    events.run()
+    waits = _run_attempts(events, ['fail'] * 12 + ['connect'] + ['fail'] * 3)
     assert waits[:5] == [0.1, 0.2, 0.4, 0.5, 0.5]
     assert max(waits) == events.max_backoff == 0.5
     assert len(waits) == 16
@@ -220,17 +204,29 @@ def test_the_receivers_backoff_is_its_configured_cap_and_follows_a_changed_one()
     class Patient(Events):
         max_backoff = 2.0
     patient = Patient(Celery('t', broker='memory://'), enable_events=False)
-    patient.io_loop = _NoLoop()
-    waits: list[float] = []
-    failures = iter(range(10))
-
-    def capture():
-        if next(failures, None) is None:
-            patient._stopping.set()
-            return
-        raise OperationalError('Error 111 connecting to 127.0.0.1:1. Connection refused.')
-    patient._capture = capture
-    patient._stopping.wait = lambda delay: waits.append(delay)
-    patient.run()
+    waits = _run_attempts(patient, ['fail'] * 10)
     assert waits == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0, 2.0, 2.0]
     assert patient._backoff.cap == 2.0
+
+
+def _run_attempts(events, steps: list[str]) -> list[float]:
+    """Run the events thread's loop (on this thread) with a broker whose connection attempts go as ``steps``
+    say ('fail': refused; 'connect': connects, then the connection is reset), then stop; returns the waits."""
+    events.io_loop = _NoLoop()
+    waits: list[float] = []
+    attempts = iter(steps)
+
+    def capture():
+        step = next(attempts, 'stop')
+        if step == 'connect':
+            events._on_connected()
+            raise ConnectionResetError(errno.ECONNRESET, 'Connection reset by peer')
+        if step == 'stop':
+            events._stopping.set()
+            return
+        raise OperationalError('Error 111 connecting to 127.0.0.1:1. Connection refused.')
+
+    events._capture = capture
+    events._stopping.wait = lambda delay: waits.append(delay)
+    events.run()
+    return waits
