@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from typing import Callable, Iterator
 
 from flower.events.task import Task
@@ -190,7 +190,8 @@ class TaskStore(_ReadsLikeAMapping):
         self.by_worker: dict[str, dict[str, Task]] = {}
         # how many tasks each (worker, state) pair has: the workers page's counts, kept with the buckets they
         # count so a count always equals the rows its link lists
-        self.worker_states: Counter = Counter()
+        # (a plain dict, not a Counter: Counter's missing-key and delete hooks are Python calls on the event path)
+        self.worker_states: dict[tuple[str, str], int] = {}
         self.eviction_hooks: list[EvictionHook] = []
         self.evicted = 0
         self.sorted_fields: dict[str, SortedField] = {name: SortedField(name) for name in SORTED_FIELDS}
@@ -296,7 +297,9 @@ class TaskStore(_ReadsLikeAMapping):
             if old_worker is not None and old_state is not None:
                 _uncount(self.worker_states, (old_worker, old_state))
             if worker is not None:
-                self.worker_states[worker, state] += 1
+                counts = self.worker_states
+                key = (worker, state)
+                counts[key] = counts.get(key, 0) + 1
 
     def field_set(self, task: Task, field: str, replaced: bool) -> None:
         """A sorted field of ``task`` got a value (``replaced``: it had one before)."""
@@ -359,12 +362,12 @@ def _add(index: dict, key, uuid: str, task: Task) -> None:
         bucket[uuid] = task
 
 
-def _uncount(counts: Counter, key) -> None:
-    left = counts[key] - 1
+def _uncount(counts: dict, key) -> None:
+    left = counts.get(key, 0) - 1
     if left > 0:
         counts[key] = left
     else:
-        del counts[key]
+        counts.pop(key, None)
 
 
 def _discard(index: dict, key, uuid: str) -> None:
