@@ -291,8 +291,7 @@ class EventMetrics:
         return OVERFLOW_TASK
 
     def count_event(self, worker: str, type_: str, task: str) -> None:
-        # the common case (a name already labelled) without a call: this runs for every task event
-        key = (worker, type_, task if task in self.task_names else self.task_label(task))
+        key = (worker, type_, self.task_label(task))
         entry = self._events.get(key)
         if entry is None:
             # [count, created, cached sample line, cached created line]
@@ -305,7 +304,7 @@ class EventMetrics:
         """One runtime observation; ``key`` is the (worker, task label) pair when the caller has it already
         (a ``labels()`` child). One body for both: this runs for every finished task."""
         if key is None:
-            key = (worker, task if task in self.task_names else self.task_label(task))
+            key = (worker, self.task_label(task))
         hist = self._runtime.get(key)
         if hist is None:
             hist = self._runtime[key] = _Runtime(len(self.bounds), time.time())
@@ -318,10 +317,10 @@ class EventMetrics:
         hist.text = None
 
     def set_prefetch_time(self, worker: str, task: str, seconds: float) -> None:
-        self._prefetch_time[(worker, task if task in self.task_names else self.task_label(task))] = seconds
+        self._prefetch_time[(worker, self.task_label(task))] = seconds
 
     def add_prefetched(self, worker: str, task: str, delta: int) -> None:
-        key = (worker, task if task in self.task_names else self.task_label(task))
+        key = (worker, self.task_label(task))
         self._prefetched[key] = self._prefetched.get(key, 0.0) + delta
 
     def set_online(self, worker: str, online: bool) -> None:
