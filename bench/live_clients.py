@@ -77,16 +77,40 @@ class Run:
         self.workdir = workdir
         self.redis_port, self.port = free_port(), free_port()
         self.redis = subprocess.Popen(
-            [shutil.which('redis-server') or 'redis-server', '--port', str(self.redis_port), '--bind', '127.0.0.1',
-             '--save', '', '--appendonly', 'no', '--dir', str(workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                shutil.which('redis-server') or 'redis-server',
+                '--port',
+                str(self.redis_port),
+                '--bind',
+                '127.0.0.1',
+                '--save',
+                '',
+                '--appendonly',
+                'no',
+                '--dir',
+                str(workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         self.broker = f'redis://127.0.0.1:{self.redis_port}/0'
         self.log_path = workdir / f'server-{self.port}.log'
         self.log = open(self.log_path, 'wb')
         self.server = subprocess.Popen(
-            [sys.executable, '-m', 'flower', f'--broker={self.broker}', f'--port={self.port}', '--address=127.0.0.1',
-             '--max_tasks=10000'], cwd=REPO, stdout=self.log, stderr=subprocess.STDOUT,
-            env=dict(os.environ, PYTHONUNBUFFERED='1'))
+            [
+                sys.executable,
+                '-m',
+                'flower',
+                f'--broker={self.broker}',
+                f'--port={self.port}',
+                '--address=127.0.0.1',
+                '--max_tasks=10000',
+            ],
+            cwd=REPO,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=dict(os.environ, PYTHONUNBUFFERED='1'),
+        )
         deadline = time.monotonic() + 30
         while b'receiving events' not in self.log_path.read_bytes():
             if self.server.poll() is not None or time.monotonic() > deadline:
@@ -95,10 +119,30 @@ class Run:
 
     def publisher(self, rate: int, duration: float) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, str(BENCH / 'publisher.py'), '--broker', self.broker, '--mode', 'live', '--format',
-             'multi', '--rate', str(rate), '--duration', str(duration), '--events', str(10 ** 9), '--seed', str(SEED),
-             '--workers', '10'],
-            cwd=self.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                sys.executable,
+                str(BENCH / 'publisher.py'),
+                '--broker',
+                self.broker,
+                '--mode',
+                'live',
+                '--format',
+                'multi',
+                '--rate',
+                str(rate),
+                '--duration',
+                str(duration),
+                '--events',
+                str(10**9),
+                '--seed',
+                str(SEED),
+                '--workers',
+                '10',
+            ],
+            cwd=self.workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def stop(self) -> None:
         stop(self.server)
@@ -111,8 +155,7 @@ def page_mix(count: int) -> list[dict]:
     kinds = [
         (0.40, lambda i: {'page': 'tasks', 'sort': 'received', 'dir': 'desc', 'start': 0, 'length': 15}),
         (0.10, lambda i: {'page': 'tasks', 'sort': 'received', 'dir': 'desc', 'start': 15, 'length': 15}),
-        (0.10, lambda i: {'page': 'tasks', 'search': 'state:FAILURE', 'sort': 'received', 'dir': 'desc',
-                          'length': 15}),
+        (0.10, lambda i: {'page': 'tasks', 'search': 'state:FAILURE', 'sort': 'received', 'dir': 'desc', 'length': 15}),
         (0.05, lambda i: {'page': 'tasks', 'sort': 'runtime', 'dir': 'desc', 'length': 50}),
         (0.15, lambda i: {'page': 'workers'}),
         (0.10, lambda i: {'page': 'worker', 'name': f'worker{i % 10}@bench'}),
@@ -165,6 +208,7 @@ async def measure(run: Run, clients: int, rate: int, duration: float) -> dict:
                 return
             stamp = STAMP.search(message[:80])
             received[index].append((float(stamp.group(1)) if stamp else 0.0, len(message)))
+
     readers = [asyncio.ensure_future(read(i, ws)) for i, ws in enumerate(sockets)]
 
     publisher = run.publisher(rate, duration)
@@ -193,18 +237,23 @@ async def measure(run: Run, clients: int, rate: int, duration: float) -> dict:
 
     publishing = [s for s in samples if s[0] <= duration + 0.5]
     result = {
-        'clients': clients, 'rate': rate, 'duration_s': duration,
+        'clients': clients,
+        'rate': rate,
+        'duration_s': duration,
         'events_applied': int(last[1] - applied0),
         'events_applied_per_s_mean': round(statistics.mean(s[1] for s in publishing), 1) if publishing else 0,
         'events_applied_per_s_min_max': [round(min(s[1] for s in publishing)), round(max(s[1] for s in publishing))]
-        if publishing else None,
+        if publishing
+        else None,
         'backlog_bytes_max': int(max(s[2] for s in samples)) if samples else 0,
         'backlog_bytes_end': int(samples[-1][2]) if samples else 0,
         'server_cpu_cores_mean': round(statistics.mean(s[3] for s in publishing), 3) if publishing else 0,
         'server_cpu_cores_max': round(max(s[3] for s in publishing), 3) if publishing else 0,
         'wall_s': round(wall, 1),
-        'series': [{'t': s[0], 'applied_per_s': round(s[1]), 'backlog_bytes': int(s[2]), 'cpu_cores': round(s[3], 3)}
-                   for s in samples],
+        'series': [
+            {'t': s[0], 'applied_per_s': round(s[1]), 'backlog_bytes': int(s[2]), 'cpu_cores': round(s[3], 3)}
+            for s in samples
+        ],
     }
     if clients:
         per_client = []
@@ -212,26 +261,37 @@ async def measure(run: Run, clients: int, rate: int, duration: float) -> dict:
             stamps = [stamp for stamp, _ in messages]
             gaps = [b - a for a, b in zip(stamps, stamps[1:])]
             busiest = max((sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps), default=0)
-            per_client.append({'page': describe(watch), 'messages': len(messages),
-                               'per_s': len(messages) / wall, 'bytes_per_s': sum(n for _, n in messages) / wall,
-                               'most_in_one_second': busiest, 'min_gap_s': min(gaps) if gaps else None})
+            per_client.append(
+                {
+                    'page': describe(watch),
+                    'messages': len(messages),
+                    'per_s': len(messages) / wall,
+                    'bytes_per_s': sum(n for _, n in messages) / wall,
+                    'most_in_one_second': busiest,
+                    'min_gap_s': min(gaps) if gaps else None,
+                }
+            )
         rates = [c['per_s'] for c in per_client]
-        result.update({
-            'messages_per_client_per_s_max': round(max(rates), 2),
-            'messages_per_client_per_s_mean': round(statistics.mean(rates), 2),
-            'most_messages_to_one_client_in_one_second': max(c['most_in_one_second'] for c in per_client),
-            'smallest_gap_between_messages_s': round(min((c['min_gap_s'] for c in per_client
-                                                          if c['min_gap_s'] is not None), default=0), 3),
-            'bytes_per_client_per_s_mean': round(statistics.mean(c['bytes_per_s'] for c in per_client)),
-            'clients_that_got_nothing': sum(1 for c in per_client if not c['messages']),
-            'by_page': {},
-        })
+        result.update(
+            {
+                'messages_per_client_per_s_max': round(max(rates), 2),
+                'messages_per_client_per_s_mean': round(statistics.mean(rates), 2),
+                'most_messages_to_one_client_in_one_second': max(c['most_in_one_second'] for c in per_client),
+                'smallest_gap_between_messages_s': round(
+                    min((c['min_gap_s'] for c in per_client if c['min_gap_s'] is not None), default=0), 3
+                ),
+                'bytes_per_client_per_s_mean': round(statistics.mean(c['bytes_per_s'] for c in per_client)),
+                'clients_that_got_nothing': sum(1 for c in per_client if not c['messages']),
+                'by_page': {},
+            }
+        )
         for page in sorted({c['page'] for c in per_client}):
             group = [c for c in per_client if c['page'] == page]
-            result['by_page'][page] = {'clients': len(group),
-                                       'messages_per_s_mean': round(statistics.mean(c['per_s'] for c in group), 2),
-                                       'kib_per_s_mean': round(statistics.mean(c['bytes_per_s'] for c in group) / 1024,
-                                                               1)}
+            result['by_page'][page] = {
+                'clients': len(group),
+                'messages_per_s_mean': round(statistics.mean(c['per_s'] for c in group), 2),
+                'kib_per_s_mean': round(statistics.mean(c['bytes_per_s'] for c in group) / 1024, 1),
+            }
         metrics = (await http.fetch(f'http://127.0.0.1:{run.port}/metrics')).body.decode()
         dropped = re.search(r'^flower_live_dropped_clients_total (\S+)', metrics, re.M)
         result['clients_dropped'] = int(float(dropped.group(1))) if dropped else None
@@ -240,21 +300,29 @@ async def measure(run: Run, clients: int, rate: int, duration: float) -> dict:
 
 def report(label: str, result: dict) -> None:
     print(f'\n== {label}: {result["clients"]} clients, {result["rate"]} events/s for {result["duration_s"]:g} s ==')
-    print(f'events applied           {result["events_applied"]} in {result["wall_s"]} s; per second while '
-          f'publishing: mean {result["events_applied_per_s_mean"]}, min/max {result["events_applied_per_s_min_max"]}')
+    print(
+        f'events applied           {result["events_applied"]} in {result["wall_s"]} s; per second while '
+        f'publishing: mean {result["events_applied_per_s_mean"]}, min/max {result["events_applied_per_s_min_max"]}'
+    )
     print(f'backlog (bytes)          max {result["backlog_bytes_max"]}, at the end {result["backlog_bytes_end"]}')
     print(f'server CPU (cores)       mean {result["server_cpu_cores_mean"]}, max {result["server_cpu_cores_max"]}')
     print('backlog over time        ' + ' '.join(f'{s["t"]:g}s:{s["backlog_bytes"]}' for s in result['series']))
     if result['clients']:
-        print(f'messages/client/s        max {result["messages_per_client_per_s_max"]}, '
-              f'mean {result["messages_per_client_per_s_mean"]}; most to one client in any second '
-              f'{result["most_messages_to_one_client_in_one_second"]}; smallest gap '
-              f'{result["smallest_gap_between_messages_s"]} s')
-        print(f'bytes/client/s           mean {result["bytes_per_client_per_s_mean"]}; clients that got nothing '
-              f'{result["clients_that_got_nothing"]}; dropped {result["clients_dropped"]}')
+        print(
+            f'messages/client/s        max {result["messages_per_client_per_s_max"]}, '
+            f'mean {result["messages_per_client_per_s_mean"]}; most to one client in any second '
+            f'{result["most_messages_to_one_client_in_one_second"]}; smallest gap '
+            f'{result["smallest_gap_between_messages_s"]} s'
+        )
+        print(
+            f'bytes/client/s           mean {result["bytes_per_client_per_s_mean"]}; clients that got nothing '
+            f'{result["clients_that_got_nothing"]}; dropped {result["clients_dropped"]}'
+        )
         for page, numbers in result['by_page'].items():
-            print(f'  {page:<20} {numbers["clients"]:>4} clients  {numbers["messages_per_s_mean"]:>5} msg/s  '
-                  f'{numbers["kib_per_s_mean"]:>7} KiB/s each')
+            print(
+                f'  {page:<20} {numbers["clients"]:>4} clients  {numbers["messages_per_s_mean"]:>5} msg/s  '
+                f'{numbers["kib_per_s_mean"]:>7} KiB/s each'
+            )
 
 
 def main(argv=None) -> int:

@@ -38,9 +38,11 @@ def lifecycles(count: int) -> list[list[dict]]:
     messages, current = [], []
     for i in range(count):
         worker, name, uuid = f'w{i % 4}@bench', f'bench.tasks.generated_{i:06d}', f'bench-{i:06d}'
-        current += [event('task-received', worker, t0, uuid=uuid, name=name, args='()', kwargs='{}', retries=0),
-                    event('task-started', worker, t0 + 0.001, uuid=uuid),
-                    event('task-succeeded', worker, t0 + 0.002, uuid=uuid, result='None', runtime=0.001)]
+        current += [
+            event('task-received', worker, t0, uuid=uuid, name=name, args='()', kwargs='{}', retries=0),
+            event('task-started', worker, t0 + 0.001, uuid=uuid),
+            event('task-succeeded', worker, t0 + 0.002, uuid=uuid, result='None', runtime=0.001),
+        ]
         if len(current) >= EVENTS_PER_MESSAGE:
             messages.append(current)
             current = []
@@ -55,7 +57,7 @@ def samples(text: str, name: str) -> list[tuple[str, float]]:
     for line in text.splitlines():
         if line.startswith(name + '{') or line.startswith(name + ' '):
             labels, _, value = line.rpartition(' ')
-            out.append((labels[len(name):], float(value)))
+            out.append((labels[len(name) :], float(value)))
     return out
 
 
@@ -69,15 +71,26 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 def run(redis_server: PrivateRedis, names: int, cap: int, repeat: int) -> dict:
-    server = Server(redis_server.url, args=['--enable_events=false', '--queue_length_interval=0',
-                                            f'--metrics_max_task_names={cap}', f'--max_tasks={min(names, 100000)}'])
+    server = Server(
+        redis_server.url,
+        args=[
+            '--enable_events=false',
+            '--queue_length_interval=0',
+            f'--metrics_max_task_names={cap}',
+            f'--max_tasks={min(names, 100000)}',
+        ],
+    )
     try:
         messages = lifecycles(names)
         expected = 3 * names
         for start in range(0, len(messages), 100):
-            publish_burst(redis_server.port, messages[start:start + 100])
-        wait_for(lambda: total(server, 'flower_events_total') >= expected, 600, interval=2,
-                 message=f'{expected} events to be applied')
+            publish_burst(redis_server.port, messages[start : start + 100])
+        wait_for(
+            lambda: total(server, 'flower_events_total') >= expected,
+            600,
+            interval=2,
+            message=f'{expected} events to be applied',
+        )
         text = server.get('/metrics', timeout=120).text
         assert total(server, 'flower_events_total') == expected
         folded = samples(text, 'flower_metrics_task_names_folded')[0][1]
@@ -93,8 +106,15 @@ def run(redis_server: PrivateRedis, names: int, cap: int, repeat: int) -> dict:
             response = server.get('/metrics', timeout=120)
             times.append(time.perf_counter() - started)
             size = len(response.content)
-        return {'cap': cap, 'bytes': size, 'lines': response.text.count('\n'), 'p50': percentile(times, 50),
-                'p95': percentile(times, 95), 'folded': folded, 'runs': repeat}
+        return {
+            'cap': cap,
+            'bytes': size,
+            'lines': response.text.count('\n'),
+            'p50': percentile(times, 50),
+            'p95': percentile(times, 95),
+            'folded': folded,
+            'runs': repeat,
+        }
     finally:
         server.stop()
 
@@ -123,10 +143,12 @@ def main() -> int:
         met = r['bytes'] < MAX_BYTES and r['p95'] < MAX_SECONDS
         if r['cap']:
             ok = ok and met
-        print(f'{args.names:,} names, {label:<28} /metrics {r["bytes"] / 1e6:8.2f} MB, {r["lines"]:>9,} lines, '
-              f'p50 {r["p50"] * 1000:7.1f} ms, p95 {r["p95"] * 1000:7.1f} ms ({r["runs"]} runs), '
-              f'folded {r["folded"]:,.0f}' + (f'; target < 2 MB and p95 < 100 ms: {"met" if met else "MISSED"}'
-                                                if r['cap'] else ''))
+        print(
+            f'{args.names:,} names, {label:<28} /metrics {r["bytes"] / 1e6:8.2f} MB, {r["lines"]:>9,} lines, '
+            f'p50 {r["p50"] * 1000:7.1f} ms, p95 {r["p95"] * 1000:7.1f} ms ({r["runs"]} runs), '
+            f'folded {r["folded"]:,.0f}'
+            + (f'; target < 2 MB and p95 < 100 ms: {"met" if met else "MISSED"}' if r['cap'] else '')
+        )
     return 0 if ok else 1
 
 

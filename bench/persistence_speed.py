@@ -54,9 +54,20 @@ class EventSource:
         if now - self._last_heartbeat >= 2.0:
             self._last_heartbeat = now
             for worker in WORKERS:
-                events.append(self._event('worker-heartbeat', worker, now, freq=2.0, active=1, processed=self._task,
-                                          loadavg=[0.5, 0.4, 0.3], sw_ident='py-celery', sw_ver='5.7.0',
-                                          sw_sys='Linux'))
+                events.append(
+                    self._event(
+                        'worker-heartbeat',
+                        worker,
+                        now,
+                        freq=2.0,
+                        active=1,
+                        processed=self._task,
+                        loadavg=[0.5, 0.4, 0.3],
+                        sw_ident='py-celery',
+                        sw_ver='5.7.0',
+                        sw_sys='Linux',
+                    )
+                )
         while len(events) < count:
             if not self._steps:
                 self._new_task(now)
@@ -69,22 +80,46 @@ class EventSource:
         uuid = str(uuidlib.uuid4())
         worker = WORKERS[n % len(WORKERS)]
         name = TASK_NAMES[n % len(TASK_NAMES)]
-        received = self._event('task-received', worker, now, uuid=uuid, name=name, args=f'({n}, "user{n % 5000}")',
-                               kwargs=f"{{'x': {n % 97}, 'tenant': 't{n % 13}'}}", retries=0, eta=None,
-                               expires=None, root_id=uuid, parent_id=None)
+        received = self._event(
+            'task-received',
+            worker,
+            now,
+            uuid=uuid,
+            name=name,
+            args=f'({n}, "user{n % 5000}")',
+            kwargs=f"{{'x': {n % 97}, 'tenant': 't{n % 13}'}}",
+            retries=0,
+            eta=None,
+            expires=None,
+            root_id=uuid,
+            parent_id=None,
+        )
         started = self._event('task-started', worker, now, uuid=uuid)
         if n % 10 == 0:
-            done = self._event('task-failed', worker, now, uuid=uuid, exception="ValueError('bad input')",
-                               traceback='Traceback (most recent call last):\n  File "x.py", line 1\nValueError')
+            done = self._event(
+                'task-failed',
+                worker,
+                now,
+                uuid=uuid,
+                exception="ValueError('bad input')",
+                traceback='Traceback (most recent call last):\n  File "x.py", line 1\nValueError',
+            )
         else:
-            done = self._event('task-succeeded', worker, now, uuid=uuid, result=repr({'n': n, 'ok': True}),
-                               runtime=0.012)
+            done = self._event(
+                'task-succeeded', worker, now, uuid=uuid, result=repr({'n': n, 'ok': True}), runtime=0.012
+            )
         self._steps = [done, started, received]
 
     def _event(self, type_, hostname, now, **fields):
         self._clock += 1
-        data = {'type': type_, 'hostname': hostname, 'timestamp': now, 'utcoffset': 0, 'pid': 4242,
-                'clock': self._clock}
+        data = {
+            'type': type_,
+            'hostname': hostname,
+            'timestamp': now,
+            'utcoffset': 0,
+            'pid': 4242,
+            'clock': self._clock,
+        }
         data.update(fields)
         return data
 
@@ -96,6 +131,7 @@ def percentiles(values, unit=1000.0):
 
     def pick(q):
         return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] * unit
+
     return f'p50 {pick(0.5):7.2f}  p95 {pick(0.95):7.2f}  max {ordered[-1] * unit:7.2f}  (n={len(ordered)})'
 
 
@@ -105,11 +141,15 @@ def main() -> None:
     parser.add_argument('--seconds', type=float, default=30.0)
     parser.add_argument('--interval', type=int, default=1000, help='save interval in ms')
     parser.add_argument('--max-tasks', type=int, default=100_000)
-    parser.add_argument('--prefill', type=int, default=None, help='tasks in the store before measuring '
-                                                                   '(default: --max-tasks)')
+    parser.add_argument(
+        '--prefill', type=int, default=None, help='tasks in the store before measuring (default: --max-tasks)'
+    )
     parser.add_argument('--db', default=None, help='database path (default: a temporary directory)')
-    parser.add_argument('--no-save', action='store_true', help='the same run without periodic saves: the '
-                                                               'baseline for the IOLoop numbers')
+    parser.add_argument(
+        '--no-save',
+        action='store_true',
+        help='the same run without periodic saves: the baseline for the IOLoop numbers',
+    )
     args = parser.parse_args()
     prefill = args.max_tasks if args.prefill is None else args.prefill
     directory = None
@@ -195,6 +235,7 @@ def main() -> None:
         for timer in timers:
             timer.start()
         loop.call_later(args.seconds, finish)
+
     loop.add_callback(begin)
     loop.start()
     gc.callbacks.remove(on_gc)
@@ -208,28 +249,38 @@ def main() -> None:
     writer = saver.writer
     saving = 'no periodic saves (baseline)' if args.no_save else f'save every {args.interval} ms'
     print(f'persistence speed: {args.rate} events/s for {measured:.1f}s, {saving}, --max_tasks {args.max_tasks}')
-    print(f'  prefill: {len(state.tasks)} tasks in memory ({filled} events in {fill_seconds:.1f}s); first save of '
-          f'all of them: {initial_save:.2f}s (IOLoop part {initial_collect * 1000:.1f} ms)')
-    print(f'  events applied: {applied} ({applied / measured:.0f}/s); backlog at end: {backlog_samples[-1]} events, '
-          f'max {max(backlog_samples)} events')
+    print(
+        f'  prefill: {len(state.tasks)} tasks in memory ({filled} events in {fill_seconds:.1f}s); first save of '
+        f'all of them: {initial_save:.2f}s (IOLoop part {initial_collect * 1000:.1f} ms)'
+    )
+    print(
+        f'  events applied: {applied} ({applied / measured:.0f}/s); backlog at end: {backlog_samples[-1]} events, '
+        f'max {max(backlog_samples)} events'
+    )
     print(f'  IOLoop stall per save (ms):       {percentiles(saver.collect_seconds)}')
     print(f'  IOLoop heartbeat lateness (ms):   {percentiles(lateness)}')
     print(f'  writer transaction (ms):          {percentiles(list(writer.durations))}')
     rows = sorted(writer.rows_written)
     if rows:
         print(f'  rows per transaction:             p50 {rows[len(rows) // 2]}  max {rows[-1]}')
-    print(f'  writer queue: max {max(writer_backlog) if writer_backlog else 0} batches waiting; '
-          f'failures {writer.failures}')
-    print(f'  full GC pauses during the run:    {len(gc_pauses)}'
-          + (f', max {max(gc_pauses) * 1000:.1f} ms' if gc_pauses else ''))
+    print(
+        f'  writer queue: max {max(writer_backlog) if writer_backlog else 0} batches waiting; '
+        f'failures {writer.failures}'
+    )
+    print(
+        f'  full GC pauses during the run:    {len(gc_pauses)}'
+        + (f', max {max(gc_pauses) * 1000:.1f} ms' if gc_pauses else '')
+    )
     print(f'  file: {os.path.getsize(args.db) / 1e6:.1f} MB')
 
     restored = EventsState(max_tasks_in_memory=args.max_tasks)
     loader = StateSaver(restored, args.db)
     started = time.perf_counter()
     loader.load()
-    print(f'  load at start-up: {len(restored.tasks)} tasks, {len(restored.workers)} workers in '
-          f'{time.perf_counter() - started:.2f}s')
+    print(
+        f'  load at start-up: {len(restored.tasks)} tasks, {len(restored.workers)} workers in '
+        f'{time.perf_counter() - started:.2f}s'
+    )
     if directory is not None:
         directory.cleanup()
 

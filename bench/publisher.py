@@ -75,8 +75,12 @@ STREAM_KEYS = ("format", "tasks", "events", "workers", "names", "first_task", "s
 def task_uuid(seed: int, index: int) -> str:
     """A valid-looking, deterministic version-4 UUID for task ``index`` of run ``seed``."""
     return "%08x-%04x-4%03x-a%03x-%012x" % (
-        seed & 0xFFFFFFFF, (index >> 48) & 0xFFFF, (index >> 36) & 0xFFF, (index >> 24) & 0xFFF,
-        index & 0xFFFFFFFFFFFF)
+        seed & 0xFFFFFFFF,
+        (index >> 48) & 0xFFFF,
+        (index >> 36) & 0xFFF,
+        (index >> 24) & 0xFFF,
+        index & 0xFFFFFFFFFFFF,
+    )
 
 
 class Lifecycles:
@@ -98,12 +102,30 @@ class Lifecycles:
             worker, name = r.randrange(a.workers), self.names[r.randrange(a.names)]
         uuid = task_uuid(a.seed, index)
         word = r.choice(WORDS)
-        args = "(%d, '%s-%06d', %s)" % (r.randrange(10**6), word, r.randrange(10**6),
-                                        r.choice(("True", "False", "None")))
+        args = "(%d, '%s-%06d', %s)" % (
+            r.randrange(10**6),
+            word,
+            r.randrange(10**6),
+            r.choice(("True", "False", "None")),
+        )
         kwargs = "{'priority': %d, 'source': '%s'}" % (r.randrange(10), r.choice(WORDS))
-        events = [("task-received", dict(uuid=uuid, name=name, args=args, kwargs=kwargs, root_id=uuid,
-                                         parent_id=None, retries=0, eta=None, expires=None)),
-                  ("task-started", dict(uuid=uuid))]
+        events = [
+            (
+                "task-received",
+                dict(
+                    uuid=uuid,
+                    name=name,
+                    args=args,
+                    kwargs=kwargs,
+                    root_id=uuid,
+                    parent_id=None,
+                    retries=0,
+                    eta=None,
+                    expires=None,
+                ),
+            ),
+            ("task-started", dict(uuid=uuid)),
+        ]
         x = r.random()
         if x < SUCCEED:
             events.append(self._succeeded(uuid))
@@ -119,13 +141,18 @@ class Lifecycles:
     def _succeeded(self, uuid):
         r = self.rng
         result = "{'id': %d, 'status': '%s', 'rows': %d}" % (
-            r.randrange(10**6), r.choice(("ok", "done", "skipped")), r.randrange(10**4))
+            r.randrange(10**6),
+            r.choice(("ok", "done", "skipped")),
+            r.randrange(10**4),
+        )
         return ("task-succeeded", dict(uuid=uuid, result=result, runtime=round(r.uniform(0.005, 2.5), 6)))
 
     def _failure(self, uuid):
         exc = self.rng.choice(EXCEPTIONS)
-        tb = ('Traceback (most recent call last):\n  File "/app/tasks.py", line %d, in run\n'
-              '    return handler(payload)\n%s\n' % (self.rng.randrange(20, 400), exc))
+        tb = (
+            'Traceback (most recent call last):\n  File "/app/tasks.py", line %d, in run\n'
+            '    return handler(payload)\n%s\n' % (self.rng.randrange(20, 400), exc)
+        )
         return dict(uuid=uuid, exception=exc, traceback=tb)
 
     def __iter__(self):
@@ -148,8 +175,15 @@ class Lifecycles:
 
 
 def heartbeat_fields(rng: random.Random, processed: int) -> dict:
-    return dict(freq=2.0, sw_ident="py-celery", sw_ver="5.7.0", sw_sys="Linux", active=rng.randrange(8),
-                processed=processed, loadavg=[round(rng.uniform(0, 2), 2) for _ in range(3)])
+    return dict(
+        freq=2.0,
+        sw_ident="py-celery",
+        sw_ver="5.7.0",
+        sw_sys="Linux",
+        active=rng.randrange(8),
+        processed=processed,
+        loadavg=[round(rng.uniform(0, 2), 2) for _ in range(3)],
+    )
 
 
 class Recorder:
@@ -174,8 +208,10 @@ class Workers:
     def __init__(self, app, conn, a, rng, recorder: Recorder | None):
         buffer_group = ["task"] if a.format == "multi" else None
         self.rng = rng
-        self.dispatchers = [app.events.Dispatcher(conn, hostname=f"worker{i}@bench", buffer_group=buffer_group)
-                            for i in range(a.workers)]
+        self.dispatchers = [
+            app.events.Dispatcher(conn, hostname=f"worker{i}@bench", buffer_group=buffer_group)
+            for i in range(a.workers)
+        ]
         self.producer = self.dispatchers[0].producer
         for d in self.dispatchers[1:]:
             d.producer = self.producer
@@ -252,8 +288,10 @@ def render(a, app, conn) -> dict:
         if n:
             got = recorder.take()
             if len(got) != 1:
-                raise SystemExit("publisher: kombu's Redis transport did not publish through the recorder; "
-                                 "use --mode live with this kombu version")
+                raise SystemExit(
+                    "publisher: kombu's Redis transport did not publish through the recorder; "
+                    "use --mode live with this kombu version"
+                )
             messages += got
             counts.append(n)
     for n in workers.flush():
@@ -261,9 +299,14 @@ def render(a, app, conn) -> dict:
     messages += recorder.take()
     workers.close()
     assert len(messages) == len(counts)
-    return dict(params=stream_params(a), messages=messages, counts=counts,
-                tasks_started=lifecycles.next_index - a.first_task, tasks_completed=lifecycles.completed,
-                next_task=lifecycles.next_index)
+    return dict(
+        params=stream_params(a),
+        messages=messages,
+        counts=counts,
+        tasks_started=lifecycles.next_index - a.first_task,
+        tasks_completed=lifecycles.completed,
+        next_task=lifecycles.next_index,
+    )
 
 
 def load_or_render(a, app, conn) -> dict:
@@ -278,8 +321,11 @@ def load_or_render(a, app, conn) -> dict:
     t = time.monotonic()
     stream = render(a, app, conn)
     nbytes = sum(map(len, stream["messages"]))
-    print("rendered %d task events in %d messages (%.1f MB) in %.1f s" % (
-        sum(stream["counts"]), len(stream["messages"]), nbytes / 1e6, time.monotonic() - t), file=sys.stderr)
+    print(
+        "rendered %d task events in %d messages (%.1f MB) in %.1f s"
+        % (sum(stream["counts"]), len(stream["messages"]), nbytes / 1e6, time.monotonic() - t),
+        file=sys.stderr,
+    )
     if a.cache:
         os.makedirs(os.path.dirname(os.path.abspath(a.cache)), exist_ok=True)
         tmp = a.cache + ".tmp"
@@ -380,10 +426,16 @@ def replay(a, app, conn, stream: dict, rate, credit) -> dict:
         out.write("progress %.4f %d\n" % (time.monotonic(), sent))
     workers.close()
     sock.close()
-    return dict(task_events=sent, worker_events=worker_events, messages=written, seconds=round(elapsed, 4),
-                events_per_s=round(sent / elapsed, 1) if elapsed else None,
-                tasks_started=stream["tasks_started"], next_task=stream["next_task"],
-                complete=i == total_msgs)
+    return dict(
+        task_events=sent,
+        worker_events=worker_events,
+        messages=written,
+        seconds=round(elapsed, 4),
+        events_per_s=round(sent / elapsed, 1) if elapsed else None,
+        tasks_started=stream["tasks_started"],
+        next_task=stream["next_task"],
+        complete=i == total_msgs,
+    )
 
 
 def live(a, app, conn, rate, credit) -> dict:
@@ -441,10 +493,16 @@ def live(a, app, conn, rate, credit) -> dict:
     if next_progress:
         out.write("progress %.4f %d\n" % (time.monotonic(), flushed))
     workers.close()
-    return dict(task_events=flushed, worker_events=worker_events, messages=messages,
-                seconds=round(elapsed, 4), events_per_s=round(flushed / elapsed, 1) if elapsed else None,
-                tasks_started=lifecycles.next_index - a.first_task, next_task=lifecycles.next_index,
-                complete=not stopped_early)
+    return dict(
+        task_events=flushed,
+        worker_events=worker_events,
+        messages=messages,
+        seconds=round(elapsed, 4),
+        events_per_s=round(flushed / elapsed, 1) if elapsed else None,
+        tasks_started=lifecycles.next_index - a.first_task,
+        next_task=lifecycles.next_index,
+        complete=not stopped_early,
+    )
 
 
 def main(argv=None) -> int:
@@ -466,11 +524,19 @@ def main(argv=None) -> int:
     p.add_argument("--mode", choices=("live", "replay"), default="live")
     p.add_argument("--cache", help="replay mode: file to load the rendered stream from / save it to")
     p.add_argument("--render-only", action="store_true", help="replay mode: render (and cache) and exit")
-    p.add_argument("--batch", type=int, default=64,
-                   help="messages per Redis write (live: kombu Producer.batch; 0/1 = one round trip per "
-                        "message, as a worker does)")
-    p.add_argument("--window", type=int, default=0,
-                   help="flow control: keep sent - applied <= WINDOW, reading 'applied <n>' lines on stdin")
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=64,
+        help="messages per Redis write (live: kombu Producer.batch; 0/1 = one round trip per "
+        "message, as a worker does)",
+    )
+    p.add_argument(
+        "--window",
+        type=int,
+        default=0,
+        help="flow control: keep sent - applied <= WINDOW, reading 'applied <n>' lines on stdin",
+    )
     p.add_argument("--progress", type=float, default=0, help="print progress every this many seconds")
     a = p.parse_args(argv)
     if not (a.tasks or a.events):
@@ -483,8 +549,17 @@ def main(argv=None) -> int:
     if a.mode == "replay":
         stream = load_or_render(a, app, conn)
         if a.render_only:
-            print("result " + json.dumps(dict(rendered=len(stream["messages"]), task_events=sum(stream["counts"]),
-                                              next_task=stream["next_task"])), flush=True)
+            print(
+                "result "
+                + json.dumps(
+                    dict(
+                        rendered=len(stream["messages"]),
+                        task_events=sum(stream["counts"]),
+                        next_task=stream["next_task"],
+                    )
+                ),
+                flush=True,
+            )
             return 0
         credit = Credit() if a.window else None
         result = replay(a, app, conn, stream, rate, credit)

@@ -37,6 +37,7 @@ TARGET_SECONDS = 1.0
 def fill(port: int, count: int) -> tuple[list[str], list[int]]:
     """Queue i gets 1 + i % 3 messages at step 0 and one more on each of steps 3/6/9 where i allows."""
     import redis
+
     client = redis.Redis(port=port)
     names = [f'bench.queue.{i:05d}' for i in range(count)]
     expected = []
@@ -75,8 +76,10 @@ async def measure(broker, names: list[str], expected: list[int], repeat: int) ->
 def report(label: str, samples: list[float]) -> bool:
     p50, p95 = percentile(samples, 50), percentile(samples, 95)
     ok = p95 < TARGET_SECONDS
-    print(f'{label:<34} p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   '
-          f'({len(samples)} runs; target p95 < {TARGET_SECONDS:.0f} s: {"met" if ok else "MISSED"})')
+    print(
+        f'{label:<34} p50 {p50 * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms   '
+        f'({len(samples)} runs; target p95 < {TARGET_SECONDS:.0f} s: {"met" if ok else "MISSED"})'
+    )
     return ok
 
 
@@ -95,9 +98,13 @@ def measure_endpoint(port: int, names: list[str], expected: list[int], repeat: i
     keeps an answer for 2 s, so the requests are spaced past that: each one is a fresh broker call."""
     with open(os.path.join(folder, 'benchqueues.py'), 'w') as module:
         module.write(APP_MODULE.replace('{count}', str(len(names))))
-    server = Server(f'redis://127.0.0.1:{port}/0', app='benchqueues', cwd=folder,
-                    args=['--queue_length_interval=0', '--enable_events=false'],
-                    env={'PYTHONPATH': os.pathsep.join([folder, str(REPO)])})
+    server = Server(
+        f'redis://127.0.0.1:{port}/0',
+        app='benchqueues',
+        cwd=folder,
+        args=['--queue_length_interval=0', '--enable_events=false'],
+        env={'PYTHONPATH': os.pathsep.join([folder, str(REPO)])},
+    )
     wanted = dict(zip(names, expected))
     try:
         samples = []
@@ -122,8 +129,9 @@ def main() -> int:
     parser.add_argument('--repeat', type=int, default=20)
     parser.add_argument('--llen', action='store_true', help='also time the pipelined-LLEN fallback')
     parser.add_argument('--no-server', action='store_true', help='skip timing the HTTP endpoint')
-    parser.add_argument('--server-repeat', type=int, default=10,
-                        help='requests to the endpoint (2.1 s apart, past its cache)')
+    parser.add_argument(
+        '--server-repeat', type=int, default=10, help='requests to the endpoint (2.1 s apart, past its cache)'
+    )
     args = parser.parse_args()
 
     folder = tempfile.mkdtemp(prefix='flower-bench-queues-')
@@ -131,13 +139,20 @@ def main() -> int:
     port = redis_server.port
     try:
         names, expected = fill(port, args.queues)
-        print(f'{args.queues} queues x {len(PRIORITY_STEPS)} priority steps, {sum(expected)} messages, '
-              f'private redis-server on 127.0.0.1:{port}')
+        print(
+            f'{args.queues} queues x {len(PRIORITY_STEPS)} priority steps, {sum(expected)} messages, '
+            f'private redis-server on 127.0.0.1:{port}'
+        )
         broker = broker_for(f'redis://127.0.0.1:{port}/0')
         ok = report('queues(all names) [script]', asyncio.run(measure(broker, names, expected, args.repeat)))
         if not args.no_server:
-            ok = report('GET /api/queues/length (server)', measure_endpoint(
-                port, names, expected, args.server_repeat, folder)) and ok
+            ok = (
+                report(
+                    'GET /api/queues/length (server)',
+                    measure_endpoint(port, names, expected, args.server_repeat, folder),
+                )
+                and ok
+            )
         if args.llen:  # for information: the exit status is about the normal (script) path
             fallback = broker_for(f'redis://127.0.0.1:{port}/0')
             fallback.use_script = False

@@ -50,8 +50,9 @@ PUBLISHER = BENCH / "publisher.py"
 
 PROFILES = {
     "quick": dict(sizes=[10_000, 25_000], sustained_seconds=5, query_reps=15, metrics_reps=5, paced_seconds=8),
-    "full": dict(sizes=[10_000, 50_000, 100_000], sustained_seconds=10, query_reps=40, metrics_reps=10,
-                 paced_seconds=15),
+    "full": dict(
+        sizes=[10_000, 50_000, 100_000], sustained_seconds=10, query_reps=40, metrics_reps=10, paced_seconds=15
+    ),
 }
 # Flow-control backlog bound, in task events: ~23 MB of Redis messages in either format (single events are
 # ~775 bytes on the wire, task-multi ~410 bytes per event), under the 32 MB pubsub limit.
@@ -137,10 +138,15 @@ class CpuAccount:
         publisher = self._children() - self.children0
         harness = self._self() - self.self0
         other = max(0.0, (machine - self.machine0) - server - redis - publisher - harness)
-        return dict(wall_s=round(wall, 2), server_cpu_s=round(server, 2), redis_cpu_s=round(redis, 2),
-                    publisher_cpu_s=round(publisher, 2), harness_cpu_s=round(harness, 2),
-                    other_cpu_cores=round(other / wall, 2) if wall else None,
-                    steal_cores=round((steal - self.steal0) / wall, 2) if wall else None)
+        return dict(
+            wall_s=round(wall, 2),
+            server_cpu_s=round(server, 2),
+            redis_cpu_s=round(redis, 2),
+            publisher_cpu_s=round(publisher, 2),
+            harness_cpu_s=round(harness, 2),
+            other_cpu_cores=round(other / wall, 2) if wall else None,
+            steal_cores=round((steal - self.steal0) / wall, 2) if wall else None,
+        )
 
 
 def wait_quiet(server: "Server", redis: "PrivateRedis", max_wait: float, threshold: float = 0.3) -> float:
@@ -192,6 +198,7 @@ class LogWatch:
 
 # --------------------------------------------------------------------------------------------- processes
 
+
 class PrivateRedis:
     """A throw-away redis-server on a free port with default client-output-buffer limits (pubsub 32mb hard)."""
 
@@ -201,9 +208,25 @@ class PrivateRedis:
         self.workdir = RESULTS / "redis-tmp"
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--logfile", str(self.logfile)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--logfile",
+                str(self.logfile),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -262,14 +285,17 @@ class Server:
             logf.write(("$ " + " ".join(cmd) + "\n").encode())
             logf.flush()
             t0 = time.monotonic()
-            self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=logf,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                cmd, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT
+            )
         self.alerts = LogWatch(self.logfile, self.ALERT)
         deadline = t0 + self.args.start_timeout
         while True:
             if self.proc.poll() is not None:
-                raise StartError(f"{self.kind} exited with code {self.proc.returncode} before answering "
-                                 f"/healthcheck; log {self.logfile}:\n{tail(self.logfile)}")
+                raise StartError(
+                    f"{self.kind} exited with code {self.proc.returncode} before answering "
+                    f"/healthcheck; log {self.logfile}:\n{tail(self.logfile)}"
+                )
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
                 conn.request("GET", "/healthcheck")
@@ -281,8 +307,10 @@ class Server:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise StartError(f"{self.kind} did not answer /healthcheck with 200 within "
-                                 f"{self.args.start_timeout:.0f}s; log {self.logfile}:\n{tail(self.logfile)}")
+                raise StartError(
+                    f"{self.kind} did not answer /healthcheck with 200 within "
+                    f"{self.args.start_timeout:.0f}s; log {self.logfile}:\n{tail(self.logfile)}"
+                )
             time.sleep(0.01)
 
     def client(self, timeout: float = 300) -> "Http":
@@ -338,14 +366,33 @@ def applied_task_events(client: Http) -> int:
 
 # --------------------------------------------------------------------------------------------- streams
 
+
 class Stream:
     """A pre-rendered event stream (see publisher.py --mode replay), cached in bench/results/streams/."""
 
-    def __init__(self, name: str, fmt: str, *, first_task: int, tasks: int = 0, events: int = 0,
-                 workers: int = 10, names: int = 10, label_grid: bool = False):
+    def __init__(
+        self,
+        name: str,
+        fmt: str,
+        *,
+        first_task: int,
+        tasks: int = 0,
+        events: int = 0,
+        workers: int = 10,
+        names: int = 10,
+        label_grid: bool = False,
+    ):
         self.name, self.format = name, fmt
-        self.opts = dict(format=fmt, tasks=tasks, events=events, workers=workers, names=names,
-                         first_task=first_task, seed=1, label_grid=label_grid)
+        self.opts = dict(
+            format=fmt,
+            tasks=tasks,
+            events=events,
+            workers=workers,
+            names=names,
+            first_task=first_task,
+            seed=1,
+            label_grid=label_grid,
+        )
         key = hashlib.sha1(json.dumps(self.opts, sort_keys=True).encode()).hexdigest()[:10]
         self.cache = STREAMS / f"{name}-{key}.pkl"
 
@@ -355,8 +402,22 @@ class Stream:
 
     def args(self) -> list[str]:
         o = self.opts
-        a = ["--mode", "replay", "--cache", str(self.cache), "--format", o["format"], "--workers", str(o["workers"]),
-             "--names", str(o["names"]), "--first-task", str(o["first_task"]), "--seed", str(o["seed"])]
+        a = [
+            "--mode",
+            "replay",
+            "--cache",
+            str(self.cache),
+            "--format",
+            o["format"],
+            "--workers",
+            str(o["workers"]),
+            "--names",
+            str(o["names"]),
+            "--first-task",
+            str(o["first_task"]),
+            "--seed",
+            str(o["seed"]),
+        ]
         if o["tasks"]:
             a += ["--tasks", str(o["tasks"])]
         if o["events"]:
@@ -369,18 +430,42 @@ class Stream:
 class Publisher:
     """Runs publisher.py in its own process; collects its progress lines; feeds it flow-control credit."""
 
-    def __init__(self, stream: Stream, broker: str, rate="max", window: int = 0, progress: float = 0.1,
-                 extra: list[str] | None = None):
-        cmd = [str(TOOLS_PY), str(PUBLISHER), "--broker", broker, *stream.args(), "--rate", str(rate),
-               "--progress", str(progress), *(extra or [])]
+    def __init__(
+        self,
+        stream: Stream,
+        broker: str,
+        rate="max",
+        window: int = 0,
+        progress: float = 0.1,
+        extra: list[str] | None = None,
+    ):
+        cmd = [
+            str(TOOLS_PY),
+            str(PUBLISHER),
+            "--broker",
+            broker,
+            *stream.args(),
+            "--rate",
+            str(rate),
+            "--progress",
+            str(progress),
+            *(extra or []),
+        ]
         if window:
             cmd += ["--window", str(window)]
         self.progress: list[tuple[float, int]] = []
         self.result: dict | None = None
         self.stderr_path = LOGS / f"publisher-{stream.name}.err"
         self._stderr = open(self.stderr_path, "ab")
-        self.proc = subprocess.Popen(cmd, cwd=RESULTS, stdin=subprocess.PIPE if window else subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=RESULTS,
+            stdin=subprocess.PIPE if window else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+            bufsize=1,
+        )
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
 
@@ -437,16 +522,31 @@ def render_streams(streams: list[Stream], broker: str) -> None:
             continue
         log(f"rendering stream {s.name} ({s.opts}) ...")
         t = time.monotonic()
-        subprocess.run([str(TOOLS_PY), str(PUBLISHER), "--broker", broker, *s.args(), "--render-only"],
-                       cwd=RESULTS, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [str(TOOLS_PY), str(PUBLISHER), "--broker", broker, *s.args(), "--render-only"],
+            cwd=RESULTS,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         log(f"  rendered in {time.monotonic() - t:.1f}s")
 
 
 # --------------------------------------------------------------------------------------------- measurements
 
-def run_stream(server: Server, redis: PrivateRedis, stream: Stream, *, rate="max", window: int = 0,
-               duration: float = 0, during=None, poll: float = POLL, stall: float = 6.0,
-               drain_timeout: float = 900) -> dict:
+
+def run_stream(
+    server: Server,
+    redis: PrivateRedis,
+    stream: Stream,
+    *,
+    rate="max",
+    window: int = 0,
+    duration: float = 0,
+    during=None,
+    poll: float = POLL,
+    stall: float = 6.0,
+    drain_timeout: float = 900,
+) -> dict:
     """Send one stream to the server and follow its applied-event counter until it has drained.
 
     ``window``: flow control (see publisher.py). ``during``: an object with start()/stop() run alongside.
@@ -459,8 +559,9 @@ def run_stream(server: Server, redis: PrivateRedis, stream: Stream, *, rate="max
     server.alerts.mark()
     t_begin = time.monotonic()
     acct = CpuAccount(server, redis)
-    pub = Publisher(stream, redis.url, rate=rate, window=window,
-                    extra=["--duration", str(duration)] if duration else None)
+    pub = Publisher(
+        stream, redis.url, rate=rate, window=window, extra=["--duration", str(duration)] if duration else None
+    )
     samples: list[tuple[float, int]] = []
     poll_seconds: list[float] = []
     if during:
@@ -481,8 +582,12 @@ def run_stream(server: Server, redis: PrivateRedis, stream: Stream, *, rate="max
         t_published = time.monotonic()
         backlog_at_publish_end = published - value
         last_change = t_published
-        while value < published and time.monotonic() - last_change < stall \
-                and time.monotonic() - t_published < drain_timeout and server.alive():
+        while (
+            value < published
+            and time.monotonic() - last_change < stall
+            and time.monotonic() - t_published < drain_timeout
+            and server.alive()
+        ):
             time.sleep(poll)
             new = applied_task_events(client) - base
             samples.append((time.monotonic(), new))
@@ -494,17 +599,26 @@ def run_stream(server: Server, redis: PrivateRedis, stream: Stream, *, rate="max
     cpu_info = acct.result()
     cpu = cpu_info["server_cpu_s"]
     t_drained = next((t for t, v in samples if v >= value), samples[-1][0])
-    out = dict(stream=stream.name, format=stream.format, rate_target=rate, window=window,
-               published=published, applied=value, lost=published - value,
-               publish_seconds=result["seconds"], publisher_rate=result["events_per_s"],
-               seconds_to_drain=round(t_drained - t_begin, 2),
-               cpu_us_per_event=round(cpu / value * 1e6, 1) if value else None, cpu=cpu_info,
-               other_cores_before=other_before,
-               redis_cutoffs=len(redis.cutoffs.new_matches()),
-               server_alert_lines=server.alerts.new_matches()[:5],
-               poll_ms_p50=round(1000 * percentile(poll_seconds, 0.5), 1),
-               poll_ms_max=round(1000 * max(poll_seconds), 1),
-               backlog_at_publish_end=backlog_at_publish_end)
+    out = dict(
+        stream=stream.name,
+        format=stream.format,
+        rate_target=rate,
+        window=window,
+        published=published,
+        applied=value,
+        lost=published - value,
+        publish_seconds=result["seconds"],
+        publisher_rate=result["events_per_s"],
+        seconds_to_drain=round(t_drained - t_begin, 2),
+        cpu_us_per_event=round(cpu / value * 1e6, 1) if value else None,
+        cpu=cpu_info,
+        other_cores_before=other_before,
+        redis_cutoffs=len(redis.cutoffs.new_matches()),
+        server_alert_lines=server.alerts.new_matches()[:5],
+        poll_ms_p50=round(1000 * percentile(poll_seconds, 0.5), 1),
+        poll_ms_max=round(1000 * max(poll_seconds), 1),
+        backlog_at_publish_end=backlog_at_publish_end,
+    )
     out.update(sustained_rate(samples, pub, published, window))
     # [seconds since start, applied, sent] at each poll: for plots and for checking the saturation claim.
     out["timeline"] = [[round(t - t_begin, 3), v, pub.sent_at(t)] for t, v in samples]
@@ -532,9 +646,13 @@ def sustained_rate(samples, pub: Publisher, published: int, window: int) -> dict
     backlog = [pub.sent_at(t) - v for t, v in samples if lo[0] <= t <= hi[0]]
     med = statistics.median(backlog) if backlog else 0
     threshold = 0.1 * window if window else 0.02 * published
-    return dict(rate=round(rate, 1), window_s=round(hi[0] - lo[0], 2), backlog_median=int(med),
-                backlog_max=int(max(backlog)) if backlog else 0,
-                limited_by="server" if med >= threshold else "publisher")
+    return dict(
+        rate=round(rate, 1),
+        window_s=round(hi[0] - lo[0], 2),
+        backlog_median=int(med),
+        backlog_max=int(max(backlog)) if backlog else 0,
+        limited_by="server" if med >= threshold else "publisher",
+    )
 
 
 def measure_latency(client: Http, path: str, reps: int, check=None) -> dict:
@@ -548,22 +666,36 @@ def measure_latency(client: Http, path: str, reps: int, check=None) -> dict:
     for _ in range(reps):
         status, body, dt = client.get(path)
         times.append(dt)
-    info.update(n=reps, p50_ms=round(1000 * percentile(times, 0.5), 2),
-                p95_ms=round(1000 * percentile(times, 0.95), 2), max_ms=round(1000 * max(times), 2))
+    info.update(
+        n=reps,
+        p50_ms=round(1000 * percentile(times, 0.5), 2),
+        p95_ms=round(1000 * percentile(times, 0.95), 2),
+        max_ms=round(1000 * max(times), 2),
+    )
     return info
 
 
 def datatable_path(order_column: int, direction: str = "desc", search: str = "") -> str:
-    params = [("draw", "1"), ("start", "0"), ("length", "15"), ("search[value]", search),
-              ("order[0][column]", str(order_column)), ("order[0][dir]", direction)]
+    params = [
+        ("draw", "1"),
+        ("start", "0"),
+        ("length", "15"),
+        ("search[value]", search),
+        ("order[0][column]", str(order_column)),
+        ("order[0][dir]", direction),
+    ]
     params += [(f"columns[{i}][data]", c) for i, c in enumerate(COLUMNS)]
     return "/tasks/datatable?" + urlencode(params)
 
 
 def check_datatable(body: bytes) -> dict:
     d = json.loads(body)
-    return dict(rows=len(d.get("data", [])), records_total=d.get("recordsTotal"),
-                records_filtered=d.get("recordsFiltered"), search_error=d.get("searchError"))
+    return dict(
+        rows=len(d.get("data", [])),
+        records_total=d.get("recordsTotal"),
+        records_filtered=d.get("recordsFiltered"),
+        search_error=d.get("searchError"),
+    )
 
 
 def check_api_tasks(body: bytes) -> dict:
@@ -622,8 +754,11 @@ class QueryLoad:
         out = {"period_s": self.period, "errors": self.errors}
         for name, vals in self.latencies.items():
             if vals:
-                out[name] = dict(n=len(vals), p50_ms=round(1000 * percentile(vals, 0.5), 1),
-                                 p95_ms=round(1000 * percentile(vals, 0.95), 1))
+                out[name] = dict(
+                    n=len(vals),
+                    p50_ms=round(1000 * percentile(vals, 0.5), 1),
+                    p95_ms=round(1000 * percentile(vals, 0.95), 1),
+                )
         return out
 
 
@@ -633,6 +768,7 @@ def settle_rss(server: Server, seconds: float = 1.0) -> int:
 
 
 # --------------------------------------------------------------------------------------------- the plan
+
 
 def make_streams(p: dict, args) -> dict[str, Stream]:
     s = {}
@@ -648,12 +784,15 @@ def make_streams(p: dict, args) -> dict[str, Stream]:
     s["with_queries"] = Stream(f"with-queries-{ev}", "single", events=ev, first_task=30_000_000)
     pe = int(args.paced_rate * p["paced_seconds"])
     s["paced"] = Stream(f"paced-{pe}", "single", events=pe, first_task=40_000_000)
-    s["labels"] = Stream("labels-200x50", "single", tasks=200 * 50, workers=200, names=50, label_grid=True,
-                         first_task=50_000_000)
-    s["burst_single"] = Stream(f"burst-single-{args.burst_events}", "single", events=args.burst_events,
-                               first_task=60_000_000)
-    s["burst_multi"] = Stream(f"burst-multi-{args.burst_events}", "multi", events=args.burst_events,
-                              first_task=70_000_000)
+    s["labels"] = Stream(
+        "labels-200x50", "single", tasks=200 * 50, workers=200, names=50, label_grid=True, first_task=50_000_000
+    )
+    s["burst_single"] = Stream(
+        f"burst-single-{args.burst_events}", "single", events=args.burst_events, first_task=60_000_000
+    )
+    s["burst_multi"] = Stream(
+        f"burst-multi-{args.burst_events}", "multi", events=args.burst_events, first_task=70_000_000
+    )
     return s
 
 
@@ -669,16 +808,21 @@ def bench_size(server: Server, n: int, streams: dict, p: dict, args, is_largest:
             raise RuntimeError("the server applied no task events: /metrics has no flower_events_total samples")
         out["rss_filled_kib"] = settle_rss(server)
         out["rss_per_task_kib"] = round((out["rss_filled_kib"] - out["rss_start_kib"]) / n, 3)
-        log(f"[{server.kind} {n}] filled at {out['fill']['rate']}/s; RSS {out['rss_filled_kib'] / 1024:.0f} MiB "
-            f"= {out['rss_per_task_kib']} KiB/task")
+        log(
+            f"[{server.kind} {n}] filled at {out['fill']['rate']}/s; RSS {out['rss_filled_kib'] / 1024:.0f} MiB "
+            f"= {out['rss_per_task_kib']} KiB/task"
+        )
         out["sustained"] = {}
         for fmt in ("single", "multi"):
-            r = run_stream(server, redis, streams[f"sustained_{fmt}"], window=WINDOW[fmt],
-                           duration=p["sustained_seconds"])
+            r = run_stream(
+                server, redis, streams[f"sustained_{fmt}"], window=WINDOW[fmt], duration=p["sustained_seconds"]
+            )
             out["sustained"][fmt] = r
-            log(f"[{server.kind} {n}] sustained {fmt}: {r['rate']}/s ({r['limited_by']}-limited), "
+            log(
+                f"[{server.kind} {n}] sustained {fmt}: {r['rate']}/s ({r['limited_by']}-limited), "
                 f"lost {r['lost']}, {r['cpu_us_per_event']} us CPU/event, other load "
-                f"{r['cpu']['other_cpu_cores']} cores")
+                f"{r['cpu']['other_cpu_cores']} cores"
+            )
         out["rss_after_churn_kib"] = settle_rss(server)
         # Steady state at --max_tasks: the state has been turned over by the sustained streams' new tasks.
         out["rss_per_task_steady_kib"] = round((out["rss_after_churn_kib"] - out["rss_start_kib"]) / n, 3)
@@ -687,13 +831,21 @@ def bench_size(server: Server, n: int, streams: dict, p: dict, args, is_largest:
             out["queries"] = {}
             for name, (path, check) in QUERIES.items():
                 out["queries"][name] = m = measure_latency(client, path, p["query_reps"], check)
-                log(f"[{server.kind} {n}] {name}: " + (f"p50 {m['p50_ms']} ms, p95 {m['p95_ms']} ms" if "p50_ms" in m
-                                                        else f"HTTP {m['status']}"))
+                log(
+                    f"[{server.kind} {n}] {name}: "
+                    + (f"p50 {m['p50_ms']} ms, p95 {m['p95_ms']} ms" if "p50_ms" in m else f"HTTP {m['status']}")
+                )
             # Only the endpoints this server serves: a 404 would be a free query.
             served = [k for k, v in out["queries"].items() if v.get("status") == 200]
             load = QueryLoad(server, args.query_period, served)
-            r = run_stream(server, redis, streams["with_queries"], window=WINDOW["single"], during=load,
-                           duration=p["sustained_seconds"])
+            r = run_stream(
+                server,
+                redis,
+                streams["with_queries"],
+                window=WINDOW["single"],
+                during=load,
+                duration=p["sustained_seconds"],
+            )
             r["queries"] = load.summary()
             out["ingest_with_queries"] = r
             log(f"[{server.kind} {n}] ingestion while queries run: {r['rate']}/s, lost {r['lost']}")
@@ -701,17 +853,26 @@ def bench_size(server: Server, n: int, streams: dict, p: dict, args, is_largest:
             # Kept up: nothing lost, and less than one second of events behind when the publisher stopped.
             r["kept_up"] = r["lost"] == 0 and r["backlog_at_publish_end"] <= args.paced_rate
             out["paced"] = r
-            log(f"[{server.kind} {n}] paced {args.paced_rate:.0f}/s publisher: applied {r['rate']}/s, "
+            log(
+                f"[{server.kind} {n}] paced {args.paced_rate:.0f}/s publisher: applied {r['rate']}/s, "
                 f"{r['backlog_at_publish_end']} behind when it stopped, lost {r['lost']}, "
-                f"Redis cut-offs {r['redis_cutoffs']}: {'kept up' if r['kept_up'] else 'did NOT keep up'}")
+                f"Redis cut-offs {r['redis_cutoffs']}: {'kept up' if r['kept_up'] else 'did NOT keep up'}"
+            )
             # /metrics grows to ~250k samples with these labels: poll it rarely while they are made.
-            out["labels_stream"] = run_stream(server, redis, streams["labels"], window=WINDOW["single"], poll=2.0,
-                                              stall=15)
+            out["labels_stream"] = run_stream(
+                server, redis, streams["labels"], window=WINDOW["single"], poll=2.0, stall=15
+            )
             out["queries"]["metrics_200x50"] = m = measure_latency(
-                server.client(), "/metrics", p["metrics_reps"], check_metrics)
-            log(f"[{server.kind} {n}] /metrics 200x50: " + (
-                f"p50 {m['p50_ms']} ms, p95 {m['p95_ms']} ms, {m['samples']} samples" if "p50_ms" in m
-                else f"HTTP {m['status']}"))
+                server.client(), "/metrics", p["metrics_reps"], check_metrics
+            )
+            log(
+                f"[{server.kind} {n}] /metrics 200x50: "
+                + (
+                    f"p50 {m['p50_ms']} ms, p95 {m['p95_ms']} ms, {m['samples']} samples"
+                    if "p50_ms" in m
+                    else f"HTTP {m['status']}"
+                )
+            )
         out["rss_end_kib"] = server.rss_kib()
     finally:
         server.stop()
@@ -728,8 +889,10 @@ def bench_burst(server: Server, streams: dict, sizes: list[int], args) -> dict:
         for fmt in ("single", "multi"):
             r = run_stream(server, redis, streams[f"burst_{fmt}"], rate=args.burst_rate)
             out[fmt] = r
-            log(f"[{server.kind} burst {fmt}] {r['published']} events at {r['publisher_rate']:.0f}/s: lost {r['lost']}, "
-                f"Redis cut-offs {r['redis_cutoffs']}, server log alerts {len(r['server_alert_lines'])}")
+            log(
+                f"[{server.kind} burst {fmt}] {r['published']} events at {r['publisher_rate']:.0f}/s: lost {r['lost']}, "
+                f"Redis cut-offs {r['redis_cutoffs']}, server log alerts {len(r['server_alert_lines'])}"
+            )
     finally:
         server.stop()
         redis.stop()
@@ -761,6 +924,7 @@ def bench_server(kind: str, streams: dict, p: dict, args) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- report
+
 
 def iter_streams(res: dict):
     """Every run_stream result in one server's results."""
@@ -881,9 +1045,13 @@ def main() -> int:
     ap.add_argument("--burst-rate", default="50000", help="events/s of the burst, or 'max'")
     ap.add_argument("--query-period", type=float, default=0.5, help="seconds between queries while ingesting")
     ap.add_argument("--no-burst", action="store_true")
-    ap.add_argument("--quiet-wait", type=float, default=10,
-                    help="before each stream, wait up to this many seconds for other work on the machine to "
-                         "drop below 0.3 cores (0 = don't wait)")
+    ap.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=10,
+        help="before each stream, wait up to this many seconds for other work on the machine to "
+        "drop below 0.3 cores (0 = don't wait)",
+    )
     ap.add_argument("--output", default=str(RESULTS / "latest.json"))
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--report", metavar="JSON", help="only print the tables of an earlier run's JSON")
@@ -920,13 +1088,25 @@ def main() -> int:
         redis.stop()
 
     results = {
-        "meta": dict(profile=profile, profile_settings=p, started=datetime.datetime.now().isoformat(timespec="seconds"),
-                     command=" ".join([Path(sys.executable).name] + sys.argv), machine=dict(
-                         cpus=os.cpu_count(), platform=platform.platform(), python=platform.python_version(),
-                         mem_gib=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)),
-                     window=WINDOW, poll_s=POLL, paced_rate=args.paced_rate, burst_events=args.burst_events,
-                     burst_rate=args.burst_rate, query_period_s=args.query_period,
-                     redis=subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip()),
+        "meta": dict(
+            profile=profile,
+            profile_settings=p,
+            started=datetime.datetime.now().isoformat(timespec="seconds"),
+            command=" ".join([Path(sys.executable).name] + sys.argv),
+            machine=dict(
+                cpus=os.cpu_count(),
+                platform=platform.platform(),
+                python=platform.python_version(),
+                mem_gib=round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+            ),
+            window=WINDOW,
+            poll_s=POLL,
+            paced_rate=args.paced_rate,
+            burst_events=args.burst_events,
+            burst_rate=args.burst_rate,
+            query_period_s=args.query_period,
+            redis=subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip(),
+        ),
         "servers": {},
     }
     for kind in kinds:

@@ -29,13 +29,19 @@ NAMES = [f'proj.tasks.task_{i}' for i in range(20)]
 
 def make_events(count: int) -> list:
     from tests.support.events import heartbeat, task_events
+
     now = time.time()
     events = []
     i = 0
     while len(events) < count:
         host = WORKERS[i % len(WORKERS)]
-        events += task_events(name=NAMES[i % len(NAMES)], hostname=host, start=now + i * 0.0001,
-                              outcome='failed' if i % 10 == 0 else 'succeeded', args=f'({i}, {i})')
+        events += task_events(
+            name=NAMES[i % len(NAMES)],
+            hostname=host,
+            start=now + i * 0.0001,
+            outcome='failed' if i % 10 == 0 else 'succeeded',
+            args=f'({i}, {i})',
+        )
         if i % 50 == 0:
             events.append(heartbeat(host, active=1, processed=i))
         i += 1
@@ -47,6 +53,7 @@ def child(tree: str, count: int) -> None:
     sys.path.insert(0, tree)
     sys.path.insert(1, HERE)  # tests.support from this tree (the baseline may not have the same helpers)
     from flower.events.state import EventsState
+
     events = make_events(count)
     batch = [(time.time(), copy.copy(event)) for event in events]
     state = EventsState(max_tasks_in_memory=count)
@@ -60,6 +67,7 @@ def child(tree: str, count: int) -> None:
 def check_alone(count: int, rounds: int) -> float:
     sys.path.insert(0, HERE)
     from flower.events.sanitize import check_event
+
     events = make_events(count)
     repairs = Counter()
     best = float('inf')
@@ -75,8 +83,13 @@ def check_alone(count: int, rounds: int) -> float:
 
 
 def measure(tree: str, count: int) -> float:
-    out = subprocess.run([sys.executable, __file__, '--child', tree, '--events', str(count)], check=True,
-                         capture_output=True, text=True, cwd=HERE).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, '--child', tree, '--events', str(count)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+    ).stdout
     return float(out.split()[-1])
 
 
@@ -91,8 +104,9 @@ def main() -> None:
         child(args.child, args.events)
         return
     with tempfile.TemporaryDirectory(prefix='sanitize-bench-') as base:
-        archive = subprocess.run(['git', 'archive', args.baseline, 'flower'], cwd=HERE, check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(
+            ['git', 'archive', args.baseline, 'flower'], cwd=HERE, check=True, capture_output=True
+        ).stdout
         subprocess.run(['tar', '-x', '-C', base], input=archive, check=True)
         old, new = [], []
         for _ in range(args.rounds):

@@ -51,20 +51,43 @@ def build_state(count: int, seed: int = 1) -> EventsState:
         args = f'({rng.randrange(100000)}, {rng.randrange(100000)})'
         kwargs = f"{{'x': {rng.randrange(100)}, 'user': 'user{rng.randrange(10000)}', 'mode': 'fast'}}"
         base = {'uuid': uuid, 'hostname': worker, 'utcoffset': 0, 'pid': 1, 'clock': 3 * i}
-        state.event(dict(base, type='task-received', timestamp=t, name=name, args=args, kwargs=kwargs,
-                         retries=0, root_id=uuid, parent_id=None, eta=None, expires=None))
+        state.event(
+            dict(
+                base,
+                type='task-received',
+                timestamp=t,
+                name=name,
+                args=args,
+                kwargs=kwargs,
+                retries=0,
+                root_id=uuid,
+                parent_id=None,
+                eta=None,
+                expires=None,
+            )
+        )
         state.event(dict(base, type='task-started', timestamp=t + 0.001, clock=3 * i + 1))
         roll = rng.random()
         if roll < 0.05:
-            state.event(dict(base, type='task-failed', timestamp=t + 0.002, clock=3 * i + 2,
-                             exception="ValueError('boom')", traceback='Traceback ...'))
+            state.event(
+                dict(
+                    base,
+                    type='task-failed',
+                    timestamp=t + 0.002,
+                    clock=3 * i + 2,
+                    exception="ValueError('boom')",
+                    traceback='Traceback ...',
+                )
+            )
         elif roll < 0.07:
-            state.event(dict(base, type='task-retried', timestamp=t + 0.002, clock=3 * i + 2,
-                             exception="Retry('later')"))
+            state.event(
+                dict(base, type='task-retried', timestamp=t + 0.002, clock=3 * i + 2, exception="Retry('later')")
+            )
         elif roll < 0.99:
             result = repr(rng.randrange(1000)) if rng.random() < 0.7 else repr(f'done-{rng.randrange(10**6):x}')
-            state.event(dict(base, type='task-succeeded', timestamp=t + 0.002, clock=3 * i + 2, result=result,
-                             runtime=0.01))
+            state.event(
+                dict(base, type='task-succeeded', timestamp=t + 0.002, clock=3 * i + 2, result=result, runtime=0.01)
+            )
         # the rest stay STARTED
     return state
 
@@ -83,9 +106,11 @@ def main() -> None:
     started = time.perf_counter()
     state = build_state(options.tasks)
     store = state.tasks
-    print(f'built {len(store):,} tasks in {time.perf_counter() - started:.1f}s: '
-          f'{len(store.by_name)} names, {len(store.by_worker)} workers, '
-          + ', '.join(f'{key} {len(bucket):,}' for key, bucket in sorted(store.by_state.items())))
+    print(
+        f'built {len(store):,} tasks in {time.perf_counter() - started:.1f}s: '
+        f'{len(store.by_name)} names, {len(store.by_worker)} workers, '
+        + ', '.join(f'{key} {len(bucket):,}' for key, bucket in sorted(store.by_state.items()))
+    )
     print(f'{"query":44} {"kind":38} {"matches":>8} {"p50 ms":>8} {"p95 ms":>8}')
     for text, kind in QUERIES:
         parse_query(text)  # parsing is cached; time the search itself

@@ -55,10 +55,28 @@ def main() -> int:
     server = Server(redis_server.url, app=None, args=[f'--max_tasks={args.max_tasks}', '--enable_events=false'])
     duration = args.minutes * 60
     publisher = subprocess.Popen(
-        [sys.executable, str(REPO / 'bench' / 'publisher.py'), '--broker', redis_server.url, '--mode', 'live',
-         '--rate', str(args.rate), '--duration', str(duration), '--events', str(int(args.rate * duration * 2)),
-         '--format', args.format, '--batch', '64'],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(REPO / 'bench' / 'publisher.py'),
+            '--broker',
+            redis_server.url,
+            '--mode',
+            'live',
+            '--rate',
+            str(args.rate),
+            '--duration',
+            str(duration),
+            '--events',
+            str(int(args.rate * duration * 2)),
+            '--format',
+            args.format,
+            '--batch',
+            '64',
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     samples = []
     started = time.monotonic()
     full_at = None
@@ -67,13 +85,16 @@ def main() -> int:
         while publisher.poll() is None:
             time.sleep(args.sample)
             tasks = len(server.get('/api/tasks', params={'limit': args.max_tasks + 1}, timeout=60).json())
-            sample = {'minutes': round((time.monotonic() - started) / 60, 2), 'rss_mib': round(rss_mib(server.pid), 1),
-                      'tasks': tasks, 'applied': applied_events(server)}
+            sample = {
+                'minutes': round((time.monotonic() - started) / 60, 2),
+                'rss_mib': round(rss_mib(server.pid), 1),
+                'tasks': tasks,
+                'applied': applied_events(server),
+            }
             samples.append(sample)
             if full_at is None and tasks >= args.max_tasks:
                 full_at = len(samples) - 1
-            print(f'{sample["minutes"]:8.2f} {sample["rss_mib"]:9.1f} {tasks:8d} {sample["applied"]:10.0f}',
-                  flush=True)
+            print(f'{sample["minutes"]:8.2f} {sample["rss_mib"]:9.1f} {tasks:8d} {sample["applied"]:10.0f}', flush=True)
     finally:
         if publisher.poll() is None:
             publisher.terminate()
@@ -85,11 +106,17 @@ def main() -> int:
     if full_at is not None and len(samples) > full_at + 1:
         first, last = samples[full_at], samples[-1]
         hours = (last['minutes'] - first['minutes']) / 60
-        growth = (last['rss_mib'] - first['rss_mib'])
-        summary.update(full_rss_mib=first['rss_mib'], end_rss_mib=last['rss_mib'], growth_mib=round(growth, 1),
-                       growth_mib_per_hour=round(growth / hours, 1) if hours else None)
-        print(f'\nstate full at {first["minutes"]} min with {first["rss_mib"]} MiB; at the end {last["rss_mib"]} '
-              f'MiB after {last["minutes"]} min: {growth:+.1f} MiB ({summary["growth_mib_per_hour"]} MiB/hour)')
+        growth = last['rss_mib'] - first['rss_mib']
+        summary.update(
+            full_rss_mib=first['rss_mib'],
+            end_rss_mib=last['rss_mib'],
+            growth_mib=round(growth, 1),
+            growth_mib_per_hour=round(growth / hours, 1) if hours else None,
+        )
+        print(
+            f'\nstate full at {first["minutes"]} min with {first["rss_mib"]} MiB; at the end {last["rss_mib"]} '
+            f'MiB after {last["minutes"]} min: {growth:+.1f} MiB ({summary["growth_mib_per_hour"]} MiB/hour)'
+        )
     else:
         print('\nthe state never filled up: raise --minutes or --rate, or lower --max-tasks')
     out_dir = REPO / 'bench' / 'results'

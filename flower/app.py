@@ -94,27 +94,38 @@ class Flower(tornado.web.Application):
         import_task_modules(self.capp)  # as a worker does, so that the API knows every task it runs
         self.io_loop = io_loop
         self.executor = self._new_executor()
-        self.runner = BlockingRunner(self.executor, max_concurrency=BLOCKING_CONCURRENCY,
-                                     extra_connection_errors=lambda: _backend_connection_errors(self.capp))
+        self.runner = BlockingRunner(
+            self.executor,
+            max_concurrency=BLOCKING_CONCURRENCY,
+            extra_connection_errors=lambda: _backend_connection_errors(self.capp),
+        )
         #: Flower's: the ``ssl_options`` given to the constructor (``flower.command`` passes them for
         #: ``--certfile``/``--keyfile``), else ``None``; :meth:`start` builds them from the options then
         self.ssl_options = kwargs.get('ssl_options')
         self.identity = Identity.from_options(opts)  # read at each request: follows a change to the options
         self.events = events or Events(
-            self.capp, io_loop, db=opts.db, persistent=opts.persistent, enable_events=opts.enable_events,
-            state_save_interval=opts.state_save_interval, max_tasks_in_memory=opts.max_tasks,
-            max_workers_in_memory=opts.max_workers, runner=self.runner, max_task_age=opts.max_task_age,
+            self.capp,
+            io_loop,
+            db=opts.db,
+            persistent=opts.persistent,
+            enable_events=opts.enable_events,
+            state_save_interval=opts.state_save_interval,
+            max_tasks_in_memory=opts.max_tasks,
+            max_workers_in_memory=opts.max_workers,
+            runner=self.runner,
+            max_task_age=opts.max_task_age,
             metrics=EventMetrics(opts.task_runtime_metric_buckets, max_task_names=opts.metrics_max_task_names),
-            text_limit=opts.task_args_max_length)
+            text_limit=opts.task_args_max_length,
+        )
         if getattr(self.events, 'runner', None) is None:
             self.events.runner = self.runner
-        self.inspector = Inspector(self.capp, self.runner, timeout=opts.inspect_timeout / 1000.0,
-                                   max_workers=opts.max_workers)
+        self.inspector = Inspector(
+            self.capp, self.runner, timeout=opts.inspect_timeout / 1000.0, max_workers=opts.max_workers
+        )
         # pool grow/shrink/autoscale/restart, one at a time, each checked against the size the last one left
         self.pool_changes = PoolChanges(self.inspector)
         # a worker that starts (or restarts) after start-up is inspected without waiting for a manual refresh
-        self.discovery = WorkerDiscovery(self.inspector,
-                                         lambda delay, fn: self._ensure_io_loop().call_later(delay, fn))
+        self.discovery = WorkerDiscovery(self.inspector, lambda delay, fn: self._ensure_io_loop().call_later(delay, fn))
         self.events.state.on_node_join = self.discovery.on_node_join
         if hasattr(self.events, 'reconnect_listeners'):
             # after a broken event stream, what the workers report may have changed too
@@ -122,16 +133,24 @@ class Flower(tornado.web.Application):
         self.queues = QueueLengths(
             self.broker_uri_with_password,
             lambda: queue_names(self.capp, self.inspector.workers, getattr(self.events.state, 'queues_seen', ())),
-            broker_api=opts.broker_api, transport_options=self.capp.conf.broker_transport_options,
-            broker_use_ssl=self.capp.conf.broker_use_ssl)
+            broker_api=opts.broker_api,
+            transport_options=self.capp.conf.broker_transport_options,
+            broker_use_ssl=self.capp.conf.broker_use_ssl,
+        )
         self.events.state.metrics.extra_labelled_gauge(
-            'flower_queue_length', 'Messages waiting in a queue (refreshed every --queue_length_interval seconds)',
-            'queue', self.queues.gauge)
+            'flower_queue_length',
+            'Messages waiting in a queue (refreshed every --queue_length_interval seconds)',
+            'queue',
+            self.queues.gauge,
+        )
         # the dashboards' live updates (/live): one hub for every connected page, told when events were applied
-        self.live = LiveHub(self.events.state, PageShapes(self, lambda: time_type(self.options.natural_time,
-                                                                                  self.capp.conf.timezone)),
-                            purge_offline_workers=lambda: self.options.purge_offline_workers, loop=io_loop,
-                            diagnose=lambda: self.diagnosis().as_json())
+        self.live = LiveHub(
+            self.events.state,
+            PageShapes(self, lambda: time_type(self.options.natural_time, self.capp.conf.timezone)),
+            purge_offline_workers=lambda: self.options.purge_offline_workers,
+            loop=io_loop,
+            diagnose=lambda: self.diagnosis().as_json(),
+        )
         if hasattr(self.events, 'listeners'):
             self.events.listeners.append(self.live.on_events_applied)
         # which task was retried as which, for the links between their pages
@@ -162,9 +181,14 @@ class Flower(tornado.web.Application):
         if opts.url_prefix and opts.url_prefix.strip('/'):
             home = prepend_url('/', opts.url_prefix)  # '/<prefix>/'
             # (the target is a format string to tornado, the source a pattern: the prefix is text in both)
-            routes.insert(0, tornado.web.url(re.escape(home.rstrip('/')), PrefixRedirect,
-                                             {'url': home.replace('{', '{{').replace('}', '}}'),
-                                              'permanent': False}))
+            routes.insert(
+                0,
+                tornado.web.url(
+                    re.escape(home.rstrip('/')),
+                    PrefixRedirect,
+                    {'url': home.replace('{', '{{').replace('}', '}}'), 'permanent': False},
+                ),
+            )
         ensure_handlers_declare_auth(routes)
         super().__init__(routes, **settings)
         self.add_transform(security_headers_transform(self.settings))  # on every response, static files too
@@ -206,8 +230,9 @@ class Flower(tornado.web.Application):
         delegate = super().find_handler(request, **kwargs)
         if self.allowed_hosts.allows(request.host):
             return delegate
-        return self.get_handler_delegate(request, host_refusal(getattr(delegate, 'handler_class', None)),
-                                         getattr(delegate, 'handler_kwargs', None))
+        return self.get_handler_delegate(
+            request, host_refusal(getattr(delegate, 'handler_class', None)), getattr(delegate, 'handler_kwargs', None)
+        )
 
     # -- what handlers and templates read ----------------------------------------------------------------
     @property
@@ -244,8 +269,12 @@ class Flower(tornado.web.Application):
     def diagnosis(self) -> Diagnosis:
         """What is wrong between the broker, the workers and this server (the pages' "why is this empty?"
         and ``GET /api/diagnosis``). A user's ``events=`` object without stream health is not judged."""
-        return diagnose(self.events.state, getattr(self.events, 'health', None), broker=self.broker_uri,
-                        enable_events=bool(self.options.enable_events))
+        return diagnose(
+            self.events.state,
+            getattr(self.events, 'health', None),
+            broker=self.broker_uri,
+            enable_events=bool(self.options.enable_events),
+        )
 
     def template_context(self, handler) -> dict[str, Any]:
         """What every template sees besides tornado's own namespace (which already has ``handler``,
@@ -336,8 +365,11 @@ class Flower(tornado.web.Application):
         for guard in guards:
             guard.claim()
         if guards:
-            logger.info('Thread guard on: %s written only on thread %r', ' and '.join(g.what for g in guards),
-                        guards[0].owner_name)
+            logger.info(
+                'Thread guard on: %s written only on thread %r',
+                ' and '.join(g.what for g in guards),
+                guards[0].owner_name,
+            )
 
     async def _initial_inspection(self):
         try:
@@ -396,11 +428,13 @@ default_handlers = urls.handlers
 
 class _PrefixedRoute(tuple):
     """A route tuple :func:`rewrite_handler` already put under a prefix (still a plain tuple to its users)."""
+
     url_prefix = ''
 
 
 class _PrefixedURLSpec(tornado.web.URLSpec):
     """A ``URLSpec`` :func:`rewrite_handler` already put under a prefix."""
+
     url_prefix = ''
 
 
@@ -423,8 +457,7 @@ def rewrite_handler(handler, url_prefix: str | None):
     if isinstance(handler, tornado.web.URLSpec):
         pattern = handler.regex.pattern
         pattern = pattern[:-1] if pattern.endswith('$') else pattern
-        rewritten = _PrefixedURLSpec(prepend_url(pattern, key), handler.handler_class, handler.kwargs,
-                                     handler.name)
+        rewritten = _PrefixedURLSpec(prepend_url(pattern, key), handler.handler_class, handler.kwargs, handler.name)
     else:
         pattern, *rest = handler
         rewritten = _PrefixedRoute((prepend_url(pattern, key), *rest))
@@ -453,9 +486,12 @@ def _is_authenticated_method(method) -> bool:
 
 def _unprotected_methods(handler_class) -> list[str]:
     """The HTTP methods ``handler_class`` implements without tornado's ``authenticated`` wrapper."""
-    return [name.upper() for name in HTTP_METHODS
-            if getattr(handler_class, name) is not getattr(tornado.web.RequestHandler, name)
-            and not _is_authenticated_method(getattr(handler_class, name))]
+    return [
+        name.upper()
+        for name in HTTP_METHODS
+        if getattr(handler_class, name) is not getattr(tornado.web.RequestHandler, name)
+        and not _is_authenticated_method(getattr(handler_class, name))
+    ]
 
 
 def _is_public_or_authenticating(handler_class) -> bool:
@@ -499,12 +535,16 @@ def ensure_handlers_declare_auth(routes) -> None:
                 f'Route {pattern!r} is served by {name}, which is not a tornado.web.RequestHandler class: '
                 'Flower cannot tell who may reach it. Use a subclass of flower.views.BaseHandler (authenticated '
                 'like the dashboard), or of tornado.web.RequestHandler with its methods wrapped in '
-                'tornado.web.authenticated, or with public = True.')
+                'tornado.web.authenticated, or with public = True.'
+            )
         if _is_public_or_authenticating(handler_class):
             continue
         logger.warning(
             'Handler %s.%s for %r is a plain tornado RequestHandler: %s answer without authentication '
             '(public). Subclass flower.views.BaseHandler, or wrap its methods in tornado.web.authenticated, to '
             'protect it; set public = True on the class to say it is meant to be public.',
-            handler_class.__module__, handler_class.__qualname__, pattern,
-            ', '.join(_unprotected_methods(handler_class)) or 'its methods')
+            handler_class.__module__,
+            handler_class.__qualname__,
+            pattern,
+            ', '.join(_unprotected_methods(handler_class)) or 'its methods',
+        )

@@ -26,8 +26,9 @@ from urllib.parse import urlsplit
 from flower.utils import strtobool
 from flower.utils.authentication import authenticate, normalise_email
 
-UNAUTHENTICATED_API_MESSAGE = ('FLOWER_UNAUTHENTICATED_API environment variable is required to enable API '
-                               'without authentication')
+UNAUTHENTICATED_API_MESSAGE = (
+    'FLOWER_UNAUTHENTICATED_API environment variable is required to enable API without authentication'
+)
 
 
 def parse_basic_authorization(header: str | None) -> tuple[str, str] | None:
@@ -54,8 +55,13 @@ class Identity:
     object at each use, so a change to ``options.basic_auth`` or ``options.auth`` after start-up (code in a
     config file or an extension, a test's ``mock.patch``) takes effect on the next request, as in Flower."""
 
-    def __init__(self, basic_auth: list[str] | None = None, auth_pattern: str | None = None, *,
-                 source: Callable[[], tuple[Any, Any]] | None = None):
+    def __init__(
+        self,
+        basic_auth: list[str] | None = None,
+        auth_pattern: str | None = None,
+        *,
+        source: Callable[[], tuple[Any, Any]] | None = None,
+    ):
         self._source = source or (lambda: (basic_auth, auth_pattern))
         self._key: tuple | None = None
         self._credentials: list[bytes] = []
@@ -122,6 +128,7 @@ def unauthenticated_api_allowed(environ=None) -> bool:
 
 # -- login rules ------------------------------------------------------------------------------------------
 
+
 def choose_login_email(pattern: str, addresses: Iterable[str]) -> str | None:
     """The first of ``addresses`` (a provider's verified addresses, the one it prefers first) that
     ``--auth`` allows, lower-cased as Flower stores it; ``None`` when none is allowed."""
@@ -162,7 +169,7 @@ def safe_next_url(target: str | None, prefix: str | None = None) -> str | None:
     if root:
         if path != root and not path.startswith(root + '/'):
             return None
-        path = path[len(root):] or '/'
+        path = path[len(root) :] or '/'
     if path in _LOGIN_PATHS:
         return None
     return target
@@ -170,13 +177,14 @@ def safe_next_url(target: str | None, prefix: str | None = None) -> str | None:
 
 # -- request rules ----------------------------------------------------------------------------------------
 
+
 def _host_key(netloc: str) -> str:
     """``Host``/``Origin`` host and port, compared without the default ports (browsers leave them out of
     one and proxies sometimes add them to the other)."""
     netloc = netloc.strip().lower()
     for default in (':80', ':443'):
         if netloc.endswith(default):
-            return netloc[:-len(default)]
+            return netloc[: -len(default)]
     return netloc
 
 
@@ -199,6 +207,7 @@ def is_cross_origin(origin: str | None, sec_fetch_site: str | None, hosts: Itera
 
 # -- what the OAuth providers read from the environment -----------------------------------------------------
 
+
 @dataclass(frozen=True)
 class OAuthEnvironment:
     """Flower's provider variables: ``FLOWER_GITHUB_OAUTH_DOMAIN`` (GitHub Enterprise),
@@ -220,14 +229,23 @@ class OAuthEnvironment:
         try:
             level = int(level_text) if level_text else 20
         except ValueError:
-            raise ValueError(f"FLOWER_GITLAB_MIN_ACCESS_LEVEL must be a GitLab access level number "
-                             f"(10, 20, 30, 40 or 50), not {level_text!r}") from None
-        groups = tuple(name.strip().strip('/') for name in (env.get('FLOWER_GITLAB_AUTH_ALLOWED_GROUPS') or '')
-                       .split(',') if name.strip().strip('/'))
+            raise ValueError(
+                f"FLOWER_GITLAB_MIN_ACCESS_LEVEL must be a GitLab access level number "
+                f"(10, 20, 30, 40 or 50), not {level_text!r}"
+            ) from None
+        groups = tuple(
+            name.strip().strip('/')
+            for name in (env.get('FLOWER_GITLAB_AUTH_ALLOWED_GROUPS') or '').split(',')
+            if name.strip().strip('/')
+        )
         okta = (env.get('FLOWER_OAUTH2_OKTA_BASE_URL') or '').strip().rstrip('/') or None
-        return cls(github_domain=_domain(env, 'FLOWER_GITHUB_OAUTH_DOMAIN', 'github.com'),
-                   gitlab_domain=_domain(env, 'FLOWER_GITLAB_OAUTH_DOMAIN', 'gitlab.com'),
-                   gitlab_allowed_groups=groups, gitlab_min_access_level=level, okta_base_url=okta)
+        return cls(
+            github_domain=_domain(env, 'FLOWER_GITHUB_OAUTH_DOMAIN', 'github.com'),
+            gitlab_domain=_domain(env, 'FLOWER_GITLAB_OAUTH_DOMAIN', 'gitlab.com'),
+            gitlab_allowed_groups=groups,
+            gitlab_min_access_level=level,
+            okta_base_url=okta,
+        )
 
 
 def _domain(env: Mapping[str, str], name: str, default: str) -> str:

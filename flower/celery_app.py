@@ -51,9 +51,12 @@ def import_task_modules(capp) -> list[str]:
     if not problems:
         problems.append(f'the tasks cannot be discovered ({_describe(first)})')
     for problem in problems:
-        logger.warning('Celery app %s: %s. Its tasks are unknown to this server: the API answers 404 Unknown task '
-                       'to apply them or to change their limits; monitoring them through events is not affected.',
-                       capp.main or '(unnamed)', problem)
+        logger.warning(
+            'Celery app %s: %s. Its tasks are unknown to this server: the API answers 404 Unknown task '
+            'to apply them or to change their limits; monitoring them through events is not affected.',
+            capp.main or '(unnamed)',
+            problem,
+        )
     return problems
 
 

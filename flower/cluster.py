@@ -23,9 +23,16 @@ DEFAULT_FREQ = 60.0  # celery's Worker default, for a worker whose heartbeat fre
 
 # how each Worker field is read
 _READERS = {
-    'hostname': values.label, 'pid': values.count, 'freq': values.number, 'clock': values.count,
-    'active': values.count, 'processed': values.count, 'loadavg': values.numbers, 'sw_ident': values.text,
-    'sw_ver': values.text, 'sw_sys': values.text,
+    'hostname': values.label,
+    'pid': values.count,
+    'freq': values.number,
+    'clock': values.count,
+    'active': values.count,
+    'processed': values.count,
+    'loadavg': values.numbers,
+    'sw_ident': values.text,
+    'sw_ver': values.text,
+    'sw_sys': values.text,
 }
 
 
@@ -36,8 +43,11 @@ def heartbeats(worker: Worker) -> list[float]:
         return beats
     if beats:
         values.unreadable('worker heartbeats', beats)
-        return [beat for beat in beats if values.number(beat, 'a worker heartbeat') is not None] \
-            if isinstance(beats, (list, tuple)) else []
+        return (
+            [beat for beat in beats if values.number(beat, 'a worker heartbeat') is not None]
+            if isinstance(beats, (list, tuple))
+            else []
+        )
     return []
 
 
@@ -108,8 +118,7 @@ def worker_status(state: EventsState) -> dict[str, bool]:
     return {values.label(hostname, 'a worker hostname'): is_alive(worker) for hostname, worker in state.workers.items()}
 
 
-def offline_workers(state: EventsState, inspected: Iterable[str], threshold: int,
-                    now: float | None = None) -> set[str]:
+def offline_workers(state: EventsState, inspected: Iterable[str], threshold: int, now: float | None = None) -> set[str]:
     """Workers whose metrics ``/metrics`` should drop: known anywhere (events, counters, metrics, the
     inspector) but unknown to the events state, or offline for longer than ``threshold`` seconds."""
     candidates = set(state.counter) | set(state.workers.keys()) | set(inspected) | state.metrics.workers()
@@ -123,8 +132,11 @@ def expire_silent_workers(state: EventsState) -> list[str]:
     arrives later sets it back to 1. Returns the workers it changed."""
     metrics = state.metrics
     workers = state.workers
-    silent = [hostname for hostname, value in metrics.online.items()
-              if value and (worker := workers.get(hostname)) is not None and heartbeats(worker) and not is_alive(worker)]
+    silent = [
+        hostname
+        for hostname, value in metrics.online.items()
+        if value and (worker := workers.get(hostname)) is not None and heartbeats(worker) and not is_alive(worker)
+    ]
     for hostname in silent:
         metrics.set_online(hostname, False)
     return silent

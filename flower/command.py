@@ -27,14 +27,30 @@ import click
 
 from flower import __version__
 from flower.options import DEFAULT_CONFIG_FILE  # noqa: F401 - a name of Flower's flower.command
-from flower.options import (ALL_OPTIONS, CELERY_FLAG_ARGS, CELERY_VALUE_ARGS, ENV_PREFIX,
-                            OptionError, Options, current_values, default_options, help_text, layer_over,
-                            lookup, options, options_from_environment, parse_command_line, publish, resolve,
-                            validate)
+from flower.options import (
+    ALL_OPTIONS,
+    CELERY_FLAG_ARGS,
+    CELERY_VALUE_ARGS,
+    ENV_PREFIX,
+    OptionError,
+    Options,
+    current_values,
+    default_options,
+    help_text,
+    layer_over,
+    lookup,
+    options,
+    options_from_environment,
+    parse_command_line,
+    publish,
+    resolve,
+    validate,
+)
 from flower.utils import abs_path, prepend_url, strtobool  # noqa: F401 - strtobool: Flower's name here
 from flower.utils.authentication import auth_option_problem
 from flower.utils.authentication import validate_auth_option  # noqa: F401 - a name of Flower's flower.command
 from flower.utils.broker import validate_broker_api  # noqa: F401 - a name of Flower's flower.command
+
 # Flower's name: tornado's parser of a config file into tornado's global options, where every Flower option
 # is defined (see flower.options); the command itself reads --conf through flower.options
 from tornado.options import parse_config_file  # noqa: F401
@@ -45,8 +61,7 @@ logger = logging.getLogger('flower.command')
 ENV_VAR_PREFIX = ENV_PREFIX  # Flower's name
 
 
-@click.command(add_help_option=False,
-               context_settings={'ignore_unknown_options': True, 'allow_extra_args': True})
+@click.command(add_help_option=False, context_settings={'ignore_unknown_options': True, 'allow_extra_args': True})
 @click.argument('tornado_argv', nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def flower(ctx, tornado_argv):
@@ -70,6 +85,7 @@ def run(capp, argv: list[str], quiet: bool = False, environ=None) -> int:
     if resolved.version:
         import celery
         import tornado
+
         click.echo(f'flower {__version__} (celery {celery.__version__}, tornado {tornado.version})')
         return 0
     options = resolved.options
@@ -89,6 +105,7 @@ def run(capp, argv: list[str], quiet: bool = False, environ=None) -> int:
         return 1
     if options.broker_api:
         from flower.brokers import BrokerError, validate_broker_api
+
         try:
             validate_broker_api(options.broker_api)
         except BrokerError as exc:
@@ -96,6 +113,7 @@ def run(capp, argv: list[str], quiet: bool = False, environ=None) -> int:
             return 1
 
     from flower.app import Flower  # imported late: building the app imports tornado.web and the views
+
     try:
         app = Flower(capp=capp, options=default_options)
     except (RuntimeError, ValueError) as exc:
@@ -134,6 +152,7 @@ def _apply_celery_args(capp, celery_args: dict):
         return capp
     if celery_args.get('app'):
         from celery.app.utils import find_app
+
         capp = find_app(celery_args['app'])
     if celery_args.get('broker'):
         capp.conf.broker_url = celery_args['broker']
@@ -146,6 +165,7 @@ def configure_logging(options) -> None:
     """Logging as the options say: tornado's pretty logging at ``--logging`` (``debug`` under ``--debug``),
     the access log only under ``--debug``."""
     from tornado.log import enable_pretty_logging
+
     level = options.logging
     if options.debug and level == 'info':
         options.logging = 'debug'
@@ -185,8 +205,7 @@ def _log_where(options, ssl: bool, port) -> None:
     if ':' in address and not address.startswith('['):
         address = f'[{address}]'
     prefix = options.url_prefix.strip('/') if options.url_prefix else ''
-    logger.info('Visit me at %s://%s:%s%s', 'https' if ssl else 'http', address, port,
-                f'/{prefix}/' if prefix else '')
+    logger.info('Visit me at %s://%s:%s%s', 'https' if ssl else 'http', address, port, f'/{prefix}/' if prefix else '')
 
 
 def _log_broker_and_tasks(broker_uri: str, capp) -> None:
@@ -204,47 +223,66 @@ def warn_about_risky_settings(options: Options, environ=None) -> None:
 def security_warnings(options: Options, environ=None) -> list[str]:
     """What an administrator must know about how this server is protected, said at every start."""
     from flower.auth import unauthenticated_api_allowed
+
     warnings = []
     where = options.unix_socket or f'{options.address or "0.0.0.0"}:{options.port}'
     if not options.basic_auth and not options.auth:
-        exposed = ('NO AUTHENTICATION IS CONFIGURED (--basic_auth or --auth). Anyone who can reach '
-                   f'{where} sees every page: task names, arguments, keyword arguments, results, exceptions '
-                   'and tracebacks, worker names, configuration and statistics, and the broker URL (password '
-                   'hidden).')
+        exposed = (
+            'NO AUTHENTICATION IS CONFIGURED (--basic_auth or --auth). Anyone who can reach '
+            f'{where} sees every page: task names, arguments, keyword arguments, results, exceptions '
+            'and tracebacks, worker names, configuration and statistics, and the broker URL (password '
+            'hidden).'
+        )
         if unauthenticated_api_allowed(environ) and options.read_only:
-            exposed += (' FLOWER_UNAUTHENTICATED_API is set, so the REST API is open too, for reading only '
-                        '(--read_only refuses every call that would run, revoke or terminate tasks or change '
-                        'workers): anyone can read the same task and worker data through it.')
+            exposed += (
+                ' FLOWER_UNAUTHENTICATED_API is set, so the REST API is open too, for reading only '
+                '(--read_only refuses every call that would run, revoke or terminate tasks or change '
+                'workers): anyone can read the same task and worker data through it.'
+            )
         elif unauthenticated_api_allowed(environ):
-            exposed += (' FLOWER_UNAUTHENTICATED_API is set, so the REST API is open too: anyone can run, '
-                        'revoke and terminate tasks, and shut down, resize and reconfigure workers.')
+            exposed += (
+                ' FLOWER_UNAUTHENTICATED_API is set, so the REST API is open too: anyone can run, '
+                'revoke and terminate tasks, and shut down, resize and reconfigure workers.'
+            )
         else:
-            exposed += (' The REST API (and the dashboard\'s control buttons) stays closed until authentication '
-                        'is configured or FLOWER_UNAUTHENTICATED_API is set.')
+            exposed += (
+                ' The REST API (and the dashboard\'s control buttons) stays closed until authentication '
+                'is configured or FLOWER_UNAUTHENTICATED_API is set.'
+            )
         exposed += ' /metrics and /healthcheck are always public.'
         if allowed_hosts_for(options.allowed_hosts, options.address, options.unix_socket, False).any_host:
-            exposed += (' Any Host name is answered, so a web page opened in a browser that can reach this server '
-                        'can read it through DNS rebinding: set --allowed_hosts to the names you use (for '
-                        'example --allowed_hosts=flower.example.com), or bind --address=127.0.0.1, which '
-                        'answers only loopback names.')
+            exposed += (
+                ' Any Host name is answered, so a web page opened in a browser that can reach this server '
+                'can read it through DNS rebinding: set --allowed_hosts to the names you use (for '
+                'example --allowed_hosts=flower.example.com), or bind --address=127.0.0.1, which '
+                'answers only loopback names.'
+            )
         warnings.append(exposed)
     if options.auth and not options.auth_provider:
-        warnings.append('--auth is set without --auth_provider: nobody can log in with an e-mail address (use '
-                        'e.g. --auth_provider=flower.views.auth.GoogleAuth2LoginHandler)' +
-                        (', only --basic_auth users get in.' if options.basic_auth else '.'))
+        warnings.append(
+            '--auth is set without --auth_provider: nobody can log in with an e-mail address (use '
+            'e.g. --auth_provider=flower.views.auth.GoogleAuth2LoginHandler)'
+            + (', only --basic_auth users get in.' if options.basic_auth else '.')
+        )
     if options.auth_provider and not options.auth:
-        warnings.append('--auth_provider is set without --auth: login sessions are not checked, so the pages '
-                        'are open to everyone' + (' but --basic_auth users.' if options.basic_auth else '.'))
+        warnings.append(
+            '--auth_provider is set without --auth: login sessions are not checked, so the pages '
+            'are open to everyone' + (' but --basic_auth users.' if options.basic_auth else '.')
+        )
     builtin_provider = (options.auth_provider or '').startswith('flower.views.auth.')
     if options.auth and builtin_provider and not (options.oauth2_key and options.oauth2_secret):
-        warnings.append(f'--auth_provider={options.auth_provider} needs --oauth2_key and --oauth2_secret (or '
-                        'FLOWER_OAUTH2_KEY and FLOWER_OAUTH2_SECRET): until then the login page says it is not '
-                        'configured.')
+        warnings.append(
+            f'--auth_provider={options.auth_provider} needs --oauth2_key and --oauth2_secret (or '
+            'FLOWER_OAUTH2_KEY and FLOWER_OAUTH2_SECRET): until then the login page says it is not '
+            'configured.'
+        )
     if options.cookie_secret_is_random and (options.auth or options.auth_provider):
-        warnings.append('--cookie_secret is not set, so a random one signs the login cookies: every session '
-                        'ends when Flower restarts, and several Flower processes do not accept each other\'s '
-                        'sessions. Set --cookie_secret (or FLOWER_COOKIE_SECRET) to a long random value kept '
-                        'secret.')
+        warnings.append(
+            '--cookie_secret is not set, so a random one signs the login cookies: every session '
+            'ends when Flower restarts, and several Flower processes do not accept each other\'s '
+            'sessions. Set --cookie_secret (or FLOWER_COOKIE_SECRET) to a long random value kept '
+            'secret.'
+        )
     return warnings
 
 
@@ -285,6 +323,7 @@ def _takes_value(flag: str) -> bool:
 
 # -- Flower 2.2's names, for scripts that start the server the way Flower's command does ---------------
 
+
 def sigterm_handler(signum, _):
     """Flower's SIGTERM handler for ``signal.signal``: log and leave through ``SystemExit`` (so ``atexit``
     handlers, such as a registered ``app.stop``, run). :func:`run` itself stops on the event loop instead."""
@@ -317,8 +356,11 @@ def apply_options(prog_name, argv):
         click.echo(help_text(os.path.basename(prog_name or 'flower')))
         sys.exit(0)
     base = current_values(options)
-    changed = {name: 'options object' for name, value in base.items()
-               if name != 'cookie_secret' and value != ALL_OPTIONS[name].default}
+    changed = {
+        name: 'options object'
+        for name, value in base.items()
+        if name != 'cookie_secret' and value != ALL_OPTIONS[name].default
+    }
     resolved, warnings = layer_over(base, changed, cli.values)
     for warning in warnings:
         logger.warning('%s', warning)
@@ -372,6 +414,7 @@ def extract_settings():
         sys.exit(1)
     if options.broker_api:
         from flower.brokers import BrokerError, validate_broker_api
+
         try:
             validate_broker_api(options.broker_api)
         except BrokerError as exc:
@@ -388,7 +431,7 @@ def is_flower_option(arg):
 
 def is_flower_envvar(name):
     """Whether the environment variable ``name`` is ``FLOWER_<an option defined on tornado's object>``."""
-    return name.startswith(ENV_VAR_PREFIX) and name[len(ENV_VAR_PREFIX):].lower() in default_options
+    return name.startswith(ENV_VAR_PREFIX) and name[len(ENV_VAR_PREFIX) :].lower() in default_options
 
 
 def warn_about_celery_args_used_in_flower_command(ctx, flower_args):
@@ -403,8 +446,11 @@ def warn_about_celery_args_used_in_flower_command(ctx, flower_args):
         celery_options = set(CELERY_VALUE_ARGS) | set(CELERY_FLAG_ARGS)
     misplaced = [arg.partition('=')[0] for arg in flower_args if arg.partition('=')[0] in celery_options]
     if misplaced:
-        logger.warning('Celery options given after the flower command: %s. Write them before it: '
-                       'celery [celery options] flower [flower options].', misplaced)
+        logger.warning(
+            'Celery options given after the flower command: %s. Write them before it: '
+            'celery [celery options] flower [flower options].',
+            misplaced,
+        )
     return misplaced
 
 
@@ -413,9 +459,11 @@ def __getattr__(name):
     # celery does for every `celery` command, through the entry point) does not import the web layer.
     if name == 'settings':
         from flower.urls import settings
+
         return settings
     if name == 'Flower':
         from flower.app import Flower
+
         return Flower
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
@@ -430,6 +478,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == 'demo':
         from flower.demo import main as demo_main
+
         sys.exit(demo_main(argv[1:]))
     celery_argv, flower_args = split_argv(argv)
     try:
@@ -447,8 +496,12 @@ class AppNotFound(Exception):
 
 def load_celery_app(celery_args: dict):
     """The Celery app for ``-A``/``--broker``/... as the ``celery`` command would build it."""
-    environ_for = {'broker': 'CELERY_BROKER_URL', 'result_backend': 'CELERY_RESULT_BACKEND',
-                   'loader': 'CELERY_LOADER', 'config': 'CELERY_CONFIG_MODULE'}
+    environ_for = {
+        'broker': 'CELERY_BROKER_URL',
+        'result_backend': 'CELERY_RESULT_BACKEND',
+        'loader': 'CELERY_LOADER',
+        'config': 'CELERY_CONFIG_MODULE',
+    }
     for name, variable in environ_for.items():
         if celery_args.get(name):
             os.environ[variable] = celery_args[name]
@@ -456,14 +509,15 @@ def load_celery_app(celery_args: dict):
         os.chdir(celery_args['workdir'])
     if celery_args.get('app'):
         from celery.app.utils import find_app
+
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # as celery does: -A modules are found from here
         try:
             return find_app(celery_args['app'])
         except ModuleNotFoundError as exc:
-            raise AppNotFound(f"Unable to load celery application: the module {exc.name} was not found") \
-                from None
+            raise AppNotFound(f"Unable to load celery application: the module {exc.name} was not found") from None
         except AttributeError as exc:
             raise AppNotFound(f"Unable to load celery application: {exc}") from None
     from celery import current_app
+
     return current_app._get_current_object()

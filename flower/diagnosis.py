@@ -62,12 +62,20 @@ class Diagnosis:
         return not self.findings
 
     def as_json(self) -> dict:
-        return {'ok': self.ok, 'findings': [dict(asdict(finding), workers=list(finding.workers))
-                                            for finding in self.findings]}
+        return {
+            'ok': self.ok,
+            'findings': [dict(asdict(finding), workers=list(finding.workers)) for finding in self.findings],
+        }
 
 
-def diagnose(state: EventsState, health: Health | None, broker: str = '', enable_events: bool = True,
-             now: float | None = None, skew_limit: float = SKEW_LIMIT) -> Diagnosis:
+def diagnose(
+    state: EventsState,
+    health: Health | None,
+    broker: str = '',
+    enable_events: bool = True,
+    now: float | None = None,
+    skew_limit: float = SKEW_LIMIT,
+) -> Diagnosis:
     """What is wrong, most fundamental first; an empty diagnosis when nothing is. ``health`` is None when the
     events object has no stream health (a user's own ``events=``): the broker is then not judged."""
     now = time.time() if now is None else now
@@ -76,23 +84,42 @@ def diagnose(state: EventsState, health: Health | None, broker: str = '', enable
         ready, answer = health.readiness()
         if not ready:
             cause = answer.split(': ', 1)[1] if answer.startswith('NOT READY: ') else answer
-            return Diagnosis((Finding(
-                'broker_unreachable', ERROR, 'The broker cannot be reached',
-                f'This server cannot receive events from the broker{where}: {cause}. '
-                'Nothing on this page can update until it can.',
-                'Check the broker URL (--broker, or broker_url in the Celery app given with -A): host, port, '
-                'credentials, vhost or Redis db number; check that the broker runs and that this machine can '
-                'reach it. The server reconnects by itself as soon as the broker answers.'),))
+            return Diagnosis(
+                (
+                    Finding(
+                        'broker_unreachable',
+                        ERROR,
+                        'The broker cannot be reached',
+                        f'This server cannot receive events from the broker{where}: {cause}. '
+                        'Nothing on this page can update until it can.',
+                        'Check the broker URL (--broker, or broker_url in the Celery app given with -A): host, port, '
+                        'credentials, vhost or Redis db number; check that the broker runs and that this machine can '
+                        'reach it. The server reconnects by itself as soon as the broker answers.',
+                    ),
+                )
+            )
     if not state.event_count:
-        return Diagnosis((Finding(
-            'no_events', ERROR, 'No events received from any worker',
-            f'This server is connected to the broker{where} but has received no event since it started, not '
-            'even a worker heartbeat.',
-            'Start a worker on the same broker URL (same vhost or Redis db number) as this server: '
-            '`celery -A proj worker -E`. A worker started with --without-heartbeat and without -E sends no '
-            'events at all.'),))
-    return Diagnosis(tuple(finding for finding in (_silent_workers(state, enable_events, now),
-                                                   _skewed_workers(state, now, skew_limit)) if finding))
+        return Diagnosis(
+            (
+                Finding(
+                    'no_events',
+                    ERROR,
+                    'No events received from any worker',
+                    f'This server is connected to the broker{where} but has received no event since it started, not '
+                    'even a worker heartbeat.',
+                    'Start a worker on the same broker URL (same vhost or Redis db number) as this server: '
+                    '`celery -A proj worker -E`. A worker started with --without-heartbeat and without -E sends no '
+                    'events at all.',
+                ),
+            )
+        )
+    return Diagnosis(
+        tuple(
+            finding
+            for finding in (_silent_workers(state, enable_events, now), _skewed_workers(state, now, skew_limit))
+            if finding
+        )
+    )
 
 
 def _silent_workers(state: EventsState, enable_events: bool, now: float) -> Finding | None:
@@ -110,17 +137,21 @@ def _silent_workers(state: EventsState, enable_events: bool, now: float) -> Find
     if not silent:
         return None
     silent.sort()
-    also = '' if enable_events else (' This server was started with --enable_events=false, so it does not turn '
-                                     'them on.')
+    also = (
+        '' if enable_events else (' This server was started with --enable_events=false, so it does not turn them on.')
+    )
     return Finding(
-        'no_task_events', WARNING, 'Workers run tasks but send no task events',
+        'no_task_events',
+        WARNING,
+        'Workers run tasks but send no task events',
         f"{_names(silent)} {'has' if len(silent) == 1 else 'have'} run tasks (their heartbeats say so), but "
         f'this server has received no task event from {"it" if len(silent) == 1 else "them"}, so its tasks '
         f'are missing from the task list and the counts.{also}',
         'Start the workers with -E (or set worker_send_task_events = True in the Celery app), or leave this '
         "server's --enable_events on so that it turns them on. To see tasks before a worker receives them "
         '(PENDING), also set task_send_sent_event = True in the app that sends them.',
-        tuple(silent))
+        tuple(silent),
+    )
 
 
 def _skewed_workers(state: EventsState, now: float, limit: float) -> Finding | None:
@@ -139,11 +170,14 @@ def _skewed_workers(state: EventsState, now: float, limit: float) -> Finding | N
         return None
     skewed.sort()
     return Finding(
-        'clock_skew', WARNING, "Workers' clocks disagree with this server's",
+        'clock_skew',
+        WARNING,
+        "Workers' clocks disagree with this server's",
         f"The clock of {_names([text for _, text in skewed])} is off by more than {limit:.0f} s from this "
         "server's: task times, runtimes and whether a worker is online are wrong.",
         'Synchronise the clocks of the workers and of this server (NTP: chrony or systemd-timesyncd).',
-        tuple(name for name, _ in skewed))
+        tuple(name for name, _ in skewed),
+    )
 
 
 def _names(names: list[str], shown: int = 5) -> str:

@@ -20,8 +20,13 @@ logger = logging.getLogger(__name__)
 
 
 class WorkerDiscovery:
-    def __init__(self, inspector, call_later: Callable[[float, Callable[[], None]], object], delay: float = 1.0,
-                 cluster_threshold: int = 5):
+    def __init__(
+        self,
+        inspector,
+        call_later: Callable[[float, Callable[[], None]], object],
+        delay: float = 1.0,
+        cluster_threshold: int = 5,
+    ):
         self.inspector = inspector
         self.call_later = call_later
         self.delay = delay

@@ -38,22 +38,30 @@ class Inspector:
     ``Inspector(capp, runner, timeout=...)`` order is still accepted: a ``BlockingRunner`` in second place
     cannot be a Celery app, so the two orders never mix up."""
 
-    inspect_methods = ('stats', 'active_queues', 'registered', 'scheduled', 'active', 'reserved', 'revoked',
-                       'conf')
+    inspect_methods = ('stats', 'active_queues', 'registered', 'scheduled', 'active', 'reserved', 'revoked', 'conf')
     methods = inspect_methods  # Flower 2.1's name
     # the per-task lists can be huge: fetched only when one worker is inspected on its own (Flower 2.2)
     task_inspect_methods = ('scheduled', 'active', 'reserved', 'revoked')
     cluster_methods = ('stats', 'active_queues', 'registered', 'conf')
     max_concurrency = len(inspect_methods)
 
-    def __init__(self, io_loop=None, capp=None, timeout: float = 1.0, max_concurrency: int | None = None, *,
-                 runner: BlockingRunner | None = None, max_workers: int = 5000):
+    def __init__(
+        self,
+        io_loop=None,
+        capp=None,
+        timeout: float = 1.0,
+        max_concurrency: int | None = None,
+        *,
+        runner: BlockingRunner | None = None,
+        max_workers: int = 5000,
+    ):
         if isinstance(capp, BlockingRunner):  # the older (capp, runner, timeout) order
             io_loop, capp, runner = None, io_loop, capp
         self.io_loop = io_loop
         self.capp = capp
-        self.runner = runner if runner is not None else BlockingRunner(
-            max_concurrency=max_concurrency or self.max_concurrency)
+        self.runner = (
+            runner if runner is not None else BlockingRunner(max_concurrency=max_concurrency or self.max_concurrency)
+        )
         self.timeout = timeout  # seconds
         self.max_workers = max_workers
         self.workers: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -122,8 +130,9 @@ class Inspector:
 
         try:
             # the broadcast itself waits `timeout` for replies; allow time for connecting on top of it
-            reply = await self.runner.run(f'inspect {method}', workername or 'all workers', call,
-                                          timeout=timeout + 10.0)
+            reply = await self.runner.run(
+                f'inspect {method}', workername or 'all workers', call, timeout=timeout + 10.0
+            )
         except (BrokerUnavailable, OperationFailed) as exc:
             self.last_error = exc.detail if isinstance(exc, BrokerUnavailable) and exc.detail else str(exc)
             logger.warning('Inspect method %s failed: %s', method, self.last_error)
@@ -146,6 +155,7 @@ class Inspector:
 
 def _without_broker_alternates(stats: dict) -> dict:
     """Broker URLs of fail-over hosts carry passwords; Flower drops them from what it shows."""
+
     def clean(broker):
         return {key: value for key, value in broker.items() if key != 'alternates'}
 

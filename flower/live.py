@@ -48,11 +48,11 @@ from flower.search import QuerySyntaxError
 logger = logging.getLogger(__name__)
 
 PAGES = ('workers', 'worker', 'task', 'tasks')
-MAX_ROWS = 1000          # rows of a tasks page, whatever the client asks for (as /tasks/datatable)
-MAX_TEXT = 2000          # characters of a watched name, id, filter or search
+MAX_ROWS = 1000  # rows of a tasks page, whatever the client asks for (as /tasks/datatable)
+MAX_TEXT = 2000  # characters of a watched name, id, filter or search
 MAX_MESSAGE_BYTES = 16 * 1024  # a client's message; a watch is a few hundred bytes
 SCALARS = (str, int, float, bool, type(None))
-EPSILON = 0.001          # timers may fire this early; a view due then is due
+EPSILON = 0.001  # timers may fire this early; a view due then is due
 
 
 class BadWatch(ValueError):
@@ -73,6 +73,7 @@ class Connection(Protocol):
 @dataclass(frozen=True)
 class TasksQuery:
     """One page of the tasks table, as its DataTables request names it."""
+
     state: str | None = None
     worker: str | None = None
     name: str | None = None
@@ -140,7 +141,7 @@ def parse_watch(message: Any) -> tuple[int, tuple | None]:
     if not isinstance(message, dict) or message.get('type') != 'watch':
         raise BadWatch('expected a message like {"type": "watch", "seq": 1, "page": "tasks"}')
     seq = _integer(message, 'seq', 0)
-    if not 0 <= seq < 2 ** 53:
+    if not 0 <= seq < 2**53:
         raise BadWatch("'seq' must be 0 or more")
     page = message.get('page')
     if page is None:
@@ -167,29 +168,46 @@ def parse_watch(message: Any) -> tuple[int, tuple | None]:
         length = MAX_ROWS  # DataTables asks for -1 to mean "all"; a page is what is served, as /tasks/datatable
     state = _text(message, 'state')
     search = (_text(message, 'search') or '').strip() or None
-    query = TasksQuery(state=None if state is None or state.lower() == 'all' else state,
-                       worker=_text(message, 'worker'), name=_text(message, 'name'), search=search,
-                       sort_by=sort_by, reverse=direction == 'desc', start=start, length=length)
+    query = TasksQuery(
+        state=None if state is None or state.lower() == 'all' else state,
+        worker=_text(message, 'worker'),
+        name=_text(message, 'name'),
+        search=search,
+        sort_by=sort_by,
+        reverse=direction == 'desc',
+        start=start,
+        length=length,
+    )
     return seq, ('tasks', query)
 
 
 class View:
     """Something clients watch, computed once for all of them: its current text and a version that changes with it."""
 
-    __slots__ = ('key', 'kind', 'clients', 'body', 'version', 'dirty', 'settled', 'computed_at', 'next_compute',
-                 'related')
+    __slots__ = (
+        'key',
+        'kind',
+        'clients',
+        'body',
+        'version',
+        'dirty',
+        'settled',
+        'computed_at',
+        'next_compute',
+        'related',
+    )
 
     def __init__(self, key: tuple):
         self.key = key
         self.kind = key[0]
         self.clients: set[Client] = set()
-        self.body: str | None = None      # '{"view":...,"data":...}', the part of a message all clients share
+        self.body: str | None = None  # '{"view":...,"data":...}', the part of a message all clients share
         self.version = 0
         self.dirty = True
-        self.settled = False              # nothing can change it (a search that cannot be parsed)
+        self.settled = False  # nothing can change it (a search that cannot be parsed)
         self.computed_at = float('-inf')
         self.next_compute = float('-inf')
-        self.related: tuple = ()          # a task page also shows its parent, root and children
+        self.related: tuple = ()  # a task page also shows its parent, root and children
 
     def affected_by(self, tasks: set, workers: set, removed: set, removed_workers: set) -> bool:
         kind = self.kind
@@ -215,7 +233,7 @@ class Client:
         self.view: View | None = None
         self.seq = 0
         self.sent_version = -1
-        self.writing = None           # the write in progress (done() once the socket took it), or None
+        self.writing = None  # the write in progress (done() once the socket took it), or None
         self.writing_since = 0.0
 
 
@@ -237,13 +255,24 @@ class LiveHub:
     def purge_offline_workers(self, value: int | None | Callable[[], int | None]) -> None:
         self._purge_offline_workers = value if callable(value) else (lambda: value)
 
-    def __init__(self, state: EventsState, shapes, *,
-                 purge_offline_workers: int | None | Callable[[], int | None] = None,
-                 interval: float = 0.5, idle_interval: float = 1.0, refresh_interval: float = 2.0,
-                 slow_after: float = 10.0, tick_budget: float = 0.05, cost_factor: float = 10.0,
-                 max_clients: int = 1000, loop=None, wall_clock: Callable[[], float] = time.time,
-                 cost_clock: Callable[[], float] = time.perf_counter,
-                 diagnose: Callable[[], dict] | None = None):
+    def __init__(
+        self,
+        state: EventsState,
+        shapes,
+        *,
+        purge_offline_workers: int | None | Callable[[], int | None] = None,
+        interval: float = 0.5,
+        idle_interval: float = 1.0,
+        refresh_interval: float = 2.0,
+        slow_after: float = 10.0,
+        tick_budget: float = 0.05,
+        cost_factor: float = 10.0,
+        max_clients: int = 1000,
+        loop=None,
+        wall_clock: Callable[[], float] = time.time,
+        cost_clock: Callable[[], float] = time.perf_counter,
+        diagnose: Callable[[], dict] | None = None,
+    ):
         self.state = state
         self.shapes = shapes
         # the workers page's "why is this empty?" findings, pushed with its rows (so the page never polls)
@@ -271,13 +300,17 @@ class LiveHub:
         self.views_computed = 0
         metrics = getattr(state, 'metrics', None)
         if metrics is not None:
-            metrics.extra_gauge('flower_live_clients', 'Pages connected to the live-update channel',
-                                lambda: len(self._clients))
-            metrics.extra_counter('flower_live_messages', 'Updates written to live-update clients',
-                                  lambda: self.messages_sent)
-            metrics.extra_counter('flower_live_dropped_clients',
-                                  'Live-update clients dropped because their connection stopped draining',
-                                  lambda: self.clients_dropped)
+            metrics.extra_gauge(
+                'flower_live_clients', 'Pages connected to the live-update channel', lambda: len(self._clients)
+            )
+            metrics.extra_counter(
+                'flower_live_messages', 'Updates written to live-update clients', lambda: self.messages_sent
+            )
+            metrics.extra_counter(
+                'flower_live_dropped_clients',
+                'Live-update clients dropped because their connection stopped draining',
+                lambda: self.clients_dropped,
+            )
 
     # -- clients (web layer) --------------------------------------------------------------------------------
     @property
@@ -294,6 +327,7 @@ class LiveHub:
             return None
         if self._loop is None:
             from tornado.ioloop import IOLoop  # not tornado.web: the hub only needs the loop's timers
+
             self._loop = IOLoop.current()
         if not self._clients:
             self._log = self.state.subscribe_changes()
@@ -488,13 +522,16 @@ class LiveHub:
 
     def _pending(self, now: float) -> bool:
         """Work that the next tick can do: a view waiting, a client not yet sent its view, a write to watch."""
-        if self._log is not None and (self._log.tasks or self._log.workers or self._log.removed
-                                      or self._log.removed_workers):
+        if self._log is not None and (
+            self._log.tasks or self._log.workers or self._log.removed or self._log.removed_workers
+        ):
             return True
         if any(view.dirty and not view.settled for view in self._views.values()):
             return True
-        return any(client.writing is not None or (client.view is not None and client.sent_version != client.view.version)
-                   for client in self._clients.values())
+        return any(
+            client.writing is not None or (client.view is not None and client.sent_version != client.view.version)
+            for client in self._clients.values()
+        )
 
     # -- what each view shows -------------------------------------------------------------------------------
     def _render(self, view: View, wall: float) -> dict:
@@ -516,22 +553,32 @@ class LiveHub:
     def _tasks_page(self, view: View, query: TasksQuery) -> dict:
         flt = TaskFilter(state=query.state, workername=query.worker, taskname=query.name, search=query.search)
         try:
-            page = select_tasks(self.state.tasks, flt, sort_by=query.sort_by, reverse=query.reverse,
-                                offset=query.start, limit=query.length)
+            page = select_tasks(
+                self.state.tasks,
+                flt,
+                sort_by=query.sort_by,
+                reverse=query.reverse,
+                offset=query.start,
+                limit=query.length,
+            )
         except (QuerySyntaxError, BadQuery) as exc:
             view.settled = True  # the query is wrong whatever the tasks do: tell the page once
             return {'error': str(exc)}
         task_row = self.shapes.task_row
-        return {'rows': [task_row(task) for task in page.tasks], 'recordsTotal': page.total,
-                'recordsFiltered': page.filtered}
+        return {
+            'rows': [task_row(task) for task in page.tasks],
+            'recordsTotal': page.total,
+            'recordsFiltered': page.filtered,
+        }
 
     def _task(self, view: View, uuid: str) -> dict:
         task = self.state.tasks.get(uuid)
         if task is None:
             view.related = ()
             return {'task': None}
-        view.related = tuple(other for other in (task.parent_id, task.root_id, *(task.children or ()))
-                             if other and other != uuid)
+        view.related = tuple(
+            other for other in (task.parent_id, task.root_id, *(task.children or ())) if other and other != uuid
+        )
         return {'task': self.shapes.task_page(task, self.state.tasks)}
 
     def _worker(self, hostname: str, wall: float) -> dict | None:

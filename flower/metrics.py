@@ -25,7 +25,14 @@ from collections.abc import Mapping
 from typing import Any, Iterable
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, GCCollector, Histogram, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 
 from flower.utils import values as readable
 
@@ -35,12 +42,18 @@ CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8'
 
 _EVENTS = ('flower_events_total', 'Number of events', 'counter')
 _RUNTIME = ('flower_task_runtime_seconds', 'Task runtime', 'histogram')
-_PREFETCH_TIME = ('flower_task_prefetch_time_seconds',
-                  'The time the task spent waiting at the celery worker to be executed.', 'gauge')
+_PREFETCH_TIME = (
+    'flower_task_prefetch_time_seconds',
+    'The time the task spent waiting at the celery worker to be executed.',
+    'gauge',
+)
 _PREFETCHED = ('flower_worker_prefetched_tasks', 'Number of tasks of given type prefetched at a worker', 'gauge')
 _ONLINE = ('flower_worker_online', 'Worker online status', 'gauge')
-_EXECUTING = ('flower_worker_number_of_currently_executing_tasks',
-              'Number of tasks currently executing at a worker', 'gauge')
+_EXECUTING = (
+    'flower_worker_number_of_currently_executing_tasks',
+    'Number of tasks currently executing at a worker',
+    'gauge',
+)
 
 #: the ``task`` label value for task names beyond the cap
 OVERFLOW_TASK = '__other__'
@@ -61,7 +74,7 @@ def format_value(value: float) -> str:
     text = repr(value)
     dot = text.find('.')
     if value > 0 and dot > 6:
-        mantissa = f'{text[0]}.{text[1:dot]}{text[dot + 1:]}'.rstrip('0.')
+        mantissa = f'{text[0]}.{text[1:dot]}{text[dot + 1 :]}'.rstrip('0.')
         return f'{mantissa}e+{dot - 1:02d}'
     return text
 
@@ -93,8 +106,14 @@ class _Family(Mapping):
 
     __slots__ = ('owner', 'data', 'name', 'documentation', 'kind', 'labelnames', 'task_at')
 
-    def __init__(self, owner: 'EventMetrics', data: dict, spec: tuple[str, str, str],
-                 labelnames: tuple[str, ...], task_at: int | None):
+    def __init__(
+        self,
+        owner: 'EventMetrics',
+        data: dict,
+        spec: tuple[str, str, str],
+        labelnames: tuple[str, ...],
+        task_at: int | None,
+    ):
         self.owner = owner
         self.data = data
         self.name, self.documentation, self.kind = spec
@@ -127,7 +146,7 @@ class _Family(Mapping):
                 task = self.owner.task_label(task)
             elif task not in self.owner.task_names:
                 task = OVERFLOW_TASK
-            values = values[:self.task_at] + (task,) + values[self.task_at + 1:]
+            values = values[: self.task_at] + (task,) + values[self.task_at + 1 :]
         return values if len(values) > 1 else values[0]
 
     def labels(self, *values, **labelkwargs):
@@ -218,8 +237,9 @@ class EventMetrics:
     ``worker_online``, ``worker_number_of_currently_executing_tasks`` with ``.labels()``, and
     :meth:`observe_task`, :meth:`observe_worker`, :meth:`remove_workers`)."""
 
-    def __init__(self, buckets: Iterable[float] | None = None, extra_collectors: Iterable = (),
-                 max_task_names: int = 500):
+    def __init__(
+        self, buckets: Iterable[float] | None = None, extra_collectors: Iterable = (), max_task_names: int = 500
+    ):
         global _latest
         _latest = weakref.ref(self)  # what get_prometheus_metrics() answers
         bounds = [float(b) for b in (Histogram.DEFAULT_BUCKETS if buckets is None else buckets)]
@@ -240,10 +260,12 @@ class EventMetrics:
         self.runtime = _Family(self, self._runtime, _RUNTIME, ('worker', 'task'), 1)
         self.prefetch_time = _Family(self, self._prefetch_time, _PREFETCH_TIME, ('worker', 'task'), 1)
         self.prefetched = self.number_of_prefetched_tasks = _Family(
-            self, self._prefetched, _PREFETCHED, ('worker', 'task'), 1)
+            self, self._prefetched, _PREFETCHED, ('worker', 'task'), 1
+        )
         self.online = self.worker_online = _Family(self, self._online, _ONLINE, ('worker',), None)
         self.executing = self.worker_number_of_currently_executing_tasks = _Family(
-            self, self._executing, _EXECUTING, ('worker',), None)
+            self, self._executing, _EXECUTING, ('worker',), None
+        )
         self._label_cache: dict[tuple, str] = {}
         self.max_task_names = max_task_names  # 0: no cap
         self.task_names: set[str] = set()  # the names with a label of their own
@@ -259,9 +281,12 @@ class EventMetrics:
         GCCollector(registry=self.registry)
         for collector in extra_collectors:
             self.registry.register(collector)
-        self.extra_gauge('flower_metrics_task_names_folded',
-                         f'Distinct task names counted under task="{OVERFLOW_TASK}" because '
-                         '--metrics_max_task_names other names were seen first', lambda: len(self._folded))
+        self.extra_gauge(
+            'flower_metrics_task_names_folded',
+            f'Distinct task names counted under task="{OVERFLOW_TASK}" because '
+            '--metrics_max_task_names other names were seen first',
+            lambda: len(self._folded),
+        )
 
     def extra_counter(self, name: str, doc: str, value) -> None:
         """A counter family (without labels) whose value ``value()`` returns at scrape time."""
@@ -336,8 +361,14 @@ class EventMetrics:
             return 0
         removed = 0
         table: dict  # keyed by a worker, or by a tuple that starts with one
-        for table in (self._events, self._runtime, self._prefetch_time, self._prefetched, self._online,
-                      self._executing):
+        for table in (
+            self._events,
+            self._runtime,
+            self._prefetch_time,
+            self._prefetched,
+            self._online,
+            self._executing,
+        ):
             doomed = [key for key in table if (key[0] if isinstance(key, tuple) else key) in gone]
             for key in doomed:
                 del table[key]
@@ -444,10 +475,11 @@ class EventMetrics:
         _created_section(out, f'{name}_created', doc, created)
 
         for (name, doc, kind), table, label_names in (
-                (_PREFETCH_TIME, self._prefetch_time, ('worker', 'task')),
-                (_PREFETCHED, self._prefetched, ('worker', 'task')),
-                (_ONLINE, self._online, ('worker',)),
-                (_EXECUTING, self._executing, ('worker',))):
+            (_PREFETCH_TIME, self._prefetch_time, ('worker', 'task')),
+            (_PREFETCHED, self._prefetched, ('worker', 'task')),
+            (_ONLINE, self._online, ('worker',)),
+            (_EXECUTING, self._executing, ('worker',)),
+        ):
             _header(out, name, doc, kind)
             for key, value in table.items():
                 value = readable.number(value, f'a {name} sample')
@@ -504,8 +536,11 @@ def get_prometheus_metrics() -> EventMetrics:
 # -- what user code registered in prometheus_client's default registry ------------------------------------
 
 # prometheus_client's own default collectors: the private registry above already writes these families
-_BUILTIN_COLLECTORS = (prometheus_client.PROCESS_COLLECTOR, prometheus_client.PLATFORM_COLLECTOR,
-                       prometheus_client.GC_COLLECTOR)
+_BUILTIN_COLLECTORS = (
+    prometheus_client.PROCESS_COLLECTOR,
+    prometheus_client.PLATFORM_COLLECTOR,
+    prometheus_client.GC_COLLECTOR,
+)
 _reported: set = set()  # (collector id, problem) already logged: a broken collector warns once, not per scrape
 
 
@@ -553,15 +588,27 @@ def user_collectors_text(exclude: frozenset, registry=None) -> bytes:
             families = []
             for family in collector.collect():
                 if family.name in exclude or f'{family.name}_total' in exclude:
-                    _report_once(collector, family.name, "Not exposing metric family '%s' from %r in /metrics: "
-                                 'the server writes a family of that name itself', family.name, collector)
+                    _report_once(
+                        collector,
+                        family.name,
+                        "Not exposing metric family '%s' from %r in /metrics: "
+                        'the server writes a family of that name itself',
+                        family.name,
+                        collector,
+                    )
                     continue
                 families.append(family)
             if families:
                 parts.append(generate_latest(_Collected(families)))
         except Exception as exc:
-            _report_once(collector, 'error', 'Metrics collector %r failed, left out of /metrics: %s', collector,
-                         exc, exc_info=True)
+            _report_once(
+                collector,
+                'error',
+                'Metrics collector %r failed, left out of /metrics: %s',
+                collector,
+                exc,
+                exc_info=True,
+            )
     return b''.join(parts)
 
 

@@ -37,11 +37,17 @@ ENV_PREFIX = 'FLOWER_'
 SUGGESTION_CUTOFF = 0.75  # how alike a misspelt name and an option must be for the option to be suggested
 
 # FLOWER_* variables that are read directly by the parts that need them, not options.
-DIRECT_ENV_VARIABLES = frozenset({
-    'FLOWER_UNAUTHENTICATED_API', 'FLOWER_GITHUB_OAUTH_DOMAIN', 'FLOWER_GITLAB_OAUTH_DOMAIN',
-    'FLOWER_GITLAB_AUTH_ALLOWED_GROUPS', 'FLOWER_GITLAB_MIN_ACCESS_LEVEL', 'FLOWER_OAUTH2_OKTA_BASE_URL',
-    'FLOWER_DATA_DIR',
-})
+DIRECT_ENV_VARIABLES = frozenset(
+    {
+        'FLOWER_UNAUTHENTICATED_API',
+        'FLOWER_GITHUB_OAUTH_DOMAIN',
+        'FLOWER_GITLAB_OAUTH_DOMAIN',
+        'FLOWER_GITLAB_AUTH_ALLOWED_GROUPS',
+        'FLOWER_GITLAB_MIN_ACCESS_LEVEL',
+        'FLOWER_OAUTH2_OKTA_BASE_URL',
+        'FLOWER_DATA_DIR',
+    }
+)
 
 
 class OptionError(ValueError):
@@ -63,8 +69,14 @@ class Option:
         return '--' + self.name
 
     def type_name(self) -> str:
-        names = {int: 'an integer', float: 'a number', str: 'a string', bool: 'a boolean (true/false)',
-                 'function': 'a function', 'duration': 'a duration such as 7d, 12h, 30m or 90s'}
+        names = {
+            int: 'an integer',
+            float: 'a number',
+            str: 'a string',
+            bool: 'a boolean (true/false)',
+            'function': 'a function',
+            'duration': 'a duration such as 7d, 12h, 30m or 90s',
+        }
         base = names[self.type]
         return f'a comma-separated list of {base[2:] if base.startswith("a ") else base}s' if self.multiple else base
 
@@ -74,8 +86,11 @@ class Option:
         try:
             if self.multiple:
                 items = raw.split(',') if isinstance(raw, str) else list(raw)
-                return [self._convert_one(item.strip() if isinstance(item, str) else item)
-                        for item in items if not (isinstance(item, str) and not item.strip())]
+                return [
+                    self._convert_one(item.strip() if isinstance(item, str) else item)
+                    for item in items
+                    if not (isinstance(item, str) and not item.strip())
+                ]
             return self._convert_one(raw)
         except (TypeError, ValueError) as exc:
             raise OptionError(
@@ -144,80 +159,151 @@ FLOWER_OPTIONS = (
     _flower('keyfile', str, None, 'SSL key file'),
     _flower('xheaders', bool, False, "enable support for the 'X-Real-Ip' and 'X-Scheme' headers."),
     _flower('auto_refresh', bool, True, 'refresh workers'),
-    _flower('purge_offline_workers', int, None,
-            'time (in seconds) after which offline workers are purged from workers'),
+    _flower(
+        'purge_offline_workers', int, None, 'time (in seconds) after which offline workers are purged from workers'
+    ),
     _flower('cookie_secret', str, None, 'secure cookie secret (random per process when not set)'),
     _flower('conf', str, DEFAULT_CONFIG_FILE, 'configuration file'),
     _flower('enable_events', bool, True, 'periodically enable Celery events'),
     _flower('format_task', 'function', None, 'use custom task formatter (only settable from a config file)'),
     _flower('natural_time', bool, False, 'show time in relative format'),
-    _flower('tasks_columns', str, 'name,uuid,state,received,runtime,worker',
-            'slugs of columns on /tasks/ page, delimited by comma'),
+    _flower(
+        'tasks_columns',
+        str,
+        'name,uuid,state,received,runtime,worker',
+        'slugs of columns on /tasks/ page, delimited by comma',
+    ),
     _flower('auth_provider', str, None, 'auth handler class (dotted path)'),
     _flower('url_prefix', str, None, 'base url prefix'),
-    _flower('task_runtime_metric_buckets', float, list(Histogram.DEFAULT_BUCKETS),
-            'histogram latency bucket value', multiple=True),
+    _flower(
+        'task_runtime_metric_buckets',
+        float,
+        list(Histogram.DEFAULT_BUCKETS),
+        'histogram latency bucket value',
+        multiple=True,
+    ),
     _flower('read_only', bool, False, 'enable read only mode, disabling all operations'),
 )
 
 # tornado.log's options, which Flower accepts because it parses with tornado's global parser.
 LOGGING_OPTIONS = (
-    _logging('logging', str, 'info',
-             "Set the Python log level. If 'none', tornado won't touch the logging configuration.",
-             metavar='debug|info|warning|error|none'),
-    _logging('log_to_stderr', bool, None,
-             'Send log output to stderr (colorized if possible). By default use stderr if '
-             '--log_file_prefix is not set and no other logging is configured.'),
-    _logging('log_file_prefix', str, None,
-             'Path prefix for log files. Note that if you are running multiple tornado processes, '
-             'log_file_prefix must be different for each of them (e.g. include the port number)',
-             metavar='PATH'),
+    _logging(
+        'logging',
+        str,
+        'info',
+        "Set the Python log level. If 'none', tornado won't touch the logging configuration.",
+        metavar='debug|info|warning|error|none',
+    ),
+    _logging(
+        'log_to_stderr',
+        bool,
+        None,
+        'Send log output to stderr (colorized if possible). By default use stderr if '
+        '--log_file_prefix is not set and no other logging is configured.',
+    ),
+    _logging(
+        'log_file_prefix',
+        str,
+        None,
+        'Path prefix for log files. Note that if you are running multiple tornado processes, '
+        'log_file_prefix must be different for each of them (e.g. include the port number)',
+        metavar='PATH',
+    ),
     _logging('log_file_max_size', int, 100 * 1000 * 1000, 'max size of log files before rollover'),
     _logging('log_file_num_backups', int, 10, 'number of log files to keep'),
-    _logging('log_rotate_when', str, 'midnight',
-             "specify the type of TimedRotatingFileHandler interval other options:('S', 'M', 'H', 'D', "
-             "'W0'-'W6')"),
+    _logging(
+        'log_rotate_when',
+        str,
+        'midnight',
+        "specify the type of TimedRotatingFileHandler interval other options:('S', 'M', 'H', 'D', 'W0'-'W6')",
+    ),
     _logging('log_rotate_interval', int, 1, 'The interval value of timed rotating'),
     _logging('log_rotate_mode', str, 'size', 'The mode of rotating files(time or size)'),
 )
 
 # Options Flower does not have.
 EXTRA_OPTIONS = (
-    Option('queue_length_interval', float, 15.0,
-           'seconds between background refreshes of the flower_queue_length metric (0 = off)',
-           group='Beyond Flower'),
-    Option('task_args_max_length', int, 1024,
-           'longest args/kwargs/result/exception/traceback text kept in memory per task, in characters; '
-           'longer values are cut (the task page says how much was kept; the API gives the kept start and a '
-           '`truncated` field) (0 = keep everything)', group='Beyond Flower'),
-    Option('max_task_age', 'duration', None,
-           'forget tasks whose last event is older than this (e.g. 7d, 12h, 30m, 90s; a bare number is '
-           'seconds), in memory and in the --persistent database; unset = keep them until --max_tasks '
-           'pushes them out', group='Beyond Flower'),
-    Option('metrics_max_task_names', int, 500,
-           'distinct task names that get their own task label in the flower_* metrics; names seen after the '
-           'first this many are counted under task="__other__" (0 = no cap)', group='Beyond Flower'),
-    Option('allowed_hosts', str, [],
-           'host names this server answers to (Host header; * = any, .example.com = the domain and its '
-           'subdomains; ports ignored); unset = only loopback names when there is no authentication and '
-           '--address is a loopback address, otherwise any', multiple=True, group='Beyond Flower'),
-    Option('max_pool_step', int, 10,
-           'most processes one /api/worker/pool/grow or shrink call may add or remove, and (without '
-           '--max_pool_size) how far one autoscale call may raise max above the pool\'s current size',
-           group='Beyond Flower'),
-    Option('max_pool_size', int, 0,
-           'largest pool the API may grow a worker to, from its size as last inspected, and the largest '
-           'autoscale max it accepts (0 = no cap)', group='Beyond Flower'),
+    Option(
+        'queue_length_interval',
+        float,
+        15.0,
+        'seconds between background refreshes of the flower_queue_length metric (0 = off)',
+        group='Beyond Flower',
+    ),
+    Option(
+        'task_args_max_length',
+        int,
+        1024,
+        'longest args/kwargs/result/exception/traceback text kept in memory per task, in characters; '
+        'longer values are cut (the task page says how much was kept; the API gives the kept start and a '
+        '`truncated` field) (0 = keep everything)',
+        group='Beyond Flower',
+    ),
+    Option(
+        'max_task_age',
+        'duration',
+        None,
+        'forget tasks whose last event is older than this (e.g. 7d, 12h, 30m, 90s; a bare number is '
+        'seconds), in memory and in the --persistent database; unset = keep them until --max_tasks '
+        'pushes them out',
+        group='Beyond Flower',
+    ),
+    Option(
+        'metrics_max_task_names',
+        int,
+        500,
+        'distinct task names that get their own task label in the flower_* metrics; names seen after the '
+        'first this many are counted under task="__other__" (0 = no cap)',
+        group='Beyond Flower',
+    ),
+    Option(
+        'allowed_hosts',
+        str,
+        [],
+        'host names this server answers to (Host header; * = any, .example.com = the domain and its '
+        'subdomains; ports ignored); unset = only loopback names when there is no authentication and '
+        '--address is a loopback address, otherwise any',
+        multiple=True,
+        group='Beyond Flower',
+    ),
+    Option(
+        'max_pool_step',
+        int,
+        10,
+        'most processes one /api/worker/pool/grow or shrink call may add or remove, and (without '
+        '--max_pool_size) how far one autoscale call may raise max above the pool\'s current size',
+        group='Beyond Flower',
+    ),
+    Option(
+        'max_pool_size',
+        int,
+        0,
+        'largest pool the API may grow a worker to, from its size as last inspected, and the largest '
+        'autoscale max it accepts (0 = no cap)',
+        group='Beyond Flower',
+    ),
 )
 
 ALL_OPTIONS: dict[str, Option] = {opt.name: opt for opt in (*FLOWER_OPTIONS, *LOGGING_OPTIONS, *EXTRA_OPTIONS)}
 
 # Celery's global options, which belong before the ``flower`` sub-command; ``flower`` accepts them anywhere.
-CELERY_VALUE_ARGS = {'-A': 'app', '--app': 'app', '-b': 'broker', '--broker': 'broker',
-                     '--result-backend': 'result_backend', '--loader': 'loader', '--config': 'config',
-                     '--workdir': 'workdir'}
-CELERY_FLAG_ARGS = {'-q': 'quiet', '--quiet': 'quiet', '-C': 'no_color', '--no-color': 'no_color',
-                    '--skip-checks': 'skip_checks'}
+CELERY_VALUE_ARGS = {
+    '-A': 'app',
+    '--app': 'app',
+    '-b': 'broker',
+    '--broker': 'broker',
+    '--result-backend': 'result_backend',
+    '--loader': 'loader',
+    '--config': 'config',
+    '--workdir': 'workdir',
+}
+CELERY_FLAG_ARGS = {
+    '-q': 'quiet',
+    '--quiet': 'quiet',
+    '-C': 'no_color',
+    '--no-color': 'no_color',
+    '--skip-checks': 'skip_checks',
+}
 
 
 _DURATION = re.compile(r'(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)')
@@ -341,8 +427,15 @@ def define_options(parser: tornado.options.OptionParser = options) -> None:
         if opt.name in parser:
             continue
         default = PROCESS_COOKIE_SECRET if opt.name == 'cookie_secret' else _copy_default(opt.default)
-        parser.define(opt.name, default=default, type=_TORNADO_TYPES.get(opt.type, opt.type), help=opt.help,
-                      metavar=opt.metavar, multiple=opt.multiple, group=f'{opt.group} options')
+        parser.define(
+            opt.name,
+            default=default,
+            type=_TORNADO_TYPES.get(opt.type, opt.type),
+            help=opt.help,
+            metavar=opt.metavar,
+            multiple=opt.multiple,
+            group=f'{opt.group} options',
+        )
 
 
 def publish(values: 'Options | Mapping[str, Any]', parser: tornado.options.OptionParser = options) -> None:
@@ -443,11 +536,13 @@ def _add_option_properties() -> None:
     """One property per option on :class:`Options` and :class:`LiveOptions`: a read is a plain attribute
     lookup (handlers read options per request), not a failed lookup followed by ``__getattr__``."""
     for name in ALL_OPTIONS:
+
         def stored(self, _name=name):
             return self._values[_name]
 
         def live(self, _name=name, _key=name.replace('_', '-')):
             return self._read(_name, _key)
+
         setattr(Options, name, property(stored, doc=ALL_OPTIONS[name].help))
         setattr(LiveOptions, name, property(live, doc=ALL_OPTIONS[name].help))
 
@@ -458,10 +553,12 @@ define_options()
 
 # -- sources ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class CommandLine:
     """What the command line after ``flower`` says: option values, celery's global options, and ``--help``/
     ``--version`` requests."""
+
     values: dict[str, Any]
     celery_args: dict[str, Any]
     help: bool = False
@@ -507,8 +604,9 @@ def parse_command_line(argv: Iterable[str]) -> CommandLine:
             celery_args[CELERY_FLAG_ARGS[arg]] = True
             continue
         if not arg.startswith('--') or len(arg) == 2:
-            raise OptionError(f"Unexpected argument '{arg}': options look like --name=value "
-                              "(run 'flower --help' to list them)")
+            raise OptionError(
+                f"Unexpected argument '{arg}': options look like --name=value (run 'flower --help' to list them)"
+            )
         option = lookup(head)
         if option.type == 'function':
             raise OptionError(f"Option '{option.flag}' can only be set in a config file")
@@ -542,7 +640,7 @@ def options_from_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any]
     for key, raw in environ.items():
         if not key.startswith(ENV_PREFIX) or key in DIRECT_ENV_VARIABLES:
             continue
-        name = key[len(ENV_PREFIX):].lower()
+        name = key[len(ENV_PREFIX) :].lower()
         option = ALL_OPTIONS.get(name)
         if option is None:
             close = misspelt_variable(key)
@@ -561,8 +659,8 @@ def misspelt_variable(key: str) -> str | None:
     directly (``FLOWER_UNAUTHENTICATED_APl``). Variables far from every name are left alone: environments carry
     ``FLOWER_*`` variables of other tools (a compose file's ``FLOWER_PASSWORD``)."""
     known = {name.upper(): ENV_PREFIX + name.upper() for name in ALL_OPTIONS}
-    known.update({variable[len(ENV_PREFIX):]: variable for variable in DIRECT_ENV_VARIABLES})
-    close = difflib.get_close_matches(key[len(ENV_PREFIX):].upper(), known, n=1, cutoff=SUGGESTION_CUTOFF)
+    known.update({variable[len(ENV_PREFIX) :]: variable for variable in DIRECT_ENV_VARIABLES})
+    close = difflib.get_close_matches(key[len(ENV_PREFIX) :].upper(), known, n=1, cutoff=SUGGESTION_CUTOFF)
     return known[close[0]] if close else None
 
 
@@ -587,11 +685,12 @@ def options_from_config_file(path: str, explicit: bool) -> tuple[dict[str, Any],
     except BaseException as exc:  # a user's file: report any failure as a start-up error
         raise OptionError(f"Config file '{path}' failed to load: {type(exc).__name__}: {exc}") from exc
     finally:
-        set_on_object = {name: value for name, value in current_values(options).items()
-                         if value != before.get(name)}
+        set_on_object = {name: value for name, value in current_values(options).items() if value != before.get(name)}
         publish(before)
-    values: dict[str, Any] = {name: ALL_OPTIONS[name].convert(value, f'config file {path} (options.{name})')
-                              for name, value in set_on_object.items()}
+    values: dict[str, Any] = {
+        name: ALL_OPTIONS[name].convert(value, f'config file {path} (options.{name})')
+        for name, value in set_on_object.items()
+    }
     warnings: list[str] = []
     for name, raw in namespace.items():
         if name.startswith('_') or isinstance(raw, (types.ModuleType, tornado.options.OptionParser)):
@@ -601,8 +700,7 @@ def options_from_config_file(path: str, explicit: bool) -> tuple[dict[str, Any],
             if not callable(raw):
                 close = difflib.get_close_matches(name, ALL_OPTIONS, n=1, cutoff=0.8)
                 if close:
-                    warnings.append(f"'{name}' in config file {path} is not an option; did you mean "
-                                    f"'{close[0]}'?")
+                    warnings.append(f"'{name}' in config file {path} is not an option; did you mean '{close[0]}'?")
             continue
         values[name] = option.convert(raw, f'config file {path}')
     return values, warnings
@@ -617,8 +715,7 @@ class Resolved:
     version: bool = False
 
 
-def resolve(argv: Iterable[str], environ: Mapping[str, str] | None = None,
-            cwd: str | None = None) -> Resolved:
+def resolve(argv: Iterable[str], environ: Mapping[str, str] | None = None, cwd: str | None = None) -> Resolved:
     """Apply the precedence rule: command line > config file > environment > defaults."""
     environ = os.environ if environ is None else environ
     cli = parse_command_line(argv)
@@ -629,8 +726,9 @@ def resolve(argv: Iterable[str], environ: Mapping[str, str] | None = None,
     return Resolved(options, cli.celery_args, warnings + file_warnings)
 
 
-def layer_over(base: Mapping[str, Any], base_sources: Mapping[str, str], cli_values: Mapping[str, Any],
-               cwd: str | None = None) -> tuple[Options, list[str]]:
+def layer_over(
+    base: Mapping[str, Any], base_sources: Mapping[str, str], cli_values: Mapping[str, Any], cwd: str | None = None
+) -> tuple[Options, list[str]]:
     """``base`` (values from the environment, or those an options object holds), then the config file that
     the command line or ``base`` names, then the command line; validated. Returns the options and the
     config file's warnings."""
@@ -687,16 +785,18 @@ def validate(options: Options) -> None:
 
 def help_text(prog: str = 'flower') -> str:
     """The full option list, grouped, with types and defaults."""
-    lines = [f'Usage: {prog} [celery options] [options]',
-             '',
-             'Web based tool for monitoring and administrating Celery clusters.',
-             '',
-             'Celery options (may also come before the flower command):',
-             '  -A, --app APP                 the Celery application (module or module:attribute)',
-             '  -b, --broker URL              broker URL (default: CELERY_BROKER_URL or the app\'s setting)',
-             '  --result-backend URL          result backend URL',
-             '  --loader, --config, --workdir, -q/--quiet, -C/--no-color  as for celery',
-             '']
+    lines = [
+        f'Usage: {prog} [celery options] [options]',
+        '',
+        'Web based tool for monitoring and administrating Celery clusters.',
+        '',
+        'Celery options (may also come before the flower command):',
+        '  -A, --app APP                 the Celery application (module or module:attribute)',
+        '  -b, --broker URL              broker URL (default: CELERY_BROKER_URL or the app\'s setting)',
+        '  --result-backend URL          result backend URL',
+        '  --loader, --config, --workdir, -q/--quiet, -C/--no-color  as for celery',
+        '',
+    ]
     groups: dict[str, list[Option]] = {}
     for opt in ALL_OPTIONS.values():
         groups.setdefault(opt.group, []).append(opt)
@@ -710,9 +810,11 @@ def help_text(prog: str = 'flower') -> str:
             lines.append(f'{flag:<40} {text}' if len(flag) < 40 else f'{flag}\n{"":<40} {text}')
         lines.append('')
     lines.append("Run 'flower demo' for a self-contained demo cluster (see 'flower demo --help').")
-    lines.append('Options may also be set in the config file (--conf, default flowerconfig.py) or as '
-                 'FLOWER_<NAME> environment variables; the command line wins over the file, the file over '
-                 'the environment.')
+    lines.append(
+        'Options may also be set in the config file (--conf, default flowerconfig.py) or as '
+        'FLOWER_<NAME> environment variables; the command line wins over the file, the file over '
+        'the environment.'
+    )
     return '\n'.join(lines)
 
 

@@ -26,8 +26,25 @@ from flower.utils.values import sort_key
 API_SORT_KEYS = ('name', 'state', 'received', 'started')
 
 # The tasks table can sort by any of its columns.
-COLUMNS = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'received', 'started', 'runtime', 'worker',
-           'exchange', 'routing_key', 'retries', 'revoked', 'exception', 'expires', 'eta')
+COLUMNS = (
+    'name',
+    'uuid',
+    'state',
+    'args',
+    'kwargs',
+    'result',
+    'received',
+    'started',
+    'runtime',
+    'worker',
+    'exchange',
+    'routing_key',
+    'retries',
+    'revoked',
+    'exception',
+    'expires',
+    'eta',
+)
 
 MAX_INDEX = sys.maxsize // 4
 
@@ -73,8 +90,9 @@ def parse_sort(sort_by: str | None, allowed: Iterable[str] = API_SORT_KEYS) -> t
     key = sort_by[1:] if reverse else sort_by
     allowed = tuple(allowed)
     if key not in allowed:
-        raise BadQuery(f"Invalid sort_by '{sort_by}': use one of {', '.join(allowed)}, "
-                       "with '-' in front for descending order")
+        raise BadQuery(
+            f"Invalid sort_by '{sort_by}': use one of {', '.join(allowed)}, with '-' in front for descending order"
+        )
     return key, reverse
 
 
@@ -93,6 +111,7 @@ def _sort_key(column: str) -> Callable[[Task], tuple]:
         if isinstance(value, (int, float)):
             return (1, value, '')
         return (2, 0, str(value))
+
     return key
 
 
@@ -128,8 +147,11 @@ def listed_counts(store: TaskStore, workername: str | None = None) -> dict[str, 
 def _candidates(store: TaskStore, flt: TaskFilter, find):
     """The uuids allowed by the indexed filters and the search, or ``None`` for 'all tasks'."""
     sets: list = []
-    for index, wanted in ((store.by_worker, flt.workername), (store.by_name, flt.taskname),
-                          (store.by_state, flt.state)):
+    for index, wanted in (
+        (store.by_worker, flt.workername),
+        (store.by_name, flt.taskname),
+        (store.by_state, flt.state),
+    ):
         if wanted is None:
             continue
         keys = _matching_bucket_keys(index, wanted)
@@ -157,9 +179,15 @@ def _candidates(store: TaskStore, flt: TaskFilter, find):
     return result
 
 
-def select_tasks(store: TaskStore, flt: TaskFilter = TaskFilter(), sort_by: str | None = None,
-                 reverse: bool = False, offset: int = 0, limit: int | None = None,
-                 find: Callable | None = None) -> Page:
+def select_tasks(
+    store: TaskStore,
+    flt: TaskFilter = TaskFilter(),
+    sort_by: str | None = None,
+    reverse: bool = False,
+    offset: int = 0,
+    limit: int | None = None,
+    find: Callable | None = None,
+) -> Page:
     """The page of tasks matching ``flt``: newest first, or ordered by ``sort_by`` (None values first,
     ``reverse`` for descending). ``find`` evaluates search queries (default: :func:`flower.search.find`)."""
     if find is None and flt.search:
@@ -172,10 +200,11 @@ def select_tasks(store: TaskStore, flt: TaskFilter = TaskFilter(), sort_by: str 
     candidates = _candidates(store, flt, find)
     start, end = flt.received_start, flt.received_end
     if start is not None or end is not None:
+
         def in_window(task: Task) -> bool:
             received = task.received
-            return received is not None and (start is None or received >= start) and \
-                (end is None or received <= end)
+            return received is not None and (start is None or received >= start) and (end is None or received <= end)
+
         pool = store.data.values() if candidates is None else (store.data[u] for u in candidates)
         candidates = {task.uuid for task in pool if in_window(task)}
 
@@ -199,8 +228,11 @@ def select_tasks(store: TaskStore, flt: TaskFilter = TaskFilter(), sort_by: str 
         return Page(list(islice(ordered, offset, stop)), filtered, total)
 
     # any other column: sort the matching tasks (ties newest first, as in the indexed orders)
-    pool = list(store.newest_first()) if candidates is None else \
-        [task for task in store.newest_first() if task.uuid in candidates]
+    pool = (
+        list(store.newest_first())
+        if candidates is None
+        else [task for task in store.newest_first() if task.uuid in candidates]
+    )
     key = _sort_key(sort_by)
     if limit is not None and offset + limit < filtered // 4:
         # only the first pages are wanted: a partial selection beats sorting everything
@@ -241,6 +273,7 @@ def _indexed_order(store: TaskStore, column: str, reverse: bool) -> Iterator[Tas
         for task in store.newest_first():
             if is_missing(task):
                 yield task
+
     return chain(valued, missing()) if reverse else chain(missing(), valued)
 
 

@@ -37,21 +37,28 @@ UNAVAILABLE_MESSAGE = 'Broker or result backend unavailable'
 def connection_errors() -> tuple[type[BaseException], ...]:
     """The exceptions that mean "could not reach the broker or backend" (redis-py and py-amqp are imported on
     first use: neither is needed to start serving)."""
-    errors: list[type[BaseException]] = [BackendError, ConnectionError, kombu.exceptions.ConnectionError,
-                                         kombu.exceptions.OperationalError, TimeoutError, socket.timeout,
-                                         OSError]
+    errors: list[type[BaseException]] = [
+        BackendError,
+        ConnectionError,
+        kombu.exceptions.ConnectionError,
+        kombu.exceptions.OperationalError,
+        TimeoutError,
+        socket.timeout,
+        OSError,
+    ]
     try:
         import redis.exceptions
+
         errors += [redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.BusyLoadingError]
     except ImportError:  # pragma: no cover - redis is a dependency
         pass
     try:
         import amqp.exceptions
+
         errors += [amqp.exceptions.RecoverableConnectionError]
     except ImportError:  # pragma: no cover
         pass
     return tuple(errors)
-
 
 
 def _connection_cause(exc: BaseException, errors: tuple[type[BaseException], ...]) -> BaseException | None:
@@ -88,10 +95,16 @@ class OperationFailed(Exception):
 class BlockingRunner:
     """Runs blocking callables on ``executor`` with at most ``max_concurrency`` in flight."""
 
-    def __init__(self, executor: Executor | None = None, max_concurrency: int = 5,
-                 timeout: float | None = 30.0, extra_connection_errors: tuple | Callable[[], tuple] = ()):
-        self.executor = executor or ThreadPoolExecutor(max_workers=max_concurrency + 4,
-                                                       thread_name_prefix='flower-blocking')
+    def __init__(
+        self,
+        executor: Executor | None = None,
+        max_concurrency: int = 5,
+        timeout: float | None = 30.0,
+        extra_connection_errors: tuple | Callable[[], tuple] = (),
+    ):
+        self.executor = executor or ThreadPoolExecutor(
+            max_workers=max_concurrency + 4, thread_name_prefix='flower-blocking'
+        )
         self.max_concurrency = max_concurrency
         self.timeout = timeout
         # a callable is asked once, when a call fails (the result backend's errors need the backend loaded)
@@ -113,8 +126,9 @@ class BlockingRunner:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         return self._semaphore
 
-    async def run(self, operation: str, target: str, fn: Callable[..., Any], *args,
-                  timeout: float | None = None, **kwargs) -> Any:
+    async def run(
+        self, operation: str, target: str, fn: Callable[..., Any], *args, timeout: float | None = None, **kwargs
+    ) -> Any:
         """Run ``fn(*args, **kwargs)`` off the IOLoop and return its result, or raise
         :class:`BrokerUnavailable` / :class:`OperationFailed`. ``operation``/``target`` name it in logs."""
         limit = self.timeout if timeout is None else timeout
@@ -138,18 +152,29 @@ class BlockingRunner:
             raise  # a result wait that expired is an answer, not a failure; callers handle it
         except self.connection_errors as exc:
             elapsed = time.monotonic() - started
-            logger.warning("Blocking operation '%s' for '%s' failed after %.3fs: %s", operation, target,
-                           elapsed, exc)
+            logger.warning("Blocking operation '%s' for '%s' failed after %.3fs: %s", operation, target, elapsed, exc)
             raise BrokerUnavailable(detail=str(exc)) from exc
         except Exception as exc:
             elapsed = time.monotonic() - started
             cause = _connection_cause(exc, self.connection_errors)
             if cause is not None:  # e.g. celery's "Retry limit exceeded" over a refused result backend
-                logger.warning("Blocking operation '%s' for '%s' failed after %.3fs: %s (%s)", operation, target,
-                               elapsed, exc, cause)
+                logger.warning(
+                    "Blocking operation '%s' for '%s' failed after %.3fs: %s (%s)",
+                    operation,
+                    target,
+                    elapsed,
+                    exc,
+                    cause,
+                )
                 raise BrokerUnavailable(detail=f'{exc} ({cause})') from exc
-            logger.error("Blocking operation '%s' for '%s' failed after %.3fs: %s", operation, target, elapsed,
-                         exc, exc_info=True)
+            logger.error(
+                "Blocking operation '%s' for '%s' failed after %.3fs: %s",
+                operation,
+                target,
+                elapsed,
+                exc,
+                exc_info=True,
+            )
             raise OperationFailed(f'{operation} failed: {exc}', exc) from exc
 
     def shutdown(self) -> None:

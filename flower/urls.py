@@ -12,13 +12,32 @@ from tornado.web import StaticFileHandler, url
 
 from flower.utils import gen_cookie_secret  # noqa: F401 - a name of Flower's flower.urls
 
-from flower.api.control import (TaskRateLimit, TaskRevoke, TaskTimout, WorkerPoolAutoscale, WorkerPoolGrow,
-                                WorkerPoolRestart, WorkerPoolShrink, WorkerQueueAddConsumer,
-                                WorkerQueueCancelConsumer, WorkerShutDown)
+from flower.api.control import (
+    TaskRateLimit,
+    TaskRevoke,
+    TaskTimout,
+    WorkerPoolAutoscale,
+    WorkerPoolGrow,
+    WorkerPoolRestart,
+    WorkerPoolShrink,
+    WorkerQueueAddConsumer,
+    WorkerQueueCancelConsumer,
+    WorkerShutDown,
+)
 from flower.api.diagnosis import GetDiagnosis
 from flower.api.openapi import OpenApiDocument
-from flower.api.tasks import (GetQueueLengths, ListTasks, ListTaskTypes, TaskAbort, TaskApply, TaskAsyncApply,
-                              TaskInfo, TaskResult, TaskRetry, TaskSend)
+from flower.api.tasks import (
+    GetQueueLengths,
+    ListTasks,
+    ListTaskTypes,
+    TaskAbort,
+    TaskApply,
+    TaskAsyncApply,
+    TaskInfo,
+    TaskResult,
+    TaskRetry,
+    TaskSend,
+)
 from flower.api.workers import ListWorkers
 from flower.views.auth import LoginHandler, LogoutHandler
 from flower.views.broker import BrokerView

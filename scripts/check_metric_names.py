@@ -28,7 +28,8 @@ from pathlib import Path
 
 # -- PromQL vocabulary (Prometheus 2.x/3.x) ----------------------------------------------------------------------
 
-FUNCTIONS = frozenset('''
+FUNCTIONS = frozenset(
+    '''
 abs absent absent_over_time acos acosh asin asinh atan atanh avg_over_time ceil changes clamp clamp_max
 clamp_min cos cosh count_over_time day_of_month day_of_week day_of_year days_in_month deg delta deriv exp
 floor histogram_avg histogram_count histogram_fraction histogram_quantile histogram_stddev histogram_stdvar
@@ -37,20 +38,31 @@ label_replace last_over_time ln log10 log2 mad_over_time max_over_time min_over_
 predict_linear present_over_time quantile_over_time rad rate resets round scalar sgn sin sinh sort
 sort_by_label sort_by_label_desc sort_desc sqrt stddev_over_time stdvar_over_time sum_over_time tan tanh
 time timestamp vector year
-'''.split())
-AGGREGATIONS = frozenset('''
+'''.split()
+)
+AGGREGATIONS = frozenset(
+    '''
 sum min max avg group stddev stdvar count count_values bottomk topk quantile limitk limit_ratio
-'''.split())
+'''.split()
+)
 GROUPING = frozenset({'by', 'without', 'on', 'ignoring', 'group_left', 'group_right'})
 OPERATOR_WORDS = frozenset({'and', 'or', 'unless', 'bool', 'offset', 'atan2'})
 NUMBER_WORDS = frozenset({'inf', 'nan'})
 
 # Series Prometheus writes itself for every scrape target, with the target's labels.
 TARGET_LABELS = frozenset({'job', 'instance'})
-TARGET_SERIES = frozenset({'up', 'scrape_duration_seconds', 'scrape_samples_scraped',
-                           'scrape_samples_post_metric_relabeling', 'scrape_series_added'})
+TARGET_SERIES = frozenset(
+    {
+        'up',
+        'scrape_duration_seconds',
+        'scrape_samples_scraped',
+        'scrape_samples_post_metric_relabeling',
+        'scrape_series_added',
+    }
+)
 
-_TOKEN = re.compile(r'''
+_TOKEN = re.compile(
+    r'''
     (?P<comment>\#[^\n]*)
   | (?P<string>"(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'|`[^`]*`)
   | (?P<variable>\$\{[^}]*\}|\$\w+|\[\[\w+(?::\w+)?\]\])
@@ -59,7 +71,9 @@ _TOKEN = re.compile(r'''
   | (?P<ident>[A-Za-z_:][A-Za-z0-9_:]*)
   | (?P<op>=~|!~|!=|==|>=|<=|[-+*/%^=<>,(){}\[\]@:])
   | (?P<space>\s+)
-''', re.X)
+''',
+    re.X,
+)
 
 
 _DURATION_AFTER_COLON = re.compile(r':(?:\d+(?:ms|[smhdwy]))*')
@@ -72,6 +86,7 @@ class PromQLError(ValueError):
 @dataclass
 class Usage:
     """What one expression refers to."""
+
     metrics: set[str] = field(default_factory=set)
     # metric -> label names its selectors match on
     matchers: dict[str, set[str]] = field(default_factory=dict)
@@ -96,7 +111,7 @@ def tokens(expr: str) -> list[tuple[str, str]]:
     while pos < len(expr):
         match = _TOKEN.match(expr, pos)
         if match is None:
-            raise PromQLError(f'unexpected {expr[pos:pos + 20]!r} at offset {pos} in {expr!r}')
+            raise PromQLError(f'unexpected {expr[pos : pos + 20]!r} at offset {pos} in {expr!r}')
         kind = match.lastgroup
         if kind not in ('space', 'comment'):
             out.append((kind, match.group()))
@@ -132,8 +147,11 @@ def promql_usage(expr: str) -> Usage:
             while close < n and toks[close][1] != ']':
                 # (`[30m:1m]` reads as a duration and the identifier ':1m', which is fine here)
                 kind_in, text_in = toks[close]
-                if kind_in not in ('duration', 'number', 'variable') and text_in != ':' \
-                        and not (kind_in == 'ident' and _DURATION_AFTER_COLON.fullmatch(text_in)):
+                if (
+                    kind_in not in ('duration', 'number', 'variable')
+                    and text_in != ':'
+                    and not (kind_in == 'ident' and _DURATION_AFTER_COLON.fullmatch(text_in))
+                ):
                     raise PromQLError(f'unexpected {toks[close][1]!r} in a range in {expr!r}')
                 close += 1
             if close == n:
@@ -194,8 +212,12 @@ def _read_selector(toks, i, metric, usage: Usage) -> int:
         if toks[i][1] == ',':
             i += 1
             continue
-        if i + 2 >= n or toks[i][0] != 'ident' or toks[i + 1][1] not in ('=', '!=', '=~', '!~') \
-                or toks[i + 2][0] not in ('string', 'variable'):
+        if (
+            i + 2 >= n
+            or toks[i][0] != 'ident'
+            or toks[i + 1][1] not in ('=', '!=', '=~', '!~')
+            or toks[i + 2][0] not in ('string', 'variable')
+        ):
             raise PromQLError(f'malformed label matcher near {toks[i][1]!r}')
         label, op, value = toks[i][1], toks[i + 1][1], toks[i + 2]
         if label == '__name__':
@@ -241,6 +263,7 @@ def grafana_query_usage(query: str) -> Usage:
 
 # -- where expressions are ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Expression:
     where: str
@@ -263,8 +286,13 @@ def rule_expressions(rules: dict, source: str = 'rules') -> list[Expression]:
             name = rule.get('alert') or rule.get('record')
             texts = ' '.join(str(v) for v in (rule.get('annotations') or {}).values())
             texts += ' ' + ' '.join(str(v) for v in (rule.get('labels') or {}).values())
-            found.append(Expression(f'{source}: {group.get("name")}/{name}', str(rule['expr']),
-                                    annotation_labels=set(_ANNOTATION_LABEL.findall(texts))))
+            found.append(
+                Expression(
+                    f'{source}: {group.get("name")}/{name}',
+                    str(rule['expr']),
+                    annotation_labels=set(_ANNOTATION_LABEL.findall(texts)),
+                )
+            )
     return found
 
 
@@ -280,8 +308,9 @@ def dashboard_expressions(dashboard: dict, source: str = 'dashboard') -> list[Ex
     for panel in panels(dashboard.get('panels')):
         for target in panel.get('targets') or []:
             if target.get('expr'):
-                found.append(Expression(f'{source}: panel {panel.get("title")!r} target {target.get("refId")}',
-                                        target['expr']))
+                found.append(
+                    Expression(f'{source}: panel {panel.get("title")!r} target {target.get("refId")}', target['expr'])
+                )
     for variable in (dashboard.get('templating') or {}).get('list') or []:
         if variable.get('type') != 'query':
             continue
@@ -310,6 +339,7 @@ def expressions_in(path: Path) -> list[Expression]:
     text = path.read_text()
     if path.suffix in ('.yml', '.yaml'):
         import yaml
+
         return rule_expressions(yaml.safe_load(text), str(path))
     if path.suffix == '.json':
         return dashboard_expressions(json.loads(text), str(path))
@@ -320,9 +350,11 @@ def expressions_in(path: Path) -> list[Expression]:
 
 # -- what a scrape exports ------------------------------------------------------------------------------------
 
+
 @dataclass
 class Exported:
     """Series names a scrape exports, with the labels seen on each (empty when the family had no samples)."""
+
     labels: dict[str, set[str]]
     with_samples: set[str]
 
@@ -330,14 +362,19 @@ class Exported:
         return name in self.labels
 
 
-_SUFFIXES = {'counter': ('_total', '_created'), 'histogram': ('_bucket', '_sum', '_count', '_created'),
-             'summary': ('', '_sum', '_count', '_created'), 'gaugehistogram': ('_bucket', '_gsum', '_gcount')}
+_SUFFIXES = {
+    'counter': ('_total', '_created'),
+    'histogram': ('_bucket', '_sum', '_count', '_created'),
+    'summary': ('', '_sum', '_count', '_created'),
+    'gaugehistogram': ('_bucket', '_gsum', '_gcount'),
+}
 
 
 def exported_names(exposition: str) -> Exported:
     """Parse Prometheus text exposition: every queryable series name (counters as ``x_total``, histograms as
     ``x_bucket``/``x_sum``/``x_count``) and the label names of its samples."""
     from prometheus_client.parser import text_string_to_metric_families
+
     labels: dict[str, set[str]] = {}
     with_samples: set[str] = set()
     for family in text_string_to_metric_families(exposition):
@@ -374,23 +411,28 @@ def check(expressions: list[Expression], exported: Exported) -> list[str]:
             if metric in TARGET_SERIES or metric not in exported:
                 continue
             if used - TARGET_LABELS and metric not in exported.with_samples:
-                problems.append(f'{expression.where}: {metric} has no samples in the scrape, so its labels '
-                                f'{sorted(used)} cannot be checked')
+                problems.append(
+                    f'{expression.where}: {metric} has no samples in the scrape, so its labels '
+                    f'{sorted(used)} cannot be checked'
+                )
                 continue
             for label in sorted(used - exported.labels[metric] - TARGET_LABELS):
-                problems.append(f'{expression.where}: {metric} has no label {label!r} '
-                                f'(it has {sorted(exported.labels[metric])})')
+                problems.append(
+                    f'{expression.where}: {metric} has no label {label!r} (it has {sorted(exported.labels[metric])})'
+                )
         if unknown:
             continue  # the labels of a metric that is not there cannot be told apart from typos
         for label in sorted((usage.grouping | expression.annotation_labels) - known_labels):
-            problems.append(f'{expression.where}: label {label!r} is on none of the metrics used '
-                            f'({sorted(usage.metrics)})')
+            problems.append(
+                f'{expression.where}: label {label!r} is on none of the metrics used ({sorted(usage.metrics)})'
+            )
     return problems
 
 
 def _read_scrape(source: str) -> str:
     if source.startswith(('http://', 'https://')):
         from urllib.request import urlopen
+
         with urlopen(source, timeout=10) as response:
             return response.read().decode()
     return Path(source).read_text()

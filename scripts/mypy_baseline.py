@@ -42,8 +42,13 @@ def normalise(output: str) -> list[str]:
 
 def run_mypy() -> list[str]:
     """The normalised errors of ``mypy`` run with the project's configuration (incremental, .mypy_cache)."""
-    done = subprocess.run([sys.executable, '-m', 'mypy', '--no-pretty', '--no-error-summary', '--show-error-codes'],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, '-m', 'mypy', '--no-pretty', '--no-error-summary', '--show-error-codes'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode not in (0, 1) or (done.returncode == 1 and not normalise(done.stdout)):
         raise RuntimeError(f'mypy did not run (exit {done.returncode}):\n{done.stdout}{done.stderr}')
     return normalise(done.stdout)

@@ -37,6 +37,7 @@ unavailable = _unavailable  # for test modules: skip here, fail under CI=true
 def require_executable(name: str, install_hint: str) -> str:
     """The path of the program ``name``; a test that needs a missing one skips (fails under CI=true)."""
     import shutil
+
     path = shutil.which(name)
     if path is None:
         _unavailable(f'{name} is not installed ({install_hint})')
@@ -45,6 +46,7 @@ def require_executable(name: str, install_hint: str) -> str:
 
 def _redis_client(db=0):
     import redis
+
     return redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=db, socket_timeout=2, socket_connect_timeout=2)
 
 
@@ -82,6 +84,7 @@ def rabbitmq_vhost():
     import shutil
     import socket
     import subprocess
+
     try:
         socket.create_connection(('127.0.0.1', 5672), timeout=2).close()
     except OSError as exc:
@@ -92,8 +95,12 @@ def rabbitmq_vhost():
     vhost = f'flowertest-{uuid.uuid4().hex[:10]}'
     try:
         subprocess.run([ctl, 'add_vhost', vhost], check=True, capture_output=True, timeout=60)
-        subprocess.run([ctl, 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'], check=True,
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [ctl, 'set_permissions', '-p', vhost, 'guest', '.*', '.*', '.*'],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
     except subprocess.CalledProcessError as exc:  # e.g. not allowed to talk to the node (its Erlang cookie)
         _unavailable(f'rabbitmqctl could not create a vhost: {(exc.stderr or b"").decode(errors="replace").strip()}')
     yield vhost
@@ -117,11 +124,14 @@ def rabbitmq_management():
 
 def require_management_api(url: str) -> str:
     import requests
+
     try:
         requests.get(url + 'overview', auth=('guest', 'guest'), timeout=5).raise_for_status()
     except requests.RequestException as exc:
-        _unavailable(f'RabbitMQ management API at {url} is not reachable ({exc.__class__.__name__}): '
-                     'enable it with `rabbitmq-plugins enable rabbitmq_management`')
+        _unavailable(
+            f'RabbitMQ management API at {url} is not reachable ({exc.__class__.__name__}): '
+            'enable it with `rabbitmq-plugins enable rabbitmq_management`'
+        )
     return url
 
 
@@ -137,6 +147,7 @@ def processes():
 def celery_app_for(broker: str, backend: str | None = None):
     """The tests' Celery app pointed at ``broker`` (a fresh instance per call, so sessions don't mix)."""
     from celery import Celery
+
     app = Celery('flowertests', broker=broker, backend=backend or None)
     app.conf.update(task_send_sent_event=True, broker_connection_retry_on_startup=True)
     return app
@@ -162,14 +173,14 @@ def pytest_unconfigure(config):
     import threading
 
     def leftovers():
-        return [t for t in threading.enumerate()
-                if t is not threading.main_thread() and t.is_alive() and not t.daemon]
+        return [t for t in threading.enumerate() if t is not threading.main_thread() and t.is_alive() and not t.daemon]
 
     if not leftovers():
         return
     # idle thread-pool workers only stop when the interpreter's exit hook tells them to: run that hook now, on
     # a daemon thread, so a worker stuck in a call cannot block this check as well
     from concurrent.futures import thread as pool_threads
+
     waker = threading.Thread(target=pool_threads._python_exit, daemon=True)
     waker.start()
     waker.join(10)

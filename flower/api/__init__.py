@@ -43,8 +43,9 @@ class BaseApiHandler(BaseHandler):
         """Flower's helper: ``func(*args, **kwargs)`` through the app's bounded runner, off the IOLoop. A
         connection failure (or one of ``connection_errors``) answers 503 ``Broker or result backend
         unavailable``, any other failure 500 (see :mod:`flower.utils.blocking`)."""
-        return await self.application.blocking_runner.run(operation, target, func, *args,
-                                                          connection_errors=connection_errors, **kwargs)
+        return await self.application.blocking_runner.run(
+            operation, target, func, *args, connection_errors=connection_errors, **kwargs
+        )
 
     def check_writable(self):
         if self.application.options.read_only:

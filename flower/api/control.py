@@ -96,16 +96,20 @@ class WorkerPoolGrow(PoolHandler):
     async def post(self, workername):
         n = self.get_typed_argument('n', int, 1, minimum=1, maximum=self.pool_limits.step)
         worker_control = self.worker_control
-        await self.change_pool(workername, lambda info: worker_control.pool_grow(workername, n, info),
-                               resize=lambda size: size + n)
+        await self.change_pool(
+            workername, lambda info: worker_control.pool_grow(workername, n, info), resize=lambda size: size + n
+        )
 
 
 class WorkerPoolShrink(PoolHandler):
     async def post(self, workername):
         n = self.get_typed_argument('n', int, 1, minimum=1, maximum=self.pool_limits.step)
         worker_control = self.worker_control
-        await self.change_pool(workername, lambda info: worker_control.pool_shrink(workername, n, info),
-                               resize=lambda size: max(size - n, 0))
+        await self.change_pool(
+            workername,
+            lambda info: worker_control.pool_shrink(workername, n, info),
+            resize=lambda size: max(size - n, 0),
+        )
 
 
 class WorkerPoolAutoscale(PoolHandler):
@@ -115,8 +119,7 @@ class WorkerPoolAutoscale(PoolHandler):
         minimum = self.get_typed_argument('min', int, minimum=0, maximum=bound)
         maximum = self.get_typed_argument('max', int, minimum=0, maximum=bound)
         worker_control = self.worker_control
-        await self.change_pool(workername,
-                               lambda info: worker_control.autoscale(workername, minimum, maximum, info))
+        await self.change_pool(workername, lambda info: worker_control.autoscale(workername, minimum, maximum, info))
 
 
 class WorkerQueueAddConsumer(ControlHandler):

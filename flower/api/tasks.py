@@ -34,9 +34,24 @@ from flower.utils import tasks
 from flower.utils.search import QuerySyntaxError  # noqa: F401 - a name of Flower's flower.api.tasks
 from flower.views.errors import NotFound
 
-__all__ = ['AbortableAsyncResult', 'AsyncResult', 'DisabledBackend', 'tasks', 'task_as_dict', 'BaseTaskHandler',
-           'TaskApply', 'TaskAsyncApply', 'TaskSend', 'TaskResult', 'TaskAbort', 'TaskRetry', 'TaskInfo',
-           'ListTasks', 'ListTaskTypes', 'GetQueueLengths']
+__all__ = [
+    'AbortableAsyncResult',
+    'AsyncResult',
+    'DisabledBackend',
+    'tasks',
+    'task_as_dict',
+    'BaseTaskHandler',
+    'TaskApply',
+    'TaskAsyncApply',
+    'TaskSend',
+    'TaskResult',
+    'TaskAbort',
+    'TaskRetry',
+    'TaskInfo',
+    'ListTasks',
+    'ListTaskTypes',
+    'GetQueueLengths',
+]
 
 
 def task_as_dict(task) -> dict:
@@ -148,13 +163,17 @@ class ListTasks(BaseTaskHandler):
         parse_sort(sort_by, API_SORT_KEYS)  # the API sorts by Flower's four keys only (the table by any column)
         # through the module name ``tasks`` (flower.utils.tasks), as Flower does, so a test may patch it
         listed = tasks.iter_tasks(
-            self.application.events, limit=limit, offset=offset,
+            self.application.events,
+            limit=limit,
+            offset=offset,
             type=self.get_typed_argument('taskname', str, None),
             worker=self.get_typed_argument('workername', str, None),
-            state=None if state == 'All' else state, sort_by=sort_by,
+            state=None if state == 'All' else state,
+            sort_by=sort_by,
             received_start=self.get_typed_argument('received_start', str, None),
             received_end=self.get_typed_argument('received_end', str, None),
-            search=self.get_typed_argument('search', str, None))
+            search=self.get_typed_argument('search', str, None),
+        )
         self.write_json({uuid: task_as_dict(task) for uuid, task in listed})
 
 
@@ -207,8 +226,10 @@ class TaskApply(BaseTaskHandler):
         if not snapshot.ready:
             answer['result'] = None
             answer['timed-out'] = True
-            answer['message'] = (f"Gave up waiting for the result of '{task_id}' after {request.timeout:g}s; "
-                                 f'the task is {snapshot.state}')
+            answer['message'] = (
+                f"Gave up waiting for the result of '{task_id}' after {request.timeout:g}s; "
+                f'the task is {snapshot.state}'
+            )
             self.set_status(202)
         self.write_json(answer)
 
@@ -299,8 +320,12 @@ class TaskRetry(BaseTaskHandler):
         call = control.recover_call(task, serializer=self.capp.conf.task_serializer or 'json')
         new_id = await control.resend(self.capp, self.runner, call)
         self.application.retries.record(taskid, new_id)
-        answer = {'task-id': new_id, 'retry-of': taskid, 'name': call.name,
-                  'message': f"Retried '{taskid}' as '{new_id}'"}
+        answer = {
+            'task-id': new_id,
+            'retry-of': taskid,
+            'name': call.name,
+            'message': f"Retried '{taskid}' as '{new_id}'",
+        }
         self.write_json(answer)
 
 
@@ -309,5 +334,4 @@ class GetQueueLengths(BaseTaskHandler):
         answer = await self.application.queues.answer()
         # Flower's shape plus where the numbers were read (RabbitMQ: its management API, or AMQP when the API
         # is missing or refuses) and why a fallback was used
-        self.write_json({'active_queues': answer.queues, 'source': answer.source,
-                         'source_note': answer.source_note})
+        self.write_json({'active_queues': answer.queues, 'source': answer.source, 'source_note': answer.source_note})

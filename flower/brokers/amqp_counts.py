@@ -20,14 +20,21 @@ from flower.brokers.errors import BrokerError, BrokerUnreachable
 CONNECT_TIMEOUT = 2.0
 
 
-def amqp_queue_counts(broker_url: str, names: Sequence[str], *, ssl: Any = None,
-                      timeout: float = CONNECT_TIMEOUT, location: str = 'the broker') -> list[dict]:
+def amqp_queue_counts(
+    broker_url: str,
+    names: Sequence[str],
+    *,
+    ssl: Any = None,
+    timeout: float = CONNECT_TIMEOUT,
+    location: str = 'the broker',
+) -> list[dict]:
     """``[{'name', 'messages', 'messages_ready', 'consumers'}]`` for each of ``names`` that exists, in order.
     Raises :class:`BrokerUnreachable` when the broker can't be reached, :class:`BrokerError` when it refuses
     the login or the vhost."""
     from amqp.exceptions import AMQPError, NotFound
     from kombu import Connection
     from kombu.exceptions import KombuError
+
     connection = Connection(broker_url, connect_timeout=timeout, ssl=ssl or False)
     dropped = (OSError, *connection.connection_errors)
     try:

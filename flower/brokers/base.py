@@ -35,8 +35,7 @@ class QueueBroker(abc.ABC):
         """Where the numbers come from, for messages and logs; never contains a password."""
 
     @abc.abstractmethod
-    async def queues(self, names: Sequence[str]) -> list[dict]:
-        ...
+    async def queues(self, names: Sequence[str]) -> list[dict]: ...
 
     async def close(self) -> None:
         """Release connections held between calls. Idempotent; the adapter may be used again afterwards."""

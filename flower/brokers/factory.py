@@ -25,8 +25,13 @@ def transport_of(broker_url: str) -> str:
     return scheme.split('+', 1)[0]
 
 
-def broker_for(broker_url: str, *, broker_api: str | None = None,
-               transport_options: Mapping[str, Any] | None = None, broker_use_ssl: Any = None) -> QueueBroker:
+def broker_for(
+    broker_url: str,
+    *,
+    broker_api: str | None = None,
+    transport_options: Mapping[str, Any] | None = None,
+    broker_use_ssl: Any = None,
+) -> QueueBroker:
     """The adapter for ``broker_url`` (kombu's password-bearing URI, ``conn.as_uri(include_password=True)``).
 
     ``broker_api`` is used for RabbitMQ only; ``transport_options`` is Celery's ``broker_transport_options``

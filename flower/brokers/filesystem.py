@@ -32,7 +32,7 @@ def count_messages(folder: str) -> Counter:
             continue
         _stamp, dot, queue_and_suffix = filename.partition('.')
         if dot:
-            counts[queue_and_suffix[:-len('.msg')]] += 1
+            counts[queue_and_suffix[: -len('.msg')]] += 1
     return counts
 
 
@@ -54,10 +54,14 @@ class FilesystemQueueBroker(QueueBroker):
         try:
             counts = await asyncio.to_thread(count_messages, self.folder)
         except FileNotFoundError:
-            raise BrokerError(f"The filesystem broker's data_folder_in {os.path.abspath(self.folder)!r} does "
-                              'not exist (kombu creates no folders: create it, or fix '
-                              'broker_transport_options)') from None
+            raise BrokerError(
+                f"The filesystem broker's data_folder_in {os.path.abspath(self.folder)!r} does "
+                'not exist (kombu creates no folders: create it, or fix '
+                'broker_transport_options)'
+            ) from None
         except OSError as exc:
-            raise BrokerError(f"The filesystem broker's data_folder_in {os.path.abspath(self.folder)!r} "
-                              f'cannot be read: {exc.strerror or exc}') from None
+            raise BrokerError(
+                f"The filesystem broker's data_folder_in {os.path.abspath(self.folder)!r} "
+                f'cannot be read: {exc.strerror or exc}'
+            ) from None
         return [{'name': name, 'messages': counts.get(name, 0)} for name in names]

@@ -65,8 +65,14 @@ class QueueAnswer:
 
 
 class QueueLengthMonitor:
-    def __init__(self, broker: QueueBroker, names: NamesProvider, *, ttl: float = 2.0,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        broker: QueueBroker,
+        names: NamesProvider,
+        *,
+        ttl: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.broker = broker
         self.ttl = ttl
         self._names = names
@@ -116,8 +122,9 @@ class QueueLengthMonitor:
             try:
                 queues = await self.broker.queues(list(key))
                 # read right after the await: no other coroutine ran in between to change them
-                entry = _Entry(0.0, time.time(), queues=queues, source=self.broker.source,
-                               source_note=self.broker.source_note)
+                entry = _Entry(
+                    0.0, time.time(), queues=queues, source=self.broker.source, source_note=self.broker.source_note
+                )
             except BrokerError as exc:
                 entry = _Entry(0.0, time.time(), error=exc)
             entry.expires = self._clock() + self.ttl
@@ -159,8 +166,9 @@ class QueueLengthMonitor:
             raise
         except Exception as exc:  # a refresher that dies on one bad answer would freeze the gauge for good
             if previous.error is None or str(previous.error) != str(exc):
-                logger.warning('Queue lengths could not be refreshed: %s', exc,
-                               exc_info=not isinstance(exc, BrokerError))
+                logger.warning(
+                    'Queue lengths could not be refreshed: %s', exc, exc_info=not isinstance(exc, BrokerError)
+                )
             self._snapshot = QueueSnapshot(previous.queues, previous.taken_at, exc)
         else:
             if previous.error is not None:

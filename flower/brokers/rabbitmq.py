@@ -64,8 +64,10 @@ def validate_broker_api(url: str | None) -> str | None:
     except ValueError as exc:
         raise BrokerConfigError(f"Invalid '--broker-api' option: {_redact(url)}: {exc}") from None
     if parts.scheme not in ('http', 'https'):
-        raise BrokerConfigError(f"Invalid '--broker-api' option: {_redact(url)} must be an http:// or https:// "
-                                'URL, e.g. http://guest:guest@localhost:15672/api/')
+        raise BrokerConfigError(
+            f"Invalid '--broker-api' option: {_redact(url)} must be an http:// or https:// "
+            'URL, e.g. http://guest:guest@localhost:15672/api/'
+        )
     if not parts.hostname:
         raise BrokerConfigError(f"Invalid '--broker-api' option: {_redact(url)} has no host")
     return url
@@ -78,9 +80,16 @@ class RabbitMQQueueBroker(QueueBroker):
     transport = 'amqp'
     source = MANAGEMENT_API
 
-    def __init__(self, broker_url: str, broker_api: str | None = None, *,
-                 connect_timeout: float = CONNECT_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
-                 validate_cert: bool = True, broker_use_ssl: Any = None):
+    def __init__(
+        self,
+        broker_url: str,
+        broker_api: str | None = None,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        request_timeout: float = REQUEST_TIMEOUT,
+        validate_cert: bool = True,
+        broker_use_ssl: Any = None,
+    ):
         self._broker_url = broker_url.split(';')[0]
         self.broker_use_ssl = broker_use_ssl
         broker = parse_broker_url(self._broker_url)
@@ -128,26 +137,35 @@ class RabbitMQQueueBroker(QueueBroker):
         self.source, self.source_note = MANAGEMENT_API, None
         by_name = {queue.get('name'): queue for queue in listed if isinstance(queue, dict)}
         asked = set(names)
-        others = sorted(name for name, queue in by_name.items()
-                        if isinstance(name, str) and name not in asked and not is_internal_queue(queue))
+        others = sorted(
+            name
+            for name, queue in by_name.items()
+            if isinstance(name, str) and name not in asked and not is_internal_queue(queue)
+        )
         return [by_name[name] for name in names + others[:MAX_OTHER_QUEUES] if name in by_name]
 
     async def _amqp_queues(self, names: list[str], api_error: BrokerError) -> list[dict]:
         if not names:
             return []
         try:
-            return await asyncio.to_thread(amqp_queue_counts, self._broker_url, names, ssl=self.broker_use_ssl,
-                                           location=self.broker_location)
+            return await asyncio.to_thread(
+                amqp_queue_counts, self._broker_url, names, ssl=self.broker_use_ssl, location=self.broker_location
+            )
         except BrokerError as amqp_error:
             raise type(amqp_error)(f'{api_error}. Reading over AMQP failed too: {amqp_error}') from None
 
     async def _fetch_vhost_queues(self) -> list[Any]:
         from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
         token = base64.b64encode(f'{self.username}:{self._password}'.encode()).decode()
-        request = HTTPRequest(self.queues_url, headers={'Authorization': f'Basic {token}',
-                                                        'Accept': 'application/json'},
-                              connect_timeout=self.connect_timeout, request_timeout=self.request_timeout,
-                              validate_cert=self.validate_cert, follow_redirects=False)
+        request = HTTPRequest(
+            self.queues_url,
+            headers={'Authorization': f'Basic {token}', 'Accept': 'application/json'},
+            connect_timeout=self.connect_timeout,
+            request_timeout=self.request_timeout,
+            validate_cert=self.validate_cert,
+            follow_redirects=False,
+        )
         where = f'RabbitMQ management API at {self.api_url}'
         try:
             response = await AsyncHTTPClient().fetch(request, raise_error=False)
@@ -160,13 +178,14 @@ class RabbitMQQueueBroker(QueueBroker):
         if response.code == 401:
             raise BrokerError(f'{where} refused the credentials of user {self.username!r} (401)')
         if response.code == 403:
-            raise BrokerError(f'{where} refused access to vhost {self.vhost!r} for user {self.username!r} (403): '
-                              "the user needs the 'monitoring' or 'management' tag")
+            raise BrokerError(
+                f'{where} refused access to vhost {self.vhost!r} for user {self.username!r} (403): '
+                "the user needs the 'monitoring' or 'management' tag"
+            )
         if response.code == 404:
             raise BrokerError(f'{where} knows no vhost {self.vhost!r} (404)')
         if response.code != 200:
-            raise BrokerError(f'{where} answered {response.code} {response.reason}: '
-                              f'{_snippet(response.body)}')
+            raise BrokerError(f'{where} answered {response.code} {response.reason}: {_snippet(response.body)}')
         body = response.body or b''
         try:
             if len(body) > _PARSE_OFF_LOOP_BYTES:
@@ -174,8 +193,10 @@ class RabbitMQQueueBroker(QueueBroker):
             else:
                 queues = json.loads(body)
         except ValueError:
-            raise BrokerError(f'{where} did not answer with JSON; is --broker_api the management API URL '
-                              f'(e.g. http://guest:guest@localhost:15672/api/)?') from None
+            raise BrokerError(
+                f'{where} did not answer with JSON; is --broker_api the management API URL '
+                f'(e.g. http://guest:guest@localhost:15672/api/)?'
+            ) from None
         if not isinstance(queues, list):
             raise BrokerError(f'{where} answered {type(queues).__name__} instead of a list of queues')
         return queues
@@ -185,8 +206,7 @@ def is_internal_queue(queue: dict) -> bool:
     """Celery's plumbing rather than a work queue: event and control (pidbox) queues, reply queues, and
     exclusive or server-named (``amq.gen-...``) queues, which belong to one connection."""
     name = str(queue.get('name') or '')
-    return (name.startswith(('celeryev.', 'amq.gen-')) or name.endswith('.pidbox')
-            or bool(queue.get('exclusive')))
+    return name.startswith(('celeryev.', 'amq.gen-')) or name.endswith('.pidbox') or bool(queue.get('exclusive'))
 
 
 def _snippet(body: bytes | None, limit: int = 200) -> str:

@@ -49,12 +49,16 @@ class RedisQueueKeys:
         options = options or {}
         # A step listed twice is one list in Redis; counting it twice would double the queue.
         steps = tuple(dict.fromkeys(int(step) for step in options.get('priority_steps', PRIORITY_STEPS)))
-        return cls(priority_steps=steps or (0,), sep=str(options.get('sep', SEP)),
-                   prefix=str(options.get('global_keyprefix', '') or ''))
+        return cls(
+            priority_steps=steps or (0,),
+            sep=str(options.get('sep', SEP)),
+            prefix=str(options.get('global_keyprefix', '') or ''),
+        )
 
     def for_queue(self, queue: str) -> list[str]:
-        return [f'{self.prefix}{queue}{self.sep}{step}' if step else f'{self.prefix}{queue}'
-                for step in self.priority_steps]
+        return [
+            f'{self.prefix}{queue}{self.sep}{step}' if step else f'{self.prefix}{queue}' for step in self.priority_steps
+        ]
 
 
 @dataclass
@@ -79,13 +83,15 @@ def parse_db(text: str) -> int:
     except ValueError:
         db = -1
     if db < 0:
-        raise BrokerConfigError(f'Invalid Redis database in the broker URL: {text!r}. '
-                                f'Database is int between 0 and limit - 1, not {text}')
+        raise BrokerConfigError(
+            f'Invalid Redis database in the broker URL: {text!r}. Database is int between 0 and limit - 1, not {text}'
+        )
     return db
 
 
-def redis_connection_spec(broker_url: str, transport_options: Mapping[str, Any] | None = None,
-                          broker_use_ssl: Any = None) -> RedisConnectionSpec:
+def redis_connection_spec(
+    broker_url: str, transport_options: Mapping[str, Any] | None = None, broker_use_ssl: Any = None
+) -> RedisConnectionSpec:
     """Translate a kombu Redis-family URL and Celery's ``broker_transport_options``/``broker_use_ssl`` into
     redis-py arguments. Raises :class:`BrokerConfigError` for a bad db, a missing sentinel ``master_name``
     or an unknown scheme."""
@@ -108,30 +114,42 @@ def redis_connection_spec(broker_url: str, transport_options: Mapping[str, Any] 
     if url.scheme == 'redis+socket':
         path = '/' + url.vhost.lstrip('/')
         db = parse_db(url.query.get('virtual_host', ''))
-        return RedisConnectionSpec('socket', f'redis+socket://{path}?virtual_host={db}',
-                                   {**common, 'unix_socket_path': path, 'db': db})
+        return RedisConnectionSpec(
+            'socket', f'redis+socket://{path}?virtual_host={db}', {**common, 'unix_socket_path': path, 'db': db}
+        )
 
     db = parse_db(url.vhost)
     ssl_kwargs = _ssl_kwargs(url, broker_use_ssl)
     if url.scheme == 'sentinel':
         master_name = options.get('master_name')
         if not master_name:
-            raise BrokerConfigError('master_name is required for Sentinel broker '
-                                    "(set broker_transport_options = {'master_name': ...})")
+            raise BrokerConfigError(
+                'master_name is required for Sentinel broker (set broker_transport_options = {\'master_name\': ...})'
+            )
         sentinels = [(u.host or 'localhost', u.port or SENTINEL_PORT) for u in urls]
-        sentinel_kwargs = {'socket_timeout': common['socket_timeout'],
-                           'socket_connect_timeout': common['socket_connect_timeout'],
-                           'retry': _no_retry(), **(options.get('sentinel_kwargs') or {})}
+        sentinel_kwargs = {
+            'socket_timeout': common['socket_timeout'],
+            'socket_connect_timeout': common['socket_connect_timeout'],
+            'retry': _no_retry(),
+            **(options.get('sentinel_kwargs') or {}),
+        }
         hosts = ','.join(u.netloc(default_port=SENTINEL_PORT) for u in urls)
-        return RedisConnectionSpec('sentinel', f'sentinel://{hosts}/{db} (master {master_name!r})',
-                                   {**common, 'db': db, **ssl_kwargs}, sentinels=sentinels,
-                                   master_name=str(master_name), sentinel_kwargs=sentinel_kwargs)
+        return RedisConnectionSpec(
+            'sentinel',
+            f'sentinel://{hosts}/{db} (master {master_name!r})',
+            {**common, 'db': db, **ssl_kwargs},
+            sentinels=sentinels,
+            master_name=str(master_name),
+            sentinel_kwargs=sentinel_kwargs,
+        )
 
     kind = 'ssl' if ssl_kwargs else 'tcp'
     netloc = url.netloc(default_port=REDIS_PORT)
-    return RedisConnectionSpec(kind, f'{"rediss" if ssl_kwargs else "redis"}://{netloc}/{db}',
-                               {**common, 'host': url.host or 'localhost', 'port': url.port or REDIS_PORT,
-                                'db': db, **ssl_kwargs})
+    return RedisConnectionSpec(
+        kind,
+        f'{"rediss" if ssl_kwargs else "redis"}://{netloc}/{db}',
+        {**common, 'host': url.host or 'localhost', 'port': url.port or REDIS_PORT, 'db': db, **ssl_kwargs},
+    )
 
 
 def _seconds(value: Any) -> float | None:
@@ -141,15 +159,25 @@ def _seconds(value: Any) -> float | None:
 def _no_retry():
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
+
     return Retry(NoBackoff(), 0)
 
 
 # Celery users write the amqp-style names too; redis-py wants them with an ``ssl_`` prefix.
-_SSL_ALIASES = {'keyfile': 'ssl_keyfile', 'certfile': 'ssl_certfile', 'ca_certs': 'ssl_ca_certs',
-                'cert_reqs': 'ssl_cert_reqs'}
-_CERT_REQS = {'none': ssl.CERT_NONE, 'cert_none': ssl.CERT_NONE, 'optional': ssl.CERT_OPTIONAL,
-              'cert_optional': ssl.CERT_OPTIONAL, 'required': ssl.CERT_REQUIRED,
-              'cert_required': ssl.CERT_REQUIRED}
+_SSL_ALIASES = {
+    'keyfile': 'ssl_keyfile',
+    'certfile': 'ssl_certfile',
+    'ca_certs': 'ssl_ca_certs',
+    'cert_reqs': 'ssl_cert_reqs',
+}
+_CERT_REQS = {
+    'none': ssl.CERT_NONE,
+    'cert_none': ssl.CERT_NONE,
+    'optional': ssl.CERT_OPTIONAL,
+    'cert_optional': ssl.CERT_OPTIONAL,
+    'required': ssl.CERT_REQUIRED,
+    'cert_required': ssl.CERT_REQUIRED,
+}
 
 
 def _ssl_kwargs(url: BrokerURL, broker_use_ssl: Any) -> dict[str, Any]:
@@ -214,8 +242,7 @@ class RedisQueueBroker(QueueBroker):
     transport = 'redis'
     source = 'redis'
 
-    def __init__(self, broker_url: str, transport_options: Mapping[str, Any] | None = None,
-                 broker_use_ssl: Any = None):
+    def __init__(self, broker_url: str, transport_options: Mapping[str, Any] | None = None, broker_use_ssl: Any = None):
         self.spec = redis_connection_spec(broker_url, transport_options, broker_use_ssl)
         self.keys = RedisQueueKeys.from_transport_options(transport_options)
         self.use_script = True
@@ -246,16 +273,19 @@ class RedisQueueBroker(QueueBroker):
         self._check_replies(replies, scripted=False)
         if self.use_script:
             # LLEN worked where the script did not: the server refuses scripts, not a passing hiccup.
-            logger.info('Redis at %s refused the queue-length script (%s); counting with LLEN from now on',
-                        self.location, script_error)
+            logger.info(
+                'Redis at %s refused the queue-length script (%s); counting with LLEN from now on',
+                self.location,
+                script_error,
+            )
             self.use_script = False
         steps = len(self.keys.priority_steps)
-        return [sum(_list_length(reply) for reply in replies[i:i + steps]) for i in range(0, len(replies), steps)]
+        return [sum(_list_length(reply) for reply in replies[i : i + steps]) for i in range(0, len(replies), steps)]
 
     def _queue_scripts(self, pipe, names: list[str]) -> None:
         steps = len(self.keys.priority_steps)
         for first in range(0, len(names), QUEUES_PER_SCRIPT):
-            keys = [key for name in names[first:first + QUEUES_PER_SCRIPT] for key in self.keys.for_queue(name)]
+            keys = [key for name in names[first : first + QUEUES_PER_SCRIPT] for key in self.keys.for_queue(name)]
             pipe.eval(SUM_LENGTHS_SCRIPT, len(keys), *keys, steps)
 
     def _queue_llens(self, pipe, names: list[str]) -> None:
@@ -267,6 +297,7 @@ class RedisQueueBroker(QueueBroker):
         """Send every command in one round trip. Connection-level failures raise a BrokerError;
         per-command errors come back in the list."""
         import redis.exceptions as rex
+
         try:
             async with client.pipeline(transaction=False) as pipe:
                 queue_commands(pipe, names)
@@ -276,8 +307,9 @@ class RedisQueueBroker(QueueBroker):
         except (rex.TimeoutError, asyncio.TimeoutError) as exc:
             option = 'socket_connect_timeout' if 'connecting' in str(exc) else 'socket_timeout'
             seconds = self.spec.client_kwargs.get(option)
-            raise BrokerUnreachable(f'Redis at {self.location} did not answer within {seconds} s ({option}): '
-                                    f'{exc or "timed out"}') from None
+            raise BrokerUnreachable(
+                f'Redis at {self.location} did not answer within {seconds} s ({option}): {exc or "timed out"}'
+            ) from None
         except (rex.ConnectionError, OSError) as exc:
             raise BrokerUnreachable(f'Redis at {self.location} could not be reached: {exc}') from None
         except rex.RedisError as exc:
@@ -298,8 +330,10 @@ class RedisQueueBroker(QueueBroker):
 def _open_client(spec: RedisConnectionSpec):
     """(client, sentinel-or-None). Opening does no I/O: redis-py connects on the first command."""
     import redis.asyncio as aioredis
+
     if spec.kind == 'sentinel':
         from redis.asyncio.sentinel import Sentinel
+
         sentinel = Sentinel(spec.sentinels, sentinel_kwargs=dict(spec.sentinel_kwargs), **spec.client_kwargs)
         return sentinel.master_for(spec.master_name), sentinel
     return aioredis.Redis(**spec.client_kwargs), None

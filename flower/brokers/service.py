@@ -23,15 +23,26 @@ logger = logging.getLogger(__name__)
 
 
 class QueueLengths:
-    def __init__(self, broker_url: str, names: Callable[[], Iterable[str]], *, broker_api: str | None = None,
-                 transport_options: Mapping[str, Any] | None = None, broker_use_ssl: Any = None,
-                 ttl: float = 2.0):
+    def __init__(
+        self,
+        broker_url: str,
+        names: Callable[[], Iterable[str]],
+        *,
+        broker_api: str | None = None,
+        transport_options: Mapping[str, Any] | None = None,
+        broker_use_ssl: Any = None,
+        ttl: float = 2.0,
+    ):
         self.names = names
         self.monitor: QueueLengthMonitor | None = None
         self.error: BrokerError | None = None  # why there is no monitor (an unsupported transport...)
         try:
-            adapter = broker_for(broker_url, broker_api=broker_api, transport_options=transport_options or {},
-                                 broker_use_ssl=broker_use_ssl)
+            adapter = broker_for(
+                broker_url,
+                broker_api=broker_api,
+                transport_options=transport_options or {},
+                broker_use_ssl=broker_use_ssl,
+            )
         except BrokerError as exc:
             self.error = exc
         else:
@@ -69,5 +80,8 @@ class QueueLengths:
         """``{queue: messages}`` from the latest background refresh; never does I/O."""
         if self.monitor is None:
             return {}
-        return {queue['name']: float(queue.get('messages') or 0) for queue in self.monitor.last_lengths().queues
-                if isinstance(queue, dict) and queue.get('name') is not None}
+        return {
+            queue['name']: float(queue.get('messages') or 0)
+            for queue in self.monitor.last_lengths().queues
+            if isinstance(queue, dict) and queue.get('name') is not None
+        }

@@ -63,8 +63,15 @@ def parse_broker_url(url: str) -> BrokerURL:
         username = unquote(user) or None
         password = unquote(secret) if colon else None
     host, port = _split_host_port(hostport, scheme)
-    return BrokerURL(scheme=scheme.lower(), host=host, port=port, username=username, password=password,
-                     path=slash + path, query=dict(parse_qsl(query_string, keep_blank_values=True)))
+    return BrokerURL(
+        scheme=scheme.lower(),
+        host=host,
+        port=port,
+        username=username,
+        password=password,
+        path=slash + path,
+        query=dict(parse_qsl(query_string, keep_blank_values=True)),
+    )
 
 
 def _split_host_port(hostport: str, scheme: str) -> tuple[str | None, int | None]:
@@ -79,7 +86,8 @@ def _split_host_port(hostport: str, scheme: str) -> tuple[str | None, int | None
     port = None
     if port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise BrokerConfigError(f'Invalid broker URL: port {port_text!r} of the {scheme}:// URL is not a number '
-                                    'between 1 and 65535')
+            raise BrokerConfigError(
+                f'Invalid broker URL: port {port_text!r} of the {scheme}:// URL is not a number between 1 and 65535'
+            )
         port = int(port_text)
     return (unquote(host) or None), port

@@ -34,42 +34,122 @@ working for every caller.
 
 from __future__ import annotations
 
-from flower.control.errors import (CommandFailed, ControlError, InvalidInput, InvalidOption, NoResultBackend,
-                                   NotRetryable, PoolLimitReached, UnknownTask, UnknownWorker)
+from flower.control.errors import (
+    CommandFailed,
+    ControlError,
+    InvalidInput,
+    InvalidOption,
+    NoResultBackend,
+    NotRetryable,
+    PoolLimitReached,
+    UnknownTask,
+    UnknownWorker,
+)
 from flower.control.replies import WorkerReply, error_reason, reply_from
-from flower.control.checks import (MAX_DELAY, MAX_NAME_LENGTH, MAX_WAIT, SIGNAL_SPELLINGS, rate_limit_value,
-                                   short_name, signal_name, time_limit_value, wait_seconds, whole)
-from flower.control.pool import (DEFAULT_MAX_POOL_STEP, MAX_PROCESSES, PoolChanges, PoolLimits, autoscaler_max,
-                                 pool_size)
+from flower.control.checks import (
+    MAX_DELAY,
+    MAX_NAME_LENGTH,
+    MAX_WAIT,
+    SIGNAL_SPELLINGS,
+    rate_limit_value,
+    short_name,
+    signal_name,
+    time_limit_value,
+    wait_seconds,
+    whole,
+)
+from flower.control.pool import DEFAULT_MAX_POOL_STEP, MAX_PROCESSES, PoolChanges, PoolLimits, autoscaler_max, pool_size
 from flower.control.workers import CELERY_REPLY_TIMEOUT, WorkerControl, ask_worker
-from flower.control.apply import (APPLY_OPTIONS, CODEC_CANDIDATES, DEFAULT_APPLY_TIMEOUT, MAX_PRIORITY,
-                                  PROTOCOL_HEADERS, SECONDS_TEXT_PATTERN, SECONDS_TEXT_WORDS, ApplyRequest,
-                                  apply_options, codec_works, installed_codecs, parse_apply_body, seconds_text,
-                                  split_apply_body)
+from flower.control.apply import (
+    APPLY_OPTIONS,
+    CODEC_CANDIDATES,
+    DEFAULT_APPLY_TIMEOUT,
+    MAX_PRIORITY,
+    PROTOCOL_HEADERS,
+    SECONDS_TEXT_PATTERN,
+    SECONDS_TEXT_WORDS,
+    ApplyRequest,
+    apply_options,
+    codec_works,
+    installed_codecs,
+    parse_apply_body,
+    seconds_text,
+    split_apply_body,
+)
 from flower.control.execution import ResultSnapshot, TaskExecution, has_result_backend, json_safe
-from flower.control.retry import (RETRYABLE_STATES, RecoveredCall, literal_from_repr, recover_call, resend,
-                                  retry_refusal, routing_options)
+from flower.control.retry import (
+    RETRYABLE_STATES,
+    RecoveredCall,
+    literal_from_repr,
+    recover_call,
+    resend,
+    retry_refusal,
+    routing_options,
+)
 
 __all__ = [
     # errors
-    'CommandFailed', 'ControlError', 'InvalidInput', 'InvalidOption', 'NoResultBackend', 'NotRetryable',
-    'PoolLimitReached', 'UnknownTask', 'UnknownWorker',
+    'CommandFailed',
+    'ControlError',
+    'InvalidInput',
+    'InvalidOption',
+    'NoResultBackend',
+    'NotRetryable',
+    'PoolLimitReached',
+    'UnknownTask',
+    'UnknownWorker',
     # replies
-    'WorkerReply', 'error_reason', 'reply_from',
+    'WorkerReply',
+    'error_reason',
+    'reply_from',
     # checks
-    'MAX_DELAY', 'MAX_NAME_LENGTH', 'MAX_WAIT', 'SIGNAL_SPELLINGS', 'rate_limit_value', 'short_name',
-    'signal_name', 'time_limit_value', 'wait_seconds', 'whole',
+    'MAX_DELAY',
+    'MAX_NAME_LENGTH',
+    'MAX_WAIT',
+    'SIGNAL_SPELLINGS',
+    'rate_limit_value',
+    'short_name',
+    'signal_name',
+    'time_limit_value',
+    'wait_seconds',
+    'whole',
     # pool
-    'DEFAULT_MAX_POOL_STEP', 'MAX_PROCESSES', 'PoolChanges', 'PoolLimits', 'autoscaler_max', 'pool_size',
+    'DEFAULT_MAX_POOL_STEP',
+    'MAX_PROCESSES',
+    'PoolChanges',
+    'PoolLimits',
+    'autoscaler_max',
+    'pool_size',
     # workers
-    'CELERY_REPLY_TIMEOUT', 'WorkerControl', 'ask_worker',
+    'CELERY_REPLY_TIMEOUT',
+    'WorkerControl',
+    'ask_worker',
     # apply
-    'APPLY_OPTIONS', 'CODEC_CANDIDATES', 'DEFAULT_APPLY_TIMEOUT', 'MAX_PRIORITY', 'PROTOCOL_HEADERS',
-    'SECONDS_TEXT_PATTERN', 'SECONDS_TEXT_WORDS', 'ApplyRequest', 'apply_options', 'codec_works',
-    'installed_codecs', 'parse_apply_body', 'seconds_text', 'split_apply_body',
+    'APPLY_OPTIONS',
+    'CODEC_CANDIDATES',
+    'DEFAULT_APPLY_TIMEOUT',
+    'MAX_PRIORITY',
+    'PROTOCOL_HEADERS',
+    'SECONDS_TEXT_PATTERN',
+    'SECONDS_TEXT_WORDS',
+    'ApplyRequest',
+    'apply_options',
+    'codec_works',
+    'installed_codecs',
+    'parse_apply_body',
+    'seconds_text',
+    'split_apply_body',
     # execution
-    'ResultSnapshot', 'TaskExecution', 'has_result_backend', 'json_safe',
+    'ResultSnapshot',
+    'TaskExecution',
+    'has_result_backend',
+    'json_safe',
     # retry
-    'RETRYABLE_STATES', 'RecoveredCall', 'literal_from_repr', 'recover_call', 'resend', 'retry_refusal',
+    'RETRYABLE_STATES',
+    'RecoveredCall',
+    'literal_from_repr',
+    'recover_call',
+    'resend',
+    'retry_refusal',
     'routing_options',
 ]

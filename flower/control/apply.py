@@ -20,13 +20,14 @@ from flower.control.checks import MAX_DELAY, MAX_WAIT, short_name, wait_seconds
 from flower.control.errors import InvalidInput, InvalidOption
 from flower.utils import strict
 
-DEFAULT_APPLY_TIMEOUT = 30.0     # seconds /api/task/apply waits for a result unless told otherwise
+DEFAULT_APPLY_TIMEOUT = 30.0  # seconds /api/task/apply waits for a result unless told otherwise
 MAX_PRIORITY = 255
 
 
 @dataclass
 class ApplyRequest:
     """What a client asked apply/async-apply/send-task to publish."""
+
     args: list = field(default_factory=list)
     kwargs: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
@@ -39,8 +40,10 @@ def _parse_datetime(value, name: str) -> datetime:
     try:
         return strict.parse_time(value, name)
     except strict.InvalidValue:
-        raise InvalidInput(f"Invalid option '{name}': expected a real date and time like 2024-01-31 13:45:00.000000 "
-                           'or 2024-01-31T13:45:00+01:00') from None
+        raise InvalidInput(
+            f"Invalid option '{name}': expected a real date and time like 2024-01-31 13:45:00.000000 "
+            'or 2024-01-31T13:45:00+01:00'
+        ) from None
 
 
 # A number of seconds written as text (``"60"``, ``"2.5"``, ``"-1"``), which Flower accepts for ``countdown`` and
@@ -58,8 +61,12 @@ def seconds_text(value) -> float | None:
 
 
 def _seconds(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or abs(value) > MAX_DELAY:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or abs(value) > MAX_DELAY
+    ):
         raise InvalidInput(f"Invalid option '{name}': expected a number of seconds up to {MAX_DELAY:g}")
     return float(value)
 
@@ -70,8 +77,9 @@ def _delay(value, name: str) -> float:
     if from_text is not None:
         return from_text
     if isinstance(value, str):
-        raise InvalidInput(f"Invalid option '{name}': expected a number of seconds up to {MAX_DELAY:g} "
-                           f"({SECONDS_TEXT_WORDS})")
+        raise InvalidInput(
+            f"Invalid option '{name}': expected a number of seconds up to {MAX_DELAY:g} ({SECONDS_TEXT_WORDS})"
+        )
     return _seconds(value, name)
 
 
@@ -103,10 +111,29 @@ def _boolean(value, name: str) -> bool:
 
 
 # The headers of Celery's task message protocol: a custom header of the same name would replace them.
-PROTOCOL_HEADERS = frozenset({
-    'lang', 'task', 'id', 'shadow', 'eta', 'expires', 'group', 'group_index', 'retries', 'timelimit', 'root_id',
-    'parent_id', 'argsrepr', 'kwargsrepr', 'origin', 'ignore_result', 'replaced_task_nesting', 'stamped_headers',
-    'stamps'})
+PROTOCOL_HEADERS = frozenset(
+    {
+        'lang',
+        'task',
+        'id',
+        'shadow',
+        'eta',
+        'expires',
+        'group',
+        'group_index',
+        'retries',
+        'timelimit',
+        'root_id',
+        'parent_id',
+        'argsrepr',
+        'kwargsrepr',
+        'origin',
+        'ignore_result',
+        'replaced_task_nesting',
+        'stamped_headers',
+        'stamps',
+    }
+)
 
 
 def _headers(value, name: str) -> dict:
@@ -114,13 +141,14 @@ def _headers(value, name: str) -> dict:
         raise InvalidInput(f"Invalid option '{name}': expected an object")
     clashes = sorted(PROTOCOL_HEADERS & set(value))
     if clashes:
-        raise InvalidInput(f"Invalid option '{name}': {', '.join(clashes)} would replace Celery's own message "
-                           'headers')
+        raise InvalidInput(f"Invalid option '{name}': {', '.join(clashes)} would replace Celery's own message headers")
     return value
 
 
-CODEC_CANDIDATES = {'serializer': ('json', 'msgpack', 'pickle', 'yaml'),
-                    'compression': ('brotli', 'bzip2', 'gzip', 'lzma', 'zlib', 'zstd')}
+CODEC_CANDIDATES = {
+    'serializer': ('json', 'msgpack', 'pickle', 'yaml'),
+    'compression': ('brotli', 'bzip2', 'gzip', 'lzma', 'zlib', 'zstd'),
+}
 
 
 def codec_works(kind: str, name: str) -> bool:
@@ -128,9 +156,11 @@ def codec_works(kind: str, name: str) -> bool:
     try:
         if kind == 'serializer':
             from kombu.serialization import dumps
+
             dumps({}, serializer=name)
         else:
             from kombu.compression import compress
+
             compress(b'', name)
         return True
     except Exception:  # noqa: BLE001 - kombu raises several kinds for unknown or uninstalled codecs
@@ -146,6 +176,7 @@ def _codec(kind: str):
         if not isinstance(value, str) or not codec_works(kind, value):
             raise InvalidInput(f"Invalid option '{name}': '{value}' is not an installed {kind}")
         return value
+
     return check
 
 
@@ -154,9 +185,10 @@ def _expires(value, name: str):
         try:
             return strict.parse_time(value, name)
         except strict.InvalidValue:
-            raise InvalidInput(f"Invalid option '{name}': expected a number of seconds ({SECONDS_TEXT_WORDS}) or "
-                               'a real date and time like 2024-01-31 13:45:00.000000 or 2024-01-31T13:45:00+01:00') \
-                from None
+            raise InvalidInput(
+                f"Invalid option '{name}': expected a number of seconds ({SECONDS_TEXT_WORDS}) or "
+                'a real date and time like 2024-01-31 13:45:00.000000 or 2024-01-31T13:45:00+01:00'
+            ) from None
     return _delay(value, name)
 
 
@@ -223,8 +255,10 @@ def apply_options(data: dict, wait_option: bool = False) -> dict:
             continue
         check = APPLY_OPTIONS.get(key)
         if check is None:
-            raise InvalidOption(f"Unknown option '{key}': use args, kwargs{', timeout' if wait_option else ''} "
-                                f"or one of {', '.join(sorted(APPLY_OPTIONS))}")
+            raise InvalidOption(
+                f"Unknown option '{key}': use args, kwargs{', timeout' if wait_option else ''} "
+                f"or one of {', '.join(sorted(APPLY_OPTIONS))}"
+            )
         if value is None:
             continue
         try:
@@ -249,6 +283,7 @@ def parse_apply_body(body: bytes | str | None, wait_option: bool = False) -> App
             try:
                 timeout = wait_seconds(raw)
             except InvalidInput:
-                raise InvalidInput(f"Invalid timeout '{raw}': expected a number of seconds from 0 to "
-                                   f"{MAX_WAIT:g}") from None
+                raise InvalidInput(
+                    f"Invalid timeout '{raw}': expected a number of seconds from 0 to {MAX_WAIT:g}"
+                ) from None
     return ApplyRequest(args=args, kwargs=kwargs, options=apply_options(data, wait_option), timeout=timeout)

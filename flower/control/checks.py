@@ -14,8 +14,8 @@ import signal as signal_module
 from flower.control.errors import InvalidInput
 from flower.utils import strict
 
-MAX_WAIT = 3600.0                # longest wait a client may ask for (apply and result)
-MAX_DELAY = 10 * 365 * 24 * 3600.0   # countdown/expires beyond ten years are mistakes (and overflow Celery)
+MAX_WAIT = 3600.0  # longest wait a client may ask for (apply and result)
+MAX_DELAY = 10 * 365 * 24 * 3600.0  # countdown/expires beyond ten years are mistakes (and overflow Celery)
 MAX_NAME_LENGTH = strict.MAX_NAME_BYTES  # AMQP short strings: queue, exchange, routing key, task id
 
 
@@ -74,21 +74,27 @@ def rate_limit_value(value: str) -> str:
     """A Celery rate limit (``'10'``, ``'10/s'``, ``'100/m'``, ``'1000/h'``; empty or ``'0'`` lifts it), checked
     as the worker will, and finite and not negative."""
     from celery.utils.time import rate
+
     try:
         per_second = rate(value)
         valid = isinstance(value, str) and math.isfinite(per_second) and per_second >= 0
     except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
         valid = False
     if not valid:
-        raise InvalidInput(f"Invalid rate limit '{value}': expected a number of tasks, optionally per s, m or h "
-                           "(for example 10/m)")
+        raise InvalidInput(
+            f"Invalid rate limit '{value}': expected a number of tasks, optionally per s, m or h (for example 10/m)"
+        )
     return value
 
 
 def wait_seconds(value: float | None, name: str = 'timeout') -> float | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or not 0 <= value <= MAX_WAIT:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 <= value <= MAX_WAIT
+    ):
         raise InvalidInput(f"Invalid {name} '{value}': expected a number of seconds from 0 to {MAX_WAIT:g}")
     return float(value)

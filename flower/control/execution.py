@@ -34,6 +34,7 @@ def json_safe(value):
 
 def has_result_backend(capp) -> bool:
     from celery.backends.base import DisabledBackend
+
     try:
         return not isinstance(capp.backend, DisabledBackend)
     except Exception:  # noqa: BLE001 - a backend that cannot even be built is no backend
@@ -43,6 +44,7 @@ def has_result_backend(capp) -> bool:
 @dataclass(frozen=True)
 class ResultSnapshot:
     """A task's result as the backend has it now."""
+
     task_id: str
     state: str
     ready: bool
@@ -100,6 +102,7 @@ class TaskExecution:
     async def publish(self, name: str, request: ApplyRequest, registered: bool = True) -> str:
         """Send ``name`` with the request's arguments and options; returns the task id. ``registered`` uses the
         task's own ``apply_async`` (its routing and defaults); otherwise ``send_task`` by name."""
+
         def call():
             if registered:
                 task = self.capp.tasks[name]
@@ -107,6 +110,7 @@ class TaskExecution:
             else:
                 result = self.capp.send_task(name, args=request.args, kwargs=request.kwargs, **request.options)
             return result.id
+
         return await self.runner.run('publish task', name, call)
 
     def _snapshot(self, task_id: str) -> ResultSnapshot:
@@ -128,8 +132,7 @@ class TaskExecution:
         snapshot = await self.snapshot(task_id)
         return None if snapshot.state == states.PENDING else snapshot
 
-    async def wait(self, task_id: str, timeout: float, stop: Callable[[], bool] = lambda: False) \
-            -> ResultSnapshot:
+    async def wait(self, task_id: str, timeout: float, stop: Callable[[], bool] = lambda: False) -> ResultSnapshot:
         """The result once ready, or the snapshot when ``timeout`` seconds have passed (or ``stop()`` says the
         client went away). Polls the backend instead of blocking on it, so a long wait does not hold one of
         the runner's few slots."""
@@ -148,10 +151,12 @@ class TaskExecution:
         """Ask the task to stop (Celery's ``AbortableAsyncResult.abort``); ``result`` is the abortable result
         to use, built here when not given."""
         from celery.contrib.abortable import AbortableAsyncResult
+
         if result is None:
             result = AbortableAsyncResult(task_id, app=self.capp)
 
         def call():
             result.abort()
+
         await self.runner.run('abort', task_id, call)
         return f"Aborted '{task_id}'"

@@ -17,8 +17,8 @@ from typing import Awaitable, Callable
 from flower.control.checks import whole
 from flower.control.errors import PoolLimitReached
 
-MAX_PROCESSES = 10000            # the largest autoscale bound
-DEFAULT_MAX_POOL_STEP = 10       # --max_pool_step: processes one grow/shrink may add or remove
+MAX_PROCESSES = 10000  # the largest autoscale bound
+DEFAULT_MAX_POOL_STEP = 10  # --max_pool_step: processes one grow/shrink may add or remove
 
 
 def pool_size(info: dict | None) -> int | None:
@@ -61,6 +61,7 @@ class PoolLimits:
     What the request alone breaks is :class:`InvalidInput` (400); what breaks only because of the worker's
     current pool is :class:`PoolLimitReached` (409), as is a rule that needs a pool size the worker has not
     reported."""
+
     step: int = DEFAULT_MAX_POOL_STEP
     cap: int = 0  # 0: no cap
 
@@ -78,7 +79,8 @@ class PoolLimits:
             if current + n > self.cap:
                 raise PoolLimitReached(
                     f"Cannot grow '{workername}' worker's pool by {n}: it has {_processes(current)} and "
-                    f'--max_pool_size is {self.cap}')
+                    f'--max_pool_size is {self.cap}'
+                )
         return n
 
     def shrink(self, workername: str, n: int, info: dict | None) -> int:
@@ -88,7 +90,8 @@ class PoolLimits:
         if current is not None and current - n < 1:
             raise PoolLimitReached(
                 f"Cannot shrink '{workername}' worker's pool by {n}: it has {_processes(current)}, and a pool "
-                'needs one at least to run tasks (use autoscale with min=0 to let it scale to none when idle)')
+                'needs one at least to run tasks (use autoscale with min=0 to let it scale to none when idle)'
+            )
         return n
 
     def autoscale(self, workername: str, minimum: int, maximum: int, info: dict | None) -> tuple[int, int]:
@@ -100,23 +103,30 @@ class PoolLimits:
             # so one call still never lets the autoscaler fork more than --max_pool_step processes
             current = pool_size(info)
             if current is None and maximum > self.step:
-                self._known_size(workername, info, f"autoscale '{workername}' worker to max={maximum}, more than "
-                                                   f'--max_pool_step ({self.step}) above an empty pool')
+                self._known_size(
+                    workername,
+                    info,
+                    f"autoscale '{workername}' worker to max={maximum}, more than "
+                    f'--max_pool_step ({self.step}) above an empty pool',
+                )
             current = current or 0
             base = max(current, autoscaler_max(info) or 0)
             if maximum > base + self.step:
                 raise PoolLimitReached(
                     f"Cannot autoscale '{workername}' worker to max={maximum}: its pool has {_processes(current)}"
                     f"{f' and autoscales up to {base}' if base > current else ''}, and one call may raise that "
-                    f'by --max_pool_step ({self.step}) at most; set --max_pool_size to allow larger ranges')
+                    f'by --max_pool_step ({self.step}) at most; set --max_pool_size to allow larger ranges'
+                )
         return minimum, maximum
 
     @staticmethod
     def _known_size(workername: str, info: dict | None, action: str) -> int:
         current = pool_size(info)
         if current is None:
-            raise PoolLimitReached(f"Cannot {action}: the pool size of '{workername}' is unknown (its stats "
-                                   'did not report one); refresh /api/workers and try again')
+            raise PoolLimitReached(
+                f"Cannot {action}: the pool size of '{workername}' is unknown (its stats "
+                'did not report one); refresh /api/workers and try again'
+            )
         return current
 
 
@@ -141,8 +151,12 @@ class PoolChanges:
         self.inspector = inspector
         self._lock = asyncio.Lock()
 
-    async def change(self, workername: str, operation: Callable[[dict | None], Awaitable[str]],
-                     resize: Callable[[int], int] | None = None) -> str:
+    async def change(
+        self,
+        workername: str,
+        operation: Callable[[dict | None], Awaitable[str]],
+        resize: Callable[[int], int] | None = None,
+    ) -> str:
         """``await operation(info)`` with the worker's inspected data (it checks the limits against it and sends
         the command), then refresh that data; ``resize(size_before)`` is the size the change should leave."""
         async with self._lock:
@@ -158,8 +172,11 @@ class PoolChanges:
                     await self.inspector.inspect(workername)
                 except Exception:  # noqa: BLE001 - the inspector logs its own failures; the command succeeded
                     break
-                if expected is None or pool_size(self.inspector.workers.get(workername)) == expected \
-                        or time.monotonic() >= deadline:
+                if (
+                    expected is None
+                    or pool_size(self.inspector.workers.get(workername)) == expected
+                    or time.monotonic() >= deadline
+                ):
                     break
                 await asyncio.sleep(self.settle_interval)
             return answer

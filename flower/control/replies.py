@@ -14,6 +14,7 @@ from typing import Any
 @dataclass(frozen=True)
 class WorkerReply:
     """What one worker answered to a control command: ``ok`` and the text it gave (or the failure reason)."""
+
     ok: bool
     text: str
 

@@ -26,6 +26,7 @@ RETRYABLE_STATES = frozenset(states.READY_STATES | {states.REJECTED})
 @dataclass(frozen=True)
 class RecoveredCall:
     """How to send a finished task again."""
+
     name: str
     args: list
     kwargs: dict
@@ -42,8 +43,10 @@ def _contains_ellipsis_or_cut_text(value, depth: int = 0) -> bool:
     if isinstance(value, (str, bytes)):
         return value.endswith('...' if isinstance(value, str) else b'...')
     if isinstance(value, dict):
-        return any(_contains_ellipsis_or_cut_text(k, depth + 1) or _contains_ellipsis_or_cut_text(v, depth + 1)
-                   for k, v in value.items())
+        return any(
+            _contains_ellipsis_or_cut_text(k, depth + 1) or _contains_ellipsis_or_cut_text(v, depth + 1)
+            for k, v in value.items()
+        )
     if isinstance(value, (list, tuple, set, frozenset)):
         return any(_contains_ellipsis_or_cut_text(item, depth + 1) for item in value)
     return False
@@ -57,18 +60,24 @@ def literal_from_repr(text, what: str):
         raise NotRetryable(f'The task cannot be retried: its {what} were not reported as text')
     _kept, cut = truncation(text)
     if cut is not None and cut['by'] == 'celery':
-        raise NotRetryable(f'The task cannot be retried: its {what} were shortened by Celery when the task was '
-                           f'sent (its {what}repr limit), so the call is not known whole')
+        raise NotRetryable(
+            f'The task cannot be retried: its {what} were shortened by Celery when the task was '
+            f'sent (its {what}repr limit), so the call is not known whole'
+        )
     if cut is not None:
-        raise NotRetryable(f'The task cannot be retried: its {what} were truncated when stored '
-                           '(raise --task_args_max_length to keep them whole)')
+        raise NotRetryable(
+            f'The task cannot be retried: its {what} were truncated when stored '
+            '(raise --task_args_max_length to keep them whole)'
+        )
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         raise NotRetryable(f'The task cannot be retried: its {what} {text!r} are not a Python literal') from None
     if _contains_ellipsis_or_cut_text(value):
-        raise NotRetryable(f'The task cannot be retried: its {what} were shortened by Celery when the task was '
-                           "sent (they contain '...')")
+        raise NotRetryable(
+            f'The task cannot be retried: its {what} were shortened by Celery when the task was '
+            "sent (they contain '...')"
+        )
     return value
 
 
@@ -87,10 +96,12 @@ def recover_call(task, serializer: str = 'json') -> RecoveredCall:
         raise NotRetryable(f'The task cannot be retried: its kwargs {task.kwargs!r} are not keyword arguments')
     try:
         from kombu.serialization import dumps
+
         dumps([list(args), kwargs, {}], serializer=serializer)
     except Exception as exc:  # noqa: BLE001 - whatever the serializer refuses
-        raise NotRetryable(f"The task cannot be retried: its arguments cannot be sent with the '{serializer}' "
-                           f'serializer ({exc})') from None
+        raise NotRetryable(
+            f"The task cannot be retried: its arguments cannot be sent with the '{serializer}' serializer ({exc})"
+        ) from None
     return RecoveredCall(task.name, list(args), kwargs, routing_options(task.exchange, task.routing_key))
 
 
@@ -110,8 +121,10 @@ def routing_options(exchange, routing_key) -> dict:
     Through the default exchange (``''``, as Celery sends to its queues) the routing key is the queue's name, and
     Celery only keeps a routing key for the default exchange when it is given as the queue. A named exchange is
     given with its routing key. Anything else (nothing reported, not names) is left to the app's router."""
+
     def usable(name):
         return isinstance(name, str) and name != '' and len(name.encode('utf-8')) <= MAX_NAME_LENGTH
+
     if not usable(routing_key):
         return {}
     if exchange is None or exchange == '':
@@ -123,6 +136,8 @@ def routing_options(exchange, routing_key) -> dict:
 
 async def resend(capp, runner: BlockingRunner, call: RecoveredCall) -> str:
     """Publish ``call`` by name (the task need not be registered here); returns the new task id."""
+
     def publish():
         return capp.send_task(call.name, args=call.args, kwargs=call.kwargs, **call.options).id
+
     return await runner.run('retry task', call.name, publish)

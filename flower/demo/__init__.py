@@ -17,6 +17,7 @@ flower server on it. The parts:
 def main(argv: list[str]) -> int:
     """``flower demo [options]``; returns the exit code."""
     from flower.demo.cli import main as demo_main  # imported on use: ``import flower.demo`` stays cheap
+
     return demo_main(argv)
 
 

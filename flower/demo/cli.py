@@ -68,6 +68,7 @@ def _integer(low: int, high: int):
         if not low <= value <= high:
             raise DemoOptionError(f"Invalid value {value} for option '{flag}': expected {low} to {high}")
         return value
+
     return convert
 
 
@@ -75,38 +76,60 @@ def _rate(raw: str, flag: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise DemoOptionError(f"Invalid value {raw!r} for option '{flag}': expected a number of tasks per "
-                              'second') from None
+        raise DemoOptionError(
+            f"Invalid value {raw!r} for option '{flag}': expected a number of tasks per second"
+        ) from None
     if not 0 <= value <= MAX_RATE:  # also refuses nan
-        raise DemoOptionError(f"Invalid value {raw} for option '{flag}': expected 0 to {MAX_RATE:g} "
-                              '(0 starts no producer)')
+        raise DemoOptionError(
+            f"Invalid value {raw} for option '{flag}': expected 0 to {MAX_RATE:g} (0 starts no producer)"
+        )
     return value
 
 
 def _choice(choices: tuple[str, ...]):
     def convert(raw: str, flag: str) -> str:
         if raw.lower() not in choices:
-            raise DemoOptionError(f"Invalid value {raw!r} for option '{flag}': expected one of "
-                                  f"{', '.join(choices)}")
+            raise DemoOptionError(f"Invalid value {raw!r} for option '{flag}': expected one of {', '.join(choices)}")
         return raw.lower()
+
     return convert
 
 
 DEFAULTS = DemoSettings()
-DEMO_OPTIONS = {option.name: option for option in (
-    DemoOption('workers', 'N', f'Celery worker processes to start, 1 to 16 (default {DEFAULTS.workers})',
-               _integer(1, 16)),
-    DemoOption('concurrency', 'N', 'pool processes (or threads) per worker, 1 to 64 '
-               f'(default {DEFAULTS.concurrency})', _integer(1, 64)),
-    DemoOption('pool', 'NAME', f'worker pool: {", ".join(POOLS)} (default {DEFAULTS.pool})', _choice(POOLS)),
-    DemoOption('rate', 'TASKS_PER_SECOND', f'tasks the producer sends per second, 0 to {MAX_RATE:g}; 0 starts '
-               f'no producer (default {DEFAULTS.rate:g})', _rate),
-    DemoOption('max_folder_mb', 'MB', 'disk budget of the demo folder for messages and results, 10 to 100000 '
-               f'(default {DEFAULTS.max_folder_mb}); logs take up to 2 MB per process on top',
-               _integer(10, 100_000)),
-    DemoOption('worker_log_level', 'LEVEL', f'log level of the workers: {", ".join(LOG_LEVELS)} '
-               f'(default {DEFAULTS.log_level})', _choice(LOG_LEVELS)),
-)}
+DEMO_OPTIONS = {
+    option.name: option
+    for option in (
+        DemoOption(
+            'workers', 'N', f'Celery worker processes to start, 1 to 16 (default {DEFAULTS.workers})', _integer(1, 16)
+        ),
+        DemoOption(
+            'concurrency',
+            'N',
+            f'pool processes (or threads) per worker, 1 to 64 (default {DEFAULTS.concurrency})',
+            _integer(1, 64),
+        ),
+        DemoOption('pool', 'NAME', f'worker pool: {", ".join(POOLS)} (default {DEFAULTS.pool})', _choice(POOLS)),
+        DemoOption(
+            'rate',
+            'TASKS_PER_SECOND',
+            f'tasks the producer sends per second, 0 to {MAX_RATE:g}; 0 starts no producer (default {DEFAULTS.rate:g})',
+            _rate,
+        ),
+        DemoOption(
+            'max_folder_mb',
+            'MB',
+            'disk budget of the demo folder for messages and results, 10 to 100000 '
+            f'(default {DEFAULTS.max_folder_mb}); logs take up to 2 MB per process on top',
+            _integer(10, 100_000),
+        ),
+        DemoOption(
+            'worker_log_level',
+            'LEVEL',
+            f'log level of the workers: {", ".join(LOG_LEVELS)} (default {DEFAULTS.log_level})',
+            _choice(LOG_LEVELS),
+        ),
+    )
+}
 _SETTING_OF = {'worker_log_level': 'log_level'}
 
 # celery's global options that would point the server at another app or broker than the demo's
@@ -160,36 +183,42 @@ def _check_flower_option(head: str) -> None:
         key = normalise_name(head)
         close = difflib.get_close_matches(key, [*DEMO_OPTIONS, *ALL_OPTIONS], n=1, cutoff=0.75)
         hint = f" (did you mean '--{close[0]}'?)" if close else ''
-        raise DemoOptionError(f"Unknown option '{head}'{hint}. Run 'flower demo --help' for the demo's options "
-                              "and 'flower --help' for the server's.") from None
+        raise DemoOptionError(
+            f"Unknown option '{head}'{hint}. Run 'flower demo --help' for the demo's options "
+            "and 'flower --help' for the server's."
+        ) from None
 
 
 def help_text() -> str:
-    lines = ['Usage: flower demo [demo options] [flower options]',
-             '',
-             'Runs a small Celery cluster on a broker that needs no server (kombu\'s filesystem transport in a',
-             'temporary folder): Celery workers, a producer sending a steady mix of tasks (fast, slow, failing,',
-             'retrying, scheduled, with large and odd arguments), and the flower server watching them. Ctrl-C',
-             'stops everything and removes the folder.',
-             '',
-             'Unless you give a login (--basic_auth, --auth), the demo makes one for the run and prints it at',
-             'start: the REST API, which the dashboard\'s controls call, stays closed without one.',
-             '',
-             'Demo options:']
+    lines = [
+        'Usage: flower demo [demo options] [flower options]',
+        '',
+        'Runs a small Celery cluster on a broker that needs no server (kombu\'s filesystem transport in a',
+        'temporary folder): Celery workers, a producer sending a steady mix of tasks (fast, slow, failing,',
+        'retrying, scheduled, with large and odd arguments), and the flower server watching them. Ctrl-C',
+        'stops everything and removes the folder.',
+        '',
+        'Unless you give a login (--basic_auth, --auth), the demo makes one for the run and prints it at',
+        'start: the REST API, which the dashboard\'s controls call, stays closed without one.',
+        '',
+        'Demo options:',
+    ]
     for option in DEMO_OPTIONS.values():
         flag = f'  {option.flag}={option.metavar}'
         text = textwrap.wrap(option.help, 110 - 30)
         lines.append(f'{flag:<29} {text[0]}' if len(flag) < 29 else f'{flag}\n{"":<29} {text[0]}')
         lines.extend(f'{"":<29} {more}' for more in text[1:])
-    lines += ['',
-              'Every flower option works as well (--port, --address, --basic_auth, --max_tasks, ...):',
-              "run 'flower --help' to list them. The demo brings its own Celery app and broker, so -A/--app,",
-              '-b/--broker and --result-backend are refused.',
-              '',
-              'Examples:',
-              '  flower demo',
-              '  flower demo --port=8080 --basic_auth=admin:secret',
-              '  flower demo --pool=threads --concurrency=16 --rate=100   # as a load generator']
+    lines += [
+        '',
+        'Every flower option works as well (--port, --address, --basic_auth, --max_tasks, ...):',
+        "run 'flower --help' to list them. The demo brings its own Celery app and broker, so -A/--app,",
+        '-b/--broker and --result-backend are refused.',
+        '',
+        'Examples:',
+        '  flower demo',
+        '  flower demo --port=8080 --basic_auth=admin:secret',
+        '  flower demo --pool=threads --concurrency=16 --rate=100   # as a load generator',
+    ]
     return '\n'.join(lines)
 
 
@@ -212,8 +241,10 @@ def main(argv: list[str]) -> int:
         click.echo(f'Error: {exc}', err=True)
         return 2
     from flower.command import configure_logging, run
+
     if resolved.version:
         from celery import Celery
+
         return run(Celery(set_as_current=False), command.flower_argv)
     foreign = [name for name in FOREIGN_CELERY_ARGS if resolved.celery_args.get(name)]
     if foreign:
@@ -234,15 +265,18 @@ def with_demo_login(flower_argv: list[str], options) -> tuple[list[str], tuple[s
     run and printed at start is safe wherever the demo listens. A login the user configured
     (``--basic_auth``, ``--auth``) or an API they opened (``FLOWER_UNAUTHENTICATED_API``) is left as it is."""
     from flower.auth import unauthenticated_api_allowed
+
     if options.basic_auth or options.auth or unauthenticated_api_allowed():
         return flower_argv, None
     login = (DEMO_USER, secrets.token_urlsafe(12))
     return [*flower_argv, f'--basic_auth={login[0]}:{login[1]}'], login
 
 
-def serve(settings: DemoSettings, flower_argv: list[str], quiet: bool = False,
-          login: tuple[str, str] | None = None) -> int:
+def serve(
+    settings: DemoSettings, flower_argv: list[str], quiet: bool = False, login: tuple[str, str] | None = None
+) -> int:
     from flower.command import run
+
     cluster = DemoCluster(settings)
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     # explicitly for SIGINT too: a process started in the background by a shell inherits it ignored
@@ -255,15 +289,25 @@ def serve(settings: DemoSettings, flower_argv: list[str], quiet: bool = False,
             logger.info('Removed %s, left behind by a demo that was killed', path)
         layout = cluster.start()
         logger.info('Demo folder: %s', layout.root)
-        logger.info('%d worker%s (%s pool, concurrency %d), %s; logs in %s', settings.workers,
-                    's' if settings.workers > 1 else '', settings.pool, settings.concurrency,
-                    f'a producer sending {settings.rate:g} tasks/s' if settings.rate else 'no producer',
-                    layout.logs)
+        logger.info(
+            '%d worker%s (%s pool, concurrency %d), %s; logs in %s',
+            settings.workers,
+            's' if settings.workers > 1 else '',
+            settings.pool,
+            settings.concurrency,
+            f'a producer sending {settings.rate:g} tasks/s' if settings.rate else 'no producer',
+            layout.logs,
+        )
         if login:
-            logger.info("Log in as user '%s' with password '%s' (made for this run; --basic_auth=USER:PASSWORD "
-                        "sets your own). The dashboard's controls and the REST API take the same login, e.g. "
-                        "curl -u %s:%s ...", *login, *login)
+            logger.info(
+                "Log in as user '%s' with password '%s' (made for this run; --basic_auth=USER:PASSWORD "
+                "sets your own). The dashboard's controls and the REST API take the same login, e.g. "
+                "curl -u %s:%s ...",
+                *login,
+                *login,
+            )
         from flower.demo import tasks  # configured from the folder the cluster just created
+
         code = run(tasks.app, flower_argv, quiet=quiet)
     except KeyboardInterrupt:
         code = 0

@@ -96,8 +96,7 @@ class DemoCluster:
                 self._start_producer()
             self._record()
             self.janitor = Janitor(self.layout, self.settings.max_folder_mb * MB)
-            self._housekeeper = threading.Thread(target=self._housekeep, name='flower-demo-housekeeping',
-                                                 daemon=True)
+            self._housekeeper = threading.Thread(target=self._housekeep, name='flower-demo-housekeeping', daemon=True)
             self._housekeeper.start()
         except BaseException:
             self.stop(grace=2.0)
@@ -112,15 +111,36 @@ class DemoCluster:
     def _start_worker(self, number: int) -> None:
         name = f'demo{number}'
         s = self.settings
-        args = [sys.executable, '-m', 'celery', '-A', 'flower.demo.tasks', 'worker', '-E',
-                '-n', f'{name}@%h', '-P', s.pool, '-c', str(s.concurrency), '-Q', self._worker_queues(number),
-                '-l', s.log_level, f'--logfile={self.layout.logs / (name + ".log")}',
-                '--without-gossip', '--without-mingle']
+        args = [
+            sys.executable,
+            '-m',
+            'celery',
+            '-A',
+            'flower.demo.tasks',
+            'worker',
+            '-E',
+            '-n',
+            f'{name}@%h',
+            '-P',
+            s.pool,
+            '-c',
+            str(s.concurrency),
+            '-Q',
+            self._worker_queues(number),
+            '-l',
+            s.log_level,
+            f'--logfile={self.layout.logs / (name + ".log")}',
+            '--without-gossip',
+            '--without-mingle',
+        ]
         self._spawn(name, args, kind='worker')
 
     def _start_producer(self) -> None:
-        self._spawn('producer', [sys.executable, '-m', 'flower.demo.producer', f'--rate={self.settings.rate:g}'],
-                    kind='producer')
+        self._spawn(
+            'producer',
+            [sys.executable, '-m', 'flower.demo.producer', f'--rate={self.settings.rate:g}'],
+            kind='producer',
+        )
 
     def _spawn(self, name: str, args: list[str], kind: str) -> None:
         output_path = self.layout.logs / f'{name}.out'
@@ -131,8 +151,9 @@ class DemoCluster:
         package_root = str(Path(flower.__file__).resolve().parents[1])
         env['PYTHONPATH'] = os.pathsep.join(filter(None, [package_root, env.get('PYTHONPATH')]))
         env['PYTHONUNBUFFERED'] = '1'
-        popen = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                                 env=env, start_new_session=True)
+        popen = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
         self.children.append(Child(name, kind, popen, output_path))
         logger.info('Started %s (PID %d)', name, popen.pid)
 
@@ -154,8 +175,13 @@ class DemoCluster:
                 child.reported_exit = True
                 if self._stopping.is_set():
                     continue
-                logger.error('%s (PID %d) exited with code %s; the demo goes on without it. Its last output:\n%s',
-                             child.name, child.pid, child.popen.returncode, child.tail())
+                logger.error(
+                    '%s (PID %d) exited with code %s; the demo goes on without it. Its last output:\n%s',
+                    child.name,
+                    child.pid,
+                    child.popen.returncode,
+                    child.tail(),
+                )
 
     # -- stop ----------------------------------------------------------------------------------------------
     def stop(self, grace: float = 5.0) -> None:
@@ -176,8 +202,12 @@ class DemoCluster:
         for child in self.children:
             try:
                 child.popen.wait(max(0.0, deadline - time.monotonic()))
-                logger.debug('%s stopped (exit code %s) after %.1f s', child.name, child.popen.returncode,
-                             time.monotonic() - started)
+                logger.debug(
+                    '%s stopped (exit code %s) after %.1f s',
+                    child.name,
+                    child.popen.returncode,
+                    time.monotonic() - started,
+                )
             except subprocess.TimeoutExpired:
                 logger.warning('%s (PID %d) did not stop within %g s; killing it', child.name, child.pid, grace)
                 _kill_group(child.popen)
@@ -221,6 +251,7 @@ def _kill_group(popen: subprocess.Popen) -> None:
 
 
 # -- folders of demos that did not get to clean up --------------------------------------------------------
+
 
 def remove_stale_folders(temp_dir: str | None = None) -> list[Path]:
     """Remove ``flower-demo-*`` folders (ours, in the temporary directory) whose demo and children are all

@@ -67,8 +67,15 @@ class SweepReport:
 
 
 class Janitor:
-    def __init__(self, layout: Layout, budget: int, stale_after: float = STALE_AFTER,
-                 result_ttl: float = RESULT_TTL, log_cap: int = LOG_CAP, clock=time.time):
+    def __init__(
+        self,
+        layout: Layout,
+        budget: int,
+        stale_after: float = STALE_AFTER,
+        result_ttl: float = RESULT_TTL,
+        log_cap: int = LOG_CAP,
+        clock=time.time,
+    ):
         self.layout = layout
         self.budget = budget
         self.stale_after = stale_after
@@ -200,9 +207,13 @@ class Janitor:
             now = time.monotonic()
             if now - self._last_budget_log > 60:
                 self._last_budget_log = now
-                logger.info('Demo folder at its budget of %.0f MB: removed the oldest %d results and %d messages '
-                            '(this message is shown at most once a minute)', self.budget / MB,
-                            report.over_budget_results, report.over_budget_messages)
+                logger.info(
+                    'Demo folder at its budget of %.0f MB: removed the oldest %d results and %d messages '
+                    '(this message is shown at most once a minute)',
+                    self.budget / MB,
+                    report.over_budget_results,
+                    report.over_budget_messages,
+                )
         report.bytes_after = used
 
 

@@ -114,8 +114,10 @@ def layout_from_environment() -> Layout:
     """The folder this process was started for; a clear error when it was not started by ``flower demo``."""
     folder = os.environ.get(FOLDER_ENV)
     if not folder:
-        raise RuntimeError(f'flower.demo.tasks is the task module of `flower demo`, which starts its workers with '
-                           f'{FOLDER_ENV} set to its broker folder; run `flower demo` instead of loading it directly')
+        raise RuntimeError(
+            f'flower.demo.tasks is the task module of `flower demo`, which starts its workers with '
+            f'{FOLDER_ENV} set to its broker folder; run `flower demo` instead of loading it directly'
+        )
     return Layout(Path(folder))
 
 
@@ -125,7 +127,7 @@ def queue_of(filename: str) -> str | None:
     if not filename.endswith('.msg'):
         return None
     _stamp, dot, rest = filename.partition('.')
-    return rest[:-len('.msg')] if dot else None
+    return rest[: -len('.msg')] if dot else None
 
 
 def task_backlog(layout: Layout) -> int:

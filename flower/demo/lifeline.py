@@ -33,8 +33,9 @@ def expected_parent() -> int | None:
         return None
 
 
-def watch_parent(on_orphaned: Callable[[], None], parent: int | None = None,
-                 interval: float = CHECK_INTERVAL) -> threading.Thread | None:
+def watch_parent(
+    on_orphaned: Callable[[], None], parent: int | None = None, interval: float = CHECK_INTERVAL
+) -> threading.Thread | None:
     """Call ``on_orphaned()`` (once, on the watching thread) when this process's parent is no longer
     ``parent`` (default: ``FLOWERDEMO_PARENT_PID``). Does nothing when no parent is known or the parent is
     already someone else (the process was not started by ``flower demo``)."""

@@ -35,9 +35,17 @@ BACKLOG_CHECK_INTERVAL = 0.25  # seconds between listings of the folder
 #: Share of scheduled reminder e-mails revoked before they are due ("the customer unsubscribed").
 REVOKE_SHARE = 0.2
 
-UNICODE_SAMPLES = ('Grüße aus Köln — crème brûlée', '東京の天気は晴れ', 'Привет, мир', 'مرحبا بالعالم',
-                   'שלום עולם', 'नमस्ते दुनिया', '🚀✨🐍 emoji 👩‍💻', 'Zero\u200bwidth and\ttabs\nnewlines',
-                   '<script>alert("not executed")</script> & "quotes"')
+UNICODE_SAMPLES = (
+    'Grüße aus Köln — crème brûlée',
+    '東京の天気は晴れ',
+    'Привет, мир',
+    'مرحبا بالعالم',
+    'שלום עולם',
+    'नमस्ते दुनिया',
+    '🚀✨🐍 emoji 👩‍💻',
+    'Zero\u200bwidth and\ttabs\nnewlines',
+    '<script>alert("not executed")</script> & "quotes"',
+)
 WAREHOUSES = ('berlin-1', 'lyon-2', 'porto-1', 'oslo-3')
 REPORTS = ('sales-by-region', 'stock-turnover', 'refunds', 'cohort-retention')
 
@@ -61,9 +69,17 @@ class Mix:
 
     def tour(self) -> list[tuple]:
         """One task of every kind, the failing and retrying ones included."""
-        return [self.confirm_order(), self.charge_card(declined=True), self.charge_card(declined=False),
-                self.sync_inventory(outages=2), self.sync_inventory(outages=5), self.thumbnail(),
-                self.index_document(), self.send_reminder(), self.render_report()]
+        return [
+            self.confirm_order(),
+            self.charge_card(declined=True),
+            self.charge_card(declined=False),
+            self.sync_inventory(outages=2),
+            self.sync_inventory(outages=5),
+            self.thumbnail(),
+            self.index_document(),
+            self.send_reminder(),
+            self.render_report(),
+        ]
 
     def next(self) -> tuple:
         total = sum(weight for weight, _ in self.kinds)
@@ -79,55 +95,82 @@ class Mix:
         return self.order_counter
 
     def confirm_order(self):
-        items = [{'sku': f'SKU-{self.rng.randint(1, 9999):04d}', 'quantity': self.rng.randint(1, 4),
-                  'unit_price': round(self.rng.uniform(2, 120), 2),
-                  'options': {'gift_wrap': self.rng.random() < 0.2, 'note': None}}
-                 for _ in range(self.rng.randint(1, 5))]
-        customer = {'id': self.rng.randint(1, 50_000), 'name': self.rng.choice(UNICODE_SAMPLES[:4]),
-                    'tier': self.rng.choice(['basic', 'gold', None])}
+        items = [
+            {
+                'sku': f'SKU-{self.rng.randint(1, 9999):04d}',
+                'quantity': self.rng.randint(1, 4),
+                'unit_price': round(self.rng.uniform(2, 120), 2),
+                'options': {'gift_wrap': self.rng.random() < 0.2, 'note': None},
+            }
+            for _ in range(self.rng.randint(1, 5))
+        ]
+        customer = {
+            'id': self.rng.randint(1, 50_000),
+            'name': self.rng.choice(UNICODE_SAMPLES[:4]),
+            'tier': self.rng.choice(['basic', 'gold', None]),
+        }
         return 'shop.orders.confirm', (self._order_id(), items), {'customer': customer}, {}
 
     def charge_card(self, declined: bool | None = None):
         declined = self.rng.random() < 0.3 if declined is None else declined
         card = '4000 0000 0000 0002' if declined else '4242 4242 4242 4242'
-        return ('shop.payments.charge', (self._order_id(), round(self.rng.uniform(5, 900), 2)),
-                {'currency': self.rng.choice(['EUR', 'USD', 'GBP', 'JPY']), 'card': card}, {})
+        return (
+            'shop.payments.charge',
+            (self._order_id(), round(self.rng.uniform(5, 900), 2)),
+            {'currency': self.rng.choice(['EUR', 'USD', 'GBP', 'JPY']), 'card': card},
+            {},
+        )
 
     def sync_inventory(self, outages: int | None = None):
         if outages is None:
             outages = self.rng.choices([0, 1, 2, 5], weights=[50, 25, 15, 10])[0]
-        return ('shop.inventory.sync', (f'SKU-{self.rng.randint(1, 9999):04d}', self.rng.choice(WAREHOUSES)),
-                {'outages': outages}, {})
+        return (
+            'shop.inventory.sync',
+            (f'SKU-{self.rng.randint(1, 9999):04d}', self.rng.choice(WAREHOUSES)),
+            {'outages': outages},
+            {},
+        )
 
     def thumbnail(self):
         image = f'https://cdn.shop.example/images/{uuid.UUID(int=self.rng.getrandbits(128)).hex}.jpg'
         return 'shop.images.thumbnail', (image,), {'sizes': self.rng.sample([32, 64, 128, 256, 512], 3)}, {}
 
     def index_document(self):
-        words = [''.join(self.rng.choices(string.ascii_lowercase, k=self.rng.randint(2, 10)))
-                 for _ in range(self.rng.randint(200, 3000))]
+        words = [
+            ''.join(self.rng.choices(string.ascii_lowercase, k=self.rng.randint(2, 10)))
+            for _ in range(self.rng.randint(200, 3000))
+        ]
         document = {
             'title': self.rng.choice(UNICODE_SAMPLES),
             'body': ' '.join(words),  # 1-30 KB: more than any monitor shows in full
             'tags': self.rng.sample(['new', 'sale', 'ünïcødé', 'ß', '日本', 'a"b', "it's", '\\path'], 4),
-            'price': self.rng.choice([19.99, 0.1 + 0.2, float(10 ** 12), -0.0]),
+            'price': self.rng.choice([19.99, 0.1 + 0.2, float(10**12), -0.0]),
             'published': self.rng.random() < 0.5,
             'discontinued': None,
-            'variants': [{'size': size, 'stock': {'eu': self.rng.randint(0, 9), 'us': [1, [2, [3, [4]]]]}}
-                         for size in ('S', 'M', 'L')],
+            'variants': [
+                {'size': size, 'stock': {'eu': self.rng.randint(0, 9), 'us': [1, [2, [3, [4]]]]}}
+                for size in ('S', 'M', 'L')
+            ],
         }
         return 'shop.search.index_document', (uuid.UUID(int=self.rng.getrandbits(128)).hex, document), {}, {}
 
     def send_reminder(self):
         to = f'customer{self.rng.randint(1, 50_000)}@mail.example'
         countdown = self.rng.randint(5, 60)
-        return ('shop.emails.send_reminder', (to, self.rng.choice(['cart-abandoned', 'review-request'])),
-                {'context': {'cart_total': round(self.rng.uniform(5, 300), 2), 'locale': 'de_DE'}},
-                {'countdown': countdown})
+        return (
+            'shop.emails.send_reminder',
+            (to, self.rng.choice(['cart-abandoned', 'review-request'])),
+            {'context': {'cart_total': round(self.rng.uniform(5, 300), 2), 'locale': 'de_DE'}},
+            {'countdown': countdown},
+        )
 
     def render_report(self):
-        return ('shop.reports.render', (self.rng.choice(REPORTS), f'2025-Q{self.rng.randint(1, 4)}'),
-                {'filters': {'region': self.rng.choice(['EU', 'US', 'APAC']), 'include_refunds': True}}, {})
+        return (
+            'shop.reports.render',
+            (self.rng.choice(REPORTS), f'2025-Q{self.rng.randint(1, 4)}'),
+            {'filters': {'region': self.rng.choice(['EU', 'US', 'APAC']), 'include_refunds': True}},
+            {},
+        )
 
 
 class Producer:
@@ -191,11 +234,13 @@ class Producer:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog='python -m flower.demo.producer',
-                                     description="Sends the demo's tasks (started by `flower demo`).")
+    parser = argparse.ArgumentParser(
+        prog='python -m flower.demo.producer', description="Sends the demo's tasks (started by `flower demo`)."
+    )
     parser.add_argument('--rate', type=float, required=True, help='tasks per second (more than 0)')
-    parser.add_argument('--max_backlog', type=int, default=DEFAULT_MAX_BACKLOG,
-                        help='pause while this many task messages wait')
+    parser.add_argument(
+        '--max_backlog', type=int, default=DEFAULT_MAX_BACKLOG, help='pause while this many task messages wait'
+    )
     parser.add_argument('--seed', type=int, default=None, help='seed of the random mix')
     args = parser.parse_args(argv)
     if not args.rate > 0:
@@ -218,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f'Error: {exc}', file=sys.stderr)
         return 2
     from flower.demo import tasks  # the app, configured for this folder
+
     producer = Producer(tasks.app, layout, args.rate, args.max_backlog, args.seed)
     try:
         producer.run(stop)

@@ -62,18 +62,28 @@ def _work(low: float, high: float) -> float:
 def confirm_order(order_id, items, customer=None):
     _work(0.005, 0.05)
     total = sum(item['quantity'] * item['unit_price'] for item in items)
-    return {'order_id': order_id, 'status': 'confirmed', 'lines': len(items), 'total': round(total, 2),
-            'customer': customer}
+    return {
+        'order_id': order_id,
+        'status': 'confirmed',
+        'lines': len(items),
+        'total': round(total, 2),
+        'customer': customer,
+    }
 
 
 @app.task(name='shop.payments.charge')
 def charge_card(order_id, amount, currency='EUR', card='4242 4242 4242 4242'):
     _work(0.05, 0.3)
     if card.replace(' ', '').endswith(DECLINED_CARD_SUFFIX):
-        raise CardDeclined(f'card ending in {card[-4:]} declined for order {order_id}: '
-                           f'insufficient funds for {amount:.2f} {currency}')
-    return {'order_id': order_id, 'charged': round(amount, 2), 'currency': currency,
-            'authorization': hashlib.sha1(f'{order_id}{amount}'.encode()).hexdigest()[:12]}
+        raise CardDeclined(
+            f'card ending in {card[-4:]} declined for order {order_id}: insufficient funds for {amount:.2f} {currency}'
+        )
+    return {
+        'order_id': order_id,
+        'charged': round(amount, 2),
+        'currency': currency,
+        'authorization': hashlib.sha1(f'{order_id}{amount}'.encode()).hexdigest()[:12],
+    }
 
 
 @app.task(name='shop.inventory.sync', bind=True, max_retries=3)
@@ -83,7 +93,7 @@ def sync_inventory(self, sku, warehouse, outages=0):
     _work(0.02, 0.2)
     if self.request.retries < outages:
         error = WarehouseUnavailable(f'warehouse {warehouse!r} did not answer (attempt {self.request.retries + 1})')
-        countdown = 2 ** self.request.retries  # 1, 2, 4 seconds: back-off, as a real client would
+        countdown = 2**self.request.retries  # 1, 2, 4 seconds: back-off, as a real client would
         if self.request.retries >= self.max_retries:
             raise error
         # Send the retry first, then close the (pretend) connection, then report the retry. On a broker that
@@ -93,8 +103,12 @@ def sync_inventory(self, sku, warehouse, outages=0):
         retry = self.retry(exc=error, countdown=countdown, throw=False)
         time.sleep(0.4)
         raise retry
-    return {'sku': sku, 'warehouse': warehouse, 'in_stock': random.randint(0, 500),
-            'attempts': self.request.retries + 1}
+    return {
+        'sku': sku,
+        'warehouse': warehouse,
+        'in_stock': random.randint(0, 500),
+        'attempts': self.request.retries + 1,
+    }
 
 
 @app.task(name='shop.images.thumbnail')
@@ -113,8 +127,12 @@ def render_report(report, period, filters=None):
 def index_document(doc_id, document):
     _work(0.01, 0.1)
     text = ' '.join(str(value) for value in _leaves(document))
-    return {'doc_id': doc_id, 'tokens': len(text.split()), 'characters': len(text),
-            'title': document.get('title') if isinstance(document, dict) else None}
+    return {
+        'doc_id': doc_id,
+        'tokens': len(text.split()),
+        'characters': len(text),
+        'title': document.get('title') if isinstance(document, dict) else None,
+    }
 
 
 @app.task(name='shop.emails.send_reminder')

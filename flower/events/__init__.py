@@ -15,8 +15,14 @@ from flower.events.receiver import Events
 from flower.events.state import EventsState
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 
-__all__ = ['Events', 'EventsState', 'PrometheusMetrics', 'get_prometheus_metrics', 'TaskSearchEngine',
-           'PROMETHEUS_METRICS']
+__all__ = [
+    'Events',
+    'EventsState',
+    'PrometheusMetrics',
+    'get_prometheus_metrics',
+    'TaskSearchEngine',
+    'PROMETHEUS_METRICS',
+]
 
 logger = logging.getLogger(__name__)
 
@@ -27,9 +33,11 @@ def __getattr__(name):
     # ones get_prometheus_metrics() answers)
     if name == 'TaskSearchEngine':
         from flower.utils.search import TaskSearchEngine
+
         return TaskSearchEngine
     if name == 'PROMETHEUS_METRICS':
         import flower.metrics
+
         latest = flower.metrics._latest() if flower.metrics._latest is not None else None
         return latest or flower.metrics._made_here
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -55,6 +55,14 @@ def decode_envelope(data: bytes, accept=None):
             return _loads(body)
         return kombu_loads(body, content_type, envelope.get('content-encoding') or 'utf-8', accept=accept)
     # RecursionError: JSON nested deeper than the decoder's recursion limit
-    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, binascii.Error, DecodeError,
-            ContentDisallowed) as exc:
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        binascii.Error,
+        DecodeError,
+        ContentDisallowed,
+    ) as exc:
         raise UndecodableMessage(str(exc)) from exc

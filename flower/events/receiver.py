@@ -96,10 +96,23 @@ class Events(threading.Thread):
     group_size = 64  # broker messages decoded and applied together (a task-multi message has ~24 events)
     max_backlog_bytes = 512 * 1024 * 1024  # raw bytes held here before we stop reading the socket
 
-    def __init__(self, capp, io_loop=None, db=None, persistent=False, enable_events=True,
-                 state_save_interval=0, *, max_tasks_in_memory=10000, max_workers_in_memory=5000,
-                 runner=None, state: EventsState | None = None, raw_redis: bool = True,
-                 max_task_age: float | None = None, **state_kwargs):
+    def __init__(
+        self,
+        capp,
+        io_loop=None,
+        db=None,
+        persistent=False,
+        enable_events=True,
+        state_save_interval=0,
+        *,
+        max_tasks_in_memory=10000,
+        max_workers_in_memory=5000,
+        runner=None,
+        state: EventsState | None = None,
+        raw_redis: bool = True,
+        max_task_age: float | None = None,
+        **state_kwargs,
+    ):
         super().__init__(name='flower-events', daemon=True)
         self.capp = capp
         self.io_loop = io_loop
@@ -109,8 +122,13 @@ class Events(threading.Thread):
         self.state_save_interval = state_save_interval
         self.runner = runner
         self.raw_redis = raw_redis
-        self.state = state if state is not None else EventsState(
-            max_tasks_in_memory=max_tasks_in_memory, max_workers_in_memory=max_workers_in_memory, **state_kwargs)
+        self.state = (
+            state
+            if state is not None
+            else EventsState(
+                max_tasks_in_memory=max_tasks_in_memory, max_workers_in_memory=max_workers_in_memory, **state_kwargs
+            )
+        )
         self.listeners: list[Listener] = []
         self.reconnect_listeners: list[Callable[[], object]] = []
         self.connected = False
@@ -148,6 +166,7 @@ class Events(threading.Thread):
     def start(self):
         if self.io_loop is None:
             from tornado.ioloop import IOLoop
+
             self.io_loop = IOLoop.current()
         if self.retention is not None:
             self.retention.start()
@@ -155,6 +174,7 @@ class Events(threading.Thread):
             self.saver.start(self.io_loop)  # before the thread: every applied event is tracked for saving
         super().start()
         from tornado.ioloop import PeriodicCallback
+
         if self.enable_events:
             self._timer = PeriodicCallback(self._enable_events, self.events_enable_interval)
             self._timer.start()  # and once as soon as the stream is connected (_on_connected)
@@ -187,14 +207,21 @@ class Events(threading.Thread):
 
     def _register_metrics(self) -> None:
         metrics = self.state.metrics
-        metrics.extra_counter('flower_events_stream_interruptions',
-                              'Times a working event subscription was cut off (events may have been missed)',
-                              lambda: self.interruptions)
-        metrics.extra_counter('flower_events_undecodable',
-                              'Messages on the event channel that could not be decoded and were dropped',
-                              lambda: self.undecodable)
-        metrics.extra_gauge('flower_events_backlog_bytes',
-                            'Bytes received from the broker and not yet processed', lambda: self.backlog_bytes)
+        metrics.extra_counter(
+            'flower_events_stream_interruptions',
+            'Times a working event subscription was cut off (events may have been missed)',
+            lambda: self.interruptions,
+        )
+        metrics.extra_counter(
+            'flower_events_undecodable',
+            'Messages on the event channel that could not be decoded and were dropped',
+            lambda: self.undecodable,
+        )
+        metrics.extra_gauge(
+            'flower_events_backlog_bytes',
+            'Bytes received from the broker and not yet processed',
+            lambda: self.backlog_bytes,
+        )
 
     async def _enable_events(self):
         """Ask every worker to send events (so workers started without ``-E`` show up). Not while the event
@@ -207,8 +234,7 @@ class Events(threading.Thread):
     async def on_enable_events(self):
         """Flower's hook, called every ``events_enable_interval`` ms (a subclass may override it): ask every
         worker to send events, off the IOLoop; a failure is a warning ``Failed to enable events: ...``."""
-        await self._broadcast('enable_events', lambda: self.capp.control.enable_events(),
-                              'Failed to enable events: %s')
+        await self._broadcast('enable_events', lambda: self.capp.control.enable_events(), 'Failed to enable events: %s')
 
     async def _broadcast(self, name, call, failure_message):
         try:
@@ -227,14 +253,18 @@ class Events(threading.Thread):
         self._resyncing = True
         try:
             if broker_went_away:
-                await self._broadcast('drop stale connections', self._drop_stale_broker_connections,
-                                      'Failed to close the connections to the old broker: %s')
+                await self._broadcast(
+                    'drop stale connections',
+                    self._drop_stale_broker_connections,
+                    'Failed to close the connections to the old broker: %s',
+                )
         finally:
             self._resyncing = False
         if self.enable_events:
             await self._enable_events()
-        await self._broadcast('heartbeat', lambda: self.capp.control.broadcast('heartbeat'),
-                              'Failed to ask workers for a heartbeat: %s')
+        await self._broadcast(
+            'heartbeat', lambda: self.capp.control.broadcast('heartbeat'), 'Failed to ask workers for a heartbeat: %s'
+        )
         for listener in self.reconnect_listeners:
             try:
                 result = listener()
@@ -282,17 +312,27 @@ class Events(threading.Thread):
         self._resubscribe.clear()
         if self.raw_redis and is_redis_transport(self.capp):
             stream = RedisEventStream(
-                self.capp, self._hand_over_raw, self._on_connected,
+                self.capp,
+                self._hand_over_raw,
+                self._on_connected,
                 lambda: self._stopping.is_set() or self._resubscribe.is_set(),
-                lambda: self.backlog_bytes, self._room, self.max_backlog_bytes)
+                lambda: self.backlog_bytes,
+                self._room,
+                self.max_backlog_bytes,
+            )
             stream.run()
             if self._resubscribe.is_set() and not self._stopping.is_set():
                 raise ProtocolError('the event stream was out of step and had to be reopened')
             return
         with self.capp.connection_for_read() as conn:
             conn.ensure_connection(max_retries=0)  # fail fast: kombu would sleep 2 s before one retry
-            receiver = _KombuReceiver(conn, self._hand_over_body, self._stopping, app=self.capp,
-                                      queue_ttl=max(QUEUE_MESSAGE_TTL, self.capp.conf.event_queue_ttl or 0))
+            receiver = _KombuReceiver(
+                conn,
+                self._hand_over_body,
+                self._stopping,
+                app=self.capp,
+                queue_ttl=max(QUEUE_MESSAGE_TTL, self.capp.conf.event_queue_ttl or 0),
+            )
             self._on_connected()
             for _ in receiver.consume(limit=None, timeout=None, wakeup=True):
                 pass
@@ -376,8 +416,7 @@ class Events(threading.Thread):
         :mod:`flower.utils.memory`); the resident size then follows what is kept, not the last burst. Right
         after a burst, and otherwise every ``memory_release_interval`` seconds, at most once a second."""
         now = time.monotonic()
-        if self._applied_since_trim and not self._pending and not self._payloads and \
-                now - self._last_trim >= 1.0:
+        if self._applied_since_trim and not self._pending and not self._payloads and now - self._last_trim >= 1.0:
             self._applied_since_trim = 0
             self._last_trim = now
             release_free_memory()
@@ -422,11 +461,11 @@ class Events(threading.Thread):
         """``--max_task_age`` and ``--persistent`` (flower.persistence). As in Flower, the saved state is
         loaded here, in the constructor, before any event can be applied."""
         from flower.persistence import StateSaver, TaskRetention  # here: it imports flower.events modules
+
         self.retention = TaskRetention(self.state, max_task_age) if max_task_age else None
         self.saver = None
         if self.persistent:
-            self.saver = StateSaver(self.state, self.db or 'flower', self.state_save_interval,
-                                    retention=self.retention)
+            self.saver = StateSaver(self.state, self.db or 'flower', self.state_save_interval, retention=self.retention)
             self.saver.load()
 
     def load_state(self):
@@ -437,18 +476,19 @@ class Events(threading.Thread):
         from urllib.parse import quote
 
         from flower.persistence.loader import load_state
+
         if not self.persistent:
             return None
         path = self.saver.path if self.saver is not None else (self.db or 'flower')
         if not os.path.isfile(path):
             return None
-        loaded = EventsState(max_tasks_in_memory=self.state.tasks.limit,
-                             max_workers_in_memory=self.state.workers.limit)
+        loaded = EventsState(max_tasks_in_memory=self.state.tasks.limit, max_workers_in_memory=self.state.workers.limit)
         try:
             conn = sqlite3.connect(f'file:{quote(os.path.abspath(path))}?mode=ro', uri=True)
             try:
-                result = load_state(conn, loaded, max_tasks=loaded.tasks.limit, max_workers=loaded.workers.limit,
-                                    prune=False)
+                result = load_state(
+                    conn, loaded, max_tasks=loaded.tasks.limit, max_workers=loaded.workers.limit, prune=False
+                )
             finally:
                 conn.close()
         except sqlite3.Error as exc:
@@ -462,4 +502,3 @@ class Events(threading.Thread):
         """Flower's name: save now and wait for the write (IOLoop thread, or after the loop stopped).
         False without --persistent or when the write failed."""
         return self.saver.flush() if self.saver is not None else False
-

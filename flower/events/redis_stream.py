@@ -76,9 +76,16 @@ def is_redis_transport(capp) -> bool:
 class RedisEventStream:
     """One subscription: :meth:`run` connects, subscribes and reads until stopped or cut off."""
 
-    def __init__(self, capp, on_chunk: Callable[[float, bytes], None], on_connected: Callable[[], None],
-                 should_stop: Callable[[], bool], backlog: Callable[[], int], room: threading.Event,
-                 max_backlog_bytes: int):
+    def __init__(
+        self,
+        capp,
+        on_chunk: Callable[[float, bytes], None],
+        on_connected: Callable[[], None],
+        should_stop: Callable[[], bool],
+        backlog: Callable[[], int],
+        room: threading.Event,
+        max_backlog_bytes: int,
+    ):
         self.capp = capp
         self.on_chunk = on_chunk
         self.on_connected = on_connected
@@ -93,9 +100,15 @@ class RedisEventStream:
         """kombu's subscription topics for a queue bound to the event exchange on this channel."""
         conf = self.capp.conf
         exchange = get_exchange(channel.connection.client, name=conf.event_exchange)
-        queue = Queue(f'{conf.event_queue_prefix}.{uuid()}', exchange=exchange, routing_key='#',
-                      auto_delete=True, durable=False, expires=conf.event_queue_expires,
-                      message_ttl=conf.event_queue_ttl)
+        queue = Queue(
+            f'{conf.event_queue_prefix}.{uuid()}',
+            exchange=exchange,
+            routing_key='#',
+            auto_delete=True,
+            durable=False,
+            expires=conf.event_queue_expires,
+            message_ttl=conf.event_queue_ttl,
+        )
         queue(channel).declare()
         try:
             topics = list(channel._get_subscribe_topics(queue.name))
@@ -183,8 +196,9 @@ def _why_lost(exc: OSError, run_id: str | None, make_connection: Callable[[], An
         now = _server_run_id(probe)
     except Exception as probe_exc:  # refused, timed out, reset: the server is not there
         reason = str(probe_exc) or type(probe_exc).__name__
-        return BrokerGone(f'connection {how} by the broker, which does not answer any more (broker down or '
-                          f'restarted): {reason}')
+        return BrokerGone(
+            f'connection {how} by the broker, which does not answer any more (broker down or restarted): {reason}'
+        )
     finally:
         try:
             probe.disconnect()
@@ -192,6 +206,8 @@ def _why_lost(exc: OSError, run_id: str | None, make_connection: Callable[[], An
             pass
     if run_id is not None and now is not None and now != run_id:
         return BrokerGone(f'connection {how} by the broker: Redis restarted (broker down or restarted)')
-    return StreamCutOff(f'Redis, still running, {how} the event subscription: most likely its pub/sub output '
-                        'buffer limit (client-output-buffer-limit pubsub) was reached because events arrived '
-                        'faster than they were read')
+    return StreamCutOff(
+        f'Redis, still running, {how} the event subscription: most likely its pub/sub output '
+        'buffer limit (client-output-buffer-limit pubsub) was reached because events arrived '
+        'faster than they were read'
+    )

@@ -70,12 +70,12 @@ class PubSubFrames:
                 e = find(_CRLF, c) if c < end else -1
                 if e < 0:
                     break
-                c = e + 4 + int(buf[c + 1:e])  # skip the channel
+                c = e + 4 + int(buf[c + 1 : e])  # skip the channel
                 e = find(_CRLF, c) if c < end else -1
                 if e < 0:
                     break
                 start = e + 2
-                stop = start + int(buf[c + 1:e])
+                stop = start + int(buf[c + 1 : e])
                 if stop + 2 > end:
                     self._needed = stop + 2 - pos
                     break
@@ -99,7 +99,7 @@ class PubSubFrames:
         if marker not in (42, 62):  # '*' array, '>' RESP3 push
             raise ProtocolError(f'unexpected byte {bytes([marker])!r} at a frame boundary')
         try:
-            count = int(buf[pos + 1:eol])
+            count = int(buf[pos + 1 : eol])
         except ValueError:
             raise ProtocolError('malformed array header') from None
         cursor = eol + 2
@@ -110,7 +110,7 @@ class PubSubFrames:
                 return None
             if buf[cursor] == 36:  # '$' bulk string
                 start = line_end + 2
-                stop = start + int(buf[cursor + 1:line_end])
+                stop = start + int(buf[cursor + 1 : line_end])
                 if stop + 2 > len(buf):
                     return None
                 items.append(buf[start:stop])

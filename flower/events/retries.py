@@ -14,8 +14,8 @@ from collections import OrderedDict
 class RetryLinks:
     def __init__(self, max_links: int = 10000):
         self.max_links = max(1, int(max_links or 10000))
-        self._retry_of: OrderedDict[str, str] = OrderedDict()   # new id -> original id
-        self._retried_as: dict[str, list[str]] = {}              # original id -> new ids, oldest first
+        self._retry_of: OrderedDict[str, str] = OrderedDict()  # new id -> original id
+        self._retried_as: dict[str, list[str]] = {}  # original id -> new ids, oldest first
 
     def record(self, original: str, new: str) -> None:
         self._retry_of[new] = original

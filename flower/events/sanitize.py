@@ -62,31 +62,31 @@ from celery.events.state import Worker
 
 logger = logging.getLogger(__name__)
 
-IDENTIFIER_MAX = 512                # characters of a type, hostname, uuid, task name, routing key, ...
-TIMESTAMP_PAST = 366 * 86400.0      # seconds before the receive time a timestamp may be (a slow clock)
-TIMESTAMP_AHEAD = 86400.0           # seconds after it (a fast clock, a wrong utcoffset)
-MILLISECONDS_ABOVE = 1e11           # a "timestamp" above this (the year 5138) is taken to be in milliseconds
-UTCOFFSET_MAX = 14                  # hours; UTC-12 .. UTC+14 are the zones there are
-FREQ_MAX = 86400.0                  # seconds between heartbeats
-RUNTIME_MAX = 1e9                   # seconds a task ran (31 years)
-COUNT_MAX = 2 ** 53                 # whole numbers stay exact in JSON and fit SQLite's integers
+IDENTIFIER_MAX = 512  # characters of a type, hostname, uuid, task name, routing key, ...
+TIMESTAMP_PAST = 366 * 86400.0  # seconds before the receive time a timestamp may be (a slow clock)
+TIMESTAMP_AHEAD = 86400.0  # seconds after it (a fast clock, a wrong utcoffset)
+MILLISECONDS_ABOVE = 1e11  # a "timestamp" above this (the year 5138) is taken to be in milliseconds
+UTCOFFSET_MAX = 14  # hours; UTC-12 .. UTC+14 are the zones there are
+FREQ_MAX = 86400.0  # seconds between heartbeats
+RUNTIME_MAX = 1e9  # seconds a task ran (31 years)
+COUNT_MAX = 2**53  # whole numbers stay exact in JSON and fit SQLite's integers
 LOADAVG_MAX = 3
 
 # why an event was skipped (the ``reason`` label of flower_events_rejected_total)
-UNDECODABLE = 'undecodable'         # the message could not be decoded (counted by the receiver)
-NOT_AN_EVENT = 'not_an_event'       # the body (or an item of a task-multi list) is not an event object
+UNDECODABLE = 'undecodable'  # the message could not be decoded (counted by the receiver)
+NOT_AN_EVENT = 'not_an_event'  # the body (or an item of a task-multi list) is not an event object
 BAD_TYPE = 'bad_type'
 BAD_HOSTNAME = 'bad_hostname'
 BAD_UUID = 'bad_uuid'
 BAD_NAME = 'bad_name'
-INTERNAL_ERROR = 'internal_error'   # applying it raised: a bug of ours, the event is skipped
+INTERNAL_ERROR = 'internal_error'  # applying it raised: a bug of ours, the event is skipped
 REJECT_REASONS = (UNDECODABLE, NOT_AN_EVENT, BAD_TYPE, BAD_HOSTNAME, BAD_UUID, BAD_NAME, INTERNAL_ERROR)
 
 # what was repaired in an event that was applied (the ``reason`` label of flower_events_repaired_total)
-TIMESTAMP_MILLISECONDS = 'timestamp_milliseconds'   # divided by 1000
-TIMESTAMP_REPLACED = 'timestamp_replaced'           # absurd: replaced by the receive time
-FIELD_DROPPED = 'field_dropped'                     # a field of the wrong type or out of range was left out
-TEXT_CONVERTED = 'text_converted'                   # a text field that was not text, converted with repr()
+TIMESTAMP_MILLISECONDS = 'timestamp_milliseconds'  # divided by 1000
+TIMESTAMP_REPLACED = 'timestamp_replaced'  # absurd: replaced by the receive time
+FIELD_DROPPED = 'field_dropped'  # a field of the wrong type or out of range was left out
+TEXT_CONVERTED = 'text_converted'  # a text field that was not text, converted with repr()
 REPAIR_REASONS = (TIMESTAMP_MILLISECONDS, TIMESTAMP_REPLACED, FIELD_DROPPED, TEXT_CONVERTED)
 
 _DROP = DROP = object()  # a rule's answer for a value that can't be kept
@@ -117,18 +117,17 @@ def count(value):
 
 def _number_in(low: float, high: float, low_open: bool = False):
     def rule(value):
-        if (type(value) is float or type(value) is int) and low <= value <= high and \
-                not (low_open and value == low):
+        if (type(value) is float or type(value) is int) and low <= value <= high and not (low_open and value == low):
             return value
         return _DROP
+
     rule.__name__ = f'number_in_{low:g}_{high:g}'
     return rule
 
 
 def loadavg(value):
     if type(value) is list or type(value) is tuple:
-        if len(value) <= LOADAVG_MAX and all((type(v) is float or type(v) is int) and math.isfinite(v)
-                                             for v in value):
+        if len(value) <= LOADAVG_MAX and all((type(v) is float or type(v) is int) and math.isfinite(v) for v in value):
             return value if type(value) is list else list(value)
     return _DROP
 
@@ -140,14 +139,36 @@ runtime = _number_in(0.0, RUNTIME_MAX)
 #: field -> rule. Fields not listed are not used by the server and are left as they are (on task events) or
 #: copied onto the worker record (on worker events, unless they name one of its attributes).
 FIELD_RULES = {
-    'type': identifier, 'hostname': identifier, 'uuid': identifier, 'name': identifier,
-    'state': identifier, 'parent_id': identifier, 'root_id': identifier, 'routing_key': identifier,
-    'exchange': identifier, 'client': identifier, 'queue': identifier,
-    'sw_ident': identifier, 'sw_ver': identifier, 'sw_sys': identifier,
-    'args': text, 'kwargs': text, 'result': text, 'exception': text, 'traceback': text, 'eta': text,
+    'type': identifier,
+    'hostname': identifier,
+    'uuid': identifier,
+    'name': identifier,
+    'state': identifier,
+    'parent_id': identifier,
+    'root_id': identifier,
+    'routing_key': identifier,
+    'exchange': identifier,
+    'client': identifier,
+    'queue': identifier,
+    'sw_ident': identifier,
+    'sw_ver': identifier,
+    'sw_sys': identifier,
+    'args': text,
+    'kwargs': text,
+    'result': text,
+    'exception': text,
+    'traceback': text,
+    'eta': text,
     'expires': text,
-    'clock': count, 'pid': count, 'active': count, 'processed': count, 'retries': count,
-    'utcoffset': utcoffset, 'freq': freq, 'runtime': runtime, 'loadavg': loadavg,
+    'clock': count,
+    'pid': count,
+    'active': count,
+    'processed': count,
+    'retries': count,
+    'utcoffset': utcoffset,
+    'freq': freq,
+    'runtime': runtime,
+    'loadavg': loadavg,
 }
 #: identity fields: an event whose one of these fails its rule is skipped, for this reason
 REJECTED_WHEN_BAD = {'type': BAD_TYPE, 'hostname': BAD_HOSTNAME, 'uuid': BAD_UUID, 'name': BAD_NAME}
@@ -171,7 +192,10 @@ def check_event(event: dict, group: str, local_received: float, repairs: Counter
         if hostname is not None or group == 'worker':
             return BAD_HOSTNAME
     timestamp = get('timestamp')
-    if type(timestamp) is not float or not local_received - TIMESTAMP_PAST <= timestamp <= local_received + TIMESTAMP_AHEAD:
+    if (
+        type(timestamp) is not float
+        or not local_received - TIMESTAMP_PAST <= timestamp <= local_received + TIMESTAMP_AHEAD
+    ):
         if timestamp is not None:
             _fix_timestamp(event, timestamp, local_received, repairs)
     offset = get('utcoffset')
@@ -282,9 +306,15 @@ class EventQuality:
         self._last_log[reason] = now
         count, self._since_log[reason] = self._since_log[reason], 0
         type_, host = _describe(event)
-        logger.warning('Skipped an event (%s%s): type %s from host %s; %d skipped for this reason since the '
-                       'last such message', reason, f': {detail}' if detail else '', type_, host, count,
-                       exc_info=exc_info)
+        logger.warning(
+            'Skipped an event (%s%s): type %s from host %s; %d skipped for this reason since the last such message',
+            reason,
+            f': {detail}' if detail else '',
+            type_,
+            host,
+            count,
+            exc_info=exc_info,
+        )
 
 
 def _describe(event) -> tuple[str, str]:

@@ -34,8 +34,7 @@ from celery.events.state import State, Worker
 from celery.states import READY_STATES
 from celery.utils.time import utcoffset
 
-from flower.events.sanitize import (
-    BAD_TYPE, IDENTIFIER_MAX, INTERNAL_ERROR, NOT_AN_EVENT, EventQuality, check_event)
+from flower.events.sanitize import BAD_TYPE, IDENTIFIER_MAX, INTERNAL_ERROR, NOT_AN_EVENT, EventQuality, check_event
 from flower.events.store import TaskStore, WorkerStore
 from flower.events.task import Task, apply_task_event
 from flower.metrics import EventMetrics
@@ -121,31 +120,56 @@ class EventsState(State):
 
     Task: TypeAlias = Task  # Flower's EventsState.Task (celery's State names its classes so); a type too
 
-    def __init__(self, callback=None, workers=None, tasks=None, taskheap=None,
-                 max_workers_in_memory=5000, max_tasks_in_memory=10000, on_node_join=None,
-                 on_node_leave=None, tasks_by_type=None, tasks_by_worker=None, *,
-                 metrics: EventMetrics | None = None, text_limit: int = 0):
+    def __init__(
+        self,
+        callback=None,
+        workers=None,
+        tasks=None,
+        taskheap=None,
+        max_workers_in_memory=5000,
+        max_tasks_in_memory=10000,
+        on_node_join=None,
+        on_node_leave=None,
+        tasks_by_type=None,
+        tasks_by_worker=None,
+        *,
+        metrics: EventMetrics | None = None,
+        text_limit: int = 0,
+    ):
         store = TaskStore(max_tasks_in_memory)
         if tasks:
             store.update(tasks)
         worker_store = WorkerStore(max_workers_in_memory)
         if workers:
             worker_store.update(workers)
-        super().__init__(callback=callback, workers=worker_store, tasks=store, taskheap=[],
-                         max_workers_in_memory=max_workers_in_memory,
-                         max_tasks_in_memory=max_tasks_in_memory,
-                         on_node_join=on_node_join, on_node_leave=on_node_leave)
+        super().__init__(
+            callback=callback,
+            workers=worker_store,
+            tasks=store,
+            taskheap=[],
+            max_workers_in_memory=max_workers_in_memory,
+            max_tasks_in_memory=max_tasks_in_memory,
+            on_node_join=on_node_join,
+            on_node_leave=on_node_leave,
+        )
         self.tasks_by_type = _IndexView(store.by_name, store)
         self.tasks_by_worker = _IndexView(store.by_worker, store)
         self.counter: defaultdict[str, Counter] = defaultdict(Counter)
         self.metrics = metrics if metrics is not None else EventMetrics()
         self.quality = EventQuality()
         self.metrics.extra_labelled_counter(
-            'flower_events_rejected', 'Events skipped because they could not be made sane, by reason', 'reason',
-            lambda: self.quality.rejected)
+            'flower_events_rejected',
+            'Events skipped because they could not be made sane, by reason',
+            'reason',
+            lambda: self.quality.rejected,
+        )
         self.metrics.extra_labelled_counter(
-            'flower_events_repaired', 'Events applied after a field was repaired (a timestamp converted or '
-            'replaced, a field dropped or converted to text), by reason', 'reason', lambda: self.quality.repaired)
+            'flower_events_repaired',
+            'Events applied after a field was repaired (a timestamp converted or '
+            'replaced, a field dropped or converted to text), by reason',
+            'reason',
+            lambda: self.quality.repaired,
+        )
         self.text_limit = text_limit
         self._pending_children: OrderedDict[str, list[str]] = OrderedDict()
         self._canonical: dict[str, str] = {}  # one shared copy of strings many tasks carry
@@ -410,8 +434,12 @@ class EventsState(State):
         return True
 
     def _note_queue(self, queue) -> None:
-        if isinstance(queue, str) and 0 < len(queue) <= MAX_QUEUE_NAME and queue not in self.queues_seen \
-                and len(self.queues_seen) < MAX_QUEUES_SEEN:
+        if (
+            isinstance(queue, str)
+            and 0 < len(queue) <= MAX_QUEUE_NAME
+            and queue not in self.queues_seen
+            and len(self.queues_seen) < MAX_QUEUES_SEEN
+        ):
             self.queues_seen.add(queue)
 
     def _remember(self, text):
@@ -468,6 +496,7 @@ class EventsState(State):
         engine = self.__dict__.get('_search_engine')
         if engine is None or engine.store is not self.tasks:
             from flower.utils.search import TaskSearchEngine  # the compatibility layer, only when asked for
+
             engine = self.__dict__['_search_engine'] = TaskSearchEngine(self.tasks)
         return engine
 
@@ -539,7 +568,7 @@ class EventsState(State):
         host name per process: keep those from piling up by dropping the hosts that are not known workers,
         oldest first, once there are twice as many hosts as ``--max_workers``."""
         excess = len(self.counter) - self.max_workers_in_memory
-        gone = [host for host in self.counter if host not in self.workers][:max(excess, 0)]
+        gone = [host for host in self.counter if host not in self.workers][: max(excess, 0)]
         for host in gone:
             del self.counter[host]
         self.metrics.forget_workers(gone)

@@ -86,8 +86,8 @@ class SortedField:
             maxes[i] = values[-1]
             if len(values) > 2 * self.BLOCK:
                 half = len(values) // 2
-                self.blocks[i:i + 1] = [(values[:half], uuids[:half]), (values[half:], uuids[half:])]
-                maxes[i:i + 1] = [values[half - 1], values[-1]]
+                self.blocks[i : i + 1] = [(values[:half], uuids[:half]), (values[half:], uuids[half:])]
+                maxes[i : i + 1] = [values[half - 1], values[-1]]
         if replaced:
             self.stale += 1
         else:
@@ -125,8 +125,10 @@ class SortedField:
         field = self.field
         pairs = sorted((value, task.uuid) for task in tasks if is_number(value := getattr(task, field)))
         size = self.BLOCK
-        self.blocks = [(array('d', (value for value, _ in pairs[i:i + size])), [uuid for _, uuid in pairs[i:i + size]])
-                       for i in range(0, len(pairs), size)]
+        self.blocks = [
+            (array('d', (value for value, _ in pairs[i : i + size])), [uuid for _, uuid in pairs[i : i + size]])
+            for i in range(0, len(pairs), size)
+        ]
         self.maxes = [values[-1] for values, _ in self.blocks]
         self.stale = 0
         self.live = len(pairs)
@@ -135,7 +137,7 @@ class SortedField:
         """Live tasks with an indexed value for the field, in order; each task once."""
         field = self.field
         seen: set[str] = set()
-        for values, uuids in (reversed(self.blocks) if reverse else self.blocks):
+        for values, uuids in reversed(self.blocks) if reverse else self.blocks:
             positions = range(len(values) - 1, -1, -1) if reverse else range(len(values))
             for i in positions:
                 value, uuid = values[i], uuids[i]
@@ -180,7 +182,9 @@ class TaskStore(_ReadsLikeAMapping):
     """uuid → Task, least recently updated first, with indexes. Looks like celery's ``LRUCache`` to code
     written for Flower (``tasks[uuid]``, ``tasks.get``, ``tasks.items()``, ``tasks.data``)."""
 
-    thread_guard: ThreadGuard | None = None  # the owning state's ThreadGuard when the check is on (flower.utils.thread_guard)
+    thread_guard: ThreadGuard | None = (
+        None  # the owning state's ThreadGuard when the check is on (flower.utils.thread_guard)
+    )
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -402,7 +406,7 @@ class WorkerStore(_ReadsLikeAMapping):
         return self.data.pop(hostname, default)
 
     def update(self, other) -> None:
-        for hostname, worker in (other.items() if hasattr(other, 'items') else other):
+        for hostname, worker in other.items() if hasattr(other, 'items') else other:
             self[hostname] = worker
 
     def clear(self) -> None:

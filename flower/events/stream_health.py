@@ -148,11 +148,11 @@ class StreamHealth:
         if self._last_line is None:
             self._last_line = now
             if was_receiving:
-                logger.error('Event stream interrupted: %s. Events sent until it is back are missed; '
-                             'reconnecting.', cause)
+                logger.error(
+                    'Event stream interrupted: %s. Events sent until it is back are missed; reconnecting.', cause
+                )
             else:
-                logger.error('Event stream down: cannot connect to the broker: %s. Retrying until it answers.',
-                             cause)
+                logger.error('Event stream down: cannot connect to the broker: %s. Retrying until it answers.', cause)
         elif now - self._last_line >= self.log_every:
             self._last_line = now
             logger.warning('Event stream still down after %s: %s', _seconds(now - self._down_started), cause)

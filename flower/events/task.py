@@ -35,10 +35,25 @@ FIELDS = CeleryTask._fields
 
 # Fields an event may set directly on the record. ``uuid``, ``state``, ``worker``, ``clock``,
 # ``timestamp`` and the relations are managed by the state, not copied from events.
-COPIED_FIELDS = frozenset({
-    'name', 'args', 'kwargs', 'eta', 'expires', 'retries', 'result', 'exception', 'runtime', 'traceback',
-    'exchange', 'routing_key', 'root_id', 'parent_id', 'client',
-})
+COPIED_FIELDS = frozenset(
+    {
+        'name',
+        'args',
+        'kwargs',
+        'eta',
+        'expires',
+        'retries',
+        'result',
+        'exception',
+        'runtime',
+        'traceback',
+        'exchange',
+        'routing_key',
+        'root_id',
+        'parent_id',
+        'client',
+    }
+)
 
 # Fields that survive from an event that logically precedes the task's current state (for example a
 # ``task-received`` that arrives after ``task-succeeded``): the same rule as celery's ``merge_rules``.
@@ -70,8 +85,7 @@ CELERY_REPR_LIMIT = 1024
 def cut_by_celery(text) -> bool:
     """Whether ``text`` (a repr as an event carried it) ends as Celery's ``saferepr`` ends a repr it shortened
     to its limit. The same rule is behind the retry refusal (:func:`flower.control.literal_from_repr`)."""
-    return (isinstance(text, str) and len(text) >= CELERY_REPR_LIMIT
-            and _CELERY_CUT_TAIL.search(text[-40:]) is not None)
+    return isinstance(text, str) and len(text) >= CELERY_REPR_LIMIT and _CELERY_CUT_TAIL.search(text[-40:]) is not None
 
 
 def truncate_text(value, limit: int):
@@ -96,9 +110,12 @@ def truncation(value) -> tuple[str, dict | None]:
         return value, None
     match = _MARKER.search(value[-80:])
     if match is not None:
-        kept = value[:len(value) - len(match.group(0))]
-        return kept, {'kept': len(kept), 'by': 'celery' if match.group(2) else 'server',
-                      'received': int(match.group(1).replace(',', ''))}
+        kept = value[: len(value) - len(match.group(0))]
+        return kept, {
+            'kept': len(kept),
+            'by': 'celery' if match.group(2) else 'server',
+            'received': int(match.group(1).replace(',', '')),
+        }
     if cut_by_celery(value):
         return value, {'kept': len(value), 'by': 'celery'}
     return value, None
@@ -160,8 +177,9 @@ class Task(CeleryTask):
             return self._store.tasks.get(uuid)
         return None
 
-    def event(self, type_, timestamp=None, local_received=None, fields=None,
-              precedence=states.precedence, RETRY=states.RETRY):
+    def event(
+        self, type_, timestamp=None, local_received=None, fields=None, precedence=states.precedence, RETRY=states.RETRY
+    ):
         """Merge one event into the record (celery's ordering rules; see :mod:`flower.events.state`)."""
         apply_task_event(self, type_, timestamp, fields or {}, 0)
 
@@ -176,9 +194,19 @@ def _rebuild_task(cls, fields):
     return cls(**fields)
 
 
-def apply_task_event(task: Task, subject: str, timestamp, event: dict, limit: int, repairs=None,
-                     precedence=states.precedence, RETRY=states.RETRY, copied=COPIED_FIELDS,
-                     merge_fields=RECEIVED_MERGE_FIELDS, event_state=EVENT_STATE.get) -> None:
+def apply_task_event(
+    task: Task,
+    subject: str,
+    timestamp,
+    event: dict,
+    limit: int,
+    repairs=None,
+    precedence=states.precedence,
+    RETRY=states.RETRY,
+    copied=COPIED_FIELDS,
+    merge_fields=RECEIVED_MERGE_FIELDS,
+    event_state=EVENT_STATE.get,
+) -> None:
     """Merge the fields of a ``task-<subject>`` event into ``task``.
 
     The rule, from celery: an event whose state logically happens before the task's current state (a late

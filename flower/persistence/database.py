@@ -42,7 +42,7 @@ class PersistenceError(RuntimeError):
 
 @dataclass
 class Problem:
-    kind: str    # 'foreign' or 'corrupt': also the suffix the file is moved aside with
+    kind: str  # 'foreign' or 'corrupt': also the suffix the file is moved aside with
     reason: str
 
 
@@ -50,8 +50,8 @@ class Problem:
 class OpenResult:
     connection: sqlite3.Connection
     path: str
-    created: bool                   # a new, empty database (nothing to load)
-    moved_to: str | None = None     # where a foreign or corrupt file went
+    created: bool  # a new, empty database (nothing to load)
+    moved_to: str | None = None  # where a foreign or corrupt file went
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -60,8 +60,11 @@ def connect(path: str) -> sqlite3.Connection:
     mode = conn.execute('PRAGMA journal_mode=WAL').fetchone()[0]
     if str(mode).lower() != 'wal':
         # e.g. a file system without shared memory support; rollback journaling still keeps saves atomic
-        logger.warning('SQLite could not use WAL journaling for %s (got %r); saves stay atomic but readers '
-                       'may block them', path, mode)
+        logger.warning(
+            'SQLite could not use WAL journaling for %s (got %r); saves stay atomic but readers may block them',
+            path,
+            mode,
+        )
     conn.execute('PRAGMA synchronous=NORMAL')
     return conn
 
@@ -76,12 +79,21 @@ def open_database(given_path: str) -> OpenResult:
     if problem is not None:
         moved_to = move_aside(path, problem.kind)
         if problem.kind == 'corrupt':
-            logger.error('The --db file %s is damaged (%s). Moved it to %s (nothing was deleted; SQLite\'s '
-                         '".recover" command may get data back from it) and starting with an empty state.',
-                         path, problem.reason, moved_to)
+            logger.error(
+                'The --db file %s is damaged (%s). Moved it to %s (nothing was deleted; SQLite\'s '
+                '".recover" command may get data back from it) and starting with an empty state.',
+                path,
+                problem.reason,
+                moved_to,
+            )
         else:
-            logger.error('The --db file %s is not a flower state database (%s). Moved it to %s (nothing was '
-                         'deleted) and starting with an empty state.', path, problem.reason, moved_to)
+            logger.error(
+                'The --db file %s is not a flower state database (%s). Moved it to %s (nothing was '
+                'deleted) and starting with an empty state.',
+                path,
+                problem.reason,
+                moved_to,
+            )
     try:
         conn = _connect_new_or_existing(path)
         created = ensure_schema(conn)
@@ -93,13 +105,17 @@ def open_database(given_path: str) -> OpenResult:
 def check_location(given_path: str, path: str) -> None:
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
-        raise PersistenceError(f'Cannot use --db={given_path}: the directory {directory} does not exist '
-                               '(create it, or point --db somewhere else)')
+        raise PersistenceError(
+            f'Cannot use --db={given_path}: the directory {directory} does not exist '
+            '(create it, or point --db somewhere else)'
+        )
     if os.path.isdir(path):
         raise PersistenceError(f'Cannot use --db={given_path}: {path} is a directory; --db names a file')
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise PersistenceError(f'Cannot use --db={given_path}: the directory {directory} is not writable '
-                               '(SQLite keeps its -wal and -shm files next to the database)')
+        raise PersistenceError(
+            f'Cannot use --db={given_path}: the directory {directory} is not writable '
+            '(SQLite keeps its -wal and -shm files next to the database)'
+        )
     if os.path.exists(path) and not os.access(path, os.R_OK | os.W_OK):
         raise PersistenceError(f'Cannot use --db={given_path}: {path} is not readable and writable by this user')
 
@@ -109,9 +125,13 @@ def note_old_flower_files(path: str) -> None:
     They are not in our way and not read; say so once, so nobody wonders where the old history went."""
     found = [path + suffix for suffix in OLD_FLOWER_SUFFIXES if os.path.isfile(path + suffix)]
     if found:
-        logger.warning('Found files that look like an old Flower state (%s): they are not read (Flower\'s '
-                       'pickled shelve format) and are left as they are; this server keeps its state in the '
-                       'SQLite file %s', ', '.join(found), path)
+        logger.warning(
+            'Found files that look like an old Flower state (%s): they are not read (Flower\'s '
+            'pickled shelve format) and are left as they are; this server keeps its state in the '
+            'SQLite file %s',
+            ', '.join(found),
+            path,
+        )
 
 
 def inspect_file(path: str) -> Problem | None:
@@ -130,16 +150,18 @@ def inspect_file(path: str) -> Problem | None:
     try:
         # read-only: a foreign or damaged file is moved aside as it was found (a read-write connection would
         # fold a leftover -wal file into it on closing)
-        conn = sqlite3.connect(Path(path).absolute().as_uri() + '?mode=ro', uri=True, isolation_level=None,
-                               timeout=BUSY_TIMEOUT)
+        conn = sqlite3.connect(
+            Path(path).absolute().as_uri() + '?mode=ro', uri=True, isolation_level=None, timeout=BUSY_TIMEOUT
+        )
     except sqlite3.Error as exc:
         return Problem('corrupt', str(exc))
     try:
         return _inspect_sqlite(conn)
     except sqlite3.DatabaseError as exc:
         if isinstance(exc, sqlite3.OperationalError) and 'locked' in str(exc):
-            raise PersistenceError(f'The --db file {path} is locked by another process (another flower '
-                                   f'server using the same file?): {exc}') from exc
+            raise PersistenceError(
+                f'The --db file {path} is locked by another process (another flower server using the same file?): {exc}'
+            ) from exc
         return Problem('corrupt', str(exc))
     finally:
         conn.close()
@@ -155,8 +177,11 @@ def _inspect_sqlite(conn: sqlite3.Connection) -> Problem | None:
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if app_id == APPLICATION_ID:
         if version > SCHEMA_VERSION:
-            return Problem('foreign', f'written by a newer version of flower (schema {version}; this version '
-                                      f'reads schema {SCHEMA_VERSION} and older)')
+            return Problem(
+                'foreign',
+                f'written by a newer version of flower (schema {version}; this version '
+                f'reads schema {SCHEMA_VERSION} and older)',
+            )
         if not OUR_TABLES <= tables:
             return Problem('corrupt', f'tables missing: {", ".join(sorted(OUR_TABLES - tables))}')
         return None
@@ -172,7 +197,7 @@ def _inspect_sqlite(conn: sqlite3.Connection) -> Problem | None:
 def describe_foreign_bytes(header: bytes) -> str:
     # GNU dbm's magic numbers (0x13579ace old, ...acd 32-bit, ...acf 64-bit, ...ad0/ad1 with numsync), in
     # either byte order: Flower's default --db=flower is such a file on most Linux systems
-    gdbm = {bytes([0x13, 0x57, 0x9a, last]) for last in (0xcd, 0xce, 0xcf, 0xd0, 0xd1)}
+    gdbm = {bytes([0x13, 0x57, 0x9A, last]) for last in (0xCD, 0xCE, 0xCF, 0xD0, 0xD1)}
     magic = {
         **{prefix: 'a GNU dbm file (an old Flower shelve)' for prefix in gdbm | {p[::-1] for p in gdbm}},
         b'\x00\x06\x15\x61': 'a Berkeley DB file (an old Flower shelve)',
@@ -226,8 +251,10 @@ def ensure_schema(conn: sqlite3.Connection) -> bool:
                 conn.execute(statement)
             conn.execute(f'PRAGMA application_id = {APPLICATION_ID}')
             conn.execute(f'PRAGMA user_version = {SCHEMA_VERSION}')
-            conn.executemany('INSERT INTO meta (key, value) VALUES (?, ?)', [
-                ('schema_version', SCHEMA_VERSION), ('created_at', time.time())])
+            conn.executemany(
+                'INSERT INTO meta (key, value) VALUES (?, ?)',
+                [('schema_version', SCHEMA_VERSION), ('created_at', time.time())],
+            )
             conn.execute('COMMIT')
         except BaseException:
             conn.execute('ROLLBACK')

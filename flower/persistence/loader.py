@@ -40,14 +40,22 @@ class LoadResult:
     seconds: float = 0.0
 
 
-def load_state(conn: sqlite3.Connection, state, *, max_tasks: int, max_workers: int,
-               cutoff: float | None = None, prune: bool = True) -> LoadResult:
+def load_state(
+    conn: sqlite3.Connection,
+    state,
+    *,
+    max_tasks: int,
+    max_workers: int,
+    cutoff: float | None = None,
+    prune: bool = True,
+) -> LoadResult:
     """Fill ``state`` from the database and delete from the file what did not fit (unless ``prune`` is
     False: a read-only look, see :meth:`flower.events.Events.load_state`)."""
     started = time.perf_counter()
     result = LoadResult()
-    max_seq = conn.execute('SELECT max(m) FROM (SELECT max(seq) AS m FROM tasks '
-                           'UNION ALL SELECT max(seq) FROM workers)').fetchone()[0]
+    max_seq = conn.execute(
+        'SELECT max(m) FROM (SELECT max(seq) AS m FROM tasks UNION ALL SELECT max(seq) FROM workers)'
+    ).fetchone()[0]
     result.next_seq = (max_seq or 0) + 1
     meta = dict(conn.execute('SELECT key, value FROM meta'))
     result.saved_at = meta.get('saved_at')
@@ -62,8 +70,12 @@ def load_state(conn: sqlite3.Connection, state, *, max_tasks: int, max_workers: 
     result.workers = len(worker_rows)
     oldest_worker_seq = worker_rows[0][0] if worker_rows else None
 
-    dropped_hosts = {row[0] for row in conn.execute(
-        'SELECT hostname FROM workers WHERE ? IS NULL OR seq < ?', (oldest_worker_seq, oldest_worker_seq))}
+    dropped_hosts = {
+        row[0]
+        for row in conn.execute(
+            'SELECT hostname FROM workers WHERE ? IS NULL OR seq < ?', (oldest_worker_seq, oldest_worker_seq)
+        )
+    }
     for hostname, event_type, count in conn.execute('SELECT hostname, event_type, count FROM counters'):
         if hostname not in dropped_hosts:
             state.counter[hostname][event_type] = count

@@ -73,6 +73,7 @@ class TaskRetention:
     def start(self) -> None:
         """Expire periodically on the current IOLoop (call on the IOLoop thread)."""
         from tornado.ioloop import PeriodicCallback
+
         if self._timer is None:
             self._timer = PeriodicCallback(self.expire, self.period_ms)
             self._timer.start()

@@ -38,19 +38,36 @@ WorkerSnapshot = tuple  # (seq, hostname, pid, freq, heartbeats, clock, active, 
 
 # -- IOLoop thread -----------------------------------------------------------------------------------------
 
+
 def snapshot_task(seq: int, task: Task) -> TaskSnapshot:
     worker = task.worker
     children = task.children
-    return (seq, worker.hostname if worker is not None else None, tuple(children) if children else None,
-            _task_fields(task))
+    return (
+        seq,
+        worker.hostname if worker is not None else None,
+        tuple(children) if children else None,
+        _task_fields(task),
+    )
 
 
 def snapshot_worker(seq: int, worker: Worker) -> WorkerSnapshot:
     loadavg = worker.loadavg
     extra = getattr(worker, '__dict__', None) or {}
-    return (seq, worker.hostname, worker.pid, worker.freq, tuple(worker.heartbeats), worker.clock, worker.active,
-            worker.processed, tuple(loadavg) if isinstance(loadavg, (list, tuple)) else loadavg,
-            worker.sw_ident, worker.sw_ver, worker.sw_sys, dict(extra))
+    return (
+        seq,
+        worker.hostname,
+        worker.pid,
+        worker.freq,
+        tuple(worker.heartbeats),
+        worker.clock,
+        worker.active,
+        worker.processed,
+        tuple(loadavg) if isinstance(loadavg, (list, tuple)) else loadavg,
+        worker.sw_ident,
+        worker.sw_ver,
+        worker.sw_sys,
+        dict(extra),
+    )
 
 
 def last_event_time(task: Task) -> float | None:
@@ -94,36 +111,69 @@ def encode_task(snapshot: TaskSnapshot) -> tuple:
         value = fields[index]
         if type(value) in (float, int) and (newest is None or value > newest):
             newest = value
-    return (seq, newest, worker, json.dumps(children) if children else None,
-            *[value if value is None or (kind := type(value)) is float or (kind is str and value.isascii())
-              else _storable(value) for value in fields])
+    return (
+        seq,
+        newest,
+        worker,
+        json.dumps(children) if children else None,
+        *[
+            value
+            if value is None or (kind := type(value)) is float or (kind is str and value.isascii())
+            else _storable(value)
+            for value in fields
+        ],
+    )
 
 
 def encode_worker(snapshot: WorkerSnapshot) -> tuple:
     """Parameters for ``INSERT`` in :data:`~flower.persistence.schema.WORKER_COLUMNS` order."""
-    (seq, hostname, pid, freq, heartbeats, clock, active, processed, loadavg, sw_ident, sw_ver, sw_sys,
-     extra) = snapshot
+    (seq, hostname, pid, freq, heartbeats, clock, active, processed, loadavg, sw_ident, sw_ver, sw_sys, extra) = (
+        snapshot
+    )
     last_seen = heartbeats[-1] if heartbeats else None
     if last_seen is None:
         stamp = extra.get('local_received') or extra.get('timestamp')
         last_seen = stamp if isinstance(stamp, (int, float)) else None
     extra = {key: value for key, value in extra.items() if key not in _WORKER_SLOTS}
-    return (seq, last_seen, _storable(hostname), _storable(pid), _storable(freq), json.dumps(list(heartbeats)),
-            _storable(clock), _storable(active), _storable(processed),
-            json.dumps(list(loadavg)) if isinstance(loadavg, tuple) else _storable(loadavg),
-            _storable(sw_ident), _storable(sw_ver), _storable(sw_sys),
-            _valid_text(json.dumps(extra, default=repr, ensure_ascii=False)))
+    return (
+        seq,
+        last_seen,
+        _storable(hostname),
+        _storable(pid),
+        _storable(freq),
+        json.dumps(list(heartbeats)),
+        _storable(clock),
+        _storable(active),
+        _storable(processed),
+        json.dumps(list(loadavg)) if isinstance(loadavg, tuple) else _storable(loadavg),
+        _storable(sw_ident),
+        _storable(sw_ver),
+        _storable(sw_sys),
+        _valid_text(json.dumps(extra, default=repr, ensure_ascii=False)),
+    )
 
 
 # -- start-up ----------------------------------------------------------------------------------------------
+
 
 def worker_from_row(row: tuple) -> Worker:
     """A celery ``Worker`` from a row in ``hostname, pid, freq, heartbeats, clock, active, processed,
     loadavg, sw_ident, sw_ver, sw_sys, extra`` order."""
     hostname, pid, freq, heartbeats, clock, active, processed, loadavg, sw_ident, sw_ver, sw_sys, extra = row
     # heartbeats go through the constructor: the worker's event handler keeps a reference to that very list
-    worker = Worker(hostname, pid, freq if isinstance(freq, (int, float)) else 60, _json_list(heartbeats),
-                    clock or 0, active, processed, _json_value(loadavg), sw_ident, sw_ver, sw_sys)
+    worker = Worker(
+        hostname,
+        pid,
+        freq if isinstance(freq, (int, float)) else 60,
+        _json_list(heartbeats),
+        clock or 0,
+        active,
+        processed,
+        _json_value(loadavg),
+        sw_ident,
+        sw_ver,
+        sw_sys,
+    )
     for key, value in _json_dict(extra).items():
         if key not in _WORKER_SLOTS and key != 'heartbeats':
             setattr(worker, key, value)

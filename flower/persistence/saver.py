@@ -43,8 +43,14 @@ DEFAULT_SAVE_INTERVAL_MS = 1000
 class StateSaver:
     """Keeps the ``--db`` database in step with ``state`` (an :class:`~flower.events.state.EventsState`)."""
 
-    def __init__(self, state, path: str, interval_ms: float | None = 0, retention: TaskRetention | None = None,
-                 busy_timeout: float | None = None):
+    def __init__(
+        self,
+        state,
+        path: str,
+        interval_ms: float | None = 0,
+        retention: TaskRetention | None = None,
+        busy_timeout: float | None = None,
+    ):
         self.state = state
         self.path = path
         self.interval_ms = interval_ms if interval_ms and interval_ms > 0 else DEFAULT_SAVE_INTERVAL_MS
@@ -74,8 +80,9 @@ class StateSaver:
         state = self.state
         try:
             cutoff = self.retention.cutoff() if self.retention is not None else None
-            result = load_state(opened.connection, state, max_tasks=state.tasks.limit,
-                                max_workers=state.workers.limit, cutoff=cutoff)
+            result = load_state(
+                opened.connection, state, max_tasks=state.tasks.limit, max_workers=state.workers.limit, cutoff=cutoff
+            )
         finally:
             opened.connection.close()
         self._seq = result.next_seq
@@ -85,10 +92,18 @@ class StateSaver:
         else:
             pruned = ''
             if result.pruned_tasks or result.pruned_workers:
-                pruned = (f'; removed {result.pruned_tasks} tasks and {result.pruned_workers} workers beyond '
-                          '--max_tasks/--max_workers/--max_task_age from the file')
-            logger.info('Loaded %d tasks and %d workers from %s in %.2fs%s', result.tasks, result.workers,
-                        self.path, result.seconds, pruned)
+                pruned = (
+                    f'; removed {result.pruned_tasks} tasks and {result.pruned_workers} workers beyond '
+                    '--max_tasks/--max_workers/--max_task_age from the file'
+                )
+            logger.info(
+                'Loaded %d tasks and %d workers from %s in %.2fs%s',
+                result.tasks,
+                result.workers,
+                self.path,
+                result.seconds,
+                pruned,
+            )
         self._writer = Writer(self.path, result.counters, busy_timeout=self.busy_timeout)
         return result
 
@@ -102,6 +117,7 @@ class StateSaver:
         self._loop_thread = threading.get_ident()
         if io_loop is not None:
             from tornado.ioloop import PeriodicCallback
+
             self.io_loop = io_loop
             self._timer = PeriodicCallback(self.save, self.interval_ms)
             self._timer.start()
@@ -233,6 +249,7 @@ class StateSaver:
                     self._final_save(timeout)
                 finally:
                     finished.set()
+
             loop.add_callback(on_loop)
             if not finished.wait(timeout + 5):
                 logger.error('The last save to %s did not run: the IOLoop did not get to it in time', self.path)
@@ -249,8 +266,11 @@ class StateSaver:
         if ok:
             logger.info('Saved the state to %s in %.3fs', self.path, time.perf_counter() - started)
         else:
-            logger.error('The last save to %s failed (%s); the file holds the state as of the previous save',
-                         self.path, writer.last_error or 'timed out')
+            logger.error(
+                'The last save to %s failed (%s); the file holds the state as of the previous save',
+                self.path,
+                writer.last_error or 'timed out',
+            )
 
     # -- numbers, for /healthcheck-style reporting and the bench ---------------------------------------------
     @property

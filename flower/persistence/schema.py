@@ -18,27 +18,63 @@ APPLICATION_ID = 0x466C7772
 # Task columns copied from the in-memory record one to one, in this order. ``worker`` (the hostname),
 # ``children`` (JSON list of ids), ``seq`` and ``last_event_at`` are filled separately.
 TASK_FIELDS = (
-    'uuid', 'name', 'state', 'received', 'sent', 'started', 'rejected', 'succeeded', 'failed', 'retried',
-    'revoked', 'timestamp', 'args', 'kwargs', 'result', 'exception', 'traceback', 'eta', 'expires', 'retries',
-    'runtime', 'exchange', 'routing_key', 'clock', 'client', 'root_id', 'parent_id',
+    'uuid',
+    'name',
+    'state',
+    'received',
+    'sent',
+    'started',
+    'rejected',
+    'succeeded',
+    'failed',
+    'retried',
+    'revoked',
+    'timestamp',
+    'args',
+    'kwargs',
+    'result',
+    'exception',
+    'traceback',
+    'eta',
+    'expires',
+    'retries',
+    'runtime',
+    'exchange',
+    'routing_key',
+    'clock',
+    'client',
+    'root_id',
+    'parent_id',
 )
 TASK_COLUMNS = ('seq', 'last_event_at', 'worker', 'children') + TASK_FIELDS
 
 # Event times of a task; the newest of them is its ``last_event_at`` (what --max_task_age measures).
-TASK_TIME_FIELDS = ('timestamp', 'sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked',
-                    'rejected')
+TASK_TIME_FIELDS = ('timestamp', 'sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected')
 
 # celery ``Worker`` fields kept as columns; everything else the worker's events set goes to ``extra``.
-WORKER_FIELDS = ('hostname', 'pid', 'freq', 'heartbeats', 'clock', 'active', 'processed', 'loadavg', 'sw_ident',
-                 'sw_ver', 'sw_sys')
+WORKER_FIELDS = (
+    'hostname',
+    'pid',
+    'freq',
+    'heartbeats',
+    'clock',
+    'active',
+    'processed',
+    'loadavg',
+    'sw_ident',
+    'sw_ver',
+    'sw_sys',
+)
 WORKER_COLUMNS = ('seq', 'last_seen') + WORKER_FIELDS + ('extra',)
 
 # Created in one transaction together with the version marks, so a file is either complete or empty.
-CREATE_STATEMENTS = ("""
+CREATE_STATEMENTS = (
+    """
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value
-)""", """
+)""",
+    """
 CREATE TABLE tasks (
     uuid          TEXT PRIMARY KEY,
     seq           INTEGER NOT NULL,  -- update order: a larger seq was updated more recently
@@ -52,7 +88,8 @@ CREATE TABLE tasks (
     eta, expires, retries, runtime REAL, exchange, routing_key, clock INTEGER, client, root_id, parent_id
 )""",
     'CREATE INDEX tasks_by_seq ON tasks (seq)',
-    'CREATE INDEX tasks_by_last_event_at ON tasks (last_event_at)', """
+    'CREATE INDEX tasks_by_last_event_at ON tasks (last_event_at)',
+    """
 CREATE TABLE workers (
     hostname   TEXT PRIMARY KEY,
     seq        INTEGER NOT NULL,     -- update order, as for tasks
@@ -63,7 +100,8 @@ CREATE TABLE workers (
     loadavg    TEXT,                 -- JSON list
     sw_ident, sw_ver, sw_sys,
     extra      TEXT                  -- JSON object: the other fields the worker's events carried
-)""", """
+)""",
+    """
 CREATE TABLE counters (
     hostname   TEXT NOT NULL,
     event_type TEXT NOT NULL,

@@ -32,26 +32,29 @@ from flower.persistence.schema import TASK_COLUMNS, WORKER_COLUMNS
 
 logger = logging.getLogger(__name__)
 
-_INSERT_TASK = (f'INSERT OR REPLACE INTO tasks ({", ".join(TASK_COLUMNS)}) '
-                f'VALUES ({", ".join("?" * len(TASK_COLUMNS))})')
-_INSERT_WORKER = (f'INSERT OR REPLACE INTO workers ({", ".join(WORKER_COLUMNS)}) '
-                  f'VALUES ({", ".join("?" * len(WORKER_COLUMNS))})')
-_UPSERT_COUNTER = ('INSERT INTO counters (hostname, event_type, count) VALUES (?, ?, ?) '
-                   'ON CONFLICT (hostname, event_type) DO UPDATE SET count = excluded.count')
+_INSERT_TASK = f'INSERT OR REPLACE INTO tasks ({", ".join(TASK_COLUMNS)}) VALUES ({", ".join("?" * len(TASK_COLUMNS))})'
+_INSERT_WORKER = (
+    f'INSERT OR REPLACE INTO workers ({", ".join(WORKER_COLUMNS)}) VALUES ({", ".join("?" * len(WORKER_COLUMNS))})'
+)
+_UPSERT_COUNTER = (
+    'INSERT INTO counters (hostname, event_type, count) VALUES (?, ?, ?) '
+    'ON CONFLICT (hostname, event_type) DO UPDATE SET count = excluded.count'
+)
 
 
 @dataclass
 class Batch:
     """What changed since the previous save, as collected on the IOLoop. Within a batch, removals come
     before upserts (a task evicted and then seen again is upserted)."""
-    tasks: list = field(default_factory=list)            # task snapshots, oldest update first
-    removed_tasks: list = field(default_factory=list)    # task ids
-    workers: list = field(default_factory=list)          # worker snapshots
+
+    tasks: list = field(default_factory=list)  # task snapshots, oldest update first
+    removed_tasks: list = field(default_factory=list)  # task ids
+    workers: list = field(default_factory=list)  # worker snapshots
     removed_workers: list = field(default_factory=list)  # hostnames
-    counters: dict | None = None                         # full {hostname: {event_type: count}}, or None
+    counters: dict | None = None  # full {hostname: {event_type: count}}, or None
     meta: dict = field(default_factory=dict)
-    cutoff: float | None = None                          # delete tasks whose last event is older
-    done: threading.Event | None = None                  # set once written (or failed), for flushes
+    cutoff: float | None = None  # delete tasks whose last event is older
+    done: threading.Event | None = None  # set once written (or failed), for flushes
     ok: bool = False
 
 
@@ -174,8 +177,7 @@ class Writer(threading.Thread):
                 if pending.tasks:
                     conn.executemany(_INSERT_TASK, [encode_task(s) for s in pending.tasks.values()])
                 if pending.removed_workers:
-                    conn.executemany('DELETE FROM workers WHERE hostname = ?',
-                                     [(h,) for h in pending.removed_workers])
+                    conn.executemany('DELETE FROM workers WHERE hostname = ?', [(h,) for h in pending.removed_workers])
                 if pending.workers:
                     conn.executemany(_INSERT_WORKER, [encode_worker(s) for s in pending.workers.values()])
                 if counter_deletes:
@@ -185,8 +187,9 @@ class Writer(threading.Thread):
                 if pending.cutoff is not None:
                     conn.execute('DELETE FROM tasks WHERE last_event_at < ?', (pending.cutoff,))
                 if pending.meta:
-                    conn.executemany('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)',
-                                     list(pending.meta.items()))
+                    conn.executemany(
+                        'INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)', list(pending.meta.items())
+                    )
                 conn.execute('COMMIT')
             except BaseException:
                 _roll_back(conn)
@@ -218,8 +221,11 @@ class Writer(threading.Thread):
         self.failures += 1
         cause = str(exc) or type(exc).__name__
         if not self._failing or cause != self.last_error:
-            logger.error('Could not save the state to %s: %s. The changes are kept in memory and written '
-                         'with the next save.', self.path, cause)
+            logger.error(
+                'Could not save the state to %s: %s. The changes are kept in memory and written with the next save.',
+                self.path,
+                cause,
+            )
         self.last_error = cause
         self._failing = True
 

@@ -30,12 +30,12 @@ from flower.search.nodes import And, KwargPair, Node, Or, Term
 from flower.search.parser import parse_query
 
 # Rough costs in nanoseconds on a small server, used only to compare alternatives.
-_COPY_COST = 30          # putting one uuid of an index bucket into a result set
-_INDEX_TEST_COST = 120   # testing one task's state/name/worker against a set of matching keys
-_TEXT_TEST_COST = 300    # case-folding one text field of one task and searching it
-_TEXT_SCAN_COST = 90     # the same, per task, inside a tight scan over the store
-_PAIR_SCAN_COST = 200    # the bulk kwargs-pair search, per task
-_PAIR_TEST_COST = 3000   # one task's kwargs pair (a cached parse, or a literal_eval when not cached)
+_COPY_COST = 30  # putting one uuid of an index bucket into a result set
+_INDEX_TEST_COST = 120  # testing one task's state/name/worker against a set of matching keys
+_TEXT_TEST_COST = 300  # case-folding one text field of one task and searching it
+_TEXT_SCAN_COST = 90  # the same, per task, inside a tight scan over the store
+_PAIR_SCAN_COST = 200  # the bulk kwargs-pair search, per task
+_PAIR_TEST_COST = 3000  # one task's kwargs pair (a cached parse, or a literal_eval when not cached)
 
 # The text fields no index covers: what a plain term has to scan.
 _SCANNED_FIELDS = ('uuid', 'args', 'kwargs', 'result', 'exception')
@@ -110,15 +110,19 @@ def _index_plan(store, field: str, wanted: Callable[[object], bool]) -> Plan:
     if not keys:
         test = _never
     elif field == 'state':
+
         def test(task) -> bool:
             return task.state in keys
     elif field == 'name':
+
         def test(task) -> bool:
             return task.name in keys
     else:
+
         def test(task) -> bool:
             worker = task.worker
             return worker is not None and worker.hostname in keys
+
     return Plan(size, size * _COPY_COST, _INDEX_TEST_COST, select, test)
 
 
@@ -162,12 +166,24 @@ def _scan_field(data, field: str, needle: str, caseless: bool) -> set:
     get = attrgetter(field)
     tasks = all_tasks(data)
     if caseless:
-        return {task.uuid for task in tasks
-                if (needle in value if (value := get(task)).__class__ is str
-                    else value is not None and needle in folded(value))}
-    return {task.uuid for task in tasks
-            if (needle in value.casefold() if (value := get(task)).__class__ is str
-                else value is not None and needle in folded(value))}
+        return {
+            task.uuid
+            for task in tasks
+            if (
+                needle in value
+                if (value := get(task)).__class__ is str
+                else value is not None and needle in folded(value)
+            )
+        }
+    return {
+        task.uuid
+        for task in tasks
+        if (
+            needle in value.casefold()
+            if (value := get(task)).__class__ is str
+            else value is not None and needle in folded(value)
+        )
+    }
 
 
 def _scan_plain_fields(data, needle: str, caseless: bool) -> set:
@@ -176,18 +192,30 @@ def _scan_plain_fields(data, needle: str, caseless: bool) -> set:
     records from memory costs more than the search itself."""
     text = _text_or_empty
     if caseless:
-        return {task.uuid for task in all_tasks(data) if needle in (
+        return {
+            task.uuid
+            for task in all_tasks(data)
+            if needle
+            in (
+                f'{u if (u := task.uuid).__class__ is str else text(u)}\x00'
+                f'{a if (a := task.args).__class__ is str else text(a)}\x00'
+                f'{k if (k := task.kwargs).__class__ is str else text(k)}\x00'
+                f'{r if (r := task.result).__class__ is str else text(r)}\x00'
+                f'{e if (e := task.exception).__class__ is str else text(e)}'
+            )
+        }
+    return {
+        task.uuid
+        for task in all_tasks(data)
+        if needle
+        in (
             f'{u if (u := task.uuid).__class__ is str else text(u)}\x00'
             f'{a if (a := task.args).__class__ is str else text(a)}\x00'
             f'{k if (k := task.kwargs).__class__ is str else text(k)}\x00'
             f'{r if (r := task.result).__class__ is str else text(r)}\x00'
-            f'{e if (e := task.exception).__class__ is str else text(e)}')}
-    return {task.uuid for task in all_tasks(data) if needle in (
-        f'{u if (u := task.uuid).__class__ is str else text(u)}\x00'
-        f'{a if (a := task.args).__class__ is str else text(a)}\x00'
-        f'{k if (k := task.kwargs).__class__ is str else text(k)}\x00'
-        f'{r if (r := task.result).__class__ is str else text(r)}\x00'
-        f'{e if (e := task.exception).__class__ is str else text(e)}').casefold()}
+            f'{e if (e := task.exception).__class__ is str else text(e)}'
+        ).casefold()
+    }
 
 
 def _text_or_empty(value) -> str:

@@ -129,6 +129,7 @@ def term_node(token: Token) -> Node:
         if equals and key.strip():
             return KwargPair(key.strip().casefold(), query_value(wanted))
     if field not in INDEXED_FIELDS and len(value) < MIN_SUBSTRING_LENGTH:
-        raise QuerySyntaxError(f'Substring search terms must contain at least {MIN_SUBSTRING_LENGTH} characters',
-                               token.position)
+        raise QuerySyntaxError(
+            f'Substring search terms must contain at least {MIN_SUBSTRING_LENGTH} characters', token.position
+        )
     return Term(field, value.casefold())

@@ -50,12 +50,15 @@ def bugreport(app=None) -> str:
 
     from flower import __version__
 
-    lines = [f'flower   -> flower:{__version__} tornado:{tornado.version} '
-             f'python:{sys.version.split()[0]} platform:{sys.platform}',
-             f'celery   -> celery:{celery.__version__} kombu:{kombu.__version__}']
+    lines = [
+        f'flower   -> flower:{__version__} tornado:{tornado.version} '
+        f'python:{sys.version.split()[0]} platform:{sys.platform}',
+        f'celery   -> celery:{celery.__version__} kombu:{kombu.__version__}',
+    ]
     try:
         import humanize
         import prometheus_client  # noqa: F401
+
         lines.append(f'extras   -> humanize:{getattr(humanize, "__version__", "?")}')
     except ImportError:  # pragma: no cover - both are dependencies
         pass

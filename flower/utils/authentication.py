@@ -74,8 +74,9 @@ def authenticate(pattern: str, email: str) -> bool:
     if not email:
         return False
     if '|' in pattern:
-        return _fold(email) in {_fold(item.strip(_ASCII_SPACE)) for item in pattern.split('|')
-                                if item.strip(_ASCII_SPACE)}
+        return _fold(email) in {
+            _fold(item.strip(_ASCII_SPACE)) for item in pattern.split('|') if item.strip(_ASCII_SPACE)
+        }
     if '*' in pattern:
         if not validate_auth_option(pattern):
             return False

@@ -26,8 +26,13 @@ from kombu.exceptions import OperationalError
 
 from flower.runner import UNAVAILABLE_MESSAGE, BlockingRunner, BrokerUnavailable, OperationFailed
 
-__all__ = ['CONNECTION_ERRORS', 'BlockingOperationRunner', 'BrokerUnavailable', 'OperationFailed',
-           'UNAVAILABLE_MESSAGE']
+__all__ = [
+    'CONNECTION_ERRORS',
+    'BlockingOperationRunner',
+    'BrokerUnavailable',
+    'OperationFailed',
+    'UNAVAILABLE_MESSAGE',
+]
 
 #: what Flower counts as "the broker or result backend is unreachable" (ours counts more: see flower.runner)
 CONNECTION_ERRORS = (BackendError, ConnectionError, KombuConnectionError, OperationalError, TimeoutError)
@@ -65,8 +70,9 @@ class BlockingOperationRunner:
     def max_concurrency(self) -> int:
         return self.runner.max_concurrency
 
-    async def run(self, operation: str, target: str, func: Callable[..., Any], *args,
-                  connection_errors=(), **kwargs) -> Any:
+    async def run(
+        self, operation: str, target: str, func: Callable[..., Any], *args, connection_errors=(), **kwargs
+    ) -> Any:
         """``func(*args, **kwargs)`` off the IOLoop; ``operation`` and ``target`` name it in the logs."""
         extra = tuple(connection_errors or ())
 

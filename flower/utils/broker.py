@@ -18,14 +18,35 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # The one import of a higher layer from flower.utils: this module only keeps Flower's import path alive.
-from flower.brokers import (AMQP_SCHEMES, BrokerConfigError, BrokerError, FilesystemQueueBroker, QueueBroker,
-                            RabbitMQQueueBroker, RedisQueueBroker, UnsupportedBroker, parse_broker_url,
-                            transport_of)
+from flower.brokers import (
+    AMQP_SCHEMES,
+    BrokerConfigError,
+    BrokerError,
+    FilesystemQueueBroker,
+    QueueBroker,
+    RabbitMQQueueBroker,
+    RedisQueueBroker,
+    UnsupportedBroker,
+    parse_broker_url,
+    transport_of,
+)
 from flower.brokers import PRIORITY_STEPS, SEP, SOCKET_CONNECT_TIMEOUT, SOCKET_TIMEOUT
 from flower.brokers import validate_broker_api as _check_broker_api
 
-__all__ = ['Broker', 'BrokerBase', 'RabbitMQ', 'RedisBase', 'Redis', 'RedisSentinel', 'RedisSocket',
-           'RedisSsl', 'Filesystem', 'BrokerError', 'UnsupportedBroker', 'validate_broker_api']
+__all__ = [
+    'Broker',
+    'BrokerBase',
+    'RabbitMQ',
+    'RedisBase',
+    'Redis',
+    'RedisSentinel',
+    'RedisSocket',
+    'RedisSsl',
+    'Filesystem',
+    'BrokerError',
+    'UnsupportedBroker',
+    'validate_broker_api',
+]
 
 
 def validate_broker_api(http_api: str) -> None:
@@ -91,8 +112,14 @@ class RedisBase(BrokerBase):
     DEFAULT_SOCKET_CONNECT_TIMEOUT = SOCKET_CONNECT_TIMEOUT
     DEFAULT_SOCKET_TIMEOUT = SOCKET_TIMEOUT
 
-    def _adapter(self, broker_url: str, *args: Any, broker_options: Mapping[str, Any] | None = None,
-                 broker_use_ssl: Any = None, **kwargs: Any):
+    def _adapter(
+        self,
+        broker_url: str,
+        *args: Any,
+        broker_options: Mapping[str, Any] | None = None,
+        broker_use_ssl: Any = None,
+        **kwargs: Any,
+    ):
         adapter = RedisQueueBroker(broker_url, broker_options, broker_use_ssl)
         self.priority_steps = list(adapter.keys.priority_steps)
         self.sep = adapter.keys.sep
@@ -123,8 +150,7 @@ class RedisSentinel(RedisBase):
 class Filesystem(BrokerBase):
     transport = 'filesystem'
 
-    def _adapter(self, broker_url: str, *args: Any, broker_options: Mapping[str, Any] | None = None,
-                 **kwargs: Any):
+    def _adapter(self, broker_url: str, *args: Any, broker_options: Mapping[str, Any] | None = None, **kwargs: Any):
         return FilesystemQueueBroker(broker_options)
 
 
@@ -137,8 +163,12 @@ class Broker:
         transport = transport_of(broker_url)
         if transport in AMQP_SCHEMES:
             return RabbitMQ(broker_url, *args, **kwargs)
-        redis_classes = {'redis': RedisSsl if kwargs.get('broker_use_ssl') else Redis, 'rediss': RedisSsl,
-                         'redis+socket': RedisSocket, 'sentinel': RedisSentinel}
+        redis_classes = {
+            'redis': RedisSsl if kwargs.get('broker_use_ssl') else Redis,
+            'rediss': RedisSsl,
+            'redis+socket': RedisSocket,
+            'sentinel': RedisSentinel,
+        }
         if transport in redis_classes:
             return redis_classes[transport](broker_url, *args, **kwargs)
         if transport == 'filesystem':

@@ -41,7 +41,7 @@ def split_host(value: str | None) -> str | None:
         return None
     if value.startswith('['):
         end = value.find(']')
-        if end < 0 or not _port_ok(value[end + 1:]):
+        if end < 0 or not _port_ok(value[end + 1 :]):
             return None
         try:
             address = ipaddress.IPv6Address(value[1:end])
@@ -57,8 +57,7 @@ def split_host(value: str | None) -> str | None:
     if colon and not _port_ok(':' + port):
         return None
     name = name[:-1] if name.endswith('.') else name
-    if not name or len(name) > MAX_HOST_LENGTH or not all(c.isascii() and (c.isalnum() or c in '-._')
-                                                          for c in name):
+    if not name or len(name) > MAX_HOST_LENGTH or not all(c.isascii() and (c.isalnum() or c in '-._') for c in name):
         return None
     return name
 
@@ -78,6 +77,7 @@ def _ipv4(name: str) -> ipaddress.IPv4Address | None:
 class AllowedHosts:
     """A parsed allow-list. ``any_host``: everything passes; ``names``: exact names; ``domains``: a name equal
     to one of these or ending in ``.`` + one; ``loopback_addresses``: any 127.x.x.x (the loopback default)."""
+
     any_host: bool = False
     names: frozenset = frozenset()
     domains: tuple = ()
@@ -124,8 +124,12 @@ class AllowedHosts:
 
 
 ANY_HOST = AllowedHosts(any_host=True, description='any name')
-LOOPBACK_ONLY = AllowedHosts(names=frozenset({'localhost', '[::1]'}), domains=('localhost',),
-                             loopback_addresses=True, description=LOOPBACK_DESCRIPTION)
+LOOPBACK_ONLY = AllowedHosts(
+    names=frozenset({'localhost', '[::1]'}),
+    domains=('localhost',),
+    loopback_addresses=True,
+    description=LOOPBACK_DESCRIPTION,
+)
 
 
 def is_loopback_address(address: str | None) -> bool:
@@ -141,8 +145,9 @@ def is_loopback_address(address: str | None) -> bool:
         return False
 
 
-def allowed_hosts_for(entries: Iterable[str] | None, address: str | None, unix_socket: str | None,
-                      authenticated: bool) -> AllowedHosts:
+def allowed_hosts_for(
+    entries: Iterable[str] | None, address: str | None, unix_socket: str | None, authenticated: bool
+) -> AllowedHosts:
     """The allow-list in force: ``--allowed_hosts`` when given, else the default described above."""
     entries = [entry for entry in (entries or ()) if entry and entry.strip()]
     if entries:

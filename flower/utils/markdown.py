@@ -27,7 +27,8 @@ _INLINE = re.compile(
     r'|\[(?P<text>(?:[^\[\]]|`[^`]*`)+)\]\((?P<href>[^)\s]+)\)'
     r'|<(?P<auto>https?://[^>\s]+)>'
     r'|\*\*(?P<bold>.+?)\*\*'
-    r'|(?<![\w*])\*(?P<em>[^\s*](?:[^*]*?[^\s*])?)\*(?![\w*])')
+    r'|(?<![\w*])\*(?P<em>[^\s*](?:[^*]*?[^\s*])?)\*(?![\w*])'
+)
 
 
 def slug(text: str) -> str:
@@ -141,8 +142,11 @@ def _list(lines: list[str], i: int, html: list[str], link: LinkMapper) -> int:
 
 def _paragraph(lines: list[str], i: int, html: list[str], link: LinkMapper) -> int:
     text: list[str] = []
-    while i < len(lines) and lines[i].strip() and not (
-            _FENCE.match(lines[i]) or _HEADING.match(lines[i]) or (text and _LIST_ITEM.match(lines[i]))):
+    while (
+        i < len(lines)
+        and lines[i].strip()
+        and not (_FENCE.match(lines[i]) or _HEADING.match(lines[i]) or (text and _LIST_ITEM.match(lines[i])))
+    ):
         text.append(lines[i].strip())
         i += 1
     html.append(f'<p>{inline(" ".join(text), link)}</p>')
@@ -154,7 +158,7 @@ def inline(text: str, link: LinkMapper) -> str:
     out = []
     position = 0
     for match in _INLINE.finditer(text):
-        out.append(_plain(text[position:match.start()]))
+        out.append(_plain(text[position : match.start()]))
         position = match.end()
         if match.group('code'):
             out.append(f'<code>{escape(match.group("code_text").strip())}</code>')

@@ -39,10 +39,27 @@ from flower.search.parser import MAX_DEPTH, MIN_SUBSTRING_LENGTH
 from flower.search.tokens import MAX_QUERY_LENGTH, MAX_TOKENS, QUALIFIERS
 
 __all__ = [
-    'SEARCH_FIELDS', 'EXACT_FIELDS', 'EXACT_INDEX_FIELDS', 'MIN_SUBSTRING_LENGTH', 'MAX_QUERY_LENGTH',
-    'MAX_QUERY_TOKENS', 'MAX_QUERY_DEPTH', 'QuerySyntaxError', 'MatchAll', 'Term', 'KwargPair', 'And', 'Or',
-    'parse_query', 'SearchPage', 'SearchDocument', 'TaskSearchEngine',
-    'parse_search_terms', 'satisfies_search_terms', 'stringified_dict_contains_value', 'preprocess_search_value',
+    'SEARCH_FIELDS',
+    'EXACT_FIELDS',
+    'EXACT_INDEX_FIELDS',
+    'MIN_SUBSTRING_LENGTH',
+    'MAX_QUERY_LENGTH',
+    'MAX_QUERY_TOKENS',
+    'MAX_QUERY_DEPTH',
+    'QuerySyntaxError',
+    'MatchAll',
+    'Term',
+    'KwargPair',
+    'And',
+    'Or',
+    'parse_query',
+    'SearchPage',
+    'SearchDocument',
+    'TaskSearchEngine',
+    'parse_search_terms',
+    'satisfies_search_terms',
+    'stringified_dict_contains_value',
+    'preprocess_search_value',
     'task_args_contains_search_args',
 ]
 
@@ -69,14 +86,29 @@ class SearchDocument:
     @classmethod
     def from_task(cls, task) -> 'SearchDocument':
         worker = getattr(task, 'worker', None)
-        texts = {field: _folded_or_empty(value) for field, value in (
-            ('uuid', getattr(task, 'uuid', None)), ('name', getattr(task, 'name', None)),
-            ('state', getattr(task, 'state', None)), ('worker', getattr(worker, 'hostname', worker)),
-            ('args', getattr(task, 'args', None)), ('kwargs', getattr(task, 'kwargs', None)),
-            ('result', getattr(task, 'result', None)))}
+        texts = {
+            field: _folded_or_empty(value)
+            for field, value in (
+                ('uuid', getattr(task, 'uuid', None)),
+                ('name', getattr(task, 'name', None)),
+                ('state', getattr(task, 'state', None)),
+                ('worker', getattr(worker, 'hostname', worker)),
+                ('args', getattr(task, 'args', None)),
+                ('kwargs', getattr(task, 'kwargs', None)),
+                ('result', getattr(task, 'result', None)),
+            )
+        }
         pairs = frozenset(f'{key}={value}' for key, value in (_kwargs_pairs(getattr(task, 'kwargs', None)) or ()))
-        return cls(texts['name'], texts['state'], texts['worker'], texts['args'], texts['kwargs'],
-                   texts['result'], '\x00'.join(texts.values()), pairs)
+        return cls(
+            texts['name'],
+            texts['state'],
+            texts['worker'],
+            texts['args'],
+            texts['kwargs'],
+            texts['result'],
+            '\x00'.join(texts.values()),
+            pairs,
+        )
 
 
 def _folded_or_empty(value) -> str:
@@ -129,8 +161,9 @@ class TaskSearchEngine:
         if not self._owns_store:
             return
         self.store.clear()
-        self.store.load(task for _, task in (tasks.items() if hasattr(tasks, 'items') else tasks)
-                        if getattr(task, 'uuid', None))
+        self.store.load(
+            task for _, task in (tasks.items() if hasattr(tasks, 'items') else tasks) if getattr(task, 'uuid', None)
+        )
 
     def upsert(self, task) -> None:
         """(Re-)index one task, after it was added or changed."""
@@ -151,15 +184,34 @@ class TaskSearchEngine:
             found = found & set(candidates)
         return found
 
-    def search(self, tasks, query='', *, task_type=None, worker=None, state=None, received_start=None,
-               received_end=None, sort_by=None, descending=False, offset=0, limit=None) -> SearchPage:
+    def search(
+        self,
+        tasks,
+        query='',
+        *,
+        task_type=None,
+        worker=None,
+        state=None,
+        received_start=None,
+        received_end=None,
+        sort_by=None,
+        descending=False,
+        offset=0,
+        limit=None,
+    ) -> SearchPage:
         """A page of the indexed tasks that are also in ``tasks`` (a mapping, or a store with ``data``) and
         match every given filter: ``task_type``/``worker``/``state`` exactly but case-insensitively, received
         time within ``received_start``..``received_end`` (timestamps), and ``query``. Newest first, or by
         ``sort_by`` (a task field; missing values first) ascending, or descending with ``descending``."""
         column, minus = parse_sort(sort_by, COLUMNS)
-        flt = TaskFilter(workername=worker or None, taskname=task_type or None, state=state or None,
-                         received_start=received_start, received_end=received_end, search=query or None)
+        flt = TaskFilter(
+            workername=worker or None,
+            taskname=task_type or None,
+            state=state or None,
+            received_start=received_start,
+            received_end=received_end,
+            search=query or None,
+        )
         task_map = getattr(tasks, 'data', tasks)
         reverse = bool(descending) or minus
         offset = max(offset or 0, 0)
@@ -223,14 +275,22 @@ def satisfies_search_terms(task, search_terms) -> bool:
         return True
     if any_term:
         worker = getattr(task, 'worker', None)
-        fields = (task.name, task.uuid, task.state, getattr(worker, 'hostname', worker), task.args, task.kwargs,
-                  task.result)
+        fields = (
+            task.name,
+            task.uuid,
+            task.state,
+            getattr(worker, 'hostname', worker),
+            task.args,
+            task.kwargs,
+            task.result,
+        )
         if any(field is not None and any_term in _text(field) for field in fields):
             return True
     if result_term and task.result is not None and result_term in _text(task.result):
         return True
-    if kwargs_terms and all(stringified_dict_contains_value(key, value, task.kwargs)
-                            for key, value in kwargs_terms.items()):
+    if kwargs_terms and all(
+        stringified_dict_contains_value(key, value, task.kwargs) for key, value in kwargs_terms.items()
+    ):
         return True
     return bool(args_terms) and task_args_contains_search_args(task.args, args_terms)
 

@@ -91,8 +91,10 @@ def whole_number(value, name: str, minimum: int | None = None, maximum: int | No
 # -- times -------------------------------------------------------------------------------------------------------
 _YEAR = r'(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])'
 _LEAP_YEAR = r'(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)'
-_MONTH_DAY = (r'(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)'
-              r'|02-(?:0[1-9]|1[0-9]|2[0-8]))')
+_MONTH_DAY = (
+    r'(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)'
+    r'|02-(?:0[1-9]|1[0-9]|2[0-8]))'
+)
 DATE = rf'(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)'
 _HOUR_MINUTE = r'(?:[01][0-9]|2[0-3]):[0-5][0-9]'
 #: ``YYYY-MM-DD HH:MM``: the received_start/received_end filters (server local time)
@@ -102,12 +104,13 @@ MINUTE_OR_EMPTY_PATTERN = rf'^(?:{MINUTE_PATTERN[1:-1]})?$'
 #: ``YYYY-MM-DD HH:MM[:SS[.ffffff]]`` with a space or ``T``, and an optional ``Z`` or ``+HH:MM`` offset
 TIME_PATTERN = rf'^{DATE}[ T]{_HOUR_MINUTE}(?::[0-5][0-9](?:\.[0-9]{{1,6}})?)?(?:Z|[-+]{_HOUR_MINUTE}|[-+](?:[01][0-9]|2[0-3])[0-5][0-9])?$'
 
-_TIME_PARTS = re.compile(r'([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?'
-                         r'(Z|[-+][0-9]{2}:?[0-9]{2})?')
+_TIME_PARTS = re.compile(
+    r'([0-9]{4})-([0-9]{2})-([0-9]{2})[ T]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?'
+    r'(Z|[-+][0-9]{2}:?[0-9]{2})?'
+)
 
 
-def parse_time(raw: str, name: str, pattern: str = TIME_PATTERN, example: str = '2024-01-31 13:45:00') \
-        -> datetime:
+def parse_time(raw: str, name: str, pattern: str = TIME_PATTERN, example: str = '2024-01-31 13:45:00') -> datetime:
     """``raw`` as a datetime when it matches ``pattern`` (a real date of the calendar); naive unless it has an
     offset."""
     if not isinstance(raw, str) or not _fullmatch(pattern, raw):
@@ -120,23 +123,35 @@ def parse_time(raw: str, name: str, pattern: str = TIME_PATTERN, example: str = 
         sign = -1 if offset[0] == '-' else 1
         digits = offset[1:].replace(':', '')
         tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
-    return datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-                    int((fraction or '').ljust(6, '0')), tzinfo=tz)
+    return datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hour),
+        int(minute),
+        int(second or 0),
+        int((fraction or '').ljust(6, '0')),
+        tzinfo=tz,
+    )
 
 
 # -- names -------------------------------------------------------------------------------------------------------
 MAX_NAME_BYTES = 255  # AMQP short strings
 #: printable ASCII up to 255 characters, or any printable text up to 63 characters (at most 4 bytes each in
 #: UTF-8, so never more than 252 bytes); no control characters (C0, DEL, C1), no leading space
-NAME_PATTERN = (r'^(?:[\x21-\x7e][\x20-\x7e]{0,254}'
-                r'|[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,62})$')
+NAME_PATTERN = (
+    r'^(?:[\x21-\x7e][\x20-\x7e]{0,254}'
+    r'|[^\x00-\x20\x7f-\x9f][^\x00-\x1f\x7f-\x9f]{0,62})$'
+)
 
 
 def parse_name(raw, what: str) -> str:
     """A queue, exchange, routing key or task id name that AMQP can carry and a log line can show."""
     if not isinstance(raw, str) or not _fullmatch(NAME_PATTERN, raw):
-        raise InvalidValue(f'Invalid {what}: expected a name without control characters or a leading space, '
-                           'of at most 255 ASCII characters (63 when it has others)')
+        raise InvalidValue(
+            f'Invalid {what}: expected a name without control characters or a leading space, '
+            'of at most 255 ASCII characters (63 when it has others)'
+        )
     try:
         raw.encode('utf-8')
     except UnicodeEncodeError:  # lone surrogates from a JSON escape

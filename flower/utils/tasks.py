@@ -36,14 +36,30 @@ def _state(events):
 
 
 def _filter(type, worker, state, received_start, received_end, search) -> TaskFilter:
-    return TaskFilter(workername=worker or None, taskname=type or None, state=state or None,
-                      received_start=parse_received_bound(received_start, 'received_start'),
-                      received_end=parse_received_bound(received_end, 'received_end'),
-                      search=search or None)
+    return TaskFilter(
+        workername=worker or None,
+        taskname=type or None,
+        state=state or None,
+        received_start=parse_received_bound(received_start, 'received_start'),
+        received_end=parse_received_bound(received_end, 'received_end'),
+        search=search or None,
+    )
 
 
-def iter_tasks(events, limit=None, offset=0, type=None, worker=None, state=None, sort_by=None,
-               received_start=None, received_end=None, search=None, started_start=None, started_end=None):
+def iter_tasks(
+    events,
+    limit=None,
+    offset=0,
+    type=None,
+    worker=None,
+    state=None,
+    sort_by=None,
+    received_start=None,
+    received_end=None,
+    search=None,
+    started_start=None,
+    started_end=None,
+):
     """Yield ``(uuid, task)`` for the tasks matching every given filter, skipping ``offset`` and stopping
     after ``limit``. (``started_start``/``started_end`` are Flower 2.0's, kept for old callers.)"""
     column, reverse = parse_sort(sort_by, COLUMNS)
@@ -57,16 +73,31 @@ def iter_tasks(events, limit=None, offset=0, type=None, worker=None, state=None,
     else:
         if limit is not None and limit < 0:
             select_tasks(store, flt, limit=limit)  # the same error as without started bounds
-        started = (task for task in select_tasks(store, flt, column, reverse).tasks
-                   if task.started is not None and (low is None or task.started >= low)
-                   and (high is None or task.started <= high))
+        started = (
+            task
+            for task in select_tasks(store, flt, column, reverse).tasks
+            if task.started is not None
+            and (low is None or task.started >= low)
+            and (high is None or task.started <= high)
+        )
         tasks = islice(started, offset, None if limit is None else offset + limit)
     for task in tasks:
         yield task.uuid, task
 
 
-def search_tasks(events, limit=None, offset=0, type=None, worker=None, state=None, sort_by=None,
-                 descending=False, received_start=None, received_end=None, search=None) -> SearchPage:
+def search_tasks(
+    events,
+    limit=None,
+    offset=0,
+    type=None,
+    worker=None,
+    state=None,
+    sort_by=None,
+    descending=False,
+    received_start=None,
+    received_end=None,
+    search=None,
+) -> SearchPage:
     """The page :func:`iter_tasks` would list, as ids with ``filtered_count`` (all matches) and
     ``total_count`` (tasks in memory). ``sort_by`` is a bare key here; ``descending`` reverses it."""
     column, minus = parse_sort(sort_by, COLUMNS)

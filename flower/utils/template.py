@@ -75,10 +75,10 @@ def humanize(obj, type=None, length=None):  # noqa: A002 - Flower's signature
     elif type == 'duration':
         text = format_duration(obj)
     elif type and type.startswith('time'):
-        tz = type[len('time'):].lstrip('-') or None
+        tz = type[len('time') :].lstrip('-') or None
         text = format_time(obj, tz)
     elif type and type.startswith('natural-time'):
-        tz = type[len('natural-time'):].lstrip('-') or None
+        tz = type[len('natural-time') :].lstrip('-') or None
         moment = _moment(obj, tz)
         if moment is None:
             text = UNKNOWN
@@ -95,12 +95,13 @@ def humanize(obj, type=None, length=None):  # noqa: A002 - Flower's signature
     else:
         text = obj
     if length is not None and isinstance(text, str) and len(text) > length:
-        text = text[:max(length - 4, 0)] + ' ...'
+        text = text[: max(length - 4, 0)] + ' ...'
     return text
 
 
 # -- values as people read them, with the exact value for a tooltip ------------------------------------------
 # One formatter per kind of value, used by the first render and by the live updates alike.
+
 
 def duration_text(seconds) -> str:
     """A duration as people read it: ``850 ms``, ``2.35 s``, ``3 min 12 s``, ``2 h 5 min``, ``3 d 4 h``."""
@@ -148,8 +149,11 @@ def time_shown(value, time_type: str = 'time') -> tuple[str, str]:
     if isinstance(value, str):
         exact = value
     else:
-        zone = time_type.split('-', 1)[1] if time_type.startswith('time-') else (
-            time_type[len('natural-time-'):] if time_type.startswith('natural-time-') else None)
+        zone = (
+            time_type.split('-', 1)[1]
+            if time_type.startswith('time-')
+            else (time_type[len('natural-time-') :] if time_type.startswith('natural-time-') else None)
+        )
         exact = f'{format_time(seconds, zone)} ({value})'
     return humanize(seconds, type=time_type), exact
 
@@ -176,6 +180,7 @@ def stat_shown(key: str, value) -> tuple[str, str | None]:
 
 
 # -- Flower 2.2's template helpers (its templates call them; ours may too) ----------------------------------------
+
 
 def format_duration(seconds) -> str:
     """Seconds (a number or a numeric text) as :func:`duration_text` says them; ``unknown`` for anything else."""

@@ -57,8 +57,10 @@ class ThreadGuard:
         owner, owner_name = self._owner
         if threading.get_ident() == owner:
             return
-        message = (f'{writer} writes {self.what} on thread {threading.current_thread().name!r}, but only its '
-                   f'owner thread {owner_name!r} (the IOLoop) may (runtime rule 1)')
+        message = (
+            f'{writer} writes {self.what} on thread {threading.current_thread().name!r}, but only its '
+            f'owner thread {owner_name!r} (the IOLoop) may (runtime rule 1)'
+        )
         self.violations.append(message)
         logger.error('Thread guard: %s', message)
         raise ThreadViolation(message)

@@ -25,8 +25,12 @@ def unreadable(where: str, value, shown_as: str = 'unknown') -> None:
     if where not in _reported and len(_reported) < 1000:
         _reported.add(where)
         text = repr(value)
-        logger.warning('Showing %s as %s: %s is not a usable value (logged once)', where, shown_as,
-                       text[:120] + ('…' if len(text) > 120 else ''))
+        logger.warning(
+            'Showing %s as %s: %s is not a usable value (logged once)',
+            where,
+            shown_as,
+            text[:120] + ('…' if len(text) > 120 else ''),
+        )
 
 
 def number(value, where: str = 'a number'):

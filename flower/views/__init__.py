@@ -54,8 +54,9 @@ def apply_format_task(hook, task):
         return task
 
 
-def convert_argument(value: str, type_: Any, name: str, minimum: float | None = None,
-                     maximum: float | None = None) -> Any:
+def convert_argument(
+    value: str, type_: Any, name: str, minimum: float | None = None, maximum: float | None = None
+) -> Any:
     """``value`` (an argument's text) as ``type_`` (see :meth:`BaseHandler.get_argument`), numbers within
     ``minimum``/``maximum``; a 400 that says what was expected when it does not convert."""
     if type_ is None or type_ is str:
@@ -72,7 +73,8 @@ def convert_argument(value: str, type_: Any, name: str, minimum: float | None = 
         raise tornado.web.HTTPError(400, exc.message) from None
     except (TypeError, ValueError, ArithmeticError):
         raise tornado.web.HTTPError(
-            400, f"Invalid argument '{value}' of type '{getattr(type_, '__name__', type_)}'") from None
+            400, f"Invalid argument '{value}' of type '{getattr(type_, '__name__', type_)}'"
+        ) from None
 
 
 class BaseHandler(tornado.web.RequestHandler):
@@ -116,17 +118,22 @@ class BaseHandler(tornado.web.RequestHandler):
         without queue lengths raises :class:`flower.brokers.UnsupportedBroker` (answered 501)."""
         app = self.application
         http_api = app.options.broker_api if app.transport == 'amqp' else None
-        return Broker(app.broker_uri_with_password, http_api=http_api,
-                      broker_options=self.capp.conf.broker_transport_options,
-                      broker_use_ssl=self.capp.conf.broker_use_ssl)
+        return Broker(
+            app.broker_uri_with_password,
+            http_api=http_api,
+            broker_options=self.capp.conf.broker_transport_options,
+            broker_use_ssl=self.capp.conf.broker_use_ssl,
+        )
 
     # -- CORS (as Flower 2.2: only when nothing is protected and the open API was asked for) --------------
     def set_default_headers(self):
         self.set_header('X-Content-Type-Options', 'nosniff')
         if self.application.cors_enabled:
             self.set_header('Access-Control-Allow-Origin', '*')
-            self.set_header('Access-Control-Allow-Headers',
-                            'x-requested-with,access-control-allow-origin,authorization,content-type')
+            self.set_header(
+                'Access-Control-Allow-Headers',
+                'x-requested-with,access-control-allow-origin,authorization,content-type',
+            )
             self.set_header('Access-Control-Allow-Methods', ' PUT, DELETE, OPTIONS, POST, GET, PATCH')
 
     def options(self, *args, **kwargs):  # the HTTP OPTIONS verb, answered 204 as Flower does
@@ -210,8 +217,15 @@ class BaseHandler(tornado.web.RequestHandler):
         raise tornado.web.HTTPError(403, 'Access denied')
 
     # -- arguments ------------------------------------------------------------------------------------------
-    def get_argument(self, name: str, default: Any = None, strip: bool = True, type: Any = str,  # noqa: A002
-                     required: bool = False, escape: bool = False) -> Any:
+    def get_argument(
+        self,
+        name: str,
+        default: Any = None,
+        strip: bool = True,
+        type: Any = str,  # noqa: A002
+        required: bool = False,
+        escape: bool = False,
+    ) -> Any:
         """Flower's ``get_argument``: the argument ``name`` (query or form, the last value), converted to
         ``type``.
 
@@ -238,8 +252,14 @@ class BaseHandler(tornado.web.RequestHandler):
             value = tornado.escape.xhtml_escape(value)
         return convert_argument(value, type, name)
 
-    def get_typed_argument(self, name: str, type_: type = str, default: Any = _MISSING,
-                           minimum: float | None = None, maximum: float | None = None) -> Any:
+    def get_typed_argument(
+        self,
+        name: str,
+        type_: type = str,
+        default: Any = _MISSING,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> Any:
         """An argument converted to ``type_``; missing without a default, or unconvertible, is a 400 that says
         which argument and what was expected. Integers and numbers are parsed strictly
         (:mod:`flower.utils.strict`: ASCII digits, a ``-`` only when ``minimum`` allows negatives, within
@@ -263,8 +283,11 @@ class BaseHandler(tornado.web.RequestHandler):
     @classmethod
     def allowed_methods(cls) -> list[str]:
         """The HTTP methods this handler implements (what a 405 answer lists in ``Allow``)."""
-        return [method for method in cls.SUPPORTED_METHODS
-                if getattr(cls, method.lower(), None) is not getattr(tornado.web.RequestHandler, method.lower())]
+        return [
+            method
+            for method in cls.SUPPORTED_METHODS
+            if getattr(cls, method.lower(), None) is not getattr(tornado.web.RequestHandler, method.lower())
+        ]
 
     # -- errors -----------------------------------------------------------------------------------------------
     def send_error(self, status_code: int = 500, **kwargs) -> None:

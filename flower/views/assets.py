@@ -38,7 +38,7 @@ class FallbackTemplateLoader(tornado.template.BaseLoader):
 
     def find(self, name: str) -> str:
         if name.startswith(BUILTIN_PREFIX):
-            roots, name = self.roots[-1:], name[len(BUILTIN_PREFIX):]
+            roots, name = self.roots[-1:], name[len(BUILTIN_PREFIX) :]
         else:
             roots = self.roots
         for root in roots:
@@ -77,8 +77,11 @@ class FallbackStaticFileHandler(tornado.web.StaticFileHandler):
 
 def static_handler_for(fallback_roots: list[str]) -> type[FallbackStaticFileHandler]:
     """A static handler class that falls back to ``fallback_roots`` after the app's ``static_path``."""
-    return type('FallbackStaticFileHandler', (FallbackStaticFileHandler,),
-                {'roots': tuple(os.path.abspath(root) for root in fallback_roots)})
+    return type(
+        'FallbackStaticFileHandler',
+        (FallbackStaticFileHandler,),
+        {'roots': tuple(os.path.abspath(root) for root in fallback_roots)},
+    )
 
 
 def override_settings(settings: dict, builtin_templates: str, builtin_static: str) -> dict:
@@ -86,14 +89,16 @@ def override_settings(settings: dict, builtin_templates: str, builtin_static: st
     by name (nothing to add when the built-in directories are used)."""
     extra: dict = {}
     templates = settings.get('template_path')
-    if templates and os.path.abspath(templates) != os.path.abspath(builtin_templates) \
-            and 'template_loader' not in settings:
+    if (
+        templates
+        and os.path.abspath(templates) != os.path.abspath(builtin_templates)
+        and 'template_loader' not in settings
+    ):
         kwargs = {'autoescape': settings['autoescape']} if 'autoescape' in settings else {}
         if 'template_whitespace' in settings:
             kwargs['whitespace'] = settings['template_whitespace']
         extra['template_loader'] = FallbackTemplateLoader([templates, builtin_templates], **kwargs)
     static = settings.get('static_path')
-    if static and os.path.abspath(static) != os.path.abspath(builtin_static) \
-            and 'static_handler_class' not in settings:
+    if static and os.path.abspath(static) != os.path.abspath(builtin_static) and 'static_handler_class' not in settings:
         extra['static_handler_class'] = static_handler_for([builtin_static])
     return extra

@@ -60,9 +60,22 @@ from flower.views import BaseHandler
 from flower.views.error import NotFoundErrorHandler  # noqa: F401 - a name of Flower's flower.views.auth
 from flower.views.errors import NotFound
 
-__all__ = ['OAuth2LoginHandler', 'GoogleAuth2LoginHandler', 'GithubLoginHandler', 'GitLabLoginHandler',
-           'OktaLoginHandler', 'LoginHandler', 'LogoutHandler', 'LoginFailed', 'login_settings',
-           'authenticate', 'validate_auth_option', 'OAuth2StateMixin', 'get_next_url', 'is_safe_redirect']
+__all__ = [
+    'OAuth2LoginHandler',
+    'GoogleAuth2LoginHandler',
+    'GithubLoginHandler',
+    'GitLabLoginHandler',
+    'OktaLoginHandler',
+    'LoginHandler',
+    'LogoutHandler',
+    'LoginFailed',
+    'login_settings',
+    'authenticate',
+    'validate_auth_option',
+    'OAuth2StateMixin',
+    'get_next_url',
+    'is_safe_redirect',
+]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +101,7 @@ class LoginFailed(Exception):
 @dataclass
 class ProviderAccount:
     """What a provider says about the person who signed in."""
+
     emails: list[str]  # verified addresses, the provider's preferred one first
     unverified: list[str] = field(default_factory=list)
     username: str = ''
@@ -115,8 +129,11 @@ class OAuth2StateMixin:
 
     def set_oauth_state(self) -> str:
         state = secrets.token_urlsafe(32)
-        self.set_signed_cookie(STATE_COOKIE, json.dumps({'state': state, 'next': getattr(self, 'next_url', None)}),
-                               expires_days=STATE_MAX_AGE_DAYS)
+        self.set_signed_cookie(
+            STATE_COOKIE,
+            json.dumps({'state': state, 'next': getattr(self, 'next_url', None)}),
+            expires_days=STATE_MAX_AGE_DAYS,
+        )
         return state
 
     def verify_oauth_state(self) -> None:
@@ -130,8 +147,12 @@ class OAuth2StateMixin:
             saved = None
         expected = saved.get('state') if isinstance(saved, dict) else None
         returned = self.get_argument('state', '')
-        if not isinstance(expected, str) or not expected or not returned or \
-                not hmac.compare_digest(expected.encode(), returned.encode()):
+        if (
+            not isinstance(expected, str)
+            or not expected
+            or not returned
+            or not hmac.compare_digest(expected.encode(), returned.encode())
+        ):
             raise tornado.auth.AuthError(STATE_MISMATCH)
         self.next_url = safe_next_url(saved.get('next'), self.application.options.url_prefix)
 
@@ -199,9 +220,15 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin
         """The provider variables read at start-up (``FLOWER_GITHUB_OAUTH_DOMAIN`` and the others)."""
         return self.settings.get('oauth_environment') or OAuthEnvironment()
 
-    def authorize_redirect(self, redirect_uri: str | None = None, client_id: str | None = None,
-                           client_secret: str | None = None, extra_params: dict | None = None,
-                           scope: list[str] | None = None, response_type: str = 'code') -> None:
+    def authorize_redirect(
+        self,
+        redirect_uri: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        extra_params: dict | None = None,
+        scope: list[str] | None = None,
+        response_type: str = 'code',
+    ) -> None:
         """Tornado's (and Flower's) call to send the browser to the provider, aimed at this handler's
         authorize endpoint (so ``oauth_endpoints`` and a subclass's ``_OAUTH_AUTHORIZE_URL`` both count)."""
         params: dict[str, Any] = {'response_type': response_type}
@@ -244,10 +271,18 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin
 
     def start_login(self) -> None:
         if not self.client.get('key') or not self.client.get('secret'):
-            raise LoginFailed(503, f'Signing in with {self.provider} is not configured on this server: it needs '
-                                   '--oauth2_key and --oauth2_secret. Ask the administrator.')
-        params = {'response_type': 'code', 'client_id': self.client['key'], 'redirect_uri': self.redirect_uri(),
-                  'scope': self.scope, 'state': self.set_oauth_state()}
+            raise LoginFailed(
+                503,
+                f'Signing in with {self.provider} is not configured on this server: it needs '
+                '--oauth2_key and --oauth2_secret. Ask the administrator.',
+            )
+        params = {
+            'response_type': 'code',
+            'client_id': self.client['key'],
+            'redirect_uri': self.redirect_uri(),
+            'scope': self.scope,
+            'state': self.set_oauth_state(),
+        }
         if self.get_argument('switch_account', None):
             params.update(self.switch_account_params)
         self.redirect(url_concat(self.endpoint('authorize'), params))
@@ -311,11 +346,14 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin
         else:
             body.update(client_id=key, client_secret=secret)
         answer = await self.call_provider(
-            'token', method='POST', body=urlencode(body), headers=headers,
-            refused=f'{self.provider} did not accept the sign-in; it may have taken too long. Try again.')
+            'token',
+            method='POST',
+            body=urlencode(body),
+            headers=headers,
+            refused=f'{self.provider} did not accept the sign-in; it may have taken too long. Try again.',
+        )
         if isinstance(answer, dict) and answer.get('error'):  # GitHub says no with a 200
-            raise LoginFailed(403, f'{self.provider} did not accept the sign-in: {_oauth_error(answer)}. '
-                                   'Try again.')
+            raise LoginFailed(403, f'{self.provider} did not accept the sign-in: {_oauth_error(answer)}. Try again.')
         if not isinstance(answer, dict):
             raise LoginFailed(502, f'{self.provider} answered the sign-in without an access token.')
         return answer
@@ -330,19 +368,33 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin
     def denied_message(self, account: ProviderAccount) -> str:
         if account.emails:
             shown = ', '.join(f"'{email}'" for email in account.emails[:3])
-            return (f'Access denied for {shown}: this address is not allowed to use this Flower. Sign in with '
-                    'another account, or ask the administrator to add yours to --auth.')
+            return (
+                f'Access denied for {shown}: this address is not allowed to use this Flower. Sign in with '
+                'another account, or ask the administrator to add yours to --auth.'
+            )
         if account.unverified:
             shown = ', '.join(f"'{email}'" for email in account.unverified[:3])
-            return (f'Your {self.provider} account has no verified e-mail address ({shown} is not verified). '
-                    f'Verify it with {self.provider}, or sign in with another account.')
-        return (f'{self.provider} did not tell which e-mail address this account has, so it cannot be checked '
-                'against the allowed ones. Sign in with another account.')
+            return (
+                f'Your {self.provider} account has no verified e-mail address ({shown} is not verified). '
+                f'Verify it with {self.provider}, or sign in with another account.'
+            )
+        return (
+            f'{self.provider} did not tell which e-mail address this account has, so it cannot be checked '
+            'against the allowed ones. Sign in with another account.'
+        )
 
     # -- talking to the provider -----------------------------------------------------------------------------
-    async def call_provider(self, endpoint: str, *, token: str | None = None, method: str = 'GET',
-                            body: str | None = None, headers: Mapping[str, str] | None = None,
-                            params: Mapping[str, Any] | None = None, refused: str | None = None) -> Any:
+    async def call_provider(
+        self,
+        endpoint: str,
+        *,
+        token: str | None = None,
+        method: str = 'GET',
+        body: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, Any] | None = None,
+        refused: str | None = None,
+    ) -> Any:
         """One JSON call to the provider. Unreachable, a server error or not JSON: 502. A 4xx: 403 with
         ``refused`` (or the provider's own error text)."""
         url = self.endpoint(endpoint)
@@ -354,24 +406,33 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin
             request_headers['Authorization'] = f'Bearer {token}'
         try:
             response = await self.get_auth_http_client().fetch(
-                url, method=method, body=body, headers=request_headers, raise_error=False,
-                connect_timeout=PROVIDER_TIMEOUT, request_timeout=PROVIDER_TIMEOUT, follow_redirects=False)
+                url,
+                method=method,
+                body=body,
+                headers=request_headers,
+                raise_error=False,
+                connect_timeout=PROVIDER_TIMEOUT,
+                request_timeout=PROVIDER_TIMEOUT,
+                follow_redirects=False,
+            )
         except (OSError, ssl.SSLError, HTTPClientError) as exc:
             logger.warning('%s %s endpoint %s failed: %s', self.provider, endpoint, url, exc)
-            raise LoginFailed(502, f'{self.provider} could not be reached ({exc}). Try again in a moment.') \
-                from None
+            raise LoginFailed(502, f'{self.provider} could not be reached ({exc}). Try again in a moment.') from None
         try:
             data = json.loads(response.body) if response.body else None
         except ValueError:
             data = None
         if 400 <= response.code < 500:
-            logger.warning('%s %s endpoint answered %s: %s', self.provider, endpoint, response.code,
-                           (response.body or b'')[:300])
-            raise LoginFailed(403, refused or f'{self.provider} refused the request: '
-                                              f'{_oauth_error(data) or f"HTTP {response.code}"}.')
+            logger.warning(
+                '%s %s endpoint answered %s: %s', self.provider, endpoint, response.code, (response.body or b'')[:300]
+            )
+            raise LoginFailed(
+                403, refused or f'{self.provider} refused the request: {_oauth_error(data) or f"HTTP {response.code}"}.'
+            )
         if not 200 <= response.code < 300 or data is None:
-            logger.warning('%s %s endpoint answered %s: %s', self.provider, endpoint, response.code,
-                           (response.body or b'')[:300])
+            logger.warning(
+                '%s %s endpoint answered %s: %s', self.provider, endpoint, response.code, (response.body or b'')[:300]
+            )
             what = f'HTTP {response.code}' if response.code >= 300 else 'an answer that is not JSON'
             raise LoginFailed(502, f'{self.provider} failed to answer ({what}). Try again in a moment.')
         return data
@@ -386,8 +447,15 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin
     def show_failure(self, failure: LoginFailed) -> None:
         logger.warning('Login with %s refused (%s): %s', self.provider, failure.status, failure.message)
         self.set_status(failure.status)
-        self.render('login.html', title=failure.title, message=failure.message, status_code=failure.status,
-                    provider=self.provider, retry_url=self.retry_url(), hint=self.switch_account_hint)
+        self.render(
+            'login.html',
+            title=failure.title,
+            message=failure.message,
+            status_code=failure.status,
+            provider=self.provider,
+            retry_url=self.retry_url(),
+            hint=self.switch_account_hint,
+        )
 
 
 def _oauth_error(data: Any) -> str:
@@ -426,9 +494,11 @@ class GoogleAuth2LoginHandler(OAuth2LoginHandler, tornado.auth.GoogleOAuth2Mixin
 
     @classmethod
     def default_endpoints(cls, env):
-        return {'authorize': tornado.auth.GoogleOAuth2Mixin._OAUTH_AUTHORIZE_URL,
-                'token': tornado.auth.GoogleOAuth2Mixin._OAUTH_ACCESS_TOKEN_URL,
-                'userinfo': 'https://www.googleapis.com/oauth2/v2/userinfo'}
+        return {
+            'authorize': tornado.auth.GoogleOAuth2Mixin._OAUTH_AUTHORIZE_URL,
+            'token': tornado.auth.GoogleOAuth2Mixin._OAUTH_ACCESS_TOKEN_URL,
+            'userinfo': 'https://www.googleapis.com/oauth2/v2/userinfo',
+        }
 
     async def fetch_account(self, token):
         info = await self.call_provider('userinfo', token=token)
@@ -457,9 +527,11 @@ class GithubLoginHandler(OAuth2LoginHandler):
         domain = env.github_domain
         # GitHub Enterprise Server answers its API under /api/v3 on its own host
         api = 'https://api.github.com' if domain == 'github.com' else f'https://{domain}/api/v3'
-        return {'authorize': f'https://{domain}/login/oauth/authorize',
-                'token': f'https://{domain}/login/oauth/access_token',
-                'emails': f'{api}/user/emails'}
+        return {
+            'authorize': f'https://{domain}/login/oauth/authorize',
+            'token': f'https://{domain}/login/oauth/access_token',
+            'emails': f'{api}/user/emails',
+        }
 
     @property
     def environment(self):
@@ -470,13 +542,16 @@ class GithubLoginHandler(OAuth2LoginHandler):
 
     async def fetch_account(self, token):
         entries = await self.call_provider(
-            'emails', token=token,
+            'emails',
+            token=token,
             refused='GitHub did not share the e-mail addresses of this account: the sign-in must allow '
-                    'reading them (the user:email permission). Try again and allow it.')
+            'reading them (the user:email permission). Try again and allow it.',
+        )
         if not isinstance(entries, list):
             raise LoginFailed(502, 'GitHub answered the e-mail addresses request with something unexpected.')
-        entries = sorted((entry for entry in entries if isinstance(entry, dict)),
-                         key=lambda entry: entry.get('primary') is not True)
+        entries = sorted(
+            (entry for entry in entries if isinstance(entry, dict)), key=lambda entry: entry.get('primary') is not True
+        )
         return _verified([(entry.get('email'), entry.get('verified') is True) for entry in entries])
 
 
@@ -493,14 +568,19 @@ class GitLabLoginHandler(OAuth2LoginHandler):
     _OAUTH_AUTHORIZE_URL = f'https://{_OAUTH_GITLAB_DOMAIN}/oauth/authorize'
     _OAUTH_ACCESS_TOKEN_URL = f'https://{_OAUTH_GITLAB_DOMAIN}/oauth/token'
     _OAUTH_NO_CALLBACKS = False
-    switch_account_hint = ('GitLab signs you in with the account you are logged in with there: log out of '
-                           'GitLab first to use another one.')
+    switch_account_hint = (
+        'GitLab signs you in with the account you are logged in with there: log out of GitLab first to use another one.'
+    )
 
     @classmethod
     def default_endpoints(cls, env):
         site = f'https://{env.gitlab_domain}'
-        return {'authorize': f'{site}/oauth/authorize', 'token': f'{site}/oauth/token',
-                'user': f'{site}/api/v4/user', 'groups': f'{site}/api/v4/groups'}
+        return {
+            'authorize': f'{site}/oauth/authorize',
+            'token': f'{site}/oauth/token',
+            'user': f'{site}/api/v4/user',
+            'groups': f'{site}/api/v4/groups',
+        }
 
     @property
     def environment(self):
@@ -525,21 +605,28 @@ class GitLabLoginHandler(OAuth2LoginHandler):
         groups = await self.member_groups(token)
         if not in_allowed_groups(allowed, groups):
             raise LoginFailed(
-                403, f"Access denied for '{email}': this GitLab account is not a member (with access level "
-                     f"{self.environment.gitlab_min_access_level} or more) of an allowed group "
-                     f"({', '.join(allowed)}). Sign in with another account, or ask the administrator.",
-                title='Access denied')
+                403,
+                f"Access denied for '{email}': this GitLab account is not a member (with access level "
+                f"{self.environment.gitlab_min_access_level} or more) of an allowed group "
+                f"({', '.join(allowed)}). Sign in with another account, or ask the administrator.",
+                title='Access denied',
+            )
 
     async def member_groups(self, token: str) -> list[str]:
         paths: list[str] = []
         for page in range(1, GITLAB_GROUP_PAGES + 1):
             batch = await self.call_provider(
-                'groups', token=token, params={'min_access_level': self.environment.gitlab_min_access_level,
-                                               'per_page': 100, 'page': page})
+                'groups',
+                token=token,
+                params={'min_access_level': self.environment.gitlab_min_access_level, 'per_page': 100, 'page': page},
+            )
             if not isinstance(batch, list):
                 raise LoginFailed(502, 'GitLab answered the groups request with something unexpected.')
-            paths.extend(group['full_path'] for group in batch
-                         if isinstance(group, dict) and isinstance(group.get('full_path'), str))
+            paths.extend(
+                group['full_path']
+                for group in batch
+                if isinstance(group, dict) and isinstance(group.get('full_path'), str)
+            )
             if len(batch) < 100:
                 break
         return paths
@@ -555,8 +642,11 @@ class OktaLoginHandler(OAuth2LoginHandler):
     client_auth = 'basic'
     switch_account_params = {'prompt': 'login'}
     _OAUTH_NO_CALLBACKS = False
-    endpoint_attributes = {'authorize': '_OAUTH_AUTHORIZE_URL', 'token': '_OAUTH_ACCESS_TOKEN_URL',
-                           'userinfo': '_OAUTH_USER_INFO_URL'}
+    endpoint_attributes = {
+        'authorize': '_OAUTH_AUTHORIZE_URL',
+        'token': '_OAUTH_ACCESS_TOKEN_URL',
+        'userinfo': '_OAUTH_USER_INFO_URL',
+    }
 
     @property
     def base_url(self) -> str | None:
@@ -586,15 +676,18 @@ class OktaLoginHandler(OAuth2LoginHandler):
     @classmethod
     def default_endpoints(cls, env):
         base = env.okta_base_url or ''
-        return {'authorize': f'{base}/v1/authorize', 'token': f'{base}/v1/token',
-                'userinfo': f'{base}/v1/userinfo'}
+        return {'authorize': f'{base}/v1/authorize', 'token': f'{base}/v1/token', 'userinfo': f'{base}/v1/userinfo'}
 
     @classmethod
     def configuration_problem(cls, env):
-        if not env.okta_base_url and not any(_overridden(cls, name) for name in (
-                'base_url', '_OAUTH_AUTHORIZE_URL', '_OAUTH_ACCESS_TOKEN_URL', '_OAUTH_USER_INFO_URL')):
-            return ('--auth_provider=flower.views.auth.OktaLoginHandler needs FLOWER_OAUTH2_OKTA_BASE_URL '
-                    '(the Okta authorization server, e.g. https://example.okta.com/oauth2/default)')
+        if not env.okta_base_url and not any(
+            _overridden(cls, name)
+            for name in ('base_url', '_OAUTH_AUTHORIZE_URL', '_OAUTH_ACCESS_TOKEN_URL', '_OAUTH_USER_INFO_URL')
+        ):
+            return (
+                '--auth_provider=flower.views.auth.OktaLoginHandler needs FLOWER_OAUTH2_OKTA_BASE_URL '
+                '(the Okta authorization server, e.g. https://example.okta.com/oauth2/default)'
+            )
         return None
 
     async def get_access_token(self, redirect_uri: str, code: str) -> dict:
@@ -650,14 +743,16 @@ def current_login_provider(application) -> type | None:
     name = getattr(application.options, 'auth_provider', None) or None
     if name == settings.get('login_provider_name'):
         return settings.get('login_provider')
-    provider = load_login_provider(name, settings.get('oauth_environment') or OAuthEnvironment(),
-                                   settings.get('oauth_endpoints'))
+    provider = load_login_provider(
+        name, settings.get('oauth_environment') or OAuthEnvironment(), settings.get('oauth_endpoints')
+    )
     settings['login_provider_name'], settings['login_provider'] = name, provider
     return provider
 
 
-def load_login_provider(name: str | None, env: OAuthEnvironment,
-                        endpoint_overrides: Mapping[str, Any] | None = None) -> type | None:
+def load_login_provider(
+    name: str | None, env: OAuthEnvironment, endpoint_overrides: Mapping[str, Any] | None = None
+) -> type | None:
     """The handler class at the dotted path ``name``; a ``ValueError`` that says why when it cannot be used."""
     from kombu.utils.imports import symbol_by_name
 
@@ -702,21 +797,28 @@ class LogoutHandler(BaseHandler):
             has_login = current_login_provider(self.application) is not None
         except ValueError:
             has_login = False
-        self.render('logout.html', logged_out=True,
-                    login_url=self.settings.get('login_url', '/login') if has_login else None,
-                    basic_auth=self.identity.basic_enabled)
+        self.render(
+            'logout.html',
+            logged_out=True,
+            login_url=self.settings.get('login_url', '/login') if has_login else None,
+            basic_auth=self.identity.basic_enabled,
+        )
 
 
-def login_settings(options, environ: Mapping[str, str] | None = None,
-                   endpoint_overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def login_settings(
+    options, environ: Mapping[str, str] | None = None, endpoint_overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """The application settings the login handlers read: Flower's ``oauth`` (key, secret, redirect_uri),
     the ``login_provider`` class and the ``oauth_environment``. A provider that cannot be imported, or an
     environment it cannot work with, is a ``ValueError`` that says why (start-up stops)."""
     env = OAuthEnvironment.from_environ(environ)
     provider = load_login_provider(options.auth_provider, env, endpoint_overrides)
     return {
-        'oauth': {'key': options.oauth2_key, 'secret': options.oauth2_secret,
-                  'redirect_uri': options.oauth2_redirect_uri},
+        'oauth': {
+            'key': options.oauth2_key,
+            'secret': options.oauth2_secret,
+            'redirect_uri': options.oauth2_redirect_uri,
+        },
         'login_provider': provider,
         'login_provider_name': options.auth_provider or None,
         'oauth_environment': env,

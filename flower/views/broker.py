@@ -18,11 +18,20 @@ from flower.views import BaseHandler
 logger = logging.getLogger(__name__)
 
 # RabbitMQ's management API has all of these; Redis only has messages (the others show as "—")
-QUEUE_COLUMNS = (('messages', 'Messages'), ('messages_unacknowledged', 'Unacked'), ('messages_ready', 'Ready'),
-                 ('consumers', 'Consumers'), ('idle_since', 'Idle since'))
+QUEUE_COLUMNS = (
+    ('messages', 'Messages'),
+    ('messages_unacknowledged', 'Unacked'),
+    ('messages_ready', 'Ready'),
+    ('consumers', 'Consumers'),
+    ('idle_since', 'Idle since'),
+)
 # the API's ``source`` values, as the page says them
-SOURCE_LABELS = {'management-api': 'the RabbitMQ management API', 'amqp': 'AMQP (passive queue declare)',
-                 'redis': 'Redis', 'filesystem': 'the filesystem broker folder'}
+SOURCE_LABELS = {
+    'management-api': 'the RabbitMQ management API',
+    'amqp': 'AMQP (passive queue declare)',
+    'redis': 'Redis',
+    'filesystem': 'the filesystem broker folder',
+}
 
 
 class BrokerView(BaseHandler):
@@ -40,6 +49,14 @@ class BrokerView(BaseHandler):
             logger.warning('Broker page: %s', error)
         if unsupported:
             self.set_status(404)
-        self.render('broker.html', active_tab='broker', queues=queues, columns=QUEUE_COLUMNS, error=error,
-                    unsupported=unsupported, source=source, source_note=source_note,
-                    source_labels=SOURCE_LABELS)
+        self.render(
+            'broker.html',
+            active_tab='broker',
+            queues=queues,
+            columns=QUEUE_COLUMNS,
+            error=error,
+            unsupported=unsupported,
+            source=source,
+            source_note=source_note,
+            source_labels=SOURCE_LABELS,
+        )

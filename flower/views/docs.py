@@ -34,6 +34,7 @@ def doc_files() -> set[str]:
 def link_mapper(base: str, files: set[str]):
     """Where a link of a page goes: outside addresses and anchors as they are, another page or image of the docs
     under ``base`` (``/docs``), anything else (a file of the source tree) nowhere."""
+
     def link(href: str) -> str | None:
         if href.startswith(('http://', 'https://', 'mailto:', '#')):
             return href
@@ -41,14 +42,14 @@ def link_mapper(base: str, files: set[str]):
         if path in files:
             return (base if path == INDEX else f'{base}/{path}') + hash_ + anchor
         return None
+
     return link
 
 
 @lru_cache(maxsize=64)
 def _rendered(name: str, modified: float, base: str) -> tuple[str, str]:
     text = (DOCS_DIR / name).read_text(encoding='utf-8')
-    title = next((line.lstrip('#').strip().strip('`') for line in text.splitlines() if line.startswith('# ')),
-                 name)
+    title = next((line.lstrip('#').strip().strip('`') for line in text.splitlines() if line.startswith('# ')), name)
     return title, render(text, link_mapper(base, doc_files()))
 
 
@@ -62,8 +63,9 @@ class DocsView(BaseHandler):
             self.redirect(prepend_url(f'/docs/{name}.md', self.application.options.url_prefix), permanent=True)
             return
         if name not in files:
-            raise NotFound(f"No documentation page '{name}'" if files else
-                           'The documentation is not installed with this server')
+            raise NotFound(
+                f"No documentation page '{name}'" if files else 'The documentation is not installed with this server'
+            )
         path = DOCS_DIR / name
         suffix = path.suffix
         if suffix in IMAGE_TYPES:
@@ -72,5 +74,4 @@ class DocsView(BaseHandler):
             return
         base = prepend_url('/docs', self.application.options.url_prefix)
         title, body = _rendered(name, path.stat().st_mtime, base)
-        self.render('docs.html', active_tab='docs', title=title, body=body, docs_home=base,
-                    is_index=name == INDEX)
+        self.render('docs.html', active_tab='docs', title=title, body=body, docs_home=base, is_index=name == INDEX)

@@ -82,7 +82,9 @@ def describe(exc: BaseException | None, default_status: int = 500) -> ErrorAnswe
     return ErrorAnswer(500, 'Internal server error', False)
 
 
-def error_page(status_code: int, message: str, exc_info=None, debug: bool | None = False, capp=None) -> tuple[str, dict]:
+def error_page(
+    status_code: int, message: str, exc_info=None, debug: bool | None = False, capp=None
+) -> tuple[str, dict]:
     """The template and variables of the HTML error page: ``404.html`` for 403 and 404 (``status_code``,
     ``message``), ``error.html`` otherwise, which also gets Flower 2.2's ``debug``, ``error_trace`` and
     ``bugreport`` (texts). The traceback and the versions are filled in only in debug mode, for a server error
@@ -93,8 +95,9 @@ def error_page(status_code: int, message: str, exc_info=None, debug: bool | None
     if debug and exc_info is not None and status_code >= 500:
         error_trace = ''.join(traceback.format_exception(*exc_info))
         bugreport = bugreport_text(capp)
-    return 'error.html', dict(status_code=status_code, message=message, debug=bool(debug),
-                              error_trace=error_trace, bugreport=bugreport)
+    return 'error.html', dict(
+        status_code=status_code, message=message, debug=bool(debug), error_trace=error_trace, bugreport=bugreport
+    )
 
 
 def bugreport_text(capp=None) -> str:
@@ -108,4 +111,5 @@ def bugreport_text(capp=None) -> str:
 
 def _reason(status: int) -> str:
     from http.client import responses
+
     return responses.get(status, 'Unknown')

@@ -29,7 +29,7 @@ from flower.views.tasks import Field, task_actions, task_fields, task_row
 
 logger = logging.getLogger(__name__)
 
-PING_INTERVAL = 25.0     # seconds: keeps proxies from closing a quiet channel and finds dead peers
+PING_INTERVAL = 25.0  # seconds: keeps proxies from closing a quiet channel and finds dead peers
 
 
 class LiveChannel(tornado.websocket.WebSocketHandler, BaseHandler):
@@ -119,13 +119,20 @@ class PageShapes:
         for them, and which actions apply now."""
         shown = self.format(task)
         time_type = self.time_type()
-        fields = [_field(field, known_tasks, time_type)
-                  for field in task_fields(shown, getattr(self.application, 'retries', None))
-                  if field.name not in ('name', 'uuid')]
+        fields = [
+            _field(field, known_tasks, time_type)
+            for field in task_fields(shown, getattr(self.application, 'retries', None))
+            if field.name not in ('name', 'uuid')
+        ]
         serializer = self.application.capp.conf.task_serializer or 'json'
-        return {'uuid': shown.uuid, 'name': shown.name, 'state': shown.state, 'fields': fields,
-                'revoked_pending': getattr(task, 'revoked_pending', None) is not None,
-                'actions': task_actions(task, serializer)}
+        return {
+            'uuid': shown.uuid,
+            'name': shown.name,
+            'state': shown.state,
+            'fields': fields,
+            'revoked_pending': getattr(task, 'revoked_pending', None) is not None,
+            'actions': task_actions(task, serializer),
+        }
 
 
 def _note(other) -> str | None:

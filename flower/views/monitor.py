@@ -38,7 +38,8 @@ class Healthcheck(BaseHandler):
         raw = self.get_argument('ready', None, strip=False)  # exactly the documented values
         if raw is not None and raw not in READY_VALUES:
             raise tornado.web.HTTPError(
-                400, f"Invalid argument '{raw}' for 'ready': expected one of {', '.join(READY_VALUES)}")
+                400, f"Invalid argument '{raw}' for 'ready': expected one of {', '.join(READY_VALUES)}"
+            )
         health = getattr(self.events, 'health', None)  # an ``events=`` object of the user's may not have it
         if raw is None or not READY_VALUES[raw] or health is None:
             self.write('OK')

@@ -37,18 +37,20 @@ logger = logging.getLogger(__name__)
 
 REFUSED_HOSTS_LOGGED = 100  # distinct refused names worth a warning each; after that only debug lines
 
-CONTENT_SECURITY_POLICY = '; '.join([
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self'",
-    "img-src 'self' data:",  # Bootstrap draws its small icons as data: SVGs
-    "font-src 'self' data:",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'self'",
-    "form-action 'self'",
-    "frame-ancestors 'none'",
-])
+CONTENT_SECURITY_POLICY = '; '.join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",  # Bootstrap draws its small icons as data: SVGs
+        "font-src 'self' data:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 
 def security_headers(content_security_policy: str | None = CONTENT_SECURITY_POLICY) -> dict[str, str]:
@@ -105,9 +107,13 @@ def note_refused(application, host: str) -> None:
         logger.debug('Refused a request for Host %.100r', host)
         return
     seen.add(host)
-    logger.warning('Refused a request for Host %.100r: not in the allowed host names (%s). A proxy in front of '
-                   'Flower under that name needs --allowed_hosts; anything else may be a DNS-rebinding '
-                   'attempt.', host, application.allowed_hosts.description)
+    logger.warning(
+        'Refused a request for Host %.100r: not in the allowed host names (%s). A proxy in front of '
+        'Flower under that name needs --allowed_hosts; anything else may be a DNS-rebinding '
+        'attempt.',
+        host,
+        application.allowed_hosts.description,
+    )
 
 
 _REFUSALS: dict[type, type] = {}
@@ -118,9 +124,11 @@ def host_refusal(handler_class: type) -> type:
     flower's own that writes errors, e.g. ``BaseApiHandler`` for the API) with :class:`RefuseHost` in front."""
     family = BaseHandler
     if isinstance(handler_class, type) and issubclass(handler_class, BaseHandler):
-        family = next(cls for cls in handler_class.__mro__
-                      if issubclass(cls, BaseHandler) and 'write_error' in vars(cls)
-                      and cls.__module__.startswith('flower.'))
+        family = next(
+            cls
+            for cls in handler_class.__mro__
+            if issubclass(cls, BaseHandler) and 'write_error' in vars(cls) and cls.__module__.startswith('flower.')
+        )
     refusal = _REFUSALS.get(family)
     if refusal is None:
         refusal = _REFUSALS[family] = type(f'HostRefused{family.__name__}', (RefuseHost, family), {})

@@ -29,14 +29,34 @@ from flower.views.errors import NotFound
 
 logger = logging.getLogger(__name__)
 
-TABLE_TEXT_LIMIT = 200      # characters of args/kwargs/result/exception/traceback shown in a table cell
-MAX_PAGE_LENGTH = 1000      # rows per /tasks/datatable request, whatever the client asks for
-STATE_FILTERS = (('All', None), ('Started', states.STARTED), ('Succeeded', states.SUCCESS),
-                 ('Failed', states.FAILURE), ('Retried', states.RETRY))
-COLUMN_TITLES = {'name': 'Name', 'uuid': 'UUID', 'state': 'State', 'args': 'args', 'kwargs': 'kwargs',
-                 'result': 'Result', 'received': 'Received', 'started': 'Started', 'runtime': 'Runtime',
-                 'worker': 'Worker', 'exchange': 'Exchange', 'routing_key': 'Routing key', 'retries': 'Retries',
-                 'revoked': 'Revoked', 'exception': 'Exception', 'expires': 'Expires', 'eta': 'ETA'}
+TABLE_TEXT_LIMIT = 200  # characters of args/kwargs/result/exception/traceback shown in a table cell
+MAX_PAGE_LENGTH = 1000  # rows per /tasks/datatable request, whatever the client asks for
+STATE_FILTERS = (
+    ('All', None),
+    ('Started', states.STARTED),
+    ('Succeeded', states.SUCCESS),
+    ('Failed', states.FAILURE),
+    ('Retried', states.RETRY),
+)
+COLUMN_TITLES = {
+    'name': 'Name',
+    'uuid': 'UUID',
+    'state': 'State',
+    'args': 'args',
+    'kwargs': 'kwargs',
+    'result': 'Result',
+    'received': 'Received',
+    'started': 'Started',
+    'runtime': 'Runtime',
+    'worker': 'Worker',
+    'exchange': 'Exchange',
+    'routing_key': 'Routing key',
+    'retries': 'Retries',
+    'revoked': 'Revoked',
+    'exception': 'Exception',
+    'expires': 'Expires',
+    'eta': 'ETA',
+}
 DEFAULT_COLUMNS = ('name', 'uuid', 'state', 'received', 'runtime', 'worker')
 TASK_COLUMNS = COLUMN_TITLES  # Flower's name: every column the tasks page can show, slug -> heading
 # on a phone the default table keeps these; a custom --tasks_columns list is shown as given
@@ -76,7 +96,6 @@ def task_row(task) -> dict:
     return data
 
 
-
 def visible_task_columns(tasks_columns: str | None) -> list[tuple[str, str]]:
     """Flower's name: ``(slug, heading)`` of each column the tasks page shows for this ``--tasks_columns``
     value, in its order (unknown slugs left out; none known: the default columns)."""
@@ -90,18 +109,26 @@ class TasksView(BaseHandler):
         columns = table_columns(self.application.options.tasks_columns)
         state = self.get_typed_argument('state', str, '') or ''
         self.render(
-            'tasks.html', active_tab='tasks', tasks=[], column_slugs=columns, column_titles=COLUMN_TITLES,
-            responsive=columns == list(DEFAULT_COLUMNS), phone_columns=PHONE_COLUMNS,
-            state_filters=STATE_FILTERS, state=state.upper() if state.lower() != 'all' else '',
+            'tasks.html',
+            active_tab='tasks',
+            tasks=[],
+            column_slugs=columns,
+            column_titles=COLUMN_TITLES,
+            responsive=columns == list(DEFAULT_COLUMNS),
+            phone_columns=PHONE_COLUMNS,
+            state_filters=STATE_FILTERS,
+            state=state.upper() if state.lower() != 'all' else '',
             worker=self.get_typed_argument('worker', str, '') or '',
             # a name copied from a worker's registered list may carry Celery's ` [rate_limit=...]`
             name=registered_name(self.get_typed_argument('name', str, '') or ''),
             search=self.get_typed_argument('search', str, '') or '',
             sort_column=columns.index('received') if 'received' in columns else 0,
-            time_zone_name=self.capp.conf.timezone or 'UTC', diagnosis=self.application.diagnosis(),
+            time_zone_name=self.capp.conf.timezone or 'UTC',
+            diagnosis=self.application.diagnosis(),
             # Flower 2.2's names, for a tasks.html written for it: (slug, title) pairs, humanize's time type
             columns=[(slug, COLUMN_TITLES[slug]) for slug in columns],
-            time=time_type(self.application.options.natural_time, self.capp.conf.timezone))
+            time=time_type(self.application.options.natural_time, self.capp.conf.timezone),
+        )
 
 
 class TasksDataTable(BaseHandler):
@@ -121,27 +148,27 @@ class TasksDataTable(BaseHandler):
             length = MAX_PAGE_LENGTH  # DataTables asks for -1 to mean "all"; a page is what is served
         sort_by = self.get_typed_argument(f'columns[{column}][data]', str, None) or None
         if sort_by is not None and sort_by not in COLUMNS:
-            raise tornado.web.HTTPError(
-                400, f"Invalid sort column '{sort_by}': use one of {', '.join(COLUMNS)}")
+            raise tornado.web.HTTPError(400, f"Invalid sort column '{sort_by}': use one of {', '.join(COLUMNS)}")
         reverse = self.get_typed_argument('order[0][dir]', str, 'asc').lower().startswith('desc')
         state = self.get_typed_argument('state', str, '') or None
         flt = TaskFilter(
             state=None if state is None or state.lower() == 'all' else state,
             workername=self.get_typed_argument('worker', str, '') or None,
             taskname=registered_name(self.get_typed_argument('name', str, '')) or None,
-            search=(self.get_typed_argument('search[value]', str, '') or '').strip() or None)
+            search=(self.get_typed_argument('search[value]', str, '') or '').strip() or None,
+        )
         store = self.state.tasks
         try:
             page = select_tasks(store, flt, sort_by=sort_by, reverse=reverse, offset=start, limit=length)
         except Exception as exc:
             if type(exc).__name__ != 'QuerySyntaxError':
                 raise
-            self.write_json({'draw': draw, 'data': [], 'recordsTotal': len(store), 'recordsFiltered': 0,
-                             'searchError': str(exc)})
+            self.write_json(
+                {'draw': draw, 'data': [], 'recordsTotal': len(store), 'recordsFiltered': 0, 'searchError': str(exc)}
+            )
             return
         rows = [task_row(self.format_task(task) or task) for task in page.tasks]
-        self.write_json({'draw': draw, 'data': rows, 'recordsTotal': page.total,
-                         'recordsFiltered': page.filtered})
+        self.write_json({'draw': draw, 'data': rows, 'recordsTotal': page.total, 'recordsFiltered': page.filtered})
 
     post = get
 
@@ -162,9 +189,9 @@ class TasksDataTable(BaseHandler):
 class Field:
     name: str
     label: str
-    kind: str       # text, code, time, worker, task, tasks, state, traceback, duration
+    kind: str  # text, code, time, worker, task, tasks, state, traceback, duration
     value: Any
-    truncated: dict | None = None   # how a text was cut (:func:`flower.events.task.truncation`), None when whole
+    truncated: dict | None = None  # how a text was cut (:func:`flower.events.task.truncation`), None when whole
 
     @property
     def note(self) -> str | None:
@@ -172,16 +199,63 @@ class Field:
         return truncation_note(self.truncated)
 
 
-TIME_FIELDS = ('sent', 'received', 'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected',
-               'timestamp', 'eta', 'expires')
-LABELS = {'uuid': 'UUID', 'args': 'Arguments', 'kwargs': 'Keyword arguments', 'eta': 'ETA',
-          'parent_id': 'Parent', 'root_id': 'Root', 'routing_key': 'Routing key', 'client': 'Sent by',
-          'retry_of': 'Retry of', 'retried_as': 'Retried as'}
+TIME_FIELDS = (
+    'sent',
+    'received',
+    'started',
+    'succeeded',
+    'failed',
+    'retried',
+    'revoked',
+    'rejected',
+    'timestamp',
+    'eta',
+    'expires',
+)
+LABELS = {
+    'uuid': 'UUID',
+    'args': 'Arguments',
+    'kwargs': 'Keyword arguments',
+    'eta': 'ETA',
+    'parent_id': 'Parent',
+    'root_id': 'Root',
+    'routing_key': 'Routing key',
+    'client': 'Sent by',
+    'retry_of': 'Retry of',
+    'retried_as': 'Retried as',
+}
 # the order of the task page: what the task is and how it ended, then its timeline, then where it ran
-FIELD_ORDER = ('name', 'uuid', 'state', 'args', 'kwargs', 'result', 'exception', 'traceback', 'sent', 'received',
-               'started', 'succeeded', 'failed', 'retried', 'revoked', 'rejected', 'runtime', 'retries', 'eta',
-               'expires', 'worker', 'client', 'exchange', 'routing_key', 'parent_id', 'root_id', 'children',
-               'clock', 'timestamp')
+FIELD_ORDER = (
+    'name',
+    'uuid',
+    'state',
+    'args',
+    'kwargs',
+    'result',
+    'exception',
+    'traceback',
+    'sent',
+    'received',
+    'started',
+    'succeeded',
+    'failed',
+    'retried',
+    'revoked',
+    'rejected',
+    'runtime',
+    'retries',
+    'eta',
+    'expires',
+    'worker',
+    'client',
+    'exchange',
+    'routing_key',
+    'parent_id',
+    'root_id',
+    'children',
+    'clock',
+    'timestamp',
+)
 SKIPPED_FIELDS = frozenset({'root', 'parent'})
 
 
@@ -193,10 +267,14 @@ def truncation_note(cut: dict | None) -> str | None:
     if cut['by'] == 'server':
         return f"{cut['kept']:,} of {cut['received']:,} characters kept: --task_args_max_length cut the rest when it was stored."
     if 'received' in cut:
-        return (f"{kept} kept. Celery shortened this value to {cut['received']:,} characters when the task was "
-                'sent (its argsrepr limit), and --task_args_max_length cut it further when it was stored.')
-    return (f'Celery shortened this value to {kept} when the task was sent (its argsrepr limit); '
-            'the rest was never reported.')
+        return (
+            f"{kept} kept. Celery shortened this value to {cut['received']:,} characters when the task was "
+            'sent (its argsrepr limit), and --task_args_max_length cut it further when it was stored.'
+        )
+    return (
+        f'Celery shortened this value to {kept} when the task was sent (its argsrepr limit); '
+        'the rest was never reported.'
+    )
 
 
 def task_fields(task, retries=None) -> list[Field]:
@@ -211,7 +289,12 @@ def task_fields(task, retries=None) -> list[Field]:
         value = getattr(task, name, None) if name in ('parent_id', 'root_id') else data.get(name)
         if name == 'worker':
             value = getattr(value, 'hostname', value)
-        if value is None or value == [] or value == '' or (name in ('root_id', 'parent_id') and value == data.get('uuid')):
+        if (
+            value is None
+            or value == []
+            or value == ''
+            or (name in ('root_id', 'parent_id') and value == data.get('uuid'))
+        ):
             continue
         value, cut = truncation(value) if name in TEXT_FIELDS or name == 'traceback' else (value, None)
         fields.append(Field(name, LABELS.get(name, name.replace('_', ' ').capitalize()), _kind(name), value, cut))
@@ -230,16 +313,30 @@ def task_actions(task, serializer: str) -> dict:
     that could otherwise be retried (the same rule as ``/api/task/retry``'s 409)."""
     retryable = task.state in RETRYABLE_STATES
     refusal = control.retry_refusal(task, serializer) if retryable else None
-    return {'revoke': task.state in REVOCABLE_STATES, 'terminate': task.state == states.STARTED,
-            'retry': retryable and refusal is None, 'retry_refusal': refusal}
+    return {
+        'revoke': task.state in REVOCABLE_STATES,
+        'terminate': task.state == states.STARTED,
+        'retry': retryable and refusal is None,
+        'retry_refusal': refusal,
+    }
 
 
 def _kind(name: str) -> str:
     if name in TIME_FIELDS:
         return 'time'
-    return {'args': 'code', 'kwargs': 'code', 'result': 'code', 'exception': 'code', 'traceback': 'traceback',
-            'worker': 'worker', 'parent_id': 'task', 'root_id': 'task', 'children': 'tasks', 'state': 'state',
-            'runtime': 'duration'}.get(name, 'text')
+    return {
+        'args': 'code',
+        'kwargs': 'code',
+        'result': 'code',
+        'exception': 'code',
+        'traceback': 'traceback',
+        'worker': 'worker',
+        'parent_id': 'task',
+        'root_id': 'task',
+        'children': 'tasks',
+        'state': 'state',
+        'runtime': 'duration',
+    }.get(name, 'text')
 
 
 def unix_time(moment) -> float | None:
@@ -259,13 +356,27 @@ class TaskView(BaseHandler):
             snapshot = await control.TaskExecution(self.capp, self.runner).known_to_backend(task_id)
             if snapshot is None:
                 raise NotFound(f"Unknown task '{task_id}'")
-            self.render('task_backend.html', active_tab='tasks', snapshot=snapshot, time_shown=time_shown,
-                        failed=snapshot.state in states.EXCEPTION_STATES, done_at=unix_time(snapshot.date_done))
+            self.render(
+                'task_backend.html',
+                active_tab='tasks',
+                snapshot=snapshot,
+                time_shown=time_shown,
+                failed=snapshot.state in states.EXCEPTION_STATES,
+                done_at=unix_time(snapshot.date_done),
+            )
             return
         shown = self.format_task(task) or task  # a hook that forgot to return the task changes nothing
         actions = task_actions(task, self.capp.conf.task_serializer or 'json')
-        self.render('task.html', active_tab='tasks', task=shown,
-                    fields=task_fields(shown, getattr(self.application, 'retries', None)),
-                    known_tasks=self.state.tasks, duration=duration_text, time_shown=time_shown,
-                    can_revoke=actions['revoke'], can_terminate=actions['terminate'], can_retry=actions['retry'],
-                    retry_refusal=actions['retry_refusal'])
+        self.render(
+            'task.html',
+            active_tab='tasks',
+            task=shown,
+            fields=task_fields(shown, getattr(self.application, 'retries', None)),
+            known_tasks=self.state.tasks,
+            duration=duration_text,
+            time_shown=time_shown,
+            can_revoke=actions['revoke'],
+            can_terminate=actions['terminate'],
+            can_retry=actions['retry'],
+            retry_refusal=actions['retry_refusal'],
+        )

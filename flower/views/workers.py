@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any, Iterable
 
 import tornado.web
+
 # Flower's module global, exported for code that imports or patches it: tornado's options object. The handlers
 # below never read it; they read ``self.application.options``, which reads through to this same object, so a
 # test changes an option with ``mock.patch.object(options.mockable(), 'purge_offline_workers', 60)``.
@@ -41,6 +42,7 @@ STATS_ON_TABS = frozenset({'pool', 'broker', 'rusage', 'pid', 'prefetch_count', 
 @dataclass(frozen=True)
 class WorkerRow:
     """One row; the task counts are those the task list shows for the worker (each count links to it)."""
+
     hostname: str
     online: bool
     active: int
@@ -55,6 +57,7 @@ class WorkerRow:
 class ClusterSummary:
     """The cards and the totals row: the task list's counts for every worker (tasks no worker has received yet
     are in ``processed``, as the unfiltered list shows them)."""
+
     online: int
     offline: int
     active: int
@@ -66,25 +69,34 @@ class ClusterSummary:
 
 def table_rows(rows: Iterable[dict]) -> list[WorkerRow]:
     """The workers table's rows from :func:`flower.cluster.worker_rows`, sorted by name."""
-    table = [WorkerRow(
-        hostname=values.label(row['hostname'], 'a worker hostname'), online=bool(row.get('status')),
-        **_task_counts(row.get('listed') or {}),
-        loadavg=values.numbers(row.get('loadavg'), 'worker loadavg') if row.get('status') else None)
-        for row in rows]
+    table = [
+        WorkerRow(
+            hostname=values.label(row['hostname'], 'a worker hostname'),
+            online=bool(row.get('status')),
+            **_task_counts(row.get('listed') or {}),
+            loadavg=values.numbers(row.get('loadavg'), 'worker loadavg') if row.get('status') else None,
+        )
+        for row in rows
+    ]
     table.sort(key=lambda row: row.hostname)
     return table
 
 
 def summarize(rows: list[WorkerRow], listed: dict) -> ClusterSummary:
     """``listed``: :func:`flower.queries.listed_counts` for every worker."""
-    return ClusterSummary(online=sum(row.online for row in rows), offline=sum(not row.online for row in rows),
-                          **_task_counts(listed))
+    return ClusterSummary(
+        online=sum(row.online for row in rows), offline=sum(not row.online for row in rows), **_task_counts(listed)
+    )
 
 
 def _task_counts(listed: dict) -> dict[str, int]:
-    return dict(active=_count(listed.get('STARTED')), processed=_count(listed.get('all')),
-                failed=_count(listed.get('FAILURE')), succeeded=_count(listed.get('SUCCESS')),
-                retried=_count(listed.get('RETRY')))
+    return dict(
+        active=_count(listed.get('STARTED')),
+        processed=_count(listed.get('all')),
+        failed=_count(listed.get('FAILURE')),
+        succeeded=_count(listed.get('SUCCESS')),
+        retried=_count(listed.get('RETRY')),
+    )
 
 
 def _count(value) -> int:
@@ -116,24 +128,31 @@ class WorkersView(BaseHandler):
         if as_json:
             # Flower's {'data': rows}, and what is wrong for the page's "why is this empty?" panel
             self.set_header('Content-Type', 'application/json; charset=UTF-8')
-            self.finish(json.dumps({'data': rows, 'listed': listed, 'diagnosis': diagnosis.as_json()},
-                                   default=str))
+            self.finish(json.dumps({'data': rows, 'listed': listed, 'diagnosis': diagnosis.as_json()}, default=str))
             return
         table = table_rows(rows)
         if not self.application.options.auto_refresh:
             autorefresh = 0
         if autorefresh == int(autorefresh):
             autorefresh = int(autorefresh)  # Flower's templates write it into a script: 1 or 0, as Flower's is
-        self.render('workers.html', active_tab='workers', worker_table=table, summary=summarize(table, listed),
-                    autorefresh=autorefresh, diagnosis=diagnosis,
-                    # Flower 2.2's names, for a workers.html written for it: the rows keyed by hostname
-                    workers=flower_workers(rows), broker=self.application.broker_uri)
+        self.render(
+            'workers.html',
+            active_tab='workers',
+            worker_table=table,
+            summary=summarize(table, listed),
+            autorefresh=autorefresh,
+            diagnosis=diagnosis,
+            # Flower 2.2's names, for a workers.html written for it: the rows keyed by hostname
+            workers=flower_workers(rows),
+            broker=self.application.broker_uri,
+        )
 
 
 # -- one worker ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Cut:
     """A list shown on the page, cut to ``limit`` items; ``total`` says how many there were."""
+
     items: list
     total: int
 
@@ -151,8 +170,11 @@ def settings_table(conf: dict | None) -> list[tuple[str, Any, str]]:
     """``(name, value, docs_url)`` for every setting a worker reported, sorted, unset ones left out."""
     if not isinstance(conf, dict):
         return []
-    return [(key, value, CELERY_SETTINGS_DOCS + key.lower().replace('_', '-'))
-            for key, value in sorted(conf.items()) if value is not None]
+    return [
+        (key, value, CELERY_SETTINGS_DOCS + key.lower().replace('_', '-'))
+        for key, value in sorted(conf.items())
+        if value is not None
+    ]
 
 
 def other_stats(stats: dict) -> list[tuple[str, Any]]:
@@ -271,8 +293,9 @@ class WorkerView(BaseHandler):
             await self._refresh(name, rounds=1)
             if name not in inspector.workers:
                 raise NotFound(f"Unknown worker '{name}'")
-        page = worker_page(name, inspector.workers.get(name) or {}, self.state.workers.get(name),
-                           self.state.counter.get(name), limit)
+        page = worker_page(
+            name, inspector.workers.get(name) or {}, self.state.workers.get(name), self.state.counter.get(name), limit
+        )
         self.render('worker.html', active_tab='workers', **page)
 
     async def _refresh(self, name: str, rounds: int = 2) -> None:

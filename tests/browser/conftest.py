@@ -18,8 +18,14 @@ from tests.conftest import IN_CI, celery_app_for
 from tests.support.processes import Server, start_worker, wait_for
 
 CHROMIUM = '/usr/bin/chromium'
-CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-                 '--disable-sync', '--no-first-run']
+CHROMIUM_ARGS = [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / 'screenshots'
 TASKS = 'tests.support.celeryapp'
 
@@ -72,9 +78,12 @@ class Watched:
     def problems(self, allow_document_404: str | None = None, failed_request: str | None = None) -> list[str]:
         """Everything that went wrong; ``allow_document_404`` is the URL of a page that is itself a 404, and
         ``failed_request`` the URL of a request the test made fail on purpose (the browser logs both)."""
-        errors = [f'console: {text} ({url})' for text, url in self.console_errors
-                  if not (allow_document_404 and url == allow_document_404 and '404' in text)
-                  and not (failed_request and url == failed_request and 'Failed to load resource' in text)]
+        errors = [
+            f'console: {text} ({url})'
+            for text, url in self.console_errors
+            if not (allow_document_404 and url == allow_document_404 and '404' in text)
+            and not (failed_request and url == failed_request and 'Failed to load resource' in text)
+        ]
         return errors + [f'exception: {e}' for e in self.page_errors] + [f'dialog: {d}' for d in self.dialogs]
 
     def screenshot(self, name: str) -> Path:
@@ -90,14 +99,16 @@ def open_page(browser):
     contexts = []
 
     def make(width: int = 1280, theme: str = 'light', height: int = 900) -> Watched:
-        context = browser.new_context(viewport={'width': width, 'height': height}, color_scheme='light',
-                                      device_scale_factor=1)
+        context = browser.new_context(
+            viewport={'width': width, 'height': height}, color_scheme='light', device_scale_factor=1
+        )
         # the theme the way a user picks it: remembered in localStorage by the theme menu
         if theme != 'auto':
             context.add_init_script(f"try {{ localStorage.setItem('flower-theme', '{theme}'); }} catch (e) {{}}")
         context.set_default_timeout(15000)
         contexts.append(context)
         return Watched(context, context.new_page())
+
     yield make
     for context in contexts:
         context.close()
@@ -123,6 +134,7 @@ class BrowserCluster:
         def reached():
             info = server.get(f'/api/task/info/{task_id}')
             return info.status_code == 200 and info.json()['state'] in states
+
         wait_for(reached, timeout, interval=0.2, message=f'task {task_id} in {states}')
 
 
@@ -136,8 +148,12 @@ def cluster(redis_url, redis_db):
         wait_for(lambda: 'receiving events' in server.output(), 20, message='the server to subscribe')
         worker = f'browser-{uuid.uuid4().hex[:6]}@{socket.gethostname()}'
         started.append(start_worker(redis_url, worker, pool='prefork', concurrency=2))
-        wait_for(lambda: worker in server.get('/api/workers', params={'refresh': 1}).json(), 60, interval=0.5,
-                 message='the worker to answer inspect')
+        wait_for(
+            lambda: worker in server.get('/api/workers', params={'refresh': 1}).json(),
+            60,
+            interval=0.5,
+            message='the worker to answer inspect',
+        )
         yield BrowserCluster(redis_url, redis_db, server, worker)
     finally:
         for proc in reversed(started):

@@ -33,10 +33,18 @@ def finished_tasks(cluster):
 
 def _pages(cluster, finished_tasks):
     ok, bad = finished_tasks
-    return [('workers', '/workers'), ('worker', _worker_path(cluster.worker)), ('tasks', '/tasks'),
-            ('task-success', f'/task/{ok}'), ('task-failure', f'/task/{bad}'), ('broker', '/broker'),
-            ('docs', '/docs'), ('docs-configuration', '/docs/configuration'),
-            ('docs-troubleshooting', '/docs/troubleshooting'), ('not-found', '/task/no-such-task')]
+    return [
+        ('workers', '/workers'),
+        ('worker', _worker_path(cluster.worker)),
+        ('tasks', '/tasks'),
+        ('task-success', f'/task/{ok}'),
+        ('task-failure', f'/task/{bad}'),
+        ('broker', '/broker'),
+        ('docs', '/docs'),
+        ('docs-configuration', '/docs/configuration'),
+        ('docs-troubleshooting', '/docs/troubleshooting'),
+        ('not-found', '/task/no-such-task'),
+    ]
 
 
 @pytest.mark.parametrize('theme, width', [('light', 1280), ('dark', 1280), ('light', 375), ('dark', 375)])
@@ -96,6 +104,7 @@ def test_typing_a_search_filters_the_table_and_shows_syntax_errors_inline(cluste
     def only_failures():
         states = page.eval_on_selector_all('#tasks-table tbody .state-badge', 'els => els.map(e => e.textContent)')
         return states and set(states) == {'FAILURE'}
+
     wait_for(only_failures, 15, interval=0.2, message='the table to show only failures')
     assert 'search=state%3AFAILURE+name%3Afail' in page.url  # the filter is in the address, to share
 
@@ -104,13 +113,23 @@ def test_typing_a_search_filters_the_table_and_shows_syntax_errors_inline(cluste
     assert 'at least 3 characters at position 0' in error.inner_text()
     page.fill('#tasks-search', '')
     page.wait_for_selector('#search-error.d-none', state='attached')
-    wait_for(lambda: len(set(page.eval_on_selector_all('#tasks-table tbody .state-badge',
-                                                       'els => els.map(e => e.textContent)'))) > 1, 15,
-             message='every state back')
+    wait_for(
+        lambda: (
+            len(set(page.eval_on_selector_all('#tasks-table tbody .state-badge', 'els => els.map(e => e.textContent)')))
+            > 1
+        ),
+        15,
+        message='every state back',
+    )
     page.click('[data-state-filter="SUCCESS"]')
-    wait_for(lambda: set(page.eval_on_selector_all('#tasks-table tbody .state-badge',
-                                                   'els => els.map(e => e.textContent)')) == {'SUCCESS'}, 15,
-             message='the Succeeded filter')
+    wait_for(
+        lambda: (
+            set(page.eval_on_selector_all('#tasks-table tbody .state-badge', 'els => els.map(e => e.textContent)'))
+            == {'SUCCESS'}
+        ),
+        15,
+        message='the Succeeded filter',
+    )
     assert watched.problems() == []
 
 
@@ -219,8 +238,9 @@ def test_hostile_text_in_args_and_names_fires_no_script(cluster, open_page, proc
     hostile_worker = 'evil<img src=x onerror="window.__pwned=3">@replayed'
     replayed = str(uuidlib.uuid4())
     events = [worker_online(hostile_worker), heartbeat(hostile_worker)]
-    events += task_events(name='<img src=x onerror="window.__pwned=4">', hostname=hostile_worker, uuid=replayed,
-                          args=f'({XSS_ARG!r},)')
+    events += task_events(
+        name='<img src=x onerror="window.__pwned=4">', hostname=hostile_worker, uuid=replayed, args=f'({XSS_ARG!r},)'
+    )
     assert publish_burst(6379, events, db=cluster.redis_db) >= 1
     wait_for(lambda: server.get(f'/api/task/info/{replayed}').status_code == 200, 20, message='the replayed task')
 

@@ -58,6 +58,10 @@ def test_a_healthy_cluster_shows_no_diagnosis_and_counts_that_match_their_lists(
     watched.screenshot('workers-healthy-counts')
     link.click()  # the count opens its list, which says how many rows it has
     page.wait_for_selector('#tasks-table tbody tr[id^="task-"]')
-    wait_for(lambda: f'of {shown} tasks' in page.inner_text('#tasks-table_info'), 15, interval=0.3,
-             message=f'the task list to show {shown} rows')
+    wait_for(
+        lambda: f'of {shown} tasks' in page.inner_text('#tasks-table_info'),
+        15,
+        interval=0.3,
+        message=f'the task list to show {shown} rows',
+    )
     assert watched.problems() == []

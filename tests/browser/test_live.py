@@ -76,8 +76,11 @@ def test_a_new_worker_appears_on_the_workers_page_and_goes_offline_live(cluster,
     row = f'#workers-table tr[id="{name}"]'
     page.wait_for_selector(f'{row} .badge.text-bg-success', timeout=40000)
     assert page.inner_text(f'{row} a.worker-link') == name
-    wait_for(lambda: int(page.inner_text('[data-stat="online"]')) == online_before + 1, 10,
-             message='the online total to count the new worker')
+    wait_for(
+        lambda: int(page.inner_text('[data-stat="online"]')) == online_before + 1,
+        10,
+        message='the online total to count the new worker',
+    )
 
     own_page = open_page()  # the worker's own page follows it too
     _go_live(own_page.page, cluster.url('/worker/' + quote(name, safe='')))
@@ -119,8 +122,13 @@ def test_the_page_of_a_running_task_flips_to_its_final_state(cluster, open_page)
 
 def test_hostile_text_pushed_live_stays_text(cluster, open_page):
     task_id = str(uuidlib.uuid4())
-    received, started, succeeded = task_events(name=f'live.{HOSTILE}', hostname=f'evil{HOSTILE}@replayed',
-                                               uuid=task_id, args=repr((HOSTILE,)), result=repr(HOSTILE))
+    received, started, succeeded = task_events(
+        name=f'live.{HOSTILE}',
+        hostname=f'evil{HOSTILE}@replayed',
+        uuid=task_id,
+        args=repr((HOSTILE,)),
+        result=repr(HOSTILE),
+    )
     publish_burst(6379, [received, started], db=cluster.redis_db)
     watched = open_page()
     tasks_page = watched.page
@@ -173,6 +181,7 @@ def test_a_dropped_channel_reconnects_and_stops_polling(cluster, open_page):
     def through(ws):
         ws.connect_to_server()
         sockets.append(ws)
+
     page.route_web_socket(LIVE, through)
     _go_live(page, cluster.url('/tasks'))
     page.wait_for_selector('#tasks-table tbody tr')

@@ -35,8 +35,12 @@ def test_the_limits_tab_changes_the_limit_of_a_task_that_already_has_one(cluster
     form.locator('button').click()
     toast = page.wait_for_selector('.toast.toast-success')
     assert 'new rate limit set successfully' in toast.inner_text().lower()
-    wait_for(lambda: f'{LIMITED} [rate_limit=50/m]' in _registered(cluster), 30, interval=0.5,
-             message='the worker to report the new rate limit')
+    wait_for(
+        lambda: f'{LIMITED} [rate_limit=50/m]' in _registered(cluster),
+        30,
+        interval=0.5,
+        message='the worker to report the new rate limit',
+    )
     watched.screenshot('worker-limits-rate-limited-task')
 
     row.locator(f'a:text-is("{LIMITED}")').click()  # the name opens the task list of that name
@@ -59,7 +63,9 @@ def test_the_worker_page_shows_a_limit_changed_from_elsewhere_without_a_reload(c
         """name => [...document.querySelectorAll('#limits-table tr')].some(row =>
              row.querySelector(`a[href*="${encodeURIComponent(name)}"]`) &&
              row.querySelector('.task-limits') && row.querySelector('.task-limits').innerText === 'rate_limit=13/m')""",
-        arg=LIMITED, timeout=30000)
+        arg=LIMITED,
+        timeout=30000,
+    )
     assert page.evaluate('window.__sameDocument') is True  # refreshed in place, not reloaded
     assert watched.problems() == []
 
@@ -81,8 +87,12 @@ def test_the_docs_link_opens_this_servers_documentation(cluster, open_page):
     assert page.locator('#doc-page table.doc-table').count() >= 3
     assert page.locator('#doc-page td code', has_text='--url_prefix').count() >= 1
     page.click('#doc-page a[href="#--url_prefix"]')  # an anchor on the same page lands on its heading
-    wait_for(lambda: abs(page.evaluate('document.getElementById("--url_prefix").getBoundingClientRect().top')) < 200,
-             10, interval=0.1, message='the heading scrolled into view (smoothly)')
+    wait_for(
+        lambda: abs(page.evaluate('document.getElementById("--url_prefix").getBoundingClientRect().top')) < 200,
+        10,
+        interval=0.1,
+        message='the heading scrolled into view (smoothly)',
+    )
 
     page.goto(cluster.url('/docs/benchmarks.md'))
     page.wait_for_load_state('networkidle')
@@ -104,7 +114,11 @@ def test_a_failure_is_found_by_its_error_from_the_search_box(cluster, open_page)
     assert 'exception:' in page.inner_text('#search-help') and 'traceback:' in page.inner_text('#search-help')
     page.fill('#tasks-search', "exception:\"ValueError('card declined')\"")
     page.wait_for_selector(f'tr[id="task-{bad.id}"]', timeout=30000)
-    wait_for(lambda: page.locator('#tasks-table tbody tr[id^="task-"]').count() == 1, 15, interval=0.2,
-             message='only the failure with that error')
+    wait_for(
+        lambda: page.locator('#tasks-table tbody tr[id^="task-"]').count() == 1,
+        15,
+        interval=0.2,
+        message='only the failure with that error',
+    )
     watched.screenshot('tasks-search-exception')
     assert watched.problems() == []

@@ -25,6 +25,7 @@ def test_the_broker_page_shows_a_queue_nobody_consumes(cluster, open_page):
         page.goto(cluster.url('/broker'))
         row = page.locator('#queue-table tbody tr', has=page.locator(f'th:text-is("{orphan}")'))
         return row.count() == 1 and row.locator('td[data-key="messages"]').inner_text() == '3'
+
     wait_for(shown, 30, interval=1, message='the broker page to list the queue nobody consumes')
     assert page.inner_text('#queue-source') == 'Read from Redis'
     watched.screenshot('broker-queue-without-consumer')

@@ -118,8 +118,10 @@ def test_every_page_and_interaction_keeps_to_the_policy(cluster, finished, open_
 def hostile(cluster):
     """A second server that shows every text column, and a worker's tasks carrying script payloads in each
     field a task's sender or code controls."""
-    server = Server(cluster.redis_url, args=['--inspect_timeout=3000',
-                                             '--tasks_columns=name,uuid,state,args,kwargs,result,exception,worker'])
+    server = Server(
+        cluster.redis_url,
+        args=['--inspect_timeout=3000', '--tasks_columns=name,uuid,state,args,kwargs,result,exception,worker'],
+    )
     try:
         wait_for(lambda: 'receiving events' in server.output(), 20, message='the second server to subscribe')
         echoed = cluster.send('echo', SCRIPT, IMG, note=SCRIPT, other=IMG)
@@ -176,16 +178,27 @@ def oauth_cluster(redis_url):
     fake.sign_in_as('google', email='me@example.com')
     started = []
     server = InProcessServer(
-        {'auth': '.*@example.com', 'auth_provider': 'flower.views.auth.GoogleAuth2LoginHandler',
-         'oauth2_key': CLIENT_ID, 'oauth2_secret': CLIENT_SECRET, 'cookie_secret': 'browser-oauth-' * 5,
-         'inspect_timeout': 3000},
-        capp=celery_app_for(redis_url), oauth_endpoints=fake.endpoints())
+        {
+            'auth': '.*@example.com',
+            'auth_provider': 'flower.views.auth.GoogleAuth2LoginHandler',
+            'oauth2_key': CLIENT_ID,
+            'oauth2_secret': CLIENT_SECRET,
+            'cookie_secret': 'browser-oauth-' * 5,
+            'inspect_timeout': 3000,
+        },
+        capp=celery_app_for(redis_url),
+        oauth_endpoints=fake.endpoints(),
+    )
     try:
         server.on_loop(server.app.start_background)
         worker = f'oauth-{uuid.uuid4().hex[:6]}@{socket.gethostname()}'
         started.append(start_worker(redis_url, worker, pool='prefork', concurrency=1))
-        wait_for(lambda: server.on_loop(lambda: worker in server.app.events.state.workers), 60, interval=0.3,
-                 message='the worker online')
+        wait_for(
+            lambda: server.on_loop(lambda: worker in server.app.events.state.workers),
+            60,
+            interval=0.3,
+            message='the worker online',
+        )
         yield server, fake, worker
     finally:
         for proc in started:
@@ -213,8 +226,11 @@ def test_log_in_use_the_controls_and_log_out(oauth_cluster, open_page):
     assert cookies['user']['httpOnly'] and cookies['user']['sameSite'] == 'Lax'
     clean(watched)
 
-    bare = page.evaluate('''(path) => fetch(path, {method: 'POST', body: new URLSearchParams({n: '1'})})
-                             .then(r => r.text().then(t => [r.status, t]))''', f'/api/worker/pool/grow/{worker}')
+    bare = page.evaluate(
+        '''(path) => fetch(path, {method: 'POST', body: new URLSearchParams({n: '1'})})
+                             .then(r => r.text().then(t => [r.status, t]))''',
+        f'/api/worker/pool/grow/{worker}',
+    )
     assert bare == [403, "'_xsrf' argument missing from POST"]  # a POST without the token is refused
     watched.console_errors.clear()  # the browser logs that 403
 
@@ -272,8 +288,9 @@ def test_basic_auth_logout_button(browser):
     """Under --basic_auth, /logout asks, and its button posts with the token and says the browser keeps the
     password until it is closed (Flower's Basic "logout": a server cannot make a browser forget it)."""
     server = InProcessServer({'basic_auth': ['alice:s3cret']})
-    context = browser.new_context(http_credentials={'username': 'alice', 'password': 's3cret'},
-                                  viewport={'width': 1280, 'height': 900})
+    context = browser.new_context(
+        http_credentials={'username': 'alice', 'password': 's3cret'}, viewport={'width': 1280, 'height': 900}
+    )
     try:
         context.add_init_script(CSP_RECORDER)
         watched = Watched(context, context.new_page())

@@ -90,9 +90,18 @@ def test_terminate_asks_first_and_the_task_page_shows_the_result_without_a_reloa
 def test_the_worker_page_reads_as_people_read_it(cluster, open_page):
     scheduled = cluster.app.send_task('tests.support.celeryapp.add', args=(1, 2), countdown=300)
     try:
-        wait_for(lambda: any(entry['request']['id'] == scheduled.id for entry in cluster.server.get(
-                     '/api/workers', params={'workername': cluster.worker, 'refresh': 1}).json()[cluster.worker]
-                     .get('scheduled') or ()), 30, interval=0.5, message='the countdown task scheduled')
+        wait_for(
+            lambda: any(
+                entry['request']['id'] == scheduled.id
+                for entry in cluster.server.get('/api/workers', params={'workername': cluster.worker, 'refresh': 1})
+                .json()[cluster.worker]
+                .get('scheduled')
+                or ()
+            ),
+            30,
+            interval=0.5,
+            message='the countdown task scheduled',
+        )
         watched = open_page()
         page = _open(watched, cluster.url('/worker/' + quote(cluster.worker, safe='')) + '#tasks')
         eta = page.locator('#scheduled-table time').first
@@ -100,15 +109,20 @@ def test_the_worker_page_reads_as_people_read_it(cluster, open_page):
         assert 'T' in eta.get_attribute('title')
         watched.screenshot('worker-scheduled-eta')
         name = page.locator('#scheduled-table td.request-name').first  # a line or two, not letter by letter
-        lines = name.evaluate('td => { const r = document.createRange(); r.selectNodeContents(td); '
-                              'return r.getClientRects().length; }')
+        lines = name.evaluate(
+            'td => { const r = document.createRange(); r.selectNodeContents(td); return r.getClientRects().length; }'
+        )
         assert lines <= 2, lines
         table = page.locator('#scheduled-table')
         assert table.evaluate('t => t.scrollWidth <= t.parentElement.clientWidth + 1')  # nothing cut off on the right
         page.click('#tab-system')
         page.wait_for_selector('#pane-system.show.active')
-        wait_for(lambda: page.evaluate("getComputedStyle(document.getElementById('pane-system')).opacity") == '1',
-                 10, interval=0.1, message='the System tab faded in')  # (wait_for_function: CSP forbids its eval)
+        wait_for(
+            lambda: page.evaluate("getComputedStyle(document.getElementById('pane-system')).opacity") == '1',
+            10,
+            interval=0.1,
+            message='the System tab faded in',
+        )  # (wait_for_function: CSP forbids its eval)
         utime = page.locator('#system-table td[data-key="utime"]')
         assert re.fullmatch(r'[\d.]+ (ms|s)|\d+ min \d+ s', utime.inner_text())
         assert utime.get_attribute('title').endswith(' s')

@@ -36,8 +36,7 @@ class Cluster:
         self.db = db
         self.hostname = full_name('apictl@%h')
         self.worker = start_worker(broker, 'apictl@%h', backend=broker, pool='prefork', concurrency=2)
-        self.server = Server(broker, backend=broker,
-                             args=['--inspect_timeout=3000', '--task_args_max_length=64'])
+        self.server = Server(broker, backend=broker, args=['--inspect_timeout=3000', '--task_args_max_length=64'])
         wait_for(lambda: self.info().get('stats'), 60, interval=0.5, message='the worker in /api/workers')
 
     def info(self, refresh: bool = True) -> dict:
@@ -55,8 +54,12 @@ class Cluster:
         return self.server.get('/api/tasks').json().get(task_id, {})
 
     def wait_state(self, task_id: str, state: str, timeout: float = 30) -> dict:
-        return wait_for(lambda: self.task(task_id) if self.task(task_id).get('state') == state else None,
-                        timeout, interval=0.2, message=f'task {task_id} to be {state}')
+        return wait_for(
+            lambda: self.task(task_id) if self.task(task_id).get('state') == state else None,
+            timeout,
+            interval=0.2,
+            message=f'task {task_id} to be {state}',
+        )
 
     def async_apply(self, name: str, body: dict | None = None) -> str:
         response = self.server.post(f'/api/task/async-apply/{TASKS}.{name}', json=body or {})
@@ -109,14 +112,23 @@ def test_refused_commands_carry_the_workers_reason(cluster):
 
 
 def test_autoscale_and_pool_restart_change_a_worker_that_allows_them(cluster, processes):
-    worker = start_worker(cluster.broker, 'apiscale@%h', backend=cluster.broker, pool='prefork', concurrency=2,
-                          queues='scaleq', extra=['--autoscale=3,1'], env={'FLOWER_TEST_POOL_RESTARTS': '1'})
+    worker = start_worker(
+        cluster.broker,
+        'apiscale@%h',
+        backend=cluster.broker,
+        pool='prefork',
+        concurrency=2,
+        queues='scaleq',
+        extra=['--autoscale=3,1'],
+        env={'FLOWER_TEST_POOL_RESTARTS': '1'},
+    )
     processes.append(worker)
     name, server = full_name('apiscale@%h'), cluster.server
 
     def stats():
         info = server.get('/api/workers', params={'workername': name, 'refresh': 1}).json().get(name, {})
         return info.get('stats')
+
     before = wait_for(stats, 60, interval=0.5, message='the autoscaling worker in /api/workers')
     assert (before['autoscaler']['min'], before['autoscaler']['max']) == (1, 3)
 
@@ -130,8 +142,12 @@ def test_autoscale_and_pool_restart_change_a_worker_that_allows_them(cluster, pr
     response = server.post(f'/api/worker/pool/restart/{name}')
     assert response.status_code == 200, response.text
     # the pool's processes are replaced by new ones
-    wait_for(lambda: (pids := set(stats()['pool']['processes'])) and not pids & old, 60, interval=0.5,
-             message='new pool processes after the restart')
+    wait_for(
+        lambda: (pids := set(stats()['pool']['processes'])) and not pids & old,
+        60,
+        interval=0.5,
+        message='new pool processes after the restart',
+    )
 
 
 def test_add_consumer_makes_the_worker_consume_a_queue_and_cancel_stops_it(cluster):
@@ -159,7 +175,9 @@ def test_add_consumer_makes_the_worker_consume_a_queue_and_cancel_stops_it(clust
     broker = redis.Redis(host='127.0.0.1', port=6379, db=cluster.db)
     wait_for(lambda: broker.llen('extra') == 1, 10, message='the task to wait in the extra queue')
     assert server.get(f'/api/task/result/{waiting}', params={'timeout': 1}).json() == {
-        'task-id': waiting, 'state': 'PENDING'}
+        'task-id': waiting,
+        'state': 'PENDING',
+    }
     broker.delete('extra')
 
 
@@ -169,13 +187,19 @@ def test_a_registered_entry_with_celerys_decoration_names_its_task(cluster):
     server, name, worker = cluster.server, cluster.hostname, cluster.worker
     entry = f'{TASKS}.limited [rate_limit=100/m]'
     assert entry in server.get('/api/workers', params={'workername': name, 'refresh': 1}).json()[name]['registered']
-    response = server.post(f'/api/task/rate-limit/{quote(entry, safe="")}', params={'workername': name,
-                                                                                  'ratelimit': '100/m'})
+    response = server.post(
+        f'/api/task/rate-limit/{quote(entry, safe="")}', params={'workername': name, 'ratelimit': '100/m'}
+    )
     assert response.json() == {'message': 'new rate limit set successfully'}
-    wait_for(lambda: f'New rate limit for tasks of type {TASKS}.limited: 100/m.' in worker.output(), 10,
-             message='the worker to log the new rate limit')
-    response = server.post(f'/api/task/rate-limit/{quote(TASKS + ".nope [rate_limit=1/s]", safe="")}',
-                           params={'workername': name, 'ratelimit': '1/s'})
+    wait_for(
+        lambda: f'New rate limit for tasks of type {TASKS}.limited: 100/m.' in worker.output(),
+        10,
+        message='the worker to log the new rate limit',
+    )
+    response = server.post(
+        f'/api/task/rate-limit/{quote(TASKS + ".nope [rate_limit=1/s]", safe="")}',
+        params={'workername': name, 'ratelimit': '1/s'},
+    )
     assert response.status_code == 404
     assert f"Unknown task '{TASKS}.nope [rate_limit=1/s]'" in response.text
 
@@ -185,17 +209,22 @@ def test_rate_limit_and_time_limit_are_acknowledged_by_the_worker(cluster):
     response = server.post(f'/api/task/rate-limit/{TASKS}.add', params={'workername': name, 'ratelimit': '100/m'})
     assert response.status_code == 200
     assert response.json() == {'message': 'new rate limit set successfully'}
-    wait_for(lambda: f'New rate limit for tasks of type {TASKS}.add: 100/m.' in worker.output(), 10,
-             message='the worker to log the new rate limit')
+    wait_for(
+        lambda: f'New rate limit for tasks of type {TASKS}.add: 100/m.' in worker.output(),
+        10,
+        message='the worker to log the new rate limit',
+    )
     response = server.post(f'/api/task/rate-limit/{TASKS}.add', params={'workername': name, 'ratelimit': '0'})
     assert response.status_code == 200  # 0 lifts the limit again
 
-    response = server.post(f'/api/task/timeout/{TASKS}.sleep', params={'workername': name, 'soft': 0.5,
-                                                                       'hard': 20})
+    response = server.post(f'/api/task/timeout/{TASKS}.sleep', params={'workername': name, 'soft': 0.5, 'hard': 20})
     assert response.status_code == 200
     assert response.json() == {'message': 'time limits set successfully'}
-    wait_for(lambda: f'New time limits for tasks of type {TASKS}.sleep: soft=0.5 hard=20.0' in worker.output(), 10,
-             message='the worker to log the new time limits')
+    wait_for(
+        lambda: f'New time limits for tasks of type {TASKS}.sleep: soft=0.5 hard=20.0' in worker.output(),
+        10,
+        message='the worker to log the new time limits',
+    )
     response = server.post(f'/api/task/timeout/{TASKS}.sleep', params={'workername': name})
     assert response.json() == {'message': 'time limits set successfully'}  # limits cleared again
 
@@ -236,21 +265,26 @@ def test_apply_gives_up_after_its_timeout_and_says_so(cluster):
     assert body['timed-out'] is True
     assert body['result'] is None
     assert body['state'] in ('PENDING', 'STARTED')
-    assert body['message'] == (f"Gave up waiting for the result of '{body['task-id']}' after 0.5s; "
-                               f"the task is {body['state']}")
+    assert body['message'] == (
+        f"Gave up waiting for the result of '{body['task-id']}' after 0.5s; the task is {body['state']}"
+    )
     cluster.server.post(f"/api/task/revoke/{body['task-id']}", params={'terminate': 1})
 
 
 def test_async_apply_then_result_with_timeout(cluster):
     server = cluster.server
-    response = server.post(f'/api/task/async-apply/{TASKS}.echo',
-                           json={'args': [1, 'two'], 'kwargs': {'three': 3}, 'countdown': 0.2})
+    response = server.post(
+        f'/api/task/async-apply/{TASKS}.echo', json={'args': [1, 'two'], 'kwargs': {'three': 3}, 'countdown': 0.2}
+    )
     assert response.status_code == 200
     sent = response.json()
     assert sent['state'] == 'PENDING'
     result = server.get(f"/api/task/result/{sent['task-id']}", params={'timeout': 20}).json()
-    assert result == {'task-id': sent['task-id'], 'state': 'SUCCESS',
-                      'result': {'args': [1, 'two'], 'kwargs': {'three': 3}}}
+    assert result == {
+        'task-id': sent['task-id'],
+        'state': 'SUCCESS',
+        'result': {'args': [1, 'two'], 'kwargs': {'three': 3}},
+    }
 
 
 def test_send_task_accepts_an_unregistered_name(cluster):
@@ -291,8 +325,12 @@ def test_retry_re_runs_a_failed_task_as_a_new_task(cluster):
     body = response.json()
     new_id = body['task-id']
     assert new_id != task_id
-    assert body == {'task-id': new_id, 'retry-of': task_id, 'name': f'{TASKS}.fail',
-                    'message': f"Retried '{task_id}' as '{new_id}'"}
+    assert body == {
+        'task-id': new_id,
+        'retry-of': task_id,
+        'name': f'{TASKS}.fail',
+        'message': f"Retried '{task_id}' as '{new_id}'",
+    }
     retried = cluster.wait_state(new_id, 'FAILURE')
     assert retried['name'] == original['name']
     assert retried['kwargs'] == "{'message': 'again'}"
@@ -348,11 +386,15 @@ def test_the_task_page_withholds_retry_with_the_apis_reason_and_says_who_cut_the
     html = server.get(f'/task/{task_id}').text
     assert re.search(r'<button class="btn btn-primary d-none"[^>]*id="task-retry"', html)  # not offered
     assert _text_of(html, 'retry-refusal-reason') == refused.text  # the API's own reason, word for word
-    notes = [' '.join(htmllib.unescape(note).split()) for note in re.findall(r'class="truncated-note"[^>]*>(.*?)</p>',
-                                                                           html, re.S)]
-    assert notes[0] == (f'64 characters kept. Celery shortened this value to {len(celery_repr):,} characters when '
-                        'the task was sent (its argsrepr limit), and --task_args_max_length cut it further when it '
-                        'was stored.')
+    notes = [
+        ' '.join(htmllib.unescape(note).split())
+        for note in re.findall(r'class="truncated-note"[^>]*>(.*?)</p>', html, re.S)
+    ]
+    assert notes[0] == (
+        f'64 characters kept. Celery shortened this value to {len(celery_repr):,} characters when '
+        'the task was sent (its argsrepr limit), and --task_args_max_length cut it further when it '
+        'was stored.'
+    )
     assert 'characters in all' not in html
 
     whole = cluster.async_apply('fail', {'args': ['short']})
@@ -380,8 +422,12 @@ def test_the_worker_page_shows_times_and_usage_as_people_read_them(cluster):
     server = cluster.server
     eta = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1, 2], 'countdown': 300}).json()['task-id']
     try:
-        wait_for(lambda: any(entry['request']['id'] == eta for entry in cluster.info().get('scheduled') or ()), 30,
-                 interval=0.5, message='the countdown task among the scheduled ones')
+        wait_for(
+            lambda: any(entry['request']['id'] == eta for entry in cluster.info().get('scheduled') or ()),
+            30,
+            interval=0.5,
+            message='the countdown task among the scheduled ones',
+        )
         html = server.get(f'/worker/{quote(cluster.hostname)}').text
         scheduled = re.search(r'<table[^>]*id="scheduled-table".*?</table>', html, re.S).group(0)
         cell = re.search(r'<td class="text-nowrap"><time title="([^"]+)">([^<]+)</time></td>', scheduled)
@@ -390,7 +436,7 @@ def test_the_worker_page_shows_times_and_usage_as_people_read_them(cluster):
         assert 'T' in exact and re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC', shown), (exact, shown)
 
         utime = re.search(r'<td data-key="utime" title="([^"]+)">([^<]+)</td>', html)
-        assert utime and re.fullmatch(r'[\d.]+ s', utime.group(1)), html[html.find('system-table'):][:600]
+        assert utime and re.fullmatch(r'[\d.]+ s', utime.group(1)), html[html.find('system-table') :][:600]
         assert re.fullmatch(r'\d+(\.\d+)? (ms|s)|\d+ min \d+ s', utime.group(2)) and len(utime.group(2)) < 12
         uptime = re.search(r'<td data-key="uptime" title="(\d+) s">([^<]+)</td>', html)
         assert uptime and (uptime.group(2).endswith(' s') or uptime.group(2).endswith(' min'))
@@ -424,8 +470,13 @@ def test_bad_input_is_400_or_404_with_a_message(cluster):
         ('post', f'/api/task/apply/{add}', {'data': b'{not json'}, 400, 'Invalid JSON body: '),
         ('post', f'/api/task/apply/{add}', {'json': [1, 2]}, 400, 'Invalid options: the body must be a JSON object'),
         ('post', f'/api/task/async-apply/{add}', {'json': {'args': 5}}, 400, 'Invalid args: args must be an array'),
-        ('post', f'/api/task/send-task/{add}', {'json': {'kwargs': [1]}}, 400,
-         'Invalid kwargs: kwargs must be an object'),
+        (
+            'post',
+            f'/api/task/send-task/{add}',
+            {'json': {'kwargs': [1]}},
+            400,
+            'Invalid kwargs: kwargs must be an object',
+        ),
         ('post', f'/api/task/async-apply/{add}', {'json': {'eta': '2020-13-45'}}, 400, "Invalid option 'eta'"),
         ('post', f'/api/task/async-apply/{add}', {'json': {'expires': 'soon'}}, 400, "Invalid option 'expires'"),
         ('post', f'/api/task/async-apply/{add}', {'json': {'countdown': 'x'}}, 400, "Invalid option 'countdown'"),
@@ -435,27 +486,68 @@ def test_bad_input_is_400_or_404_with_a_message(cluster):
         ('post', '/api/task/apply/no.such.task', {'json': {}}, 404, "Unknown task 'no.such.task'"),
         ('get', '/api/task/result/x', {'params': {'timeout': 'soon'}}, 400, "Invalid argument 'soon' of type 'float'"),
         ('get', '/api/task/result/x', {'params': {'timeout': 'nan'}}, 400, "Invalid argument 'nan' of type 'float'"),
-        ('post', f'/api/worker/pool/grow/{name}', {'params': {'n': 'two'}}, 400, "Invalid argument 'two' of type 'int'"),
+        (
+            'post',
+            f'/api/worker/pool/grow/{name}',
+            {'params': {'n': 'two'}},
+            400,
+            "Invalid argument 'two' of type 'int'",
+        ),
         ('post', f'/api/worker/pool/shrink/{name}', {'params': {'n': 0}}, 400, "Invalid n '0'"),
         ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 1}}, 400, 'Missing argument max'),
-        ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 'a', 'max': 2}}, 400,
-         "Invalid argument 'a' of type 'int'"),
-        ('post', f'/api/worker/pool/autoscale/{name}', {'params': {'min': 1, 'max': 10001}}, 400,
-         "Invalid max '10001': expected a whole number from 0 to 10000"),
+        (
+            'post',
+            f'/api/worker/pool/autoscale/{name}',
+            {'params': {'min': 'a', 'max': 2}},
+            400,
+            "Invalid argument 'a' of type 'int'",
+        ),
+        (
+            'post',
+            f'/api/worker/pool/autoscale/{name}',
+            {'params': {'min': 1, 'max': 10001}},
+            400,
+            "Invalid max '10001': expected a whole number from 0 to 10000",
+        ),
         ('post', f'/api/worker/queue/add-consumer/{name}', {}, 400, 'Missing argument queue'),
         ('post', f'/api/task/timeout/{add}', {'params': {'hard': 1}}, 400, 'Missing argument workername'),
         ('post', f'/api/task/rate-limit/{add}', {'params': {'ratelimit': 1}}, 400, 'Missing argument workername'),
-        ('post', f'/api/task/timeout/{add}', {'params': {'workername': name, 'hard': 'x'}}, 400,
-         "Invalid argument 'x' of type 'float'"),
+        (
+            'post',
+            f'/api/task/timeout/{add}',
+            {'params': {'workername': name, 'hard': 'x'}},
+            400,
+            "Invalid argument 'x' of type 'float'",
+        ),
         ('post', f'/api/task/timeout/{add}', {'params': {'workername': name, 'soft': -1}}, 400, "Invalid soft '-1'"),
-        ('post', f'/api/task/rate-limit/{add}', {'params': {'workername': name, 'ratelimit': 'fast'}}, 400,
-         "Invalid rate limit 'fast'"),
-        ('post', '/api/task/timeout/no.such.task', {'params': {'workername': name}}, 404,
-         "Unknown task 'no.such.task'"),
-        ('post', f'/api/task/rate-limit/{add}', {'params': {'workername': 'nobody', 'ratelimit': '1/s'}}, 404,
-         "Unknown worker 'nobody'"),
-        ('post', '/api/task/revoke/x', {'params': {'terminate': 'maybe'}}, 400,
-         "Invalid argument 'maybe' of type 'bool'"),
+        (
+            'post',
+            f'/api/task/rate-limit/{add}',
+            {'params': {'workername': name, 'ratelimit': 'fast'}},
+            400,
+            "Invalid rate limit 'fast'",
+        ),
+        (
+            'post',
+            '/api/task/timeout/no.such.task',
+            {'params': {'workername': name}},
+            404,
+            "Unknown task 'no.such.task'",
+        ),
+        (
+            'post',
+            f'/api/task/rate-limit/{add}',
+            {'params': {'workername': 'nobody', 'ratelimit': '1/s'}},
+            404,
+            "Unknown worker 'nobody'",
+        ),
+        (
+            'post',
+            '/api/task/revoke/x',
+            {'params': {'terminate': 'maybe'}},
+            400,
+            "Invalid argument 'maybe' of type 'bool'",
+        ),
         ('post', '/api/task/revoke/x', {'params': {'signal': 'SIGNOPE'}}, 400, "Invalid signal 'SIGNOPE'"),
         ('get', '/api/tasks', {'params': {'limit': 'x'}}, 400, "Invalid argument 'x' of type 'int'"),
         ('get', '/api/task/info/nope', {}, 404, "Unknown task 'nope'"),
@@ -463,16 +555,19 @@ def test_bad_input_is_400_or_404_with_a_message(cluster):
     failures = []
     for method, path, kwargs, status, expected in cases:
         response = getattr(server, method)(path, **kwargs)
-        if response.status_code != status or not response.text.startswith(expected) or \
-                not response.headers['Content-Type'].startswith('text/plain'):
+        if (
+            response.status_code != status
+            or not response.text.startswith(expected)
+            or not response.headers['Content-Type'].startswith('text/plain')
+        ):
             failures.append((method, path, kwargs, response.status_code, response.text))
     assert failures == []
     # numbers too large to slice with are just "everything" (found by schemathesis)
-    huge = server.get('/api/tasks', params={'limit': 10 ** 30, 'offset': 10 ** 30})
+    huge = server.get('/api/tasks', params={'limit': 10**30, 'offset': 10**30})
     assert (huge.status_code, huge.json()) == (200, {})
     listed = cluster.async_apply('add', {'args': [0, 0]})
     cluster.wait_state(listed, 'SUCCESS')
-    assert listed in server.get('/api/tasks', params={'limit': 10 ** 30}).json()
+    assert listed in server.get('/api/tasks', params={'limit': 10**30}).json()
     assert 'Traceback' not in server.output()
 
 
@@ -510,22 +605,35 @@ def test_autoscale_past_one_step_above_the_pool_is_a_conflict(cluster):
     response = server.post(f'/api/worker/pool/autoscale/{name}', params={'min': 1, 'max': 12})
     assert response.status_code == 403 and 'Autoscale not enabled' in response.text
     response = server.post(f'/api/worker/pool/autoscale/{name}', params={'min': 13, 'max': 1})  # either order
-    assert (response.status_code, response.text) == (409, (
-        f"Cannot autoscale '{name}' worker to max=13: its pool has 2 processes, and one call may raise that by "
-        '--max_pool_step (10) at most; set --max_pool_size to allow larger ranges'))
+    assert (response.status_code, response.text) == (
+        409,
+        (
+            f"Cannot autoscale '{name}' worker to max=13: its pool has 2 processes, and one call may raise that by "
+            '--max_pool_step (10) at most; set --max_pool_size to allow larger ranges'
+        ),
+    )
 
 
 def test_the_pool_size_cap_refuses_grows_past_it_counting_what_earlier_grows_added(cluster):
     name = cluster.hostname
-    server = Server(cluster.broker, backend=cluster.broker,
-                    args=['--inspect_timeout=3000', '--max_pool_size=3', '--max_pool_step=2'])
+    server = Server(
+        cluster.broker,
+        backend=cluster.broker,
+        args=['--inspect_timeout=3000', '--max_pool_size=3', '--max_pool_step=2'],
+    )
     try:
-        wait_for(lambda: server.get('/api/workers', params={'workername': name, 'refresh': 1}).status_code == 200,
-                 30, interval=0.3, message='the worker in the capped server')
+        wait_for(
+            lambda: server.get('/api/workers', params={'workername': name, 'refresh': 1}).status_code == 200,
+            30,
+            interval=0.3,
+            message='the worker in the capped server',
+        )
         assert cluster.pool_size() == 2
         response = server.post(f'/api/worker/pool/grow/{name}', params={'n': 2})
         assert (response.status_code, response.text) == (
-            409, f"Cannot grow '{name}' worker's pool by 2: it has 2 processes and --max_pool_size is 3")
+            409,
+            f"Cannot grow '{name}' worker's pool by 2: it has 2 processes and --max_pool_size is 3",
+        )
         response = server.post(f'/api/worker/pool/grow/{name}', params={'n': 3})
         assert (response.status_code, response.text) == (400, "Invalid n '3': expected a whole number from 1 to 2")
         response = server.post(f'/api/worker/pool/autoscale/{name}', params={'min': 1, 'max': 4})
@@ -538,7 +646,9 @@ def test_the_pool_size_cap_refuses_grows_past_it_counting_what_earlier_grows_add
         # the grow refreshed what the server knows of the pool: the next one is measured from 3
         response = server.post(f'/api/worker/pool/grow/{name}', params={'n': 1})
         assert (response.status_code, response.text) == (
-            409, f"Cannot grow '{name}' worker's pool by 1: it has 3 processes and --max_pool_size is 3")
+            409,
+            f"Cannot grow '{name}' worker's pool by 1: it has 3 processes and --max_pool_size is 3",
+        )
         # the document tells clients the same limits
         grow = server.get('/api/openapi.json').json()['paths']['/api/worker/pool/grow/{workername}']['post']
         assert next(p for p in grow['parameters'] if p['name'] == 'n')['schema']['maximum'] == 2
@@ -554,10 +664,14 @@ def test_apply_with_arguments_the_task_does_not_take_is_400_with_celerys_words(c
     before = set(server.get('/api/tasks').json())
     response = server.post(f'/api/task/apply/{TASKS}.add', json={'args': [1, 2, 3]})
     assert (response.status_code, response.text) == (
-        400, f"Invalid arguments for '{TASKS}.add': add() takes 2 positional arguments but 3 were given")
+        400,
+        f"Invalid arguments for '{TASKS}.add': add() takes 2 positional arguments but 3 were given",
+    )
     response = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1], 'kwargs': {'z': 2}})
     assert (response.status_code, response.text) == (
-        400, f"Invalid arguments for '{TASKS}.add': add() got an unexpected keyword argument 'z'")
+        400,
+        f"Invalid arguments for '{TASKS}.add': add() got an unexpected keyword argument 'z'",
+    )
     response = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1]})
     assert response.status_code == 400 and "missing 1 required positional argument: 'y'" in response.text
     # nothing was sent: a task that is sent now is the only new one
@@ -572,7 +686,10 @@ def test_dates_queue_names_and_signals_are_checked_as_the_document_says(cluster)
     for value in ('2024-02-30 00:00', '2023-02-29 12:00', '2024-1-5 10:00', ' 2024-01-05 10:00', '2024-01-05 24:00'):
         response = server.get('/api/tasks', params={'received_start': value})
         assert (value, response.status_code, response.text) == (
-            value, 400, f"Invalid received_start '{value}': expected a date like 2024-01-31 13:45")
+            value,
+            400,
+            f"Invalid received_start '{value}': expected a date like 2024-01-31 13:45",
+        )
     assert server.get('/api/tasks', params={'received_end': '2024-02-29 23:59'}).status_code == 200
     response = server.post(f'/api/task/async-apply/{TASKS}.add', json={'args': [1, 2], 'eta': '2030-02-30 10:00'})
     assert (response.status_code, response.text.split(':')[0]) == (400, "Invalid option 'eta'")
@@ -583,7 +700,9 @@ def test_dates_queue_names_and_signals_are_checked_as_the_document_says(cluster)
     for signal in ('kill', 'SIGKILL ', '', '99'):
         response = server.post('/api/task/revoke/some-id', params={'terminate': 1, 'signal': signal})
         assert (response.status_code, response.text) == (
-            400, f"Invalid signal '{signal}': expected a signal name such as SIGTERM or SIGKILL")
+            400,
+            f"Invalid signal '{signal}': expected a signal name such as SIGTERM or SIGKILL",
+        )
 
 
 def test_method_not_allowed_lists_the_allowed_methods(cluster):
@@ -599,7 +718,10 @@ def test_method_not_allowed_lists_the_allowed_methods(cluster):
         assert (path, response.status_code, response.headers.get('Allow')) == (path, 405, allowed)
     response = requests.request('TRACE', server.url + '/api/tasks', timeout=10)
     assert (response.status_code, response.headers.get('Allow'), response.text) == (
-        405, 'GET, OPTIONS', 'Method Not Allowed')
+        405,
+        'GET, OPTIONS',
+        'Method Not Allowed',
+    )
 
 
 def test_queue_lengths_of_the_queues_the_workers_consume(cluster):
@@ -619,16 +741,21 @@ def test_queue_lengths_of_the_queues_the_workers_consume(cluster):
 
 # -- read-only and shutdown (their own processes) ---------------------------------------------------------------------
 MUTATING = [
-    ('/api/worker/shutdown/{w}', {}), ('/api/worker/pool/restart/{w}', {}),
-    ('/api/worker/pool/grow/{w}', {'n': 1}), ('/api/worker/pool/shrink/{w}', {'n': 1}),
+    ('/api/worker/shutdown/{w}', {}),
+    ('/api/worker/pool/restart/{w}', {}),
+    ('/api/worker/pool/grow/{w}', {'n': 1}),
+    ('/api/worker/pool/shrink/{w}', {'n': 1}),
     ('/api/worker/pool/autoscale/{w}', {'min': 1, 'max': 2}),
     ('/api/worker/queue/add-consumer/{w}', {'queue': 'readonly'}),
     ('/api/worker/queue/cancel-consumer/{w}', {'queue': 'celery'}),
     (f'/api/task/timeout/{TASKS}.add', {'workername': '{w}', 'hard': 1}),
     (f'/api/task/rate-limit/{TASKS}.add', {'workername': '{w}', 'ratelimit': '1/h'}),
     ('/api/task/revoke/{t}', {'terminate': 1}),
-    (f'/api/task/apply/{TASKS}.add', {}), (f'/api/task/async-apply/{TASKS}.add', {}),
-    (f'/api/task/send-task/{TASKS}.add', {}), ('/api/task/abort/{t}', {}), ('/api/task/retry/{t}', {}),
+    (f'/api/task/apply/{TASKS}.add', {}),
+    (f'/api/task/async-apply/{TASKS}.add', {}),
+    (f'/api/task/send-task/{TASKS}.add', {}),
+    ('/api/task/abort/{t}', {}),
+    ('/api/task/retry/{t}', {}),
 ]
 
 
@@ -656,13 +783,18 @@ def test_read_only_refuses_every_mutating_route_and_the_worker_is_unchanged(clus
 
 
 def test_shutdown_stops_the_worker_and_its_queue_fills_up(cluster, processes):
-    worker = start_worker(cluster.broker, 'apidown@%h', backend=cluster.broker, pool='solo', concurrency=1,
-                          queues='downq')
+    worker = start_worker(
+        cluster.broker, 'apidown@%h', backend=cluster.broker, pool='solo', concurrency=1, queues='downq'
+    )
     processes.append(worker)
     name = full_name('apidown@%h')
     server = cluster.server
-    wait_for(lambda: server.get('/api/workers', params={'status': 1}).json().get(name), 30, interval=0.3,
-             message='the worker to be seen in events')
+    wait_for(
+        lambda: server.get('/api/workers', params={'status': 1}).json().get(name),
+        30,
+        interval=0.3,
+        message='the worker to be seen in events',
+    )
     # a worker known from events is commanded even before an inspection has answered for it (the server
     # inspects a new worker by itself within a second or two; until then it asks the worker first)
     response = server.post(f'/api/worker/shutdown/{name}')
@@ -683,22 +815,31 @@ def test_shutdown_stops_the_worker_and_its_queue_fills_up(cluster, processes):
         response = pending.result()
     assert answered >= 3  # the health check kept answering during the whole wait
     assert (response.status_code, response.text) == (
-        403, f"Failed to grow '{name}' worker's pool: no reply from '{name}' within 3s")
+        403,
+        f"Failed to grow '{name}' worker's pool: no reply from '{name}' within 3s",
+    )
 
     # its queue has no consumer now: what is sent there waits, and the queue lengths show it
     cluster.async_apply('add', {'args': [1, 2], 'queue': 'downq'})
     cluster.async_apply('add', {'args': [3, 4], 'queue': 'downq'})
     # the answer may be a few seconds old (a background refresh may have read the queue just before the sends)
-    wait_for(lambda: {'name': 'downq', 'messages': 2} in server.get('/api/queues/length').json()['active_queues'],
-             30, interval=0.5, message='downq to show 2 waiting messages')
+    wait_for(
+        lambda: {'name': 'downq', 'messages': 2} in server.get('/api/queues/length').json()['active_queues'],
+        30,
+        interval=0.5,
+        message='downq to show 2 waiting messages',
+    )
     redis.Redis(host='127.0.0.1', port=6379, db=cluster.db).delete('downq')
 
 
 def test_without_a_result_backend_results_are_503_with_a_message(cluster):
     server = Server(cluster.broker, backend=None)
     try:
-        for method, path in (('get', '/api/task/result/some-id'), ('post', '/api/task/abort/some-id'),
-                             ('post', f'/api/task/apply/{TASKS}.add')):
+        for method, path in (
+            ('get', '/api/task/result/some-id'),
+            ('post', '/api/task/abort/some-id'),
+            ('post', f'/api/task/apply/{TASKS}.add'),
+        ):
             response = getattr(server, method)(path, json={'args': [1, 2]})
             assert (path, response.status_code, response.text) == (path, 503, 'No result backend is configured')
         # publishing without waiting works, and says nothing about the state

@@ -52,7 +52,7 @@ MAX_EXAMPLES = 12
 MAX_TIME = 120  # seconds for the whole schemathesis run (all four phases)
 CREDENTIALS = 'fuzz:not-a-secret'  # --basic_auth of the second run, which checks the 401s (ignored_auth)
 AUTH_MAX_TIME = 30
-POOL_CAP = 3     # --max_pool_size of the server: the fuzzer's grows really fork, up to this many processes
+POOL_CAP = 3  # --max_pool_size of the server: the fuzzer's grows really fork, up to this many processes
 
 # Values held fixed for the fuzzer (see the module docstring for why each is needed).
 CONFIG = '''
@@ -68,6 +68,7 @@ parameters = { "query.timeout" = 0.5 }
 include-path-regex = "^/api/task/apply/"
 parameters = { "body.timeout" = 0.5 }
 '''
+
 
 def _fuzzing_copy(schema: dict, workername: str) -> dict:
     for operations in schema['paths'].values():
@@ -92,19 +93,45 @@ def _run(command: list[str], tmp_path, schema: dict, url: str, *args: str, max_t
     config_path = tmp_path / 'schemathesis.toml'
     config_path.write_text(CONFIG)
     done = subprocess.run(
-        command + ['--config-file', str(config_path), 'run', str(schema_path), '--url', url, *args,
-                   '--max-examples', str(MAX_EXAMPLES), '--max-time', str(max_time), '--workers', '1',
-                   '--request-timeout', '15', '--exclude-path-regex', '/api/worker/shutdown/',
-                   '--suppress-health-check', 'all', '--generation-database', 'none', '--no-color'],
-        capture_output=True, text=True, timeout=max_time + 60, cwd=tmp_path)
+        command
+        + [
+            '--config-file',
+            str(config_path),
+            'run',
+            str(schema_path),
+            '--url',
+            url,
+            *args,
+            '--max-examples',
+            str(MAX_EXAMPLES),
+            '--max-time',
+            str(max_time),
+            '--workers',
+            '1',
+            '--request-timeout',
+            '15',
+            '--exclude-path-regex',
+            '/api/worker/shutdown/',
+            '--suppress-health-check',
+            'all',
+            '--generation-database',
+            'none',
+            '--no-color',
+        ],
+        capture_output=True,
+        text=True,
+        timeout=max_time + 60,
+        cwd=tmp_path,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     operations = sum(len(ops) for path, ops in schema['paths'].items() if '/shutdown/' not in path)
     tested = re.search(r'Tested: (\d+)', output)
     assert tested and int(tested.group(1)) == operations, output[-3000:]
     generated = re.search(r'(\d+) generated, (\d+) passed', output)
-    assert generated and generated.group(1) == generated.group(2) and int(generated.group(1)) > 10 * operations, \
-        output[-3000:]
+    assert generated and generated.group(1) == generated.group(2) and int(generated.group(1)) > 10 * operations, output[
+        -3000:
+    ]
     return output
 
 
@@ -113,18 +140,26 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(redis_url, p
     # a small prefork worker, so that pool grow/shrink really change a pool; the cap keeps it small
     worker = start_worker(redis_url, 'apifuzz@%h', backend=redis_url, pool='prefork', concurrency=1)
     processes.append(worker)
-    server = Server(redis_url, backend=redis_url,
-                    args=['--inspect_timeout=2000', f'--max_pool_size={POOL_CAP}', '--max_pool_step=2'])
+    server = Server(
+        redis_url,
+        backend=redis_url,
+        args=['--inspect_timeout=2000', f'--max_pool_size={POOL_CAP}', '--max_pool_step=2'],
+    )
     processes.append(server)
     workername = 'apifuzz@' + socket.gethostname()
-    wait_for(lambda: server.get('/api/workers', params={'workername': workername, 'refresh': 1}).status_code == 200,
-             60, interval=0.5, message='the worker in /api/workers')
+    wait_for(
+        lambda: server.get('/api/workers', params={'workername': workername, 'refresh': 1}).status_code == 200,
+        60,
+        interval=0.5,
+        message='the worker in /api/workers',
+    )
 
     served = requests.get(server.url + '/api/openapi.json', timeout=10)
     assert served.status_code == 200
     assert served.headers['Content-Type'].startswith('application/json')
-    output = _run(command, tmp_path, _fuzzing_copy(served.json(), workername), server.url, '--checks', 'all',
-                  max_time=MAX_TIME)
+    output = _run(
+        command, tmp_path, _fuzzing_copy(served.json(), workername), server.url, '--checks', 'all', max_time=MAX_TIME
+    )
     assert server.alive() and worker.alive()
     pool = server.get('/api/workers', params={'workername': workername, 'refresh': 1}).json()[workername]
     assert 1 <= len(pool['stats']['pool']['processes']) <= POOL_CAP
@@ -134,13 +169,24 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(redis_url, p
 
     # The same API behind --basic_auth: the served document then requires credentials, and ignored_auth checks
     # that every operation refuses a request without them, or with wrong ones.
-    guarded = Server(redis_url, backend=redis_url, args=[f'--basic_auth={CREDENTIALS}'],
-                     env={'FLOWER_UNAUTHENTICATED_API': ''})
+    guarded = Server(
+        redis_url, backend=redis_url, args=[f'--basic_auth={CREDENTIALS}'], env={'FLOWER_UNAUTHENTICATED_API': ''}
+    )
     processes.append(guarded)
     served = requests.get(guarded.url + '/api/openapi.json', timeout=10, auth=tuple(CREDENTIALS.split(':')))
     assert served.json()['security'] == [{'basicAuth': []}]
     assert requests.get(guarded.url + '/api/openapi.json', timeout=10).status_code == 401
-    _run(command, tmp_path, _fuzzing_copy(served.json(), workername), guarded.url, '--auth', CREDENTIALS,
-         '--checks', 'ignored_auth,not_a_server_error,status_code_conformance,content_type_conformance',
-         '--phases', 'examples,coverage', max_time=AUTH_MAX_TIME)
+    _run(
+        command,
+        tmp_path,
+        _fuzzing_copy(served.json(), workername),
+        guarded.url,
+        '--auth',
+        CREDENTIALS,
+        '--checks',
+        'ignored_auth,not_a_server_error,status_code_conformance,content_type_conformance',
+        '--phases',
+        'examples,coverage',
+        max_time=AUTH_MAX_TIME,
+    )
     assert 'Traceback' not in guarded.output()

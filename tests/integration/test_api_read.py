@@ -17,10 +17,12 @@ def server(monkeypatch):
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
     server = InProcessServer()
     t = time.time()
-    server.apply([worker_online('w1@h'), heartbeat('w1@h', active=1)] +
-                 task_events(uuid='t-ok', name='app.add', hostname='w1@h', start=t) +
-                 task_events(uuid='t-bad', name='app.fail', hostname='w1@h', start=t + 1, outcome='failed') +
-                 [event('task-sent', 'client@h', t + 2, uuid='t-sent', name='app.later', args='()', kwargs='{}')])
+    server.apply(
+        [worker_online('w1@h'), heartbeat('w1@h', active=1)]
+        + task_events(uuid='t-ok', name='app.add', hostname='w1@h', start=t)
+        + task_events(uuid='t-bad', name='app.fail', hostname='w1@h', start=t + 1, outcome='failed')
+        + [event('task-sent', 'client@h', t + 2, uuid='t-sent', name='app.later', args='()', kwargs='{}')]
+    )
     yield server
     server.stop()
 
@@ -48,18 +50,25 @@ def test_listing_parameters(server):
     assert get(received_start='2000-01-01 00:00', received_end='2999-01-01 00:00') == ['t-bad', 't-ok']
 
 
-@pytest.mark.parametrize('path, status, body', [
-    ('/api/tasks?limit=x', 400, "Invalid argument 'x' of type 'int'"),
-    ('/api/tasks?offset=abc', 400, "Invalid argument 'abc' of type 'int'"),
-    ('/api/tasks?sort_by=foo', 400, "Invalid sort_by 'foo'"),
-    ('/api/tasks?received_start=yesterday', 400, "Invalid received_start 'yesterday'"),
-    ('/api/tasks?limit=-5', 400, "Invalid limit '-5'"),
-    ('/api/tasks?search=ab', 400, '{"error": "Substring search terms must contain at least 3 characters at position 0."}'),
-    ('/api/task/info/nope', 404, "Unknown task 'nope'"),
-    ('/api/task/info/', 404, "Unknown task ''"),
-    ('/api/workers?workername=nope', 404, "Unknown worker 'nope'"),
-    ('/api/workers?refresh=notbool', 400, "Invalid argument 'notbool' of type 'bool'"),
-])
+@pytest.mark.parametrize(
+    'path, status, body',
+    [
+        ('/api/tasks?limit=x', 400, "Invalid argument 'x' of type 'int'"),
+        ('/api/tasks?offset=abc', 400, "Invalid argument 'abc' of type 'int'"),
+        ('/api/tasks?sort_by=foo', 400, "Invalid sort_by 'foo'"),
+        ('/api/tasks?received_start=yesterday', 400, "Invalid received_start 'yesterday'"),
+        ('/api/tasks?limit=-5', 400, "Invalid limit '-5'"),
+        (
+            '/api/tasks?search=ab',
+            400,
+            '{"error": "Substring search terms must contain at least 3 characters at position 0."}',
+        ),
+        ('/api/task/info/nope', 404, "Unknown task 'nope'"),
+        ('/api/task/info/', 404, "Unknown task ''"),
+        ('/api/workers?workername=nope', 404, "Unknown worker 'nope'"),
+        ('/api/workers?refresh=notbool', 400, "Invalid argument 'notbool' of type 'bool'"),
+    ],
+)
 def test_bad_input_is_a_client_error_with_a_message(server, path, status, body):
     response = server.get(path)
     assert response.status_code == status
@@ -79,8 +88,9 @@ def test_api_gate_without_authentication(monkeypatch):
     try:
         response = server.get('/api/tasks')
         assert response.status_code == 401
-        assert response.text == ('FLOWER_UNAUTHENTICATED_API environment variable is required to enable API '
-                                 'without authentication')
+        assert response.text == (
+            'FLOWER_UNAUTHENTICATED_API environment variable is required to enable API without authentication'
+        )
         assert server.get('/healthcheck').text == 'OK'
         assert server.get('/metrics').status_code == 200
     finally:
@@ -103,8 +113,11 @@ def test_purge_offline_workers_drops_their_metrics(monkeypatch):
     server = InProcessServer({'purge_offline_workers': 10})
     try:
         long_ago = time.time() - 3600
-        old = [worker_online('old@h', timestamp=long_ago)] + task_events(hostname='old@h', start=long_ago) + \
-            [event('worker-offline', 'old@h', long_ago)]
+        old = (
+            [worker_online('old@h', timestamp=long_ago)]
+            + task_events(hostname='old@h', start=long_ago)
+            + [event('worker-offline', 'old@h', long_ago)]
+        )
         for ev in old:  # received an hour ago, too
             ev['local_received'] = long_ago
         server.apply(old + [heartbeat('live@h')] + task_events(hostname='live@h'))

@@ -31,17 +31,40 @@ def basic_server():
 
 @pytest.fixture(scope='module')
 def oauth_server():
-    server = InProcessServer({'auth': '.*@example.com', 'cookie_secret': SECRET, 'oauth2_key': 'key',
-                              'oauth2_secret': 'secret', 'auth_provider': 'flower.views.auth.GoogleAuth2LoginHandler'})
+    server = InProcessServer(
+        {
+            'auth': '.*@example.com',
+            'cookie_secret': SECRET,
+            'oauth2_key': 'key',
+            'oauth2_secret': 'secret',
+            'auth_provider': 'flower.views.auth.GoogleAuth2LoginHandler',
+        }
+    )
     yield server
     server.stop()
 
 
-BAD_HEADERS = ['', 'Basic', 'Basic ', 'Basic !!!', 'Basic Og==', 'Bearer abc', basic('alice'), basic('alice:'),
-               basic('alice:wrong'), basic('ALICE:s3cret'), basic('alice:S3CRET'), basic('alice:s3cret '),
-               basic(b'alice:s3cret\x00'), basic('bob:pa'), basic('bob:pa:ss:'), basic(':'),
-               basic(b'\xff\xfe:\xff'), 'Basic ' + base64.b64encode(b'alice:s3cret').decode()[:-1],
-               'Digest username="alice"']
+BAD_HEADERS = [
+    '',
+    'Basic',
+    'Basic ',
+    'Basic !!!',
+    'Basic Og==',
+    'Bearer abc',
+    basic('alice'),
+    basic('alice:'),
+    basic('alice:wrong'),
+    basic('ALICE:s3cret'),
+    basic('alice:S3CRET'),
+    basic('alice:s3cret '),
+    basic(b'alice:s3cret\x00'),
+    basic('bob:pa'),
+    basic('bob:pa:ss:'),
+    basic(':'),
+    basic(b'\xff\xfe:\xff'),
+    'Basic ' + base64.b64encode(b'alice:s3cret').decode()[:-1],
+    'Digest username="alice"',
+]
 
 
 @pytest.mark.parametrize('header', BAD_HEADERS)
@@ -64,8 +87,12 @@ def test_the_api_refuses_bad_basic_credentials_without_a_challenge(basic_server,
 def test_right_basic_credentials_get_in(basic_server):
     assert basic_server.get('/workers', auth=('alice', 's3cret')).status_code == 200
     assert basic_server.get('/api/workers', headers={'Authorization': basic('bob:pa:ss')}).json() == {}
-    assert basic_server.get('/api/workers', headers={'Authorization': 'basic ' +
-                                                     base64.b64encode(b'alice:s3cret').decode()}).json() == {}
+    assert (
+        basic_server.get(
+            '/api/workers', headers={'Authorization': 'basic ' + base64.b64encode(b'alice:s3cret').decode()}
+        ).json()
+        == {}
+    )
 
 
 def test_metrics_healthcheck_and_static_files_stay_public(basic_server):
@@ -79,25 +106,29 @@ def _signed(name, value, secret=SECRET, **kwargs):
     return create_signed_value(secret, name, value, **kwargs).decode()
 
 
-@pytest.mark.parametrize('cookie', [
-    'me@example.com',                                                     # not signed at all
-    _signed('user', 'me@example.com', secret='another-secret-' * 4),      # signed by someone else
-    _signed('oauth_state', 'me@example.com'),                             # our signature, another cookie's
-    _signed('user', 'me@example.com')[:-2] + 'ff',                        # signature tampered with
-    _signed('user', 'me@example.com').replace('bWVAZXhhbXBsZS5jb20=',     # value swapped, signature kept
-                                              'YXR0YWNrZXJAZXZpbC5jb20='),
-    _signed('user', 'me@example.com.evil.com'),                           # ours, but not an allowed address
-    _signed('user', 'me@example.com', clock=lambda: time.time() - 40 * 86400),  # older than a session lives
-    _signed('user', 'me@example.com', version=1),                         # old v1 format is not accepted
-    '',
-])
+@pytest.mark.parametrize(
+    'cookie',
+    [
+        'me@example.com',  # not signed at all
+        _signed('user', 'me@example.com', secret='another-secret-' * 4),  # signed by someone else
+        _signed('oauth_state', 'me@example.com'),  # our signature, another cookie's
+        _signed('user', 'me@example.com')[:-2] + 'ff',  # signature tampered with
+        _signed('user', 'me@example.com').replace(
+            'bWVAZXhhbXBsZS5jb20=',  # value swapped, signature kept
+            'YXR0YWNrZXJAZXZpbC5jb20=',
+        ),
+        _signed('user', 'me@example.com.evil.com'),  # ours, but not an allowed address
+        _signed('user', 'me@example.com', clock=lambda: time.time() - 40 * 86400),  # older than a session lives
+        _signed('user', 'me@example.com', version=1),  # old v1 format is not accepted
+        '',
+    ],
+)
 def test_forged_or_foreign_session_cookies_do_not_get_in(oauth_server, cookie):
     page = oauth_server.get('/workers', cookies={'user': cookie}, allow_redirects=False)
     assert page.status_code == 302 and page.headers['Location'] == '/login?next=%2Fworkers'
     api = oauth_server.get('/api/workers', cookies={'user': cookie})
     assert api.status_code == 401 and api.text == 'Access denied'
-    post = oauth_server.post('/api/task/revoke/x', cookies={'user': cookie, '_xsrf': 'a'},
-                             headers={'X-XSRFToken': 'a'})
+    post = oauth_server.post('/api/task/revoke/x', cookies={'user': cookie, '_xsrf': 'a'}, headers={'X-XSRFToken': 'a'})
     assert post.status_code in (401, 403) and 'Revoked' not in post.text
 
 
@@ -116,23 +147,26 @@ def _has_security_headers(response):
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and 'unsafe-inline' not in csp
 
 
-@pytest.mark.parametrize('method, path, kwargs, status', [
-    ('get', '/workers', {}, 302),
-    ('get', '/workers', {'cookies': {'user': _signed('user', 'me@example.com')}}, 200),
-    ('get', '/api/workers', {'cookies': {'user': _signed('user', 'me@example.com')}}, 200),
-    ('get', '/api/workers', {}, 401),
-    ('post', '/api/task/revoke/x', {}, 401),
-    ('post', '/api/task/revoke/x', {'headers': {'Origin': 'http://evil.example'}}, 403),
-    ('get', '/static/js/flower.js', {}, 200),
-    ('get', '/static/no-such-file.js', {}, 404),
-    ('get', '/nowhere', {}, 404),
-    ('get', '/metrics', {}, 200),
-    ('get', '/healthcheck', {}, 200),
-    ('get', '/login', {}, 302),
-    ('get', '/login?code=x&state=y', {}, 403),
-    ('get', '/logout', {}, 200),
-    ('options', '/api/workers', {}, 204),
-])
+@pytest.mark.parametrize(
+    'method, path, kwargs, status',
+    [
+        ('get', '/workers', {}, 302),
+        ('get', '/workers', {'cookies': {'user': _signed('user', 'me@example.com')}}, 200),
+        ('get', '/api/workers', {'cookies': {'user': _signed('user', 'me@example.com')}}, 200),
+        ('get', '/api/workers', {}, 401),
+        ('post', '/api/task/revoke/x', {}, 401),
+        ('post', '/api/task/revoke/x', {'headers': {'Origin': 'http://evil.example'}}, 403),
+        ('get', '/static/js/flower.js', {}, 200),
+        ('get', '/static/no-such-file.js', {}, 404),
+        ('get', '/nowhere', {}, 404),
+        ('get', '/metrics', {}, 200),
+        ('get', '/healthcheck', {}, 200),
+        ('get', '/login', {}, 302),
+        ('get', '/login?code=x&state=y', {}, 403),
+        ('get', '/logout', {}, 200),
+        ('options', '/api/workers', {}, 204),
+    ],
+)
 def test_every_kind_of_response_has_the_security_headers(oauth_server, method, path, kwargs, status):
     response = getattr(requests, method)(oauth_server.url + path, allow_redirects=False, timeout=10, **kwargs)
     assert response.status_code == status
@@ -149,8 +183,10 @@ def test_cors_only_on_an_open_server_and_never_with_credentials(monkeypatch, oau
         _has_security_headers(response)
     finally:
         open_server.stop()
-    for response in (oauth_server.get('/api/workers', headers={'Origin': 'http://elsewhere.example'}),
-                     requests.options(oauth_server.url + '/api/workers', timeout=10)):
+    for response in (
+        oauth_server.get('/api/workers', headers={'Origin': 'http://elsewhere.example'}),
+        requests.options(oauth_server.url + '/api/workers', timeout=10),
+    ):
         assert 'Access-Control-Allow-Origin' not in response.headers
     monkeypatch.delenv('FLOWER_UNAUTHENTICATED_API')
     closed = InProcessServer()

@@ -16,10 +16,22 @@ from tests.support.processes import Server, start_worker, wait_for
 
 SECRET = 'csrf-tests-cookie-secret-' * 3
 SESSION = create_signed_value(SECRET, 'user', 'me@example.com').decode()
-OAUTH = {'auth': '.*@example.com', 'cookie_secret': SECRET, 'oauth2_key': 'key', 'oauth2_secret': 'secret',
-         'auth_provider': 'flower.views.auth.GoogleAuth2LoginHandler'}
-DATATABLE = {'draw': 1, 'start': 0, 'length': 10, 'order[0][column]': 0, 'columns[0][data]': 'name',
-             'order[0][dir]': 'asc', 'search[value]': ''}
+OAUTH = {
+    'auth': '.*@example.com',
+    'cookie_secret': SECRET,
+    'oauth2_key': 'key',
+    'oauth2_secret': 'secret',
+    'auth_provider': 'flower.views.auth.GoogleAuth2LoginHandler',
+}
+DATATABLE = {
+    'draw': 1,
+    'start': 0,
+    'length': 10,
+    'order[0][column]': 0,
+    'columns[0][data]': 'name',
+    'order[0][dir]': 'asc',
+    'search[value]': '',
+}
 
 
 @pytest.fixture(scope='module')
@@ -45,64 +57,83 @@ def test_a_session_post_without_the_token_is_refused(server):
     refused = session.post(server.url + '/tasks/datatable', data=DATATABLE, timeout=10)
     assert refused.status_code == 403
     assert "'_xsrf' argument missing from POST" in refused.text
-    api = session.post(server.url + '/api/task/timeout/tasks.add', data={'workername': 'w', 'soft': 1},
-                       timeout=10)
+    api = session.post(server.url + '/api/task/timeout/tasks.add', data={'workername': 'w', 'soft': 1}, timeout=10)
     assert api.status_code == 403 and api.text == "'_xsrf' argument missing from POST"
     _, someone_elses = logged_in(server)
-    forged = session.post(server.url + '/tasks/datatable', data=DATATABLE, headers={'X-XSRFToken': someone_elses},
-                          timeout=10)
+    forged = session.post(
+        server.url + '/tasks/datatable', data=DATATABLE, headers={'X-XSRFToken': someone_elses}, timeout=10
+    )
     assert forged.status_code == 403 and 'XSRF cookie does not match POST argument' in forged.text
-    malformed = session.post(server.url + '/tasks/datatable', data=DATATABLE, headers={'X-XSRFToken': '2|0|1|1'},
-                             timeout=10)
+    malformed = session.post(
+        server.url + '/tasks/datatable', data=DATATABLE, headers={'X-XSRFToken': '2|0|1|1'}, timeout=10
+    )
     assert malformed.status_code == 403 and "'_xsrf' argument has invalid format" in malformed.text
 
 
 def test_a_session_post_with_the_token_is_accepted(server):
     session, token = logged_in(server)
-    accepted = session.post(server.url + '/tasks/datatable', data=DATATABLE, headers={'X-XSRFToken': token},
-                            timeout=10)
+    accepted = session.post(server.url + '/tasks/datatable', data=DATATABLE, headers={'X-XSRFToken': token}, timeout=10)
     assert accepted.status_code == 200
     assert accepted.json() == {'draw': 1, 'data': [], 'recordsTotal': 0, 'recordsFiltered': 0}
     as_field = session.post(server.url + '/tasks/datatable', data=dict(DATATABLE, _xsrf=token), timeout=10)
     assert as_field.status_code == 200  # the form-field way tornado also accepts
     # past the XSRF check and authenticated: the endpoint itself answers
-    api = session.post(server.url + '/api/task/timeout/tasks.add', data={'workername': 'w', 'soft': 1},
-                       headers={'X-XSRFToken': token}, timeout=10)
+    api = session.post(
+        server.url + '/api/task/timeout/tasks.add',
+        data={'workername': 'w', 'soft': 1},
+        headers={'X-XSRFToken': token},
+        timeout=10,
+    )
     assert api.status_code == 404 and api.text == "Unknown task 'tasks.add'"
 
 
-@pytest.mark.parametrize('headers', [
-    {'Origin': 'http://evil.example'},
-    {'Origin': 'null'},
-    {'Sec-Fetch-Site': 'cross-site'},
-    {'Sec-Fetch-Site': 'same-site', 'Origin': 'http://sub.127.0.0.1'},
-])
+@pytest.mark.parametrize(
+    'headers',
+    [
+        {'Origin': 'http://evil.example'},
+        {'Origin': 'null'},
+        {'Sec-Fetch-Site': 'cross-site'},
+        {'Sec-Fetch-Site': 'same-site', 'Origin': 'http://sub.127.0.0.1'},
+    ],
+)
 def test_cross_origin_posts_are_refused_even_with_the_token(server, headers):
     session, token = logged_in(server)
-    refused = session.post(server.url + '/tasks/datatable', data=DATATABLE,
-                           headers=dict(headers, **{'X-XSRFToken': token}), timeout=10)
+    refused = session.post(
+        server.url + '/tasks/datatable', data=DATATABLE, headers=dict(headers, **{'X-XSRFToken': token}), timeout=10
+    )
     assert refused.status_code == 403 and 'Cross-origin request forbidden' in refused.text
-    robot = requests.post(server.url + '/api/task/timeout/tasks.add', data={'workername': 'w'},
-                          auth=('robot', 'hunter2'), headers=headers, timeout=10)  # cached Basic credentials
+    robot = requests.post(
+        server.url + '/api/task/timeout/tasks.add',
+        data={'workername': 'w'},
+        auth=('robot', 'hunter2'),
+        headers=headers,
+        timeout=10,
+    )  # cached Basic credentials
     assert robot.status_code == 403 and robot.text == 'Cross-origin request forbidden'
 
 
 def test_same_origin_browser_posts_pass(server):
     session, token = logged_in(server)
     for headers in ({'Origin': server.url}, {'Sec-Fetch-Site': 'same-origin', 'Origin': 'http://proxy.internal'}):
-        response = session.post(server.url + '/tasks/datatable', data=DATATABLE,
-                                headers=dict(headers, **{'X-XSRFToken': token}), timeout=10)
+        response = session.post(
+            server.url + '/tasks/datatable', data=DATATABLE, headers=dict(headers, **{'X-XSRFToken': token}), timeout=10
+        )
         assert response.status_code == 200, response.text
 
 
 def test_basic_auth_api_clients_need_no_token(server):
-    response = requests.post(server.url + '/api/task/timeout/tasks.add', data={'workername': 'w', 'soft': 1},
-                             auth=('robot', 'hunter2'), timeout=10)
+    response = requests.post(
+        server.url + '/api/task/timeout/tasks.add',
+        data={'workername': 'w', 'soft': 1},
+        auth=('robot', 'hunter2'),
+        timeout=10,
+    )
     assert response.status_code == 404 and response.text == "Unknown task 'tasks.add'"
     # a wrong Authorization header does not excuse a session cookie from the token
     session, _ = logged_in(server)
-    riding = session.post(server.url + '/api/task/timeout/tasks.add', data={'workername': 'w'},
-                          auth=('robot', 'wrong'), timeout=10)
+    riding = session.post(
+        server.url + '/api/task/timeout/tasks.add', data={'workername': 'w'}, auth=('robot', 'wrong'), timeout=10
+    )
     assert riding.status_code == 403 and '_xsrf' in riding.text
 
 
@@ -134,16 +165,17 @@ def test_growing_a_real_workers_pool_needs_the_token(redis_url, processes):
     session, token = logged_in(server)
 
     def pool_size():
-        info = session.get(server.url + '/api/workers', params={'workername': worker, 'refresh': 1},
-                           timeout=10).json()
+        info = session.get(server.url + '/api/workers', params={'workername': worker, 'refresh': 1}, timeout=10).json()
         return len(info[worker]['stats']['pool']['processes'])
+
     wait_for(lambda: pool_size() == 1, 60, interval=0.5, message='the worker to answer inspect')
 
     refused = session.post(server.url + f'/api/worker/pool/grow/{worker}', data={'n': 1}, timeout=30)
     assert refused.status_code == 403 and '_xsrf' in refused.text
     assert pool_size() == 1  # a control call returns after the worker's reply, so a grow would show by now
-    accepted = session.post(server.url + f'/api/worker/pool/grow/{worker}', data={'n': 1},
-                            headers={'X-XSRFToken': token}, timeout=30)
+    accepted = session.post(
+        server.url + f'/api/worker/pool/grow/{worker}', data={'n': 1}, headers={'X-XSRFToken': token}, timeout=30
+    )
     assert accepted.status_code == 200
     assert accepted.json() == {'message': f"Growing '{worker}' worker's pool by 1"}
     wait_for(lambda: pool_size() == 2, 30, interval=0.5, message='one more pool process')

@@ -20,15 +20,22 @@ from tests.support.fake_oauth import CLIENT_ID, CLIENT_SECRET, FakeOAuthProvider
 from tests.support.inprocess import InProcessServer
 
 COOKIE_SECRET = 'oauth-tests-cookie-secret-' * 3
-HANDLERS = {'google': 'flower.views.auth.GoogleAuth2LoginHandler', 'github': 'flower.views.auth.GithubLoginHandler',
-            'gitlab': 'flower.views.auth.GitLabLoginHandler', 'okta': 'flower.views.auth.OktaLoginHandler'}
+HANDLERS = {
+    'google': 'flower.views.auth.GoogleAuth2LoginHandler',
+    'github': 'flower.views.auth.GithubLoginHandler',
+    'gitlab': 'flower.views.auth.GitLabLoginHandler',
+    'okta': 'flower.views.auth.OktaLoginHandler',
+}
 SCOPES = {'google': 'profile email', 'github': 'user:email', 'gitlab': 'read_api', 'okta': 'openid email'}
 # each provider's way of saying "this person is me@example.com"
-ME = {'google': dict(email='me@example.com', verified=True),
-      'github': dict(emails=[('me@home.org', True, False), ('me@example.com', True, True),
-                             ('other@example.com', True, False)]),
-      'gitlab': dict(email='me@example.com', groups=[('ops', 30)]),
-      'okta': dict(email='me@example.com', verified=True)}
+ME = {
+    'google': dict(email='me@example.com', verified=True),
+    'github': dict(
+        emails=[('me@home.org', True, False), ('me@example.com', True, True), ('other@example.com', True, False)]
+    ),
+    'gitlab': dict(email='me@example.com', groups=[('ops', 30)]),
+    'okta': dict(email='me@example.com', verified=True),
+}
 
 
 @pytest.fixture(scope='module')
@@ -46,14 +53,20 @@ def start(fake):
         fake.declines = False
         fake.broken.clear()
         fake.sign_in_as(provider, **(ME[provider] if account is None else account))
-        values = {'auth': '.*@example.com', 'auth_provider': HANDLERS[provider], 'oauth2_key': CLIENT_ID,
-                  'oauth2_secret': CLIENT_SECRET, 'cookie_secret': COOKIE_SECRET}
+        values = {
+            'auth': '.*@example.com',
+            'auth_provider': HANDLERS[provider],
+            'oauth2_key': CLIENT_ID,
+            'oauth2_secret': CLIENT_SECRET,
+            'cookie_secret': COOKIE_SECRET,
+        }
         values.update(options)
         endpoints = options.pop('oauth_endpoints', None) or fake.endpoints()
         values.pop('oauth_endpoints', None)
         server = InProcessServer(values, oauth_endpoints=endpoints)
         servers.append(server)
         return server
+
     yield make
     for server in servers:
         server.stop()
@@ -117,7 +130,7 @@ def test_full_login_flow(start, fake, provider, monkeypatch):
     assert 'title="Signed in as me@example.com">Log out</button>' in page.text
     assert session.get(server.url + '/api/workers', timeout=10).json() == {}  # the API takes the session too
 
-    token_call, = fake.requests_to(provider, 'token')
+    (token_call,) = fake.requests_to(provider, 'token')
     assert token_call.method == 'POST'
     if provider == 'okta':
         assert token_call.headers['Authorization'].startswith('Basic ')
@@ -154,8 +167,9 @@ def test_a_wrong_state_is_refused_before_the_code_is_used(start, fake):
     session = requests.Session()
     code = _code_from_provider(_start_login(server, session, '/tasks'))
     fake.seen.clear()
-    refused = session.get(server.url + '/login', params={'code': code, 'state': 'forged-state'},
-                          allow_redirects=False, timeout=10)
+    refused = session.get(
+        server.url + '/login', params={'code': code, 'state': 'forged-state'}, allow_redirects=False, timeout=10
+    )
     _assert_refused(refused, 403, 'OAuth authenticator error: State tokens do not match')
     assert fake.requests_to('google', 'token') == []
     assert session.get(server.url + '/tasks', allow_redirects=False, timeout=10).status_code == 302
@@ -166,8 +180,11 @@ def test_a_callback_without_the_state_cookie_is_refused(start):
     authorize = _start_login(server, requests.Session())
     back = requests.get(authorize, allow_redirects=False, timeout=10).headers['Location']
     stranger = requests.Session()  # another browser: the victim of a login-CSRF attempt
-    _assert_refused(stranger.get(back, allow_redirects=False, timeout=10), 403,
-                    'OAuth authenticator error: State tokens do not match')
+    _assert_refused(
+        stranger.get(back, allow_redirects=False, timeout=10),
+        403,
+        'OAuth authenticator error: State tokens do not match',
+    )
 
 
 def test_a_callback_cannot_be_replayed(start):
@@ -181,15 +198,21 @@ def test_a_callback_cannot_be_replayed(start):
     _assert_refused(replay.get(back, allow_redirects=False, timeout=10), 403, 'State tokens do not match')
 
 
-@pytest.mark.parametrize('provider, account, phrase', [
-    ('google', dict(email='attacker@example.com.evil.com'), "Access denied for 'attacker@example.com.evil.com'"),
-    ('google', dict(email='me@example.com', verified=False), 'no verified e-mail address'),
-    ('github', dict(emails=[('me@example.com', False, True), ('me@evil.com', True, False)]),
-     "Access denied for 'me@evil.com'"),
-    ('github', dict(emails=[('me@example.com', False, True)]), 'no verified e-mail address'),
-    ('okta', dict(email='me@example.com', verified=False), 'no verified e-mail address'),
-    ('gitlab', dict(email='me@EXAMPLE.com.evil.com'), "Access denied for 'me@EXAMPLE.com.evil.com'"),
-])
+@pytest.mark.parametrize(
+    'provider, account, phrase',
+    [
+        ('google', dict(email='attacker@example.com.evil.com'), "Access denied for 'attacker@example.com.evil.com'"),
+        ('google', dict(email='me@example.com', verified=False), 'no verified e-mail address'),
+        (
+            'github',
+            dict(emails=[('me@example.com', False, True), ('me@evil.com', True, False)]),
+            "Access denied for 'me@evil.com'",
+        ),
+        ('github', dict(emails=[('me@example.com', False, True)]), 'no verified e-mail address'),
+        ('okta', dict(email='me@example.com', verified=False), 'no verified e-mail address'),
+        ('gitlab', dict(email='me@EXAMPLE.com.evil.com'), "Access denied for 'me@EXAMPLE.com.evil.com'"),
+    ],
+)
 def test_an_address_outside_auth_is_refused(start, provider, account, phrase):
     server = start(provider, account)
     session = requests.Session()
@@ -200,8 +223,12 @@ def test_an_address_outside_auth_is_refused(start, provider, account, phrase):
     retry = hops[-1].text.split('id="login-retry" href="')[1].split('"')[0].replace('&amp;', '&')
     assert query(retry) == {'switch_account': '1', 'next': '/workers'}
     again = session.get(server.url + retry, allow_redirects=False, timeout=10)
-    switch = {'google': {'prompt': 'select_account'}, 'github': {'prompt': 'select_account'},
-              'okta': {'prompt': 'login'}, 'gitlab': {}}[provider]
+    switch = {
+        'google': {'prompt': 'select_account'},
+        'github': {'prompt': 'select_account'},
+        'okta': {'prompt': 'login'},
+        'gitlab': {},
+    }[provider]
     assert {k: v for k, v in query(again.headers['Location']).items() if k == 'prompt'} == switch
     if provider == 'gitlab':
         assert 'log out of GitLab first' in hops[-1].text
@@ -212,8 +239,7 @@ def test_gitlab_groups_and_minimum_access_level(start, fake, monkeypatch):
     monkeypatch.setenv('FLOWER_GITLAB_MIN_ACCESS_LEVEL', '30')
     outsider = start('gitlab', dict(email='me@example.com', groups=[('dev', 50), ('ops', 20), ('platform', 50)]))
     hops = follow(requests.Session(), outsider.url + '/')
-    _assert_refused(hops[-1], 403, "Access denied for 'me@example.com'", 'not a member',
-                    'ops, platform/infra')
+    _assert_refused(hops[-1], 403, "Access denied for 'me@example.com'", 'not a member', 'ops, platform/infra')
     assert fake.requests_to('gitlab', 'groups')[-1].args['min_access_level'] == '30'
 
     member = start('gitlab', dict(email='me@example.com', groups=[('dev', 50), ('platform/infra', 30)]))
@@ -228,8 +254,9 @@ def test_gitlab_groups_are_read_past_the_first_page(start, monkeypatch):
     assert follow(requests.Session(), server.url + '/')[-1].status_code == 200
 
 
-@pytest.mark.parametrize('next_url', ['//evil.com', 'https://evil.com', '/\\evil.com', '/\t/evil.com',
-                                      'javascript:alert(1)', '/logout'])
+@pytest.mark.parametrize(
+    'next_url', ['//evil.com', 'https://evil.com', '/\\evil.com', '/\t/evil.com', 'javascript:alert(1)', '/logout']
+)
 def test_an_off_site_next_lands_on_the_home_page(start, next_url):
     server = start('google')
     session = requests.Session()
@@ -253,8 +280,9 @@ def test_url_prefix_is_kept_and_next_cannot_leave_it(start):
 def test_the_provider_saying_no_or_failing_is_explained(start, fake):
     server = start('google')
     fake.declines = True
-    _assert_refused(follow(requests.Session(), server.url + '/')[-1], 403, 'Google did not grant access',
-                    'Sign-in cancelled')
+    _assert_refused(
+        follow(requests.Session(), server.url + '/')[-1], 403, 'Google did not grant access', 'Sign-in cancelled'
+    )
     fake.declines = False
     fake.broken.add(('google', 'token'))
     _assert_refused(follow(requests.Session(), server.url + '/')[-1], 502, 'Google failed to answer (HTTP 500)')
@@ -265,6 +293,7 @@ def test_the_provider_saying_no_or_failing_is_explained(start, fake):
 
 def test_an_unreachable_provider_is_a_502_not_a_500(start, fake):
     from tests.support.processes import free_port
+
     endpoints = fake.endpoints()
     endpoints['okta']['token'] = f'http://127.0.0.1:{free_port()}/token'
     server = start('okta', oauth_endpoints=endpoints)
@@ -277,8 +306,9 @@ def test_a_code_the_provider_rejects_is_explained(start, fake):
         session = requests.Session()
         authorize = _start_login(server, session)
         state = query(authorize)['state']
-        refused = session.get(server.url + '/login', params={'code': 'made-up', 'state': state},
-                              allow_redirects=False, timeout=10)
+        refused = session.get(
+            server.url + '/login', params={'code': 'made-up', 'state': state}, allow_redirects=False, timeout=10
+        )
         name = 'GitHub' if provider == 'github' else 'GitLab'
         _assert_refused(refused, 403, f'{name} did not accept the sign-in')
 
@@ -306,7 +336,7 @@ def test_logout_is_a_post_with_the_token_and_get_only_asks(start):
     assert 'id="nav-logout"' in page.text and 'method="post" action="/logout"' in page.text  # a form, not a link
 
     ask = session.get(server.url + '/logout', allow_redirects=False, timeout=10)  # a bookmark, or another
-    assert ask.status_code == 200                                                  # site's <img src=/logout>
+    assert ask.status_code == 200  # site's <img src=/logout>
     assert 'Log out of Flower?' in ask.text and 'Signed in as me@example.com' in ask.text
     assert 'id="logout-confirm"' in ask.text and 'name="_xsrf"' in ask.text
     assert 'user=' not in ' '.join(ask.raw.headers.getlist('Set-Cookie'))
@@ -315,8 +345,13 @@ def test_logout_is_a_post_with_the_token_and_get_only_asks(start):
     token = re.search(r'name="_xsrf" value="([^"]+)"', ask.text).group(1)
     bare = session.post(server.url + '/logout', allow_redirects=False, timeout=10)
     assert bare.status_code == 403 and "'_xsrf' argument missing from POST" in html.unescape(bare.text)
-    other_site = session.post(server.url + '/logout', data={'_xsrf': token}, allow_redirects=False, timeout=10,
-                              headers={'Origin': 'http://evil.example', 'Sec-Fetch-Site': 'cross-site'})
+    other_site = session.post(
+        server.url + '/logout',
+        data={'_xsrf': token},
+        allow_redirects=False,
+        timeout=10,
+        headers={'Origin': 'http://evil.example', 'Sec-Fetch-Site': 'cross-site'},
+    )
     assert other_site.status_code == 403 and 'Cross-origin request forbidden' in other_site.text
     assert session.get(server.url + '/', allow_redirects=False, timeout=10).status_code == 200  # still in
 
@@ -338,12 +373,17 @@ class TrustingLoginHandler(BaseHandler):
 
 
 def test_custom_provider_classes_keep_working():
-    server = InProcessServer({'auth': '.*@example.com', 'cookie_secret': COOKIE_SECRET, 'xheaders': True,
-                              'auth_provider': f'{__name__}.TrustingLoginHandler'})
+    server = InProcessServer(
+        {
+            'auth': '.*@example.com',
+            'cookie_secret': COOKIE_SECRET,
+            'xheaders': True,
+            'auth_provider': f'{__name__}.TrustingLoginHandler',
+        }
+    )
     try:
         session = requests.Session()
-        login = session.get(server.url + '/login?email=me@example.com&next=/tasks', allow_redirects=False,
-                            timeout=10)
+        login = session.get(server.url + '/login?email=me@example.com&next=/tasks', allow_redirects=False, timeout=10)
         assert login.status_code == 302 and login.headers['Location'] == '/tasks'
         cookie = set_cookie_line(login, 'user')
         assert 'HttpOnly' in cookie and 'SameSite=Lax' in cookie and 'Secure' not in cookie
@@ -353,8 +393,12 @@ def test_custom_provider_classes_keep_working():
         intruder.get(server.url + '/login?email=me@example.com.evil.com', allow_redirects=False, timeout=10)
         assert intruder.get(server.url + '/tasks', allow_redirects=False, timeout=10).status_code == 302
 
-        behind_tls = requests.get(server.url + '/login?email=me@example.com', allow_redirects=False, timeout=10,
-                                  headers={'X-Forwarded-Proto': 'https'})
+        behind_tls = requests.get(
+            server.url + '/login?email=me@example.com',
+            allow_redirects=False,
+            timeout=10,
+            headers={'X-Forwarded-Proto': 'https'},
+        )
         assert 'Secure' in set_cookie_line(behind_tls, 'user')
     finally:
         server.stop()

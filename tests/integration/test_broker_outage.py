@@ -27,8 +27,12 @@ ADD = 'tests.support.celeryapp.add'
 def _task_arrives(server, app, x, timeout=60):
     """Send add(x, x) and wait until the server shows it succeeded."""
     result = app.send_task(ADD, args=(x, x))
-    wait_for(lambda: server.get('/api/tasks').json().get(result.id, {}).get('state') == 'SUCCESS', timeout,
-             interval=0.3, message=f'task {result.id} to arrive as SUCCESS')
+    wait_for(
+        lambda: server.get('/api/tasks').json().get(result.id, {}).get('state') == 'SUCCESS',
+        timeout,
+        interval=0.3,
+        message=f'task {result.id} to arrive as SUCCESS',
+    )
     return result.id
 
 
@@ -44,8 +48,9 @@ def _ready(server):
 
 
 def _probe_event(uuid):
-    return event('task-received', 'probe@outage', time.time(), uuid=uuid, name='outage.probe', args='()',
-                 kwargs='{}', retries=0)
+    return event(
+        'task-received', 'probe@outage', time.time(), uuid=uuid, name='outage.probe', args='()', kwargs='{}', retries=0
+    )
 
 
 def test_a_45_second_outage_readiness_fails_and_events_flow_within_2_seconds_of_the_restart(processes):
@@ -58,8 +63,12 @@ def test_a_45_second_outage_readiness_fails_and_events_flow_within_2_seconds_of_
     server = Server(broker)
     processes.append(server)
     # a slow machine may take seconds to start the worker: send the first task once it is listening
-    wait_for(lambda: any(server.get('/api/workers', params={'status': 1}).json().values()), 60, interval=0.3,
-             message='the worker to show as online')
+    wait_for(
+        lambda: any(server.get('/api/workers', params={'status': 1}).json().values()),
+        60,
+        interval=0.3,
+        message='the worker to show as online',
+    )
     app = celery_app_for(broker)
     _task_arrives(server, app, 1)
     assert (_ready(server).status_code, _ready(server).text) == (200, 'OK')
@@ -78,8 +87,11 @@ def test_a_45_second_outage_readiness_fails_and_events_flow_within_2_seconds_of_
         assert server.get('/healthcheck').text == 'OK'
         not_ready = _ready(server)
         assert not_ready.status_code == 503
-        assert re.fullmatch(r'NOT READY: event stream down since \S+Z: connection (refused|reset|closed) .*broker '
-                            r'down or restarted.*', not_ready.text), not_ready.text
+        assert re.fullmatch(
+            r'NOT READY: event stream down since \S+Z: connection (refused|reset|closed) .*broker '
+            r'down or restarted.*',
+            not_ready.text,
+        ), not_ready.text
         assert server.get('/api/tasks').status_code == 200
         time.sleep(1.0)  # the outage's length is the scenario, not a wait for something to happen
     assert server.alive()
@@ -94,6 +106,7 @@ def test_a_45_second_outage_readiness_fails_and_events_flow_within_2_seconds_of_
         published.append(f'probe-{len(published)}')
         publish_burst(port, [_probe_event(published[-1])])
         return set(published) & set(server.get('/api/tasks', params={'limit': 100}, timeout=2).json())
+
     wait_for(a_probe_arrived, 30, interval=0.1, message='an event published after the restart to be applied')
     resumed_after = time.monotonic() - restarted_at
     assert resumed_after < 2.0, f'events flowed again only {resumed_after:.2f} s after Redis was restarted'
@@ -127,8 +140,11 @@ def test_server_starts_without_broker_and_catches_up(processes):
     processes.append(server)
     assert server.get('/healthcheck').text == 'OK'
     assert _ready(server).status_code == 503
-    wait_for(lambda: 'Event stream down: cannot connect to the broker' in server.output(), 30,
-             message='the log to report the failure')
+    wait_for(
+        lambda: 'Event stream down: cannot connect to the broker' in server.output(),
+        30,
+        message='the log to report the failure',
+    )
     assert 'connection refused (broker down or restarted)' in server.output()
     assert _ready(server).text.startswith('NOT READY: event stream down since ')
 
@@ -141,8 +157,11 @@ def test_server_starts_without_broker_and_catches_up(processes):
     processes.append(worker)
     _task_arrives(server, celery_app_for(broker), 3, timeout=90)
     hostname = f'late@{socket.gethostname()}'
-    wait_for(lambda: server.get('/api/workers', params={'status': 1}).json().get(hostname), 30,
-             message='the late worker to be seen online')
+    wait_for(
+        lambda: server.get('/api/workers', params={'status': 1}).json().get(hostname),
+        30,
+        message='the late worker to be seen online',
+    )
 
 
 class _NoLoop:
@@ -159,6 +178,7 @@ def test_the_kombu_path_retries_quickly_and_reconnects_within_2_seconds(processe
     from celery import Celery
 
     from flower.events import Events
+
     redis_server = _private_redis_or_skip()
     processes.append(redis_server)
     events = Events(Celery('kombu-path', broker=redis_server.url), enable_events=False, raw_redis=False)

@@ -33,12 +33,16 @@ def test_counts_real_celery_messages_and_follows_consumption(tmp_path):
 
     broker = broker_for(app.connection_for_read().as_uri(include_password=True), transport_options=options)
     assert lengths(broker, ['celery', 'reports.daily', 'idle']) == [
-        {'name': 'celery', 'messages': 3}, {'name': 'reports.daily', 'messages': 2},
-        {'name': 'idle', 'messages': 0}]
+        {'name': 'celery', 'messages': 3},
+        {'name': 'reports.daily', 'messages': 2},
+        {'name': 'idle', 'messages': 0},
+    ]
 
     with Connection('filesystem://', transport_options=options) as conn:
         queue = conn.SimpleQueue('celery')
         queue.get(timeout=5).ack()
         queue.close()
     assert lengths(broker, ['celery', 'reports.daily']) == [
-        {'name': 'celery', 'messages': 2}, {'name': 'reports.daily', 'messages': 2}]
+        {'name': 'celery', 'messages': 2},
+        {'name': 'reports.daily', 'messages': 2},
+    ]

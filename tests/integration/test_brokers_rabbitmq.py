@@ -50,13 +50,16 @@ def vhost():
     try:
         requests.get(f'{API}/overview', auth=AUTH, timeout=5).raise_for_status()
     except requests.RequestException as exc:
-        unavailable(f'RabbitMQ management API on 127.0.0.1:15672 is not reachable ({exc.__class__.__name__}); '
-                    'enable it with `rabbitmq-plugins enable rabbitmq_management`')
+        unavailable(
+            f'RabbitMQ management API on 127.0.0.1:15672 is not reachable ({exc.__class__.__name__}); '
+            'enable it with `rabbitmq-plugins enable rabbitmq_management`'
+        )
     name = f'flowertest-brokers-{uuid.uuid4().hex[:10]}'
     path = quote(name, safe='')
     requests.put(f'{API}/vhosts/{path}', auth=AUTH, timeout=10).raise_for_status()
-    requests.put(f'{API}/permissions/{path}/guest', auth=AUTH, timeout=10,
-                 json={'configure': '.*', 'write': '.*', 'read': '.*'}).raise_for_status()
+    requests.put(
+        f'{API}/permissions/{path}/guest', auth=AUTH, timeout=10, json={'configure': '.*', 'write': '.*', 'read': '.*'}
+    ).raise_for_status()
     yield name
     requests.delete(f'{API}/vhosts/{path}', auth=AUTH, timeout=30)
 
@@ -73,8 +76,7 @@ def publish(url: str, queue: str, count: int) -> None:
         declared = Queue(queue, exchange=exchange, routing_key=queue)
         with conn.Producer() as producer:
             for i in range(count):
-                producer.publish({'n': i}, exchange=exchange, routing_key=queue, declare=[declared],
-                                 retry=True)
+                producer.publish({'n': i}, exchange=exchange, routing_key=queue, declare=[declared], retry=True)
 
 
 def lengths(broker, names) -> list[dict]:
@@ -83,17 +85,20 @@ def lengths(broker, names) -> list[dict]:
             return await broker.queues(names)
         finally:
             await broker.close()
+
     return asyncio.run(ask())
 
 
 def settled(broker, names, expected: dict[str, int], timeout: float = 30.0) -> list[dict]:
     """Poll until the API reports ``expected`` messages per queue; return the last answer."""
+
     def matches():
         answer = lengths(broker, names)
         asked = [q for q in answer if q['name'] in names]  # the vhost's other queues follow them
         # the statistics fields (consumers, ...) may come a little after the message counts
         settled_fields = all('consumers' in q for q in asked)
         return answer if settled_fields and {q['name']: q.get('messages') for q in asked} == expected else None
+
     return wait_for(matches, timeout, interval=0.5, message=f'the management API to report {expected}')
 
 
@@ -108,7 +113,11 @@ def test_messages_published_to_queues_without_consumers(amqp_url):
     assert names[2:] == sorted(names[2:])  # then the vhost's other queues, by name
     jobs = answer[1]
     assert (jobs['messages'], jobs['messages_ready'], jobs['messages_unacknowledged'], jobs['consumers']) == (
-        5, 5, 0, 0)
+        5,
+        5,
+        0,
+        0,
+    )
     # RabbitMQ adds idle_since only once the queue has been idle for a while: not something to wait for here
     assert jobs['vhost'] == amqp_url.rsplit('/', 1)[1]
 
@@ -127,6 +136,7 @@ def test_real_celery_messages_with_an_explicit_broker_api(amqp_url, vhost):
 
 def test_unacknowledged_messages_and_consumers_are_reported(amqp_url):
     from kombu import Consumer
+
     publish(amqp_url, 'inflight', 4)
     with Connection(amqp_url) as conn:
         channel = conn.channel()
@@ -140,8 +150,10 @@ def test_unacknowledged_messages_and_consumers_are_reported(amqp_url):
 
             def two_unacked():
                 q = lengths(broker, ['inflight'])[0]  # the vhost's other queues follow
-                return q if q.get('messages_unacknowledged') == 2 and q.get('messages') == 4 and \
-                    'consumers' in q else None
+                return (
+                    q if q.get('messages_unacknowledged') == 2 and q.get('messages') == 4 and 'consumers' in q else None
+                )
+
             q = wait_for(two_unacked, 30, interval=0.5, message='2 unacknowledged of 4')
             assert q['messages_ready'] == 2 and q['consumers'] == 1
             for message in held:
@@ -152,10 +164,13 @@ def test_wrong_password_in_broker_api_falls_back_to_amqp_and_says_why(amqp_url):
     publish(amqp_url, 'refused-jobs', 2)
     broker = broker_for(amqp_url, broker_api='http://guest:not-the-password@127.0.0.1:15672/api/')
     assert lengths(broker, ['refused-jobs', 'absent']) == [
-        {'name': 'refused-jobs', 'messages': 2, 'messages_ready': 2, 'consumers': 0}]
+        {'name': 'refused-jobs', 'messages': 2, 'messages_ready': 2, 'consumers': 0}
+    ]
     assert broker.source == 'amqp'
-    assert broker.source_note == ("RabbitMQ management API at http://127.0.0.1:15672/api/ refused the credentials "
-                                  "of user 'guest' (401). Read over AMQP instead (ready messages only).")
+    assert broker.source_note == (
+        "RabbitMQ management API at http://127.0.0.1:15672/api/ refused the credentials "
+        "of user 'guest' (401). Read over AMQP instead (ready messages only)."
+    )
 
 
 def test_wrong_password_everywhere_is_a_clear_error_not_an_empty_list(vhost):
@@ -164,8 +179,10 @@ def test_wrong_password_everywhere_is_a_clear_error_not_an_empty_list(vhost):
     with pytest.raises(BrokerError) as info:
         lengths(broker, ['jobs'])
     message = str(info.value)
-    assert message.startswith("RabbitMQ management API at http://127.0.0.1:15672/api/ refused the credentials of "
-                              "user 'guest' (401). Reading over AMQP failed too: RabbitMQ at 127.0.0.1:5672/")
+    assert message.startswith(
+        "RabbitMQ management API at http://127.0.0.1:15672/api/ refused the credentials of "
+        "user 'guest' (401). Reading over AMQP failed too: RabbitMQ at 127.0.0.1:5672/"
+    )
     assert 'ACCESS_REFUSED' in message and 'not-the-password' not in message
 
 
@@ -178,8 +195,10 @@ def test_unknown_vhost_is_named_in_the_error(vhost):
 def test_api_that_is_not_there_fails_fast_with_a_hint(vhost):
     port = free_port()  # nothing listens here
     amqp_port = free_port()  # nor here: both sources fail
-    broker = broker_for(f'amqp://guest:secret-pw@127.0.0.1:{amqp_port}/{vhost}',
-                        broker_api=f'http://guest:secret-pw@127.0.0.1:{port}/api/')
+    broker = broker_for(
+        f'amqp://guest:secret-pw@127.0.0.1:{amqp_port}/{vhost}',
+        broker_api=f'http://guest:secret-pw@127.0.0.1:{port}/api/',
+    )
     started = time.monotonic()
     with pytest.raises(BrokerUnreachable) as info:
         lengths(broker, ['jobs'])
@@ -194,8 +213,9 @@ def test_api_that_is_not_there_fails_fast_with_a_hint(vhost):
 def test_without_the_management_api_lengths_come_over_amqp(amqp_url):
     publish(amqp_url, 'plain-amqp', 4)
     broker = broker_for(amqp_url, broker_api=f'http://127.0.0.1:{free_port()}/api/')
-    assert lengths(broker, ['plain-amqp']) == [{'name': 'plain-amqp', 'messages': 4, 'messages_ready': 4,
-                                                'consumers': 0}]
+    assert lengths(broker, ['plain-amqp']) == [
+        {'name': 'plain-amqp', 'messages': 4, 'messages_ready': 4, 'consumers': 0}
+    ]
     assert broker.source == 'amqp' and 'could not be reached' in broker.source_note
 
 

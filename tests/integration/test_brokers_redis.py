@@ -41,6 +41,7 @@ def unavailable(reason: str):
 
 def sync_client(db: int = 0, **kwargs):
     import redis
+
     return redis.Redis(host=HOST, port=PORT, db=db, socket_timeout=2, socket_connect_timeout=2, **kwargs)
 
 
@@ -99,6 +100,7 @@ def lengths(broker, names) -> list[dict]:
             return await broker.queues(names)
         finally:
             await broker.close()
+
     return asyncio.run(ask())
 
 
@@ -112,8 +114,10 @@ def test_counts_real_celery_messages_per_queue(url, tag):
     app.close()
     names = [f'{tag}-b', f'{tag}-a', f'{tag}-empty']
     assert lengths(broker_for(url), names) == [
-        {'name': f'{tag}-b', 'messages': 2}, {'name': f'{tag}-a', 'messages': 3},
-        {'name': f'{tag}-empty', 'messages': 0}]
+        {'name': f'{tag}-b', 'messages': 2},
+        {'name': f'{tag}-a', 'messages': 3},
+        {'name': f'{tag}-empty', 'messages': 0},
+    ]
 
 
 def test_counts_messages_in_every_priority_list(url, tag, db):
@@ -146,7 +150,9 @@ def test_a_key_of_another_type_counts_zero_without_failing_the_rest(url, tag, db
     client.set(f'{tag}-clash', 'not a list')
     client.lpush(f'{tag}-ok', 'm1', 'm2')
     assert lengths(broker_for(url), [f'{tag}-clash', f'{tag}-ok']) == [
-        {'name': f'{tag}-clash', 'messages': 0}, {'name': f'{tag}-ok', 'messages': 2}]
+        {'name': f'{tag}-clash', 'messages': 0},
+        {'name': f'{tag}-ok', 'messages': 2},
+    ]
 
 
 def test_many_queues_in_one_call_and_the_llen_fallback_agree(url, tag, db):
@@ -183,8 +189,22 @@ class PrivateServer:
     def __init__(self, *args: str, port: int | None = None, config: Path | None = None):
         self.dir = Path(tempfile.mkdtemp(prefix='flowertest-brokers-'))
         self.port = free_port() if port is None else port
-        head = [str(config)] if config else ['--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
-                                             '--appendonly', 'no', '--dir', str(self.dir)]
+        head = (
+            [str(config)]
+            if config
+            else [
+                '--port',
+                str(self.port),
+                '--bind',
+                '127.0.0.1',
+                '--save',
+                '',
+                '--appendonly',
+                'no',
+                '--dir',
+                str(self.dir),
+            ]
+        )
         self.process = Process([redis_server_exe(), *head, *args], name=f'redis-{self.port}')
 
     def wait_ready(self, ping) -> None:
@@ -192,6 +212,7 @@ class PrivateServer:
             if not self.process.alive():
                 raise AssertionError(f'redis-server exited:\n{self.process.output()}')
             return ping()
+
         wait_for(ready, 15, message=f'private redis-server {self.process.args[1:]}')
 
     def stop(self) -> None:
@@ -210,6 +231,7 @@ def servers():
 
 def start_plain(servers, *args, port: int | None = None) -> PrivateServer:
     import redis
+
     server = PrivateServer(*args, port=port)
     servers.append(server)
     password = args[args.index('--requirepass') + 1] if '--requirepass' in args else None
@@ -219,6 +241,7 @@ def start_plain(servers, *args, port: int | None = None) -> PrivateServer:
 
 def test_a_dead_redis_is_a_clear_error_within_seconds_and_a_restarted_one_is_read_at_once(servers):
     import redis
+
     server = start_plain(servers)
     redis.Redis(port=server.port).lpush('q', 'm')
     url = f'redis://127.0.0.1:{server.port}/0'
@@ -239,13 +262,16 @@ def test_a_dead_redis_is_a_clear_error_within_seconds_and_a_restarted_one_is_rea
 
     elapsed, message, after_restart = asyncio.run(before_during_and_after())
     assert elapsed < 3
-    assert message.startswith(f'Redis at redis://127.0.0.1:{server.port}/0 could not be reached: '
-                              f'Error 111 connecting to 127.0.0.1:{server.port}.')
+    assert message.startswith(
+        f'Redis at redis://127.0.0.1:{server.port}/0 could not be reached: '
+        f'Error 111 connecting to 127.0.0.1:{server.port}.'
+    )
     assert after_restart == [{'name': 'q', 'messages': 2}]
 
 
 def test_a_server_that_refuses_scripts_is_counted_with_llen(servers):
     import redis
+
     server = start_plain(servers)
     admin = redis.Redis(port=server.port)
     admin.execute_command('ACL', 'SETUSER', 'noscripts', 'on', '>pw', '~*', '+@all', '-@scripting')
@@ -274,6 +300,7 @@ def test_a_redis_that_never_answers_times_out_within_seconds():
 
 def test_password_protected_redis(servers):
     import redis
+
     server = start_plain(servers, '--requirepass', 'top-secret')
     redis.Redis(port=server.port, password='top-secret').rpush('q', 'a', 'b')
     for url in [f'redis://127.0.0.1:{server.port}/0', f'redis://:wrong-guess@127.0.0.1:{server.port}/0']:
@@ -283,7 +310,8 @@ def test_password_protected_redis(servers):
         assert message.startswith(f'Redis at redis://127.0.0.1:{server.port}/0 refused the credentials')
         assert 'wrong-guess' not in message and 'top-secret' not in message
     assert lengths(broker_for(f'redis://:top-secret@127.0.0.1:{server.port}/0'), ['q']) == [
-        {'name': 'q', 'messages': 2}]
+        {'name': 'q', 'messages': 2}
+    ]
 
 
 def test_a_db_the_server_does_not_have(servers):
@@ -294,6 +322,7 @@ def test_a_db_the_server_does_not_have(servers):
 
 def test_unix_socket(servers):
     import redis
+
     path_dir = Path(tempfile.mkdtemp(prefix='flowertest-sock-'))
     sock = path_dir / 'redis.sock'
     server = PrivateServer('--unixsocket', str(sock), '--unixsocketperm', '700', port=0)
@@ -312,31 +341,66 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     if openssl is None:
         unavailable('openssl is not installed (needed to make a TLS certificate)')
     cert, key = folder / 'cert.pem', folder / 'key.pem'
-    subprocess.run([openssl, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', str(key), '-out',
-                    str(cert), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            openssl,
+            'req',
+            '-x509',
+            '-newkey',
+            'rsa:2048',
+            '-nodes',
+            '-keyout',
+            str(key),
+            '-out',
+            str(cert),
+            '-days',
+            '1',
+            '-subj',
+            '/CN=127.0.0.1',
+            '-addext',
+            'subjectAltName=IP:127.0.0.1',
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 
 def test_tls_with_broker_use_ssl(servers, tmp_path):
     import redis
+
     cert, key = make_certificate(tmp_path)
     tls_port = free_port()
-    server = PrivateServer('--tls-port', str(tls_port), '--tls-cert-file', str(cert), '--tls-key-file', str(key),
-                           '--tls-ca-cert-file', str(cert), '--tls-auth-clients', 'no', port=0)
+    server = PrivateServer(
+        '--tls-port',
+        str(tls_port),
+        '--tls-cert-file',
+        str(cert),
+        '--tls-key-file',
+        str(key),
+        '--tls-ca-cert-file',
+        str(cert),
+        '--tls-auth-clients',
+        'no',
+        port=0,
+    )
     servers.append(server)
 
     def tls_client(**kwargs):
-        return redis.Redis(host='127.0.0.1', port=tls_port, ssl=True, ssl_ca_certs=str(cert), socket_timeout=0.5,
-                           **kwargs)
+        return redis.Redis(
+            host='127.0.0.1', port=tls_port, ssl=True, ssl_ca_certs=str(cert), socket_timeout=0.5, **kwargs
+        )
 
     server.wait_ready(lambda: tls_client().ping())
     tls_client(db=2).rpush('q', 'a', 'b')
     trusted = {'ssl_cert_reqs': 'required', 'ssl_ca_certs': str(cert)}
     assert lengths(broker_for(f'rediss://127.0.0.1:{tls_port}/2', broker_use_ssl=trusted), ['q']) == [
-        {'name': 'q', 'messages': 2}]
+        {'name': 'q', 'messages': 2}
+    ]
     assert lengths(broker_for(f'redis://127.0.0.1:{tls_port}/2', broker_use_ssl=trusted), ['q']) == [
-        {'name': 'q', 'messages': 2}]
+        {'name': 'q', 'messages': 2}
+    ]
     # Verification is on by default: a self-signed server certificate is refused, and the message says so.
     with pytest.raises(BrokerUnreachable, match='certificate verify failed'):
         lengths(broker_for(f'rediss://127.0.0.1:{tls_port}/2'), ['q'])
@@ -344,19 +408,26 @@ def test_tls_with_broker_use_ssl(servers, tmp_path):
 
 def test_sentinel(servers, tmp_path):
     import redis
+
     master = start_plain(servers)
     redis.Redis(port=master.port, db=3).rpush('q', *range(4))
     sentinel_port = free_port()
     conf = tmp_path / 'sentinel.conf'
-    conf.write_text(f'port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n'
-                    f'sentinel monitor flowermaster 127.0.0.1 {master.port} 1\n')
+    conf.write_text(
+        f'port {sentinel_port}\nbind 127.0.0.1\ndir {tmp_path}\n'
+        f'sentinel monitor flowermaster 127.0.0.1 {master.port} 1\n'
+    )
     sentinel = PrivateServer('--sentinel', port=sentinel_port, config=conf)
     servers.append(sentinel)
-    sentinel.wait_ready(lambda: redis.Redis(port=sentinel_port, socket_timeout=0.5).execute_command(
-        'SENTINEL', 'get-master-addr-by-name', 'flowermaster'))
+    sentinel.wait_ready(
+        lambda: redis.Redis(port=sentinel_port, socket_timeout=0.5).execute_command(
+            'SENTINEL', 'get-master-addr-by-name', 'flowermaster'
+        )
+    )
     url = f'sentinel://127.0.0.1:{sentinel_port}/3'
     assert lengths(broker_for(url, transport_options={'master_name': 'flowermaster'}), ['q']) == [
-        {'name': 'q', 'messages': 4}]
+        {'name': 'q', 'messages': 4}
+    ]
     with pytest.raises(BrokerUnreachable, match="No master found for 'nosuchmaster'"):
         lengths(broker_for(url, transport_options={'master_name': 'nosuchmaster'}), ['q'])
 
@@ -366,6 +437,7 @@ def test_sentinel(servers, tmp_path):
 
 def test_monitor_gauge_moves_when_messages_are_queued_and_drained(url, tag):
     from kombu import Connection
+
     queue = f'{tag}-gauge'
     app = producer_app(url)
 
@@ -393,6 +465,7 @@ def test_monitor_gauge_moves_when_messages_are_queued_and_drained(url, tag):
                     for _ in range(count):
                         simple.get(timeout=5).ack()
                     simple.close()
+
             await asyncio.to_thread(drain, 6)
             await gauge_reads(0, 'drained')
             assert monitor.last_error is None

@@ -25,6 +25,7 @@ def server(monkeypatch):
     @capp.task(name='hooks.add')
     def add(x, y):
         return x + y
+
     # nothing may go on the wire unless a test put a control method in place
     capp.control.broadcast = MagicMock(side_effect=AssertionError('broadcast called: the method was bypassed'))
     server = InProcessServer(capp=capp)
@@ -44,7 +45,9 @@ def fake_inspections(server, answering=()):
             if workername in answering:
                 inspector.workers[workername] = {'stats': {'pool': {'max-concurrency': 4}}, 'timestamp': 1.0}
             return [workername] if workername in answering else []
+
         return asyncio.ensure_future(refresh())
+
     server.on_loop(setattr, inspector, 'inspect', inspect)
     return asked
 
@@ -65,8 +68,7 @@ def test_a_patched_is_worker_lets_commands_through_to_patched_control_methods(se
     assert [c.args[0] for c in is_worker.call_args_list] == ['w1', 'w1', 'w1']
     control.pool_grow.assert_called_once_with(n=2, destination=['w1'], reply=True)
     control.time_limit.assert_called_once_with('hooks.add', hard=10.0, soft=None, destination=['w1'], reply=True)
-    control.broadcast.assert_called_once_with('add_consumer', destination=['w1'], reply=True,
-                                              arguments={'queue': 'q1'})
+    control.broadcast.assert_called_once_with('add_consumer', destination=['w1'], reply=True, arguments={'queue': 'q1'})
 
 
 def test_a_subclass_that_refuses_a_worker_is_honoured_even_for_an_inspected_one(server):

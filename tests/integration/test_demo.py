@@ -33,6 +33,7 @@ LOG_CAP_PER_PROCESS = 2 * MB  # a .log of at most 1 MB plus its .log.1 (see flow
 
 # -- running the demo ---------------------------------------------------------------------------------------
 
+
 class Demo(Process):
     """``python -m flower demo`` on a free port, its folder under ``tmp_path``."""
 
@@ -41,10 +42,16 @@ class Demo(Process):
         self.url = f'http://127.0.0.1:{self.port}'
         self.tmp_path = tmp_path
         # api_open=False: as a user starts it, so the demo makes a login of its own
-        env = {'FLOWER_UNAUTHENTICATED_API': 'true' if api_open else '', 'TMPDIR': str(tmp_path),
-               'PYTHONPATH': str(REPO)}
-        super().__init__([sys.executable, '-m', 'flower', 'demo', f'--port={self.port}', '--address=127.0.0.1',
-                          *args], env=env, name='demo')
+        env = {
+            'FLOWER_UNAUTHENTICATED_API': 'true' if api_open else '',
+            'TMPDIR': str(tmp_path),
+            'PYTHONPATH': str(REPO),
+        }
+        super().__init__(
+            [sys.executable, '-m', 'flower', 'demo', f'--port={self.port}', '--address=127.0.0.1', *args],
+            env=env,
+            name='demo',
+        )
         self.folder = wait_for(self._folder, 30, message=f'the demo folder to be announced:\n{self.output()}')
         wait_for(self._healthy, 30, message='the demo server to answer /healthcheck')
 
@@ -100,7 +107,9 @@ def running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    state = subprocess.run(['ps', '-o', 'stat=', '-p', str(pid)], capture_output=True, text=True, check=False).stdout.strip()
+    state = subprocess.run(
+        ['ps', '-o', 'stat=', '-p', str(pid)], capture_output=True, text=True, check=False
+    ).stdout.strip()
     return bool(state) and not state.startswith('Z')
 
 
@@ -117,6 +126,7 @@ def disk_usage(folder: Path) -> int:
 
 
 # -- the whole demo --------------------------------------------------------------------------------------------
+
 
 @pytest.mark.slow
 def test_demo_shows_a_live_cluster_and_sigint_stops_every_process(tmp_path):
@@ -138,13 +148,19 @@ def test_demo_shows_a_live_cluster_and_sigint_stops_every_process(tmp_path):
                         seen[state] = tasks
             return {'workers', 'SUCCESS', 'FAILURE', 'RETRY'} <= seen.keys()
 
-        wait_for(cluster_is_live, max(1.0, deadline - time.monotonic()), interval=0.05,
-                 message=f'an online worker and SUCCESS/FAILURE/RETRY tasks (seen: {sorted(seen)})')
+        wait_for(
+            cluster_is_live,
+            max(1.0, deadline - time.monotonic()),
+            interval=0.05,
+            message=f'an online worker and SUCCESS/FAILURE/RETRY tasks (seen: {sorted(seen)})',
+        )
         assert {name.split('@', 1)[0] for name in seen['workers']} <= {'demo1', 'demo2'}
         assert all(task['state'] == 'SUCCESS' for task in seen['SUCCESS'].values())
         assert {task['name'] for task in seen['FAILURE'].values()} <= {'shop.payments.charge', 'shop.inventory.sync'}
-        assert any('CardDeclined' in (task.get('exception') or '') or
-                   'WarehouseUnavailable' in (task.get('exception') or '') for task in seen['FAILURE'].values())
+        assert any(
+            'CardDeclined' in (task.get('exception') or '') or 'WarehouseUnavailable' in (task.get('exception') or '')
+            for task in seen['FAILURE'].values()
+        )
         assert {task['name'] for task in seen['RETRY'].values()} == {'shop.inventory.sync'}
 
         # /metrics counts what the API shows; read after the API, so it can only have counted more since
@@ -163,8 +179,11 @@ def test_demo_shows_a_live_cluster_and_sigint_stops_every_process(tmp_path):
 
         os.kill(demo.pid, signal.SIGINT)
         assert demo.popen.wait(30) == 0, demo.output()
-        wait_for(lambda: not any(running(pid) for pid in children), 10,
-                 message=f'every child of the demo to exit: {sorted(p for p in children if running(p))}')
+        wait_for(
+            lambda: not any(running(pid) for pid in children),
+            10,
+            message=f'every child of the demo to exit: {sorted(p for p in children if running(p))}',
+        )
         assert not demo.folder.exists(), sorted(demo.folder.rglob('*'))[:20]
         assert 'Traceback' not in demo.output(), demo.output()
     finally:
@@ -178,18 +197,34 @@ def test_a_demo_started_as_a_user_does_prints_a_login_that_works_its_controls(tm
     # (a worker that has just started on a busy machine may take more than the default second to answer)
     demo = Demo(tmp_path, '--workers=1', '--rate=2', '--inspect_timeout=5000', api_open=False)
     try:
-        login = wait_for(lambda: re.search(r"Log in as user '(\w+)' with password '([\w-]+)'", demo.output()), 10,
-                         message='the login to be printed')
+        login = wait_for(
+            lambda: re.search(r"Log in as user '(\w+)' with password '([\w-]+)'", demo.output()),
+            10,
+            message='the login to be printed',
+        )
         auth = login.group(1), login.group(2)
         assert login.group(2) not in ' '.join(demo.args)  # not in the process's command line, for ps to show
         assert 'NO AUTHENTICATION IS CONFIGURED' not in demo.output()
         closed = requests.get(demo.url + '/api/workers', timeout=10)
         assert closed.status_code == 401
-        workers = wait_for(lambda: [name for name, info in requests.get(
-            demo.url + '/api/workers', params={'refresh': 1}, auth=auth, timeout=30).json().items()
-            if 'stats' in info], 60, interval=0.5, message='the demo worker to answer inspect')
-        response = requests.post(demo.url + '/api/task/rate-limit/shop.orders.confirm', auth=auth, timeout=30,
-                                 data={'workername': workers[0], 'ratelimit': '30/m'})
+        workers = wait_for(
+            lambda: [
+                name
+                for name, info in requests.get(demo.url + '/api/workers', params={'refresh': 1}, auth=auth, timeout=30)
+                .json()
+                .items()
+                if 'stats' in info
+            ],
+            60,
+            interval=0.5,
+            message='the demo worker to answer inspect',
+        )
+        response = requests.post(
+            demo.url + '/api/task/rate-limit/shop.orders.confirm',
+            auth=auth,
+            timeout=30,
+            data={'workername': workers[0], 'ratelimit': '30/m'},
+        )
         assert response.status_code == 200, response.text
         assert response.json() == {'message': 'new rate limit set successfully'}
         page = requests.get(demo.url + '/workers', auth=auth, timeout=10)
@@ -224,8 +259,11 @@ def test_children_end_themselves_when_the_demo_is_killed(tmp_path):
         os.kill(demo.pid, signal.SIGKILL)
         demo.popen.wait(10)
         # a worker shuts down warm (7-8 s on this broker); the lifeline kills its group after 30 s at the latest
-        wait_for(lambda: not any(running(pid) for pid in children), 45,
-                 message=f'orphans to exit: {sorted(p for p in children if running(p))}')
+        wait_for(
+            lambda: not any(running(pid) for pid in children),
+            45,
+            message=f'orphans to exit: {sorted(p for p in children if running(p))}',
+        )
         # it was each child's lifeline that stopped it
         for log in ('demo1.log', 'producer.out'):
             assert f'flower demo (PID {demo.pid}) is gone; stopping' in (demo.folder / 'logs' / log).read_text()
@@ -257,9 +295,11 @@ def test_folder_stays_within_its_bound_under_load(tmp_path):
         finished = counts['task-succeeded'] + counts['task-failed']
         results_on_disk = len(os.listdir(demo.folder / 'results'))
         peak = max(samples)
-        report = (f'peak {peak / MB:.1f} MB, bound {bound / MB:.1f} MB, {finished:.0f} tasks finished, '
-                  f'{results_on_disk} result files left; samples (MB): '
-                  f'{[round(s / MB, 1) for s in samples[::10]]}')
+        report = (
+            f'peak {peak / MB:.1f} MB, bound {bound / MB:.1f} MB, {finished:.0f} tasks finished, '
+            f'{results_on_disk} result files left; samples (MB): '
+            f'{[round(s / MB, 1) for s in samples[::10]]}'
+        )
         print(report)
         assert peak <= bound, report
         # the bound had to be enforced: a result file per finished task would not have fitted, and result files
@@ -283,24 +323,35 @@ def test_folder_stays_within_its_bound_under_load(tmp_path):
 
 # -- options ---------------------------------------------------------------------------------------------------
 
+
 def run_demo_command(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, '-m', 'flower', 'demo', *args], check=False, capture_output=True,
-                          text=True, timeout=60, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    return subprocess.run(
+        [sys.executable, '-m', 'flower', 'demo', *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--wrkers=2'], "Unknown option '--wrkers' (did you mean '--workers'?)"),
-    (['--no_such_thing'], "Unknown option '--no_such_thing'"),
-    (['--rate=fast'], "Invalid value 'fast' for option '--rate'"),
-    (['--rate=5000'], "for option '--rate': expected 0 to 1000"),
-    (['--workers=0'], "Invalid value 0 for option '--workers': expected 1 to 16"),
-    (['--pool=gevent'], "Invalid value 'gevent' for option '--pool': expected one of prefork, threads, solo"),
-    (['--concurrency'], "Option '--concurrency' requires a value"),
-    (['--max_folder_mb=1'], "for option '--max_folder_mb': expected 10 to 100000"),
-    (['--port=70000'], "Invalid value 70000 for option '--port'"),
-    (['-A', 'proj'], 'flower demo runs its own Celery app and broker; it does not take --app'),
-    (['--broker=redis://'], 'it does not take --broker'),
-])
+@pytest.mark.parametrize(
+    'args, message',
+    [
+        (['--wrkers=2'], "Unknown option '--wrkers' (did you mean '--workers'?)"),
+        (['--no_such_thing'], "Unknown option '--no_such_thing'"),
+        (['--rate=fast'], "Invalid value 'fast' for option '--rate'"),
+        (['--rate=5000'], "for option '--rate': expected 0 to 1000"),
+        (['--workers=0'], "Invalid value 0 for option '--workers': expected 1 to 16"),
+        (['--pool=gevent'], "Invalid value 'gevent' for option '--pool': expected one of prefork, threads, solo"),
+        (['--concurrency'], "Option '--concurrency' requires a value"),
+        (['--max_folder_mb=1'], "for option '--max_folder_mb': expected 10 to 100000"),
+        (['--port=70000'], "Invalid value 70000 for option '--port'"),
+        (['-A', 'proj'], 'flower demo runs its own Celery app and broker; it does not take --app'),
+        (['--broker=redis://'], 'it does not take --broker'),
+    ],
+)
 def test_bad_options_are_refused_with_a_message_that_names_them(args, message):
     result = run_demo_command(*args)
     assert result.returncode == 2, (result.stdout, result.stderr)
@@ -320,13 +371,17 @@ def test_help_lists_every_demo_option_and_docs_describe_them():
 def test_the_demo_makes_a_login_only_when_the_user_gave_none(monkeypatch):
     from flower.demo.cli import with_demo_login
     from flower.options import resolve
+
     monkeypatch.delenv('FLOWER_UNAUTHENTICATED_API', raising=False)
     argv, login = with_demo_login(['--port=1'], resolve(['--port=1'], environ={}).options)
     assert login[0] == 'demo' and len(login[1]) >= 16 and argv == ['--port=1', f'--basic_auth=demo:{login[1]}']
     assert resolve(argv, environ={}).options.basic_auth == [f'demo:{login[1]}']
     assert with_demo_login(['--port=1'], resolve(['--port=1'], environ={}).options)[1] != login  # new each run
-    for given, environ in ((['--basic_auth=me:pw'], {}), (['--auth=.*@example.com'], {}),
-                           ([], {'FLOWER_BASIC_AUTH': 'me:pw'})):
+    for given, environ in (
+        (['--basic_auth=me:pw'], {}),
+        (['--auth=.*@example.com'], {}),
+        ([], {'FLOWER_BASIC_AUTH': 'me:pw'}),
+    ):
         assert with_demo_login(given, resolve(given, environ=environ).options) == (given, None)
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')  # the user opened the API: that is their choice
     assert with_demo_login([], resolve([], environ={}).options) == ([], None)
@@ -341,6 +396,7 @@ def test_demo_options_are_taken_out_and_the_rest_is_left_for_the_server():
 
 
 # -- the janitor's rules (a folder laid out like a demo's, a fixed clock) ----------------------------------------
+
 
 def write(path: Path, size: int, age: float, now: float) -> Path:
     path.write_bytes(b'x' * size)
@@ -384,7 +440,7 @@ def test_janitor_expires_results_and_then_holds_the_budget_oldest_first(layout):
     assert report.expired_results == 1 and not expired.exists()
     assert report.bytes_before > 5 * MB >= report.bytes_after
     kept = [path for path in results if path.exists()]
-    assert kept and kept == results[-len(kept):], 'the oldest results go first'
+    assert kept and kept == results[-len(kept) :], 'the oldest results go first'
     assert all(path.exists() for path in tasks), 'task messages go only when results are not enough'
     assert disk_usage(layout.root) <= 5 * MB
 
@@ -393,7 +449,7 @@ def test_janitor_expires_results_and_then_holds_the_budget_oldest_first(layout):
     janitor.sweep()
     assert not any(path.exists() for path in results)
     kept_tasks = [path for path in tasks if path.exists()]
-    assert kept_tasks and kept_tasks == tasks[-len(kept_tasks):]
+    assert kept_tasks and kept_tasks == tasks[-len(kept_tasks) :]
     assert disk_usage(layout.data) <= 512 * 1024
 
 
@@ -410,14 +466,19 @@ def test_janitor_rotates_logs(layout):
 
 # -- the transport ---------------------------------------------------------------------------------------------
 
+
 def test_transport_never_hands_out_a_half_written_message(layout):
     """kombu's own filesystem transport creates the file before writing it, and a consumer listing the folder
     in between gets an empty message (a worker died of it within seconds). Here a writer and two readers race
     over large messages; every message arrives once and whole."""
     from kombu import Connection
 
-    options = {'data_folder_in': str(layout.data), 'data_folder_out': str(layout.data),
-               'control_folder': str(layout.control), 'polling_interval': 0.01}
+    options = {
+        'data_folder_in': str(layout.data),
+        'data_folder_out': str(layout.data),
+        'control_folder': str(layout.control),
+        'polling_interval': 0.01,
+    }
     total, body = 400, 'x' * 200_000
     received, errors = [], []
     stop = threading.Event()
@@ -466,8 +527,11 @@ def test_a_binding_table_is_whole_from_the_moment_it_exists(layout):
     adds to the table, and no staging file is left behind."""
     from kombu import Connection, Exchange, Queue
 
-    options = {'data_folder_in': str(layout.data), 'data_folder_out': str(layout.data),
-               'control_folder': str(layout.control)}
+    options = {
+        'data_folder_in': str(layout.data),
+        'data_folder_out': str(layout.data),
+        'control_folder': str(layout.control),
+    }
     exchange = Exchange('orders', type='direct')
     with Connection('filesystem://', transport=TRANSPORT, transport_options=options) as conn:
         channel = conn.default_channel
@@ -481,9 +545,11 @@ def test_a_binding_table_is_whole_from_the_moment_it_exists(layout):
 
 # -- folders left by killed demos --------------------------------------------------------------------------------
 
+
 def test_only_folders_of_demos_whose_processes_are_all_gone_are_removed(tmp_path):
-    finished = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True,
-                              text=True, check=True)
+    finished = subprocess.run(
+        [sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True, text=True, check=True
+    )
     dead_pid = int(finished.stdout)
     dead = Layout(tmp_path / 'flower-demo-dead')
     dead.create()

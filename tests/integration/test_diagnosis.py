@@ -32,8 +32,12 @@ def test_a_broker_at_a_closed_port_is_shown_as_unreachable_with_the_reason(proce
     port = free_port()  # nothing listens there
     server = Server(f'redis://127.0.0.1:{port}/0')
     processes.append(server)
-    data = wait_for(lambda: (d := diagnosis(server)) and 'refused' in str(d) and d, 30, interval=0.3,
-                    message='the connection refusal in /api/diagnosis')
+    data = wait_for(
+        lambda: (d := diagnosis(server)) and 'refused' in str(d) and d,
+        30,
+        interval=0.3,
+        message='the connection refusal in /api/diagnosis',
+    )
     assert data['ok'] is False
     [finding] = data['findings']
     assert finding['code'] == 'broker_unreachable' and finding['severity'] == 'error'
@@ -62,16 +66,24 @@ def test_a_worker_without_task_events_is_named_with_the_fix(processes, redis_url
     processes.append(start_worker(redis_url, hostname, pool='solo', concurrency=1, task_events=False))
     server = Server(redis_url, args=['--enable_events=false'])
     processes.append(server)
-    wait_for(lambda: full_name in server.get('/api/workers', params={'status': '1'}).json(), 60, interval=0.5,
-             message=f'{full_name} online')
+    wait_for(
+        lambda: full_name in server.get('/api/workers', params={'status': '1'}).json(),
+        60,
+        interval=0.5,
+        message=f'{full_name} online',
+    )
     assert full_name not in str(diagnosis(server))  # idle: nothing wrong yet
 
     app = celery_app_for(redis_url)
     for i in range(3):
         app.send_task(f'{TASKS}.add', args=(i, i))
     # its heartbeats (every 2 s) count the tasks it ran; no task event ever arrives
-    finding = wait_for(lambda: next((f for f in diagnosis(server)['findings'] if f['code'] == 'no_task_events'),
-                                    None), 60, interval=0.5, message='the no_task_events finding')
+    finding = wait_for(
+        lambda: next((f for f in diagnosis(server)['findings'] if f['code'] == 'no_task_events'), None),
+        60,
+        interval=0.5,
+        message='the no_task_events finding',
+    )
     assert finding['workers'] == [full_name] and finding['severity'] == 'warning'
     assert '--enable_events=false' in finding['detail'] and '-E' in finding['fix']
     # indeed: the client's task-sent events show the tasks, but never as received or run by the worker
@@ -85,8 +97,11 @@ def test_a_worker_without_task_events_is_named_with_the_fix(processes, redis_url
 
 def links_with_counts(page_html: str) -> list[tuple[str, int]]:
     """(href, count) of every link on the workers page whose text is a number: the cards and the table."""
-    found = re.findall(r'<a[^>]*href="([^"]*/tasks[^"]*)"[^>]*>\s*(?:<span[^>]*>[^<]*</span>\s*)?'
-                       r'<span class="stat-value"[^>]*>(\d+)</span>', page_html)
+    found = re.findall(
+        r'<a[^>]*href="([^"]*/tasks[^"]*)"[^>]*>\s*(?:<span[^>]*>[^<]*</span>\s*)?'
+        r'<span class="stat-value"[^>]*>(\d+)</span>',
+        page_html,
+    )
     found += re.findall(r'<a href="([^"]*/tasks[^"]*)"[^>]*>(\d+)</a>', page_html)
     return [(html.unescape(href), int(count)) for href, count in found]
 
@@ -94,8 +109,14 @@ def links_with_counts(page_html: str) -> list[tuple[str, int]]:
 def rows_listed(server: Server, href: str) -> int:
     """How many rows the task list at ``href`` shows: the query its table sends (DataTables' endpoint)."""
     query = dict(re.findall(r'[?&]([^=&]+)=([^&]*)', href))
-    params = {'draw': 1, 'start': 0, 'length': 10, 'order[0][column]': 0, 'columns[0][data]': 'received',
-              'order[0][dir]': 'desc'}
+    params = {
+        'draw': 1,
+        'start': 0,
+        'length': 10,
+        'order[0][column]': 0,
+        'columns[0][data]': 'received',
+        'order[0][dir]': 'desc',
+    }
     params.update({key: requests_unquote(value) for key, value in query.items()})
     response = server.get('/tasks/datatable', params=params)
     assert response.status_code == 200, response.text
@@ -104,6 +125,7 @@ def rows_listed(server: Server, href: str) -> int:
 
 def requests_unquote(value: str) -> str:
     from urllib.parse import unquote
+
     return unquote(value)
 
 
@@ -113,8 +135,12 @@ def test_a_healthy_cluster_has_no_diagnosis_and_every_count_equals_its_list(proc
     processes.append(start_worker(redis_url, hostname, pool='threads', concurrency=2))
     server = Server(redis_url)
     processes.append(server)
-    wait_for(lambda: full_name in server.get('/api/workers', params={'status': '1'}).json(), 60, interval=0.5,
-             message=f'{full_name} online')
+    wait_for(
+        lambda: full_name in server.get('/api/workers', params={'status': '1'}).json(),
+        60,
+        interval=0.5,
+        message=f'{full_name} online',
+    )
 
     app = celery_app_for(redis_url)
     sent = [app.send_task(f'{TASKS}.add', args=(i, 1)) for i in range(3)]
@@ -125,6 +151,7 @@ def test_a_healthy_cluster_has_no_diagnosis_and_every_count_equals_its_list(proc
     def finished():
         tasks = server.get('/api/tasks').json()
         return [tasks.get(r.id, {}).get('state') for r in sent] == expected
+
     wait_for(finished, 60, interval=0.3, message='every task finished')
     assert diagnosis(server) == {'ok': True, 'findings': []}
 
@@ -150,4 +177,5 @@ def test_a_healthy_cluster_has_no_diagnosis_and_every_count_equals_its_list(proc
 
 def requests_quote(value: str) -> str:
     from urllib.parse import quote
+
     return quote(value, safe='')

@@ -86,18 +86,34 @@ def cluster(redis_url):
         env['FLOWER_QUEUE_LENGTH_INTERVAL'] = '0.5'  # 15 s in the example: too slow for a test
         prefix = '/' + env['FLOWER_URL_PREFIX'].strip('/')
         user, password = env['FLOWER_BASIC_AUTH'].split(',')[0].split(':', 1)
-        server = Server(redis_url, app=None, args=list(compose_service('flower')['command']), env=env,
-                        cwd=data_dir, wait=False)
+        server = Server(
+            redis_url, app=None, args=list(compose_service('flower')['command']), env=env, cwd=data_dir, wait=False
+        )
         started.append(server)
         server.wait_ready(prefix=prefix)
 
         worker_command = compose_service('worker')['command']
         worker_env = compose_env('worker')
-        worker_env.update(CELERY_BROKER_URL=redis_url, PYTHONPATH=str(EXAMPLES),
-                          CELERY_BEAT_SCHEDULE=os.path.join(data_dir, 'celerybeat-schedule'))
-        worker = Process([sys.executable, '-m', 'celery', *worker_command, '-n', f'{WORKER_NAME}@%h',
-                          '--without-gossip', '--without-mingle'], env=worker_env, cwd=EXAMPLES,
-                         name='example-worker')
+        worker_env.update(
+            CELERY_BROKER_URL=redis_url,
+            PYTHONPATH=str(EXAMPLES),
+            CELERY_BEAT_SCHEDULE=os.path.join(data_dir, 'celerybeat-schedule'),
+        )
+        worker = Process(
+            [
+                sys.executable,
+                '-m',
+                'celery',
+                *worker_command,
+                '-n',
+                f'{WORKER_NAME}@%h',
+                '--without-gossip',
+                '--without-mingle',
+            ],
+            env=worker_env,
+            cwd=EXAMPLES,
+            name='example-worker',
+        )
         started.append(worker)
 
         app = celery_app_for(redis_url)
@@ -110,13 +126,21 @@ def cluster(redis_url):
             app.send_task('tasks.add', args=('a', 1))  # TypeError: a failure
             text = cluster.metrics()
             exported = checker.exported_names(text)
-            needed = ('flower_worker_online', 'flower_events_total', 'flower_task_runtime_seconds_bucket',
-                      'flower_task_prefetch_time_seconds', 'flower_worker_prefetched_tasks',
-                      'flower_worker_number_of_currently_executing_tasks', 'flower_queue_length')
+            needed = (
+                'flower_worker_online',
+                'flower_events_total',
+                'flower_task_runtime_seconds_bucket',
+                'flower_task_prefetch_time_seconds',
+                'flower_worker_prefetched_tasks',
+                'flower_worker_number_of_currently_executing_tasks',
+                'flower_queue_length',
+            )
             failed = re.search(r'^flower_events_total\{[^}]*type="task-failed"', text, re.M)
             return text if all(n in exported.with_samples for n in needed) and failed else None
-        cluster.scrape = wait_for(everything_exported, 60, interval=1,
-                                  message='the example worker\'s events in /metrics')
+
+        cluster.scrape = wait_for(
+            everything_exported, 60, interval=1, message='the example worker\'s events in /metrics'
+        )
         yield cluster
     finally:
         for process in reversed(started):
@@ -129,6 +153,7 @@ def cluster(redis_url):
 
 
 # -- metric names ------------------------------------------------------------------------------------------
+
 
 def example_expressions():
     rules = checker.expressions_in(EXAMPLES / 'prometheus' / 'alerts.yml')
@@ -143,8 +168,14 @@ def test_rules_dashboard_and_docs_use_only_exported_metrics_and_labels(cluster):
     exported = checker.exported_names(cluster.scrape)
     assert checker.check(rules + dashboard + docs, exported) == []
     used = set().union(*(e.usage().metrics for e in rules + dashboard))
-    assert {'flower_worker_online', 'flower_events_total', 'flower_queue_length', 'flower_events_backlog_bytes',
-            'flower_events_stream_interruptions_total', 'flower_task_runtime_seconds_bucket'} <= used
+    assert {
+        'flower_worker_online',
+        'flower_events_total',
+        'flower_queue_length',
+        'flower_events_backlog_bytes',
+        'flower_events_stream_interruptions_total',
+        'flower_task_runtime_seconds_bucket',
+    } <= used
 
     # and the check does see a rule that uses what the server does not export
     renamed = checker.Expression('renamed', 'sum by (worker) (flower_worker_up) == 0')
@@ -172,12 +203,14 @@ def test_every_exported_family_is_explained_in_metrics_md(cluster):
 
 # -- the image's health check and Prometheus' scrape path ------------------------------------------------
 
+
 def run_healthcheck(env: dict[str, str]) -> subprocess.CompletedProcess:
     _, stages = read_dockerfile((REPO / 'Dockerfile').read_text())
     command = healthcheck_command(stages[-1])
     clean = {k: v for k, v in os.environ.items() if not k.startswith('FLOWER_')}
-    return subprocess.run([sys.executable, *command[1:]], env={**clean, **env}, capture_output=True, text=True,
-                          timeout=30)
+    return subprocess.run(
+        [sys.executable, *command[1:]], env={**clean, **env}, capture_output=True, text=True, timeout=30
+    )
 
 
 def test_the_images_health_check_passes_against_the_compose_configuration(cluster):
@@ -211,6 +244,7 @@ def test_the_example_app_is_loaded_and_its_tasks_run(cluster):
 
 
 # -- nginx, for real when it is installed -------------------------------------------------------------------
+
 
 @pytest.fixture
 def nginx_installed():
@@ -260,9 +294,11 @@ def nginx_directory() -> Path:
 async def live_update(url: str, origin: str, auth: tuple[str, str], ssl_context=None) -> dict:
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
+
     token = base64.b64encode(':'.join(auth).encode()).decode()
-    request = HTTPRequest(url, headers={'Origin': origin, 'Authorization': f'Basic {token}'},
-                          ssl_options=ssl_context, request_timeout=10)
+    request = HTTPRequest(
+        url, headers={'Origin': origin, 'Authorization': f'Basic {token}'}, ssl_options=ssl_context, request_timeout=10
+    )
     connection = await websocket_connect(request)
     try:
         await connection.write_message(json.dumps({'type': 'watch', 'seq': 1, 'page': 'workers'}))
@@ -276,13 +312,21 @@ async def live_update(url: str, origin: str, auth: tuple[str, str], ssl_context=
 def test_nginx_example_proxies_pages_redirects_and_the_live_channel(cluster):
     directory = nginx_directory()
     port = free_port()
-    nginx = Nginx((EXAMPLES / 'nginx' / 'flower.conf').read_text(),
-                  [(r'server flower:5555;', f'server 127.0.0.1:{cluster.server.port};'),
-                   (r'^    listen 80;', f'    listen 127.0.0.1:{port};')], directory)
+    nginx = Nginx(
+        (EXAMPLES / 'nginx' / 'flower.conf').read_text(),
+        [
+            (r'server flower:5555;', f'server 127.0.0.1:{cluster.server.port};'),
+            (r'^    listen 80;', f'    listen 127.0.0.1:{port};'),
+        ],
+        directory,
+    )
     base = f'http://127.0.0.1:{port}'
     try:
-        wait_for(lambda: requests.get(base + '/flower/healthcheck', timeout=1).text == 'OK', 10,
-                 message='nginx in front of flower')
+        wait_for(
+            lambda: requests.get(base + '/flower/healthcheck', timeout=1).text == 'OK',
+            10,
+            message='nginx in front of flower',
+        )
         bare = requests.get(base + '/flower', allow_redirects=False, timeout=5)
         assert bare.status_code == 301 and bare.headers['Location'] == '/flower/'
         page = requests.get(base + '/flower/', auth=cluster.auth, timeout=10)
@@ -306,24 +350,50 @@ def test_nginx_example_proxies_pages_redirects_and_the_live_channel(cluster):
 @pytest.mark.filterwarnings('ignore::urllib3.exceptions.InsecureRequestWarning')  # our own self-signed cert
 def test_nginx_tls_example_forwards_the_scheme(cluster):
     import ssl
+
     require_executable('openssl', 'apt-get install openssl')
     directory = nginx_directory()
-    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj',
-                    '/CN=127.0.0.1', '-keyout', str(directory / 'key.pem'), '-out', str(directory / 'cert.pem')],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            'openssl',
+            'req',
+            '-x509',
+            '-newkey',
+            'rsa:2048',
+            '-nodes',
+            '-days',
+            '1',
+            '-subj',
+            '/CN=127.0.0.1',
+            '-keyout',
+            str(directory / 'key.pem'),
+            '-out',
+            str(directory / 'cert.pem'),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     http_port, https_port = free_port(), free_port()
-    nginx = Nginx((EXAMPLES / 'nginx' / 'flower-tls.conf').read_text(), [
-        (r'server 127\.0\.0\.1:5555;', f'server 127.0.0.1:{cluster.server.port};'),
-        (r'^    listen \[::\]:\d+( ssl)?;\n', ''),  # no IPv6 in every sandbox
-        (r'^    listen 80;', f'    listen 127.0.0.1:{http_port};'),
-        (r'^    listen 443 ssl;', f'    listen 127.0.0.1:{https_port} ssl;'),
-        (r'ssl_certificate +\S+;', f'ssl_certificate {directory}/cert.pem;'),
-        (r'ssl_certificate_key +\S+;', f'ssl_certificate_key {directory}/key.pem;'),
-    ], directory)
+    nginx = Nginx(
+        (EXAMPLES / 'nginx' / 'flower-tls.conf').read_text(),
+        [
+            (r'server 127\.0\.0\.1:5555;', f'server 127.0.0.1:{cluster.server.port};'),
+            (r'^    listen \[::\]:\d+( ssl)?;\n', ''),  # no IPv6 in every sandbox
+            (r'^    listen 80;', f'    listen 127.0.0.1:{http_port};'),
+            (r'^    listen 443 ssl;', f'    listen 127.0.0.1:{https_port} ssl;'),
+            (r'ssl_certificate +\S+;', f'ssl_certificate {directory}/cert.pem;'),
+            (r'ssl_certificate_key +\S+;', f'ssl_certificate_key {directory}/key.pem;'),
+        ],
+        directory,
+    )
     base = f'https://127.0.0.1:{https_port}'
     try:
-        wait_for(lambda: requests.get(base + '/flower/healthcheck', verify=False, timeout=1).text == 'OK', 10,
-                 message='nginx with TLS in front of flower')
+        wait_for(
+            lambda: requests.get(base + '/flower/healthcheck', verify=False, timeout=1).text == 'OK',
+            10,
+            message='nginx with TLS in front of flower',
+        )
         plain = requests.get(f'http://127.0.0.1:{http_port}/flower/', allow_redirects=False, timeout=5)
         assert plain.status_code == 301 and plain.headers['Location'].startswith('https://')
         page = requests.get(base + '/flower/', auth=cluster.auth, verify=False, timeout=10)
@@ -346,25 +416,30 @@ def test_nginx_tls_example_forwards_the_scheme(cluster):
 
 # -- promtool, when it is installed ----------------------------------------------------------------------------
 
+
 def test_promtool_accepts_the_config_and_the_rules_pass_their_unit_tests(tmp_path):
     promtool = require_executable('promtool', 'apt-get install prometheus')
     prometheus = EXAMPLES / 'prometheus'
-    checked = subprocess.run([promtool, 'check', 'rules', 'alerts.yml'], cwd=prometheus, capture_output=True,
-                             text=True, timeout=60)
+    checked = subprocess.run(
+        [promtool, 'check', 'rules', 'alerts.yml'], cwd=prometheus, capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    tested = subprocess.run([promtool, 'test', 'rules', 'alerts_test.yml'], cwd=prometheus, capture_output=True,
-                            text=True, timeout=60)
+    tested = subprocess.run(
+        [promtool, 'test', 'rules', 'alerts_test.yml'], cwd=prometheus, capture_output=True, text=True, timeout=60
+    )
     assert tested.returncode == 0 and 'SUCCESS' in tested.stdout, tested.stdout + tested.stderr
     # the configuration, with the rule file where compose mounts it replaced by the file itself
     config = yaml.safe_load((prometheus / 'prometheus.yml').read_text())
     config['rule_files'] = [str(prometheus / 'alerts.yml')]
     (tmp_path / 'prometheus.yml').write_text(yaml.safe_dump(config))
-    checked = subprocess.run([promtool, 'check', 'config', str(tmp_path / 'prometheus.yml')], capture_output=True,
-                             text=True, timeout=60)
+    checked = subprocess.run(
+        [promtool, 'check', 'config', str(tmp_path / 'prometheus.yml')], capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
 # -- the Dockerfile's build stage, on its build context -------------------------------------------------------
+
 
 def test_the_build_context_makes_a_wheel_with_the_console_script_and_the_package_data(tmp_path):
     _, stages = read_dockerfile((REPO / 'Dockerfile').read_text())
@@ -380,17 +455,20 @@ def test_the_build_context_makes_a_wheel_with_the_console_script_and_the_package
             target = workdir / source if destination in ('./', '.') else target
             path = REPO / source
             if path.is_dir():
-                shutil.copytree(path, target, ignore=lambda d, names: [
-                    n for n in names
-                    if dockerignore_excludes(patterns, str((Path(d) / n).relative_to(REPO)))])
+                shutil.copytree(
+                    path,
+                    target,
+                    ignore=lambda d, names: [
+                        n for n in names if dockerignore_excludes(patterns, str((Path(d) / n).relative_to(REPO)))
+                    ],
+                )
             else:
                 shutil.copy(path, target)
     run = next(i.args for i in build.all('RUN') if 'pip wheel' in i.args)
     wheels = tmp_path / 'wheels'
     command = run.replace('/wheels', str(wheels)).split()
     assert command[:2] == ['pip', 'wheel']
-    result = subprocess.run([sys.executable, '-m', *command], cwd=workdir, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run([sys.executable, '-m', *command], cwd=workdir, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     built = list(wheels.glob('flower-*.whl'))
     assert len(built) == 1
@@ -399,8 +477,12 @@ def test_the_build_context_makes_a_wheel_with_the_console_script_and_the_package
         entry_points = wheel.read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
     assert re.search(r'^\[console_scripts\]\nflower = flower\.command:main$', entry_points, re.M)
     assert 'flower = flower.command:flower' in entry_points  # celery's `celery flower`
-    shipped = [str(p.relative_to(REPO)) for folder in ('templates', 'static')
-               for p in (REPO / 'flower' / folder).rglob('*') if p.is_file() and '__pycache__' not in p.parts]
+    shipped = [
+        str(p.relative_to(REPO))
+        for folder in ('templates', 'static')
+        for p in (REPO / 'flower' / folder).rglob('*')
+        if p.is_file() and '__pycache__' not in p.parts
+    ]
     assert len(shipped) > 20
     assert [name for name in shipped if name not in names] == []
     assert not any(name.startswith(('tests/', 'bench/', 'examples/')) for name in names)

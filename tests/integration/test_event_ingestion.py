@@ -44,13 +44,11 @@ def _generate(tasks: int, seed: int = 7):
         host = f'w{i % 5}@load'
         name = f'load.task{i % 7}'
         t = t0 + i * 0.001
-        lifecycle = [event('task-received', host, t, uuid=uuid, name=name, args=f'({i},)', kwargs='{}',
-                           retries=0)]
+        lifecycle = [event('task-received', host, t, uuid=uuid, name=name, args=f'({i},)', kwargs='{}', retries=0)]
         if i % 11:
             lifecycle.append(event('task-started', host, t + 0.0001, uuid=uuid))
         if i % 4 == 0:
-            lifecycle.append(event('task-failed', host, t + 0.0002, uuid=uuid, exception=f"E({i})",
-                                   traceback='tb'))
+            lifecycle.append(event('task-failed', host, t + 0.0002, uuid=uuid, exception=f"E({i})", traceback='tb'))
             expected[uuid] = ('FAILURE', name, f'({i},)', None)
         else:
             lifecycle.append(event('task-succeeded', host, t + 0.0002, uuid=uuid, result=str(i), runtime=0.01))
@@ -58,9 +56,9 @@ def _generate(tasks: int, seed: int = 7):
         events.extend(lifecycle)
     # deliver out of order within windows of 50, and repeat about 5% of the events
     for start in range(0, len(events), 50):
-        window = events[start:start + 50]
+        window = events[start : start + 50]
         rng.shuffle(window)
-        events[start:start + 50] = window
+        events[start : start + 50] = window
     duplicates = [events[rng.randrange(len(events))] for _ in range(len(events) // 20)]
     for dup in duplicates:
         events.insert(rng.randrange(len(events)), dup)
@@ -78,14 +76,21 @@ def test_shuffled_duplicated_stream_ends_in_the_sent_states(processes):
     events, expected, counts = _generate(16_500)
     assert len(events) > 50_000
     assert publish_burst(redis_server.port, events) == 1  # exactly one subscriber: the server
-    wait_for(lambda: _metric_total(server, 'flower_events_total') >= len(events), 120, interval=0.5,
-             message=f'{len(events)} events to be applied')
+    wait_for(
+        lambda: _metric_total(server, 'flower_events_total') >= len(events),
+        120,
+        interval=0.5,
+        message=f'{len(events)} events to be applied',
+    )
     assert _metric_total(server, 'flower_events_total') == len(events)
 
     tasks = server.get('/api/tasks', timeout=60).json()
     assert len(tasks) == len(expected)
-    wrong = {uuid: (t['state'], t['name'], t['args'], t['result']) for uuid, t in tasks.items()
-             if (t['state'], t['name'], t['args'], t['result']) != expected[uuid]}
+    wrong = {
+        uuid: (t['state'], t['name'], t['args'], t['result'])
+        for uuid, t in tasks.items()
+        if (t['state'], t['name'], t['args'], t['result']) != expected[uuid]
+    }
     assert wrong == {}
 
     samples = _metric_samples(server, 'flower_events_total')
@@ -112,20 +117,26 @@ def test_burst_of_150k_events_loses_nothing(processes):
     events = []
     for i in range(50_000):
         uuid = f'burst-{i}'
-        events.append(event('task-received', f'w{i % 4}@burst', t0, uuid=uuid, name='burst.task', args='()',
-                            kwargs='{}'))
+        events.append(
+            event('task-received', f'w{i % 4}@burst', t0, uuid=uuid, name='burst.task', args='()', kwargs='{}')
+        )
         events.append(event('task-started', f'w{i % 4}@burst', t0, uuid=uuid))
         events.append(event('task-succeeded', f'w{i % 4}@burst', t0, uuid=uuid, result='None', runtime=0.001))
     started = time.monotonic()
     publish_burst(redis_server.port, events)
     published_in = time.monotonic() - started
     try:
-        wait_for(lambda: _metric_total(server, 'flower_events_total') >= 150_000, 180, interval=1,
-                 message='150,000 events to be applied')
+        wait_for(
+            lambda: _metric_total(server, 'flower_events_total') >= 150_000,
+            180,
+            interval=1,
+            message='150,000 events to be applied',
+        )
     except AssertionError:
         raise AssertionError(
             f"applied {_metric_total(server, 'flower_events_total')}, interruptions "
-            f"{_metric_total(server, 'flower_events_stream_interruptions_total')}\n{server.output()[-3000:]}")
+            f"{_metric_total(server, 'flower_events_stream_interruptions_total')}\n{server.output()[-3000:]}"
+        )
     assert _metric_total(server, 'flower_events_total') == 150_000
     assert _metric_total(server, 'flower_events_stream_interruptions_total') == 0
     assert len(server.get('/api/tasks', params={'state': 'SUCCESS'}, timeout=60).json()) == 50_000
@@ -143,12 +154,18 @@ def test_a_subscription_cut_off_by_redis_is_reported_and_resynced(processes):
     processes.append(worker)
     server = Server(redis_server.url)
     processes.append(server)
-    wait_for(lambda: any(server.get('/api/workers', params={'status': 1}).json().values()), 60, interval=0.3,
-             message='the worker to show as online')
+    wait_for(
+        lambda: any(server.get('/api/workers', params={'status': 1}).json().values()),
+        60,
+        interval=0.3,
+        message='the worker to show as online',
+    )
 
     t0 = time.time()
-    events = [event('task-succeeded', 'w0@cutoff', t0, uuid=f'cut-{i}', result='x' * 200, runtime=0.001)
-              for i in range(20_000)]  # ~13 MB: far past the 256 KB limit
+    events = [
+        event('task-succeeded', 'w0@cutoff', t0, uuid=f'cut-{i}', result='x' * 200, runtime=0.001)
+        for i in range(20_000)
+    ]  # ~13 MB: far past the 256 KB limit
     server.send_signal(signal.SIGSTOP)
     try:
         publish_burst(redis_server.port, events)
@@ -162,7 +179,11 @@ def test_a_subscription_cut_off_by_redis_is_reported_and_resynced(processes):
 
     app = celery_app_for(redis_server.url)
     result = app.send_task('tests.support.celeryapp.add', args=(20, 22))
-    wait_for(lambda: server.get('/api/tasks').json().get(result.id, {}).get('state') == 'SUCCESS', 60,
-             interval=0.3, message='a task sent after the cut-off to arrive')
+    wait_for(
+        lambda: server.get('/api/tasks').json().get(result.id, {}).get('state') == 'SUCCESS',
+        60,
+        interval=0.3,
+        message='a task sent after the cut-off to arrive',
+    )
     workers = server.get('/api/workers', params={'status': 1}).json()
     assert [name for name, online in workers.items() if online and name.startswith('cutoff@')]

@@ -50,8 +50,9 @@ CONFIG = textwrap.dedent('''
 def server(redis_url, processes, tmp_path):
     conf = tmp_path / 'flowerconfig.py'
     conf.write_text(CONFIG)
-    running = Server(redis_url, args=[f'--conf={conf}', '--basic_auth=ann:s3cret'],
-                     env={'PYTHONPATH': f'{tmp_path}:{REPO}'})
+    running = Server(
+        redis_url, args=[f'--conf={conf}', '--basic_auth=ann:s3cret'], env={'PYTHONPATH': f'{tmp_path}:{REPO}'}
+    )
     processes.append(running)
     return running
 
@@ -90,6 +91,9 @@ def test_a_plain_request_handler_is_public_and_named_at_start_up(server):
     assert page.status_code == 200 and page.text == 'plain page'
     log = server.output()
     # (the module name of a class defined in the config file depends on how the file is executed)
-    assert re.search(r"Handler \S+\.Plain for '/ext/plain\$' is a plain tornado RequestHandler: GET answer "
-                     r"without authentication \(public\)", log), log
+    assert re.search(
+        r"Handler \S+\.Plain for '/ext/plain\$' is a plain tornado RequestHandler: GET answer "
+        r"without authentication \(public\)",
+        log,
+    ), log
     assert 'Whoami' not in log and 'DoublePage' not in log  # the protected ones are not warned about

@@ -53,6 +53,7 @@ class Cluster:
         def finished():
             task = self.server.on_loop(self.server.app.events.state.tasks.get, result.id)
             return task is not None and task.state in ('SUCCESS', 'FAILURE')
+
         wait_for(finished, 60, interval=0.2, message=f'{task} {result.id} to finish')
         return result.id
 
@@ -61,16 +62,28 @@ class Cluster:
 def cluster(redis_url):
     capp = celery_app_for(redis_url)
     routes = flower_handlers[:-1] + [tornado.web.url(r'/explode', Exploding)] + flower_handlers[-1:]
-    server = InProcessServer({'enable_events': True, 'inspect_timeout': 3000, 'natural_time': True,
-                              'tasks_columns': 'name,state,routing_key'},
-                             capp=capp, handlers=routes, template_path=str(FLOWER_TEMPLATES))
+    server = InProcessServer(
+        {
+            'enable_events': True,
+            'inspect_timeout': 3000,
+            'natural_time': True,
+            'tasks_columns': 'name,state,routing_key',
+        },
+        capp=capp,
+        handlers=routes,
+        template_path=str(FLOWER_TEMPLATES),
+    )
     server.on_loop(server.app.start_background)
     name = f'tmpl-{uuidlib.uuid4().hex[:6]}@{socket.gethostname()}'
     worker = start_worker(redis_url, name, pool='threads', concurrency=2)
     try:
         workers = server.app.events.state.workers
-        wait_for(lambda: server.on_loop(lambda: name in workers and workers[name].alive), 60,
-                 interval=0.3, message='the worker online in events')
+        wait_for(
+            lambda: server.on_loop(lambda: name in workers and workers[name].alive),
+            60,
+            interval=0.3,
+            message='the worker online in events',
+        )
         cluster = Cluster(server, worker, name, capp)
         cluster.ids = [cluster.run('add', 2, 2) for _ in range(3)] + [cluster.run('fail', 'on purpose')]
         yield cluster
@@ -82,7 +95,9 @@ def cluster(redis_url):
 def _cells(page: str, row_id: str) -> dict[str, str]:
     row = re.search(rf'<tr id="{re.escape(row_id)}">(.*?)</tr>', page, re.S)
     assert row, f'no row {row_id!r} in the page'
-    return {cls: html.unescape(text.strip()) for cls, text in re.findall(r'<td class="([\w-]+)">(.*?)</td>', row[1], re.S)}
+    return {
+        cls: html.unescape(text.strip()) for cls, text in re.findall(r'<td class="([\w-]+)">(.*?)</td>', row[1], re.S)
+    }
 
 
 def _text(page: str, element_id: str) -> str:
@@ -119,14 +134,23 @@ def test_a_flower_worker_template_gets_the_worker_as_flower_does(cluster):
     registered = re.findall(r'<li>(.*?)</li>', page.split('id="registered"')[1].split('</ul>')[0])
     assert f'{TASKS}.add' in [item.strip() for item in registered]
     assert '<td class="queue">celery</td>' in page
-    broker = dict(re.findall(r'<td class="key">(.*?)</td><td class="value">(.*?)</td>',
-                             page.split('id="broker"')[1].split('</table>')[0]))
+    broker = dict(
+        re.findall(
+            r'<td class="key">(.*?)</td><td class="value">(.*?)</td>', page.split('id="broker"')[1].split('</table>')[0]
+        )
+    )
     assert broker['Transport'] == 'redis' and broker['Hostname'] == '127.0.0.1'
-    rusage = dict(re.findall(r'<td class="key">(.*?)</td><td class="value">(.*?)</td>',
-                             page.split('id="rusage"')[1].split('</table>')[0]))
+    rusage = dict(
+        re.findall(
+            r'<td class="key">(.*?)</td><td class="value">(.*?)</td>', page.split('id="rusage"')[1].split('</table>')[0]
+        )
+    )
     assert re.fullmatch(r'[0-9.]+ (ms|s|min [0-9]+ s)', rusage['utime'])  # humanize(type='duration')
-    other = dict(re.findall(r'<td class="key">(.*?)</td><td class="value">(.*?)</td>',
-                            page.split('id="other"')[1].split('</table>')[0]))
+    other = dict(
+        re.findall(
+            r'<td class="key">(.*?)</td><td class="value">(.*?)</td>', page.split('id="other"')[1].split('</table>')[0]
+        )
+    )
     assert 'uptime' in other and 'clock' in other
 
 
@@ -147,7 +171,10 @@ def test_a_flower_tasks_template_gets_its_columns_and_time_type(cluster):
     assert re.search(r'class="nav-link active" href="/tasks"', page)
     assert '<input type="hidden" value="natural-time" id=\'time\'>' in page  # --natural_time, no Celery timezone
     assert re.findall(r'<th data-column="(\w+)">(.*?)</th>', page) == [
-        ('name', 'Name'), ('state', 'State'), ('routing_key', 'Routing key')]
+        ('name', 'Name'),
+        ('state', 'State'),
+        ('routing_key', 'Routing key'),
+    ]
 
 
 def test_a_flower_task_template_gets_the_task(cluster):
@@ -162,14 +189,17 @@ def test_a_flower_task_template_gets_the_task(cluster):
     assert fields['worker'] == f'<a href="/worker/{quote(cluster.name)}">{html.escape(cluster.name)}</a>'
     assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC', fields['received'])  # humanize(type='time')
     assert re.fullmatch(r'[0-9.]+ (ms|s)', fields['runtime'])  # humanize(type='duration')
-    assert fields['root_id'] == (f'<a class="task-link" href="/task/{succeeded}" title="{succeeded}">'
-                                 f'{succeeded}</a>')  # task_link
+    assert fields['root_id'] == (
+        f'<a class="task-link" href="/task/{succeeded}" title="{succeeded}">{succeeded}</a>'
+    )  # task_link
     assert 'id="task-revoke"' not in page and 'id="task-terminate"' not in page
 
     page = cluster.page(f'/task/{failed}')
     assert _text(page, 'state') == 'FAILURE'
-    fields = {name: html.unescape(value.strip())
-              for name, value in re.findall(r'<dd data-field="(\w+)">(.*?)</dd>', page, re.S)}
+    fields = {
+        name: html.unescape(value.strip())
+        for name, value in re.findall(r'<dd data-field="(\w+)">(.*?)</dd>', page, re.S)
+    }
     assert fields['exception'] == "ValueError('on purpose')"
     assert 'ValueError: on purpose' in fields['traceback']
 

@@ -33,8 +33,15 @@ def _raw_publish(db: int, body: bytes, routing_key: str = 'task.received') -> by
 
 
 def _envelope_with(body: bytes, content_type: str) -> bytes:
-    return json.dumps({'body': base64.b64encode(body).decode(), 'content-encoding': 'utf-8',
-                       'content-type': content_type, 'headers': {}, 'properties': {'body_encoding': 'base64'}}).encode()
+    return json.dumps(
+        {
+            'body': base64.b64encode(body).decode(),
+            'content-encoding': 'utf-8',
+            'content-type': content_type,
+            'headers': {},
+            'properties': {'body_encoding': 'base64'},
+        }
+    ).encode()
 
 
 def _received(uuid: str, **fields) -> dict:
@@ -65,28 +72,53 @@ CASES = [
     ('hostname-huge', event('task-received', 'h' * 10_000, uuid='bad-host2', name='x'), REJECTED, 'bad_hostname'),
     ('timestamp-text', _received('ts-text', timestamp='yesterday'), REPAIRED, 'timestamp_replaced'),
     ('timestamp-negative', _received('ts-negative', timestamp=-5.0), REPAIRED, 'timestamp_replaced'),
-    ('timestamp-far-future', _received('ts-future', timestamp=time.time() + 10 * 365 * 86400), REPAIRED,
-     'timestamp_replaced'),
+    (
+        'timestamp-far-future',
+        _received('ts-future', timestamp=time.time() + 10 * 365 * 86400),
+        REPAIRED,
+        'timestamp_replaced',
+    ),
     ('timestamp-far-past', _received('ts-past', timestamp=1000.0), REPAIRED, 'timestamp_replaced'),
-    ('timestamp-milliseconds', _received('ts-ms', timestamp=time.time() * 1000), REPAIRED,
-     'timestamp_milliseconds'),
+    ('timestamp-milliseconds', _received('ts-ms', timestamp=time.time() * 1000), REPAIRED, 'timestamp_milliseconds'),
     ('clock-backwards', _received('clock-back', clock=-1, timestamp=time.time() - 3600), REPAIRED, 'field_dropped'),
     ('args-list', _received('args-list', args=[1, 2, 3]), REPAIRED, 'text_converted'),
-    ('runtime-text', event('task-succeeded', 'good@hostile', uuid='rt-text', runtime='slow'), REPAIRED,
-     'field_dropped'),
+    (
+        'runtime-text',
+        event('task-succeeded', 'good@hostile', uuid='rt-text', runtime='slow'),
+        REPAIRED,
+        'field_dropped',
+    ),
     ('body-not-an-object', b'json:[1, 2, 3]', REJECTED, 'not_an_event'),
     ('garbage-bytes', b'raw:\x00\xff\xfe garbage', REJECTED, 'undecodable'),
-    ('bad-base64', b'raw:' + json.dumps({'body': '!!!not base64', 'content-type': 'application/json',
-                                          'properties': {'body_encoding': 'base64'}}).encode(),
-     REJECTED, 'undecodable'),
-    ('not-json', b'raw:' + _envelope_with(b'{"type": "task-received", ', 'application/json'), REJECTED,
-     'undecodable'),
-    ('deeply-nested', b'raw:' + _envelope_with(b'[' * 100_000 + b']' * 100_000, 'application/json'), REJECTED,
-     'undecodable'),
-    ('pickle-body', b'raw:' + _envelope_with(pickle.dumps({'type': 'task-received', 'uuid': 'pickled'}),
-                                             'application/x-python-serialize'), REJECTED, 'undecodable'),
-    ('yaml-body', b'raw:' + _envelope_with(b'type: task-received\nuuid: yaml\n', 'application/x-yaml'),
-     REJECTED, 'undecodable'),
+    (
+        'bad-base64',
+        b'raw:'
+        + json.dumps(
+            {'body': '!!!not base64', 'content-type': 'application/json', 'properties': {'body_encoding': 'base64'}}
+        ).encode(),
+        REJECTED,
+        'undecodable',
+    ),
+    ('not-json', b'raw:' + _envelope_with(b'{"type": "task-received", ', 'application/json'), REJECTED, 'undecodable'),
+    (
+        'deeply-nested',
+        b'raw:' + _envelope_with(b'[' * 100_000 + b']' * 100_000, 'application/json'),
+        REJECTED,
+        'undecodable',
+    ),
+    (
+        'pickle-body',
+        b'raw:'
+        + _envelope_with(pickle.dumps({'type': 'task-received', 'uuid': 'pickled'}), 'application/x-python-serialize'),
+        REJECTED,
+        'undecodable',
+    ),
+    (
+        'yaml-body',
+        b'raw:' + _envelope_with(b'type: task-received\nuuid: yaml\n', 'application/x-yaml'),
+        REJECTED,
+        'undecodable',
+    ),
     ('args-20mb', _received('args-huge', args='x' * (20 * 1024 * 1024)), None, None),
 ]
 
@@ -140,19 +172,27 @@ def test_a_bad_message_costs_no_good_event_and_breaks_no_page(server, redis_db, 
     def all_applied():
         tasks = server.get('/api/tasks', params={'search': case}).json()
         return sum(f'{case}-good-' in uuid for uuid in tasks) == GOOD_COUNT
+
     deadline = DEADLINE if case != 'args-20mb' else 30.0
-    wait_for(all_applied, deadline - (time.monotonic() - written), interval=0.05,
-             message=f'{GOOD_COUNT} good events after a {case} message')
+    wait_for(
+        all_applied,
+        deadline - (time.monotonic() - written),
+        interval=0.05,
+        message=f'{GOOD_COUNT} good events after a {case} message',
+    )
 
     if counter:
         wait_for(lambda: _metric(server, counter, reason) > before, 5, message=f'{counter}{{reason="{reason}"}}')
 
     pages = {
-        '/': 'good@hostile', '/workers': 'good@hostile', '/tasks': 'tasks/datatable',
+        '/': 'good@hostile',
+        '/workers': 'good@hostile',
+        '/tasks': 'tasks/datatable',
         '/api/workers': '',  # what workers answered to inspect: none here, so an empty object '/api/workers?status=1': 'good@hostile', '/api/task/types': 'hostile.ok',
         '/tasks/datatable?draw=1&start=0&length=1000&order[0][column]=0&columns[0][data]=name'
         f'&search[value]={case}': f'{case}-good-0',
-        '/workers?json=1': 'good@hostile', f'/api/tasks?sort_by=name&search={case}': f'{case}-good-0',
+        '/workers?json=1': 'good@hostile',
+        f'/api/tasks?sort_by=name&search={case}': f'{case}-good-0',
         '/metrics': 'flower_events_total{',
     }
     for path, expected in pages.items():
@@ -177,25 +217,51 @@ def test_pages_and_answers_survive_bad_values_already_in_memory(monkeypatch):
 
         def poison():
             state = server.app.events.state
-            for hostname, worker in ((12345, Worker(12345, freq='fast', heartbeats=[time.time()], active='3',
-                                                    processed='7', loadavg=['a', 'b'], sw_ident=5)),
-                                     ('nulls@h', Worker('nulls@h', freq=None, heartbeats=['x', time.time()],
-                                                        loadavg=1.5))):
+            for hostname, worker in (
+                (
+                    12345,
+                    Worker(
+                        12345,
+                        freq='fast',
+                        heartbeats=[time.time()],
+                        active='3',
+                        processed='7',
+                        loadavg=['a', 'b'],
+                        sw_ident=5,
+                    ),
+                ),
+                ('nulls@h', Worker('nulls@h', freq=None, heartbeats=['x', time.time()], loadavg=1.5)),
+            ):
                 state.workers[hostname] = worker
                 state.counter[hostname]['worker-heartbeat'] = 1
             task = state.tasks['good-task']
-            state.tasks['bad-task'] = type(task)('bad-task', state, name=42, received='never', runtime='slow',
-                                                 state='SUCCESS', worker=state.workers[12345])
+            state.tasks['bad-task'] = type(task)(
+                'bad-task',
+                state,
+                name=42,
+                received='never',
+                runtime='slow',
+                state='SUCCESS',
+                worker=state.workers[12345],
+            )
             state.note_task_types([42])
             state.metrics.set_executing('old@h', 'abc')
+
         server.on_loop(poison)
 
         pages = {
-            '/': 'good@h', '/workers': '12345', '/tasks': 'tasks/datatable', '/api/workers?status=1': '"12345"',
-            '/api/task/types': 'ok', '/workers?json=1': 'nulls@h', '/api/tasks?sort_by=name': 'bad-task',
+            '/': 'good@h',
+            '/workers': '12345',
+            '/tasks': 'tasks/datatable',
+            '/api/workers?status=1': '"12345"',
+            '/api/task/types': 'ok',
+            '/workers?json=1': 'nulls@h',
+            '/api/tasks?sort_by=name': 'bad-task',
             '/tasks/datatable?draw=1&start=0&length=10&order[0][column]=0&columns[0][data]=name': 'bad-task',
             '/tasks/datatable?draw=1&start=0&length=10&order[0][column]=0&columns[0][data]=worker': 'bad-task',
-            '/task/bad-task': 'unknown', '/worker/nulls@h': 'nulls@h', '/metrics': 'flower_worker_online{',
+            '/task/bad-task': 'unknown',
+            '/worker/nulls@h': 'nulls@h',
+            '/metrics': 'flower_worker_online{',
         }
         for path, expected in pages.items():
             answer = server.get(path)

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow]
 INTERVAL = 0.5  # flower.live.LiveHub's default: at most one message per client per half second
 CHUNKS, EVERY = 40, 0.1
 WORKER = 'burst@host'
-TASKS = 6667    # x 3 events each = 20,001 task events
+TASKS = 6667  # x 3 events each = 20,001 task events
 
 
 @pytest.fixture
@@ -40,19 +40,25 @@ def test_a_burst_of_20000_events_sends_each_client_a_bounded_number_of_messages(
     base = time.time() - 30
     events = []
     for i in range(TASKS):
-        events += task_events(name=f'tasks.burst{i % 7}', hostname=WORKER, uuid=f'burst-{i:05d}', start=base + i / 1000,
-                              outcome='failed' if i % 10 == 0 else 'succeeded')
-    multi = [events[i:i + 24] for i in range(0, len(events), 24)]  # prefork's task-multi batches
+        events += task_events(
+            name=f'tasks.burst{i % 7}',
+            hostname=WORKER,
+            uuid=f'burst-{i:05d}',
+            start=base + i / 1000,
+            outcome='failed' if i % 10 == 0 else 'succeeded',
+        )
+    multi = [events[i : i + 24] for i in range(0, len(events), 24)]  # prefork's task-multi batches
     last_task = f'burst-{TASKS - 1:05d}'
 
     url = server.url.replace('http://', 'ws://') + '/live'
-    watches = [{'page': 'tasks', 'sort': 'received', 'dir': 'desc'},
-               {'page': 'tasks', 'sort': 'received', 'dir': 'desc'},
-               {'page': 'tasks', 'search': 'state:FAILURE', 'sort': 'runtime', 'dir': 'asc', 'start': 15,
-                'length': 50},
-               {'page': 'workers'},
-               {'page': 'worker', 'name': WORKER},
-               {'page': 'task', 'id': last_task}]
+    watches = [
+        {'page': 'tasks', 'sort': 'received', 'dir': 'desc'},
+        {'page': 'tasks', 'sort': 'received', 'dir': 'desc'},
+        {'page': 'tasks', 'search': 'state:FAILURE', 'sort': 'runtime', 'dir': 'asc', 'start': 15, 'length': 50},
+        {'page': 'workers'},
+        {'page': 'worker', 'name': WORKER},
+        {'page': 'task', 'id': last_task},
+    ]
     clients = [LiveClient(url) for _ in watches]
     try:
         for client, watch in zip(clients, watches):
@@ -68,7 +74,7 @@ def test_a_burst_of_20000_events_sends_each_client_a_bounded_number_of_messages(
         for k in range(CHUNKS):
             # pacing the publisher (the load), not waiting for the server: it is never asked anything here
             time.sleep(max(0.0, started + k * EVERY - time.monotonic()))
-            assert publish_burst(redis.port, multi[k * per_chunk:(k + 1) * per_chunk]) == 1
+            assert publish_burst(redis.port, multi[k * per_chunk : (k + 1) * per_chunk]) == 1
         final = {
             0: lambda d: d['recordsTotal'] == TASKS and d['rows'][0]['uuid'] == last_task,
             1: lambda d: d['recordsTotal'] == TASKS,
@@ -81,12 +87,13 @@ def test_a_burst_of_20000_events_sends_each_client_a_bounded_number_of_messages(
             client.next(lambda m, check=final[index]: check(m['data']), after=before[index], timeout=60)
         took = time.monotonic() - started
         # the burst is worked off: nothing left unparsed
-        wait_for(lambda: 'flower_events_backlog_bytes 0.0' in server.get('/metrics').text, 20,
-                 message='no event backlog')
+        wait_for(
+            lambda: 'flower_events_backlog_bytes 0.0' in server.get('/metrics').text, 20, message='no event backlog'
+        )
         assert 'flower_live_clients 6.0' in server.get('/metrics').text  # nobody was dropped
 
         for index, client in enumerate(clients):
-            burst = [message for _, message in client.messages[before[index]:]]
+            burst = [message for _, message in client.messages[before[index] :]]
             stamps = [message['t'] for message in burst]
             gaps = [later - earlier for earlier, later in zip(stamps, stamps[1:])]
             assert all(gap >= INTERVAL - 0.01 for gap in gaps), (watches[index], gaps)
@@ -98,8 +105,10 @@ def test_a_burst_of_20000_events_sends_each_client_a_bounded_number_of_messages(
             assert all(message['seq'] == 1 for message in burst)
             if watches[index]['page'] == 'tasks' and 'search' not in watches[index]:
                 assert len(burst) >= 3, 'the page was not updated during the burst, only at its end'
-        print(f'20,001 events worked off in {took:.2f} s; messages per client: '
-              f'{[len(client.messages) - before[i] for i, client in enumerate(clients)]}')
+        print(
+            f'20,001 events worked off in {took:.2f} s; messages per client: '
+            f'{[len(client.messages) - before[i] for i, client in enumerate(clients)]}'
+        )
     finally:
         for client in clients:
             client.close()

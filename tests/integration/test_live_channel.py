@@ -44,8 +44,7 @@ class LiveClient:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         try:
-            self.ws = self._call(lambda: websocket_connect(HTTPRequest(url, headers=headers or {},
-                                                                      request_timeout=10)))
+            self.ws = self._call(lambda: websocket_connect(HTTPRequest(url, headers=headers or {}, request_timeout=10)))
         except BaseException:
             self._stop_loop()
             raise
@@ -53,8 +52,10 @@ class LiveClient:
 
     def _call(self, make_awaitable, timeout: float = 15):
         """Await ``make_awaitable()`` on the client's loop (tornado objects belong to the loop that made them)."""
+
         async def run():
             return await make_awaitable()
+
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
     async def _read(self):
@@ -74,11 +75,13 @@ class LiveClient:
 
     def next(self, predicate=lambda message: True, after: int = 0, timeout: float = 10) -> dict:
         """The first message from index ``after`` on that satisfies ``predicate``, waiting for it."""
+
         def found():
             for _, message in self.messages[after:]:
                 if predicate(message):
                     return message
             return None
+
         return wait_for(found, timeout, interval=0.02, message='a live update')
 
     def close(self) -> None:
@@ -100,6 +103,7 @@ def servers():
         server = InProcessServer(options)
         started.append(server)
         return server
+
     yield start
     for server in started:
         server.stop()
@@ -113,6 +117,7 @@ def clients():
         client = LiveClient(url, headers)
         opened.append(client)
         return client
+
     yield open_client
     for client in opened:
         client.close()
@@ -133,8 +138,15 @@ def refused(url: str, headers: dict | None = None) -> int:
 
 
 def datatable(server, search='', order=3, direction='desc', start=0, length=15, **filters):
-    params = {'draw': 1, 'start': start, 'length': length, 'search[value]': search, 'order[0][column]': order,
-              'order[0][dir]': direction, **filters}
+    params = {
+        'draw': 1,
+        'start': start,
+        'length': length,
+        'search[value]': search,
+        'order[0][column]': order,
+        'order[0][dir]': direction,
+        **filters,
+    }
     params.update({f'columns[{i}][data]': column for i, column in enumerate(COLUMNS)})
     answer = server.get('/tasks/datatable', params=params)
     assert answer.status_code == 200, answer.text
@@ -147,14 +159,18 @@ def test_a_tasks_page_is_pushed_the_rows_the_datatable_answers_and_then_what_cha
     base = time.time() - 60
     events = [worker_online('alpha@host'), worker_online('beta@host')]
     for i in range(40):
-        events += task_events(name='tasks.report' if i % 2 else 'tasks.import', uuid=f'task-{i:02d}',
-                              hostname='alpha@host' if i % 4 else 'beta@host', start=base + i,
-                              outcome='failed' if i % 5 == 0 else 'succeeded', runtime=i / 7)
+        events += task_events(
+            name='tasks.report' if i % 2 else 'tasks.import',
+            uuid=f'task-{i:02d}',
+            hostname='alpha@host' if i % 4 else 'beta@host',
+            start=base + i,
+            outcome='failed' if i % 5 == 0 else 'succeeded',
+            runtime=i / 7,
+        )
     server.apply(events)
     client = clients(ws_url(server))
     # page 2 of the report tasks on alpha, by runtime, longest first: as the table asks for it
-    client.watch(page='tasks', search='name:report', worker='alpha@host', sort='runtime', dir='desc', start=5,
-                 length=5)
+    client.watch(page='tasks', search='name:report', worker='alpha@host', sort='runtime', dir='desc', start=5, length=5)
     pushed = client.next()
     expected = datatable(server, search='name:report', worker='alpha@host', order=4, start=5, length=5)
     assert pushed['type'] == 'update' and pushed['seq'] == 1 and pushed['view'] == 'tasks'
@@ -164,11 +180,14 @@ def test_a_tasks_page_is_pushed_the_rows_the_datatable_answers_and_then_what_cha
 
     # a new long-running report task on alpha lands at the top of the runtime order, so page 2 shifts
     seen = len(client.messages)
-    server.apply(task_events(name='tasks.report', uuid='slowest', hostname='alpha@host', start=base + 50,
-                             runtime=1000.0))
+    server.apply(
+        task_events(name='tasks.report', uuid='slowest', hostname='alpha@host', start=base + 50, runtime=1000.0)
+    )
     update = client.next(after=seen)
-    assert update['data']['rows'] == datatable(server, search='name:report', worker='alpha@host', order=4, start=5,
-                                               length=5)['data']
+    assert (
+        update['data']['rows']
+        == datatable(server, search='name:report', worker='alpha@host', order=4, start=5, length=5)['data']
+    )
     assert update['data']['recordsFiltered'] == 21
     assert update['data']['rows'] != pushed['data']['rows']
 
@@ -208,13 +227,20 @@ def test_worker_and_task_pages_follow_their_worker_and_task(servers, clients):
     server.apply(lifecycle[2:] + [heartbeat('w1@host', active=0)])
     task = task_page.next(lambda m: m['data']['task']['state'] == 'SUCCESS', after=1)['data']['task']
     fields = {field['name']: field for field in task['fields']}
-    assert fields['result'] == {'name': 'result', 'label': 'Result', 'kind': 'code', 'text': "{'rows': 3}",
-                                'truncated': None}
+    assert fields['result'] == {
+        'name': 'result',
+        'label': 'Result',
+        'kind': 'code',
+        'text': "{'rows': 3}",
+        'truncated': None,
+    }
     assert fields['runtime']['text'] == '250.0 ms' and fields['worker']['text'] == 'w1@host'
     assert fields['succeeded']['kind'] == 'time' and fields['succeeded']['text'].endswith(' UTC')
     assert list(fields)[:3] == ['state', 'args', 'kwargs']  # the page's order
     assert task['actions'] == {'revoke': False, 'terminate': False, 'retry': False, 'retry_refusal': None}
-    assert worker_page.next(lambda m: m['data']['worker']['active'] == 0, after=1)['data']['worker']['task-succeeded'] == 1
+    assert (
+        worker_page.next(lambda m: m['data']['worker']['active'] == 0, after=1)['data']['worker']['task-succeeded'] == 1
+    )
 
     unknown = clients(ws_url(server))
     unknown.watch(page='worker', name='nobody@host')
@@ -253,10 +279,16 @@ def test_hostile_messages_get_a_close_code_that_says_why_and_no_traceback(server
         client = clients(ws_url(server))
         client._call(lambda: client.ws.write_message(text, binary=binary))
         assert client.closed.wait(10), text[:60]
-        assert (client.close_code, words in (client.close_reason or '')) == (code, True), \
-            (text[:60], client.close_code, client.close_reason)
-    assert [r.getMessage() for r in caplog.records if r.name.startswith(('tornado', 'flower', 'asyncio'))
-            and (r.levelno >= logging.WARNING or r.exc_info)] == []
+        assert (client.close_code, words in (client.close_reason or '')) == (code, True), (
+            text[:60],
+            client.close_code,
+            client.close_reason,
+        )
+    assert [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith(('tornado', 'flower', 'asyncio')) and (r.levelno >= logging.WARNING or r.exc_info)
+    ] == []
     assert 'not a watch message: nested too deeply' in caplog.text  # said in the debug log, in one line
     wait_for(lambda: server.on_loop(lambda: server.app.live.clients) == 0, 10, 0.05, message='all closed')
     healthy = clients(ws_url(server))  # the channel still serves everyone else
@@ -282,10 +314,11 @@ def test_basic_auth_is_required_in_the_handshake_and_other_origins_are_refused(s
     assert refused(url, basic('alice', 'wrong')) == 401
     # the user's browser on another site would send the cached credentials: the origin gives it away
     assert refused(url, {**basic('alice', 'secret'), 'Origin': 'http://evil.example'}) == 403
-    assert refused(url, {**basic('alice', 'secret'), 'Origin': 'http://evil.example',
-                         'Sec-Fetch-Site': 'cross-site'}) == 403
-    for same_origin in ({'Origin': server.url}, {'Origin': 'http://evil.example', 'Sec-Fetch-Site': 'same-origin'},
-                        {}):
+    assert (
+        refused(url, {**basic('alice', 'secret'), 'Origin': 'http://evil.example', 'Sec-Fetch-Site': 'cross-site'})
+        == 403
+    )
+    for same_origin in ({'Origin': server.url}, {'Origin': 'http://evil.example', 'Sec-Fetch-Site': 'same-origin'}, {}):
         client = clients(url, {**basic('alice', 'secret'), **same_origin})
         client.watch(page='tasks')
         assert client.next()['data']['rows'][0]['uuid'] == 'guarded'
@@ -298,8 +331,9 @@ def test_a_signed_session_cookie_is_required_under_auth_and_other_origins_are_re
 
     def cookie(email, secret=COOKIE_SECRET):
         return {'Cookie': 'user=' + tornado.web.create_signed_value(secret, 'user', email).decode()}
-    assert refused(url) == 403                                   # no session: refused, not redirected
-    assert refused(url, cookie('mallory@attacker.com')) == 403   # signed, but --auth does not allow it
+
+    assert refused(url) == 403  # no session: refused, not redirected
+    assert refused(url, cookie('mallory@attacker.com')) == 403  # signed, but --auth does not allow it
     assert refused(url, cookie('alice@example.com', 'not-the-secret' * 4)) == 403  # forged
     assert refused(url, {**cookie('alice@example.com'), 'Origin': 'http://evil.example'}) == 403
     client = clients(url, {**cookie('alice@example.com'), 'Origin': server.url})
@@ -332,8 +366,12 @@ def _raw_handshake(server, receive_buffer: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)  # before connect: a small window
     sock.connect(('127.0.0.1', server.port))
     key = base64.b64encode(b'live-slow-client').decode()
-    sock.sendall((f'GET /live HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n'
-                  f'Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n').encode())
+    sock.sendall(
+        (
+            f'GET /live HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n'
+            f'Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n'
+        ).encode()
+    )
     answer = b''
     while b'\r\n\r\n' not in answer:
         answer += sock.recv(1)
@@ -350,8 +388,9 @@ def test_a_client_that_stops_reading_is_dropped_not_buffered(servers, clients):
     hub = server.app.live
     server.on_loop(lambda: setattr(hub, 'slow_after', 1.0))
     big = repr('x' * 300)  # cut to 200 characters per cell: ~700 bytes of text per row
-    server.apply([event for i in range(1000) for event in task_events(uuid=f'big-{i}', args=big, kwargs=big,
-                                                                       result=big)])
+    server.apply(
+        [event for i in range(1000) for event in task_events(uuid=f'big-{i}', args=big, kwargs=big, result=big)]
+    )
     healthy = clients(ws_url(server))
     healthy.watch(page='tasks', length=15)
     healthy.next()
@@ -362,6 +401,7 @@ def test_a_client_that_stops_reading_is_dropped_not_buffered(servers, clients):
         # keep the big page changing, so there is always a newer update for the stuck client
         server.apply(task_events(uuid=f'big-{next(steps) % 1000}', args=big, start=time.time()))
         return server.on_loop(lambda: hub.clients_dropped)
+
     try:
         wait_for(dropped, 60, interval=0.2, message='the client that does not read to be dropped')
         assert server.on_loop(lambda: hub.clients) == 1  # the healthy one stays

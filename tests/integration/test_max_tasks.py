@@ -18,15 +18,20 @@ def test_max_tasks_keeps_the_newest(redis_url, processes):
     server = Server(redis_url, args=['--max_tasks=100'])
     processes.append(server)
     app = celery_app_for(redis_url)
-    wait_for(lambda: any(server.get('/api/workers', params={'status': 1}).json().values()), 30,
-             message='the worker to be online')
+    wait_for(
+        lambda: any(server.get('/api/workers', params={'status': 1}).json().values()),
+        30,
+        message='the worker to be online',
+    )
     ids = [app.send_task('tests.support.celeryapp.add', args=(i, i)).id for i in range(300)]
 
     def succeeded():
         text = server.get('/metrics').text
-        total = sum(float(v) for v in re.findall(r'^flower_events_total\{[^}]*type="task-succeeded"[^}]*\} (\S+)$',
-                                                 text, re.M))
+        total = sum(
+            float(v) for v in re.findall(r'^flower_events_total\{[^}]*type="task-succeeded"[^}]*\} (\S+)$', text, re.M)
+        )
         return total >= 300
+
     wait_for(succeeded, 90, interval=0.5, message='300 task-succeeded events')
     tasks = server.get('/api/tasks').json()
     assert len(tasks) == 100

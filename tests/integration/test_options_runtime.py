@@ -43,8 +43,12 @@ def flower_style_server(argv):
         try:
             asyncio.set_event_loop(asyncio.new_event_loop())
             from flower.app import Flower
-            app = Flower(capp=Celery('runtime', broker='memory://', set_as_current=False),
-                         options=command.options, **command.settings)
+
+            app = Flower(
+                capp=Celery('runtime', broker='memory://', set_as_current=False),
+                options=command.options,
+                **command.settings,
+            )
             box['port'] = app.start_http_server()
             box['app'] = app
         except BaseException as exc:  # report start-up failures to the test thread
@@ -131,13 +135,22 @@ PROVIDER = '''
 def test_the_command_writes_its_options_into_the_object_a_custom_provider_reads(redis_url, tmp_path, processes):
     (tmp_path / 'optsprovider.py').write_text(textwrap.dedent(PROVIDER))
     (tmp_path / 'flowerconfig.py').write_text('max_tasks = 321\n')
-    server = Server(redis_url, ['--auth=*@example.com', '--auth_provider=optsprovider.Provider', '--read_only'],
-                    env={'PYTHONPATH': f'{REPO}:{tmp_path}', 'FLOWER_UNAUTHENTICATED_API': ''}, cwd=tmp_path)
+    server = Server(
+        redis_url,
+        ['--auth=*@example.com', '--auth_provider=optsprovider.Provider', '--read_only'],
+        env={'PYTHONPATH': f'{REPO}:{tmp_path}', 'FLOWER_UNAUTHENTICATED_API': ''},
+        cwd=tmp_path,
+    )
     processes.append(server)
     answer = server.get('/login')
     assert answer.status_code == 200, answer.text
-    assert json.loads(answer.text) == {'auth': '*@example.com', 'read_only': True, 'port': server.port,
-                                       'max_tasks': 321, 'app_sees_the_same': True}
+    assert json.loads(answer.text) == {
+        'auth': '*@example.com',
+        'read_only': True,
+        'port': server.port,
+        'max_tasks': 321,
+        'app_sees_the_same': True,
+    }
     # the pages are behind the login the provider offers
     page = server.get('/workers', allow_redirects=False)
     assert page.status_code == 302 and page.headers['Location'].startswith('/login?next=')

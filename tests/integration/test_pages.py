@@ -45,6 +45,7 @@ class Cluster:
         def reached():
             info = self.server.get(f'/api/task/info/{task_id}')
             return info.status_code == 200 and info.json()['state'] in states and info.json()
+
         return wait_for(reached, timeout, interval=0.2, message=f'task {task_id} in {states}')
 
     def publish(self, events):
@@ -61,8 +62,12 @@ def cluster(redis_url, redis_db):
         started.append(server)
         worker_name = f'pages-{uuidlib.uuid4().hex[:6]}@{socket.gethostname()}'
         started.append(start_worker(redis_url, worker_name, pool='prefork', concurrency=2))
-        wait_for(lambda: server.get('/api/workers', params={'status': 1}).json().get(worker_name), 60,
-                 interval=0.3, message='the worker online in events')
+        wait_for(
+            lambda: server.get('/api/workers', params={'status': 1}).json().get(worker_name),
+            60,
+            interval=0.3,
+            message='the worker online in events',
+        )
         yield Cluster(redis_url, redis_db, server, worker_name)
     finally:
         for proc in reversed(started):
@@ -174,9 +179,11 @@ def test_the_documentation_is_served_by_the_server(cluster):
 
 def test_unknown_pages_are_404_pages_naming_what_was_asked(cluster):
     server = cluster.server
-    for path, message in (('/worker/nobody@nowhere', "Unknown worker &#x27;nobody@nowhere&#x27;"),
-                          ('/task/no-such-task', "Unknown task &#x27;no-such-task&#x27;"),
-                          ('/no/such/page', 'Error, page not found')):
+    for path, message in (
+        ('/worker/nobody@nowhere', "Unknown worker &#x27;nobody@nowhere&#x27;"),
+        ('/task/no-such-task', "Unknown task &#x27;no-such-task&#x27;"),
+        ('/no/such/page', 'Error, page not found'),
+    ):
         page = server.get(path)
         assert page.status_code == 404
         assert page.headers['Content-Type'].startswith('text/html')
@@ -196,8 +203,14 @@ def test_tasks_page_shell_and_filters(cluster):
     assert 'data-fl-source="/tasks/datatable"' in page
     for label in ('All', 'Started', 'Succeeded', 'Failed', 'Retried'):
         assert f'>{label}</button>' in page
-    assert re.findall(r'<th scope="col" data-fl-slug="(\w+)"', page) == ['name', 'uuid', 'state', 'received', 'runtime',
-                                                                       'worker']
+    assert re.findall(r'<th scope="col" data-fl-slug="(\w+)"', page) == [
+        'name',
+        'uuid',
+        'state',
+        'received',
+        'runtime',
+        'worker',
+    ]
     assert 'data-fl-timezone="UTC"' in page and 'data-fl-time-format="absolute"' in page
 
     filtered = server.get('/tasks', params={'state': 'failure', 'worker': '<b>x</b>"', 'name': f'{TASKS}.fail'}).text
@@ -208,10 +221,25 @@ def test_tasks_page_shell_and_filters(cluster):
     assert '<b>x</b>' not in filtered
 
 
-def _datatable(server, method='get', columns=('name', 'uuid', 'state', 'received', 'runtime', 'worker'), order=3,
-               direction='desc', search='', start=0, length=15, **extra):
-    params = {'draw': 7, 'start': start, 'length': length, 'search[value]': search, 'order[0][column]': order,
-              'order[0][dir]': direction}
+def _datatable(
+    server,
+    method='get',
+    columns=('name', 'uuid', 'state', 'received', 'runtime', 'worker'),
+    order=3,
+    direction='desc',
+    search='',
+    start=0,
+    length=15,
+    **extra,
+):
+    params = {
+        'draw': 7,
+        'start': start,
+        'length': length,
+        'search[value]': search,
+        'order[0][column]': order,
+        'order[0][dir]': direction,
+    }
     params.update({f'columns[{i}][data]': c for i, c in enumerate(columns)})
     params.update(extra)
     if method == 'post':
@@ -293,17 +321,26 @@ def test_datatable_pages_sorts_filters_and_searches(cluster):
     assert error['searchError'] == 'Substring search terms must contain at least 3 characters at position 0.'
 
 
-@pytest.mark.parametrize('params, message', [
-    ({'start': 'abc'}, "Invalid argument 'abc' of type 'int'"),
-    ({'length': '1.5'}, "Invalid argument '1.5' of type 'int'"),
-    ({'draw': None}, 'Missing argument draw'),
-    ({'order[0][column]': None}, 'Missing argument order[0][column]'),
-    ({'start': -5}, "Invalid argument 'start': must be 0 or more"),
-    ({'columns[3][data]': 'secret_attr'}, "Invalid sort column 'secret_attr'"),
-])
+@pytest.mark.parametrize(
+    'params, message',
+    [
+        ({'start': 'abc'}, "Invalid argument 'abc' of type 'int'"),
+        ({'length': '1.5'}, "Invalid argument '1.5' of type 'int'"),
+        ({'draw': None}, 'Missing argument draw'),
+        ({'order[0][column]': None}, 'Missing argument order[0][column]'),
+        ({'start': -5}, "Invalid argument 'start': must be 0 or more"),
+        ({'columns[3][data]': 'secret_attr'}, "Invalid sort column 'secret_attr'"),
+    ],
+)
 def test_datatable_bad_parameters_are_400_with_a_message(cluster, params, message):
-    base = {'draw': 1, 'start': 0, 'length': 15, 'order[0][column]': 3, 'order[0][dir]': 'desc',
-            'columns[3][data]': 'received'}
+    base = {
+        'draw': 1,
+        'start': 0,
+        'length': 15,
+        'order[0][column]': 3,
+        'order[0][dir]': 'desc',
+        'columns[3][data]': 'received',
+    }
     base.update(params)
     answer = cluster.server.get('/tasks/datatable', params={k: v for k, v in base.items() if v is not None})
     assert answer.status_code == 400
@@ -313,8 +350,11 @@ def test_datatable_bad_parameters_are_400_with_a_message(cluster, params, messag
 
 def _offered(page: str) -> set[str]:
     """The task page's action buttons that are shown (the others are there, hidden, for the live updates)."""
-    return {match.group(2) for match in re.finditer(r'<button class="([^"]*)"[^>]*id="(task-\w+)"', page)
-            if 'd-none' not in match.group(1).split()}
+    return {
+        match.group(2)
+        for match in re.finditer(r'<button class="([^"]*)"[^>]*id="(task-\w+)"', page)
+        if 'd-none' not in match.group(1).split()
+    }
 
 
 def test_task_page_fields_links_controls_and_escaping(cluster):
@@ -352,8 +392,11 @@ def test_task_page_links_parent_root_and_children(cluster):
     server = cluster.server
     wait_for(lambda: server.get(f'/api/task/info/{child}').status_code == 200, 20, message='the child task')
     child_page = server.get(f'/task/{child}').text
-    assert re.search(rf'<tr data-field="parent_id">.*?href="/task/{parent}">{parent}</a>.*?family\.parent · SUCCESS',
-                     child_page, re.S)
+    assert re.search(
+        rf'<tr data-field="parent_id">.*?href="/task/{parent}">{parent}</a>.*?family\.parent · SUCCESS',
+        child_page,
+        re.S,
+    )
     assert re.search(rf'<tr data-field="root_id">.*?href="/task/{parent}"', child_page, re.S)
     parent_page = server.get(f'/task/{parent}').text
     assert re.search(rf'<tr data-field="children">.*?href="/task/{child}">{child}</a>', parent_page, re.S)
@@ -362,8 +405,14 @@ def test_task_page_links_parent_root_and_children(cluster):
 def test_hostile_values_from_events_are_text_on_every_page(cluster):
     task_id = str(uuidlib.uuid4())
     events = [worker_online(HOSTILE_WORKER), heartbeat(HOSTILE_WORKER, active=1)]
-    events += task_events(name=HOSTILE_NAME, hostname=HOSTILE_WORKER, args=HOSTILE_ARGS, kwargs=HOSTILE_KWARGS,
-                          result=HOSTILE_RESULT, uuid=task_id)
+    events += task_events(
+        name=HOSTILE_NAME,
+        hostname=HOSTILE_WORKER,
+        args=HOSTILE_ARGS,
+        kwargs=HOSTILE_KWARGS,
+        result=HOSTILE_RESULT,
+        uuid=task_id,
+    )
     cluster.publish(events)
     server = cluster.server
     wait_for(lambda: server.get(f'/api/task/info/{task_id}').status_code == 200, 20, message='the hostile task')
@@ -389,8 +438,13 @@ def test_hostile_values_from_events_are_text_on_every_page(cluster):
     # the table's data is JSON (the page's script renders it as text); the values arrive exactly as sent
     rows = _datatable(server, search=f'name:"{HOSTILE_NAME[:12]}"', length=100).json()['data']
     row = next(r for r in rows if r['uuid'] == task_id)
-    assert (row['name'], row['args'], row['kwargs'], row['result'], row['worker']) == \
-        (HOSTILE_NAME, HOSTILE_ARGS, HOSTILE_KWARGS, HOSTILE_RESULT, HOSTILE_WORKER)
+    assert (row['name'], row['args'], row['kwargs'], row['result'], row['worker']) == (
+        HOSTILE_NAME,
+        HOSTILE_ARGS,
+        HOSTILE_KWARGS,
+        HOSTILE_RESULT,
+        HOSTILE_WORKER,
+    )
 
 
 # -- broker -----------------------------------------------------------------------------------------------------
@@ -441,8 +495,12 @@ def test_url_prefix_reaches_links_static_files_and_scripts(cluster, processes):
     assert f'href="/flower{_worker_path(cluster.worker)}"' in task_page
     assert 'href="/flower/tasks">Tasks</a> / Task' in task_page
     assert server.get(f'/flower{_worker_path(cluster.worker)}').status_code == 200
-    assert server.get('/flower/tasks/datatable', params={'draw': 1, 'start': 0, 'length': 5,
-                                                          'order[0][column]': 0}).status_code == 200
+    assert (
+        server.get(
+            '/flower/tasks/datatable', params={'draw': 1, 'start': 0, 'length': 5, 'order[0][column]': 0}
+        ).status_code
+        == 200
+    )
     assert 'href="/flower/tasks"' in server.get('/flower/nowhere').text  # the 404 page too
     assert server.get('/tasks').status_code == 404  # the unprefixed paths are gone
     docs = server.get('/flower/docs').text  # the documentation links stay under the prefix
@@ -451,21 +509,25 @@ def test_url_prefix_reaches_links_static_files_and_scripts(cluster, processes):
 
 
 def test_format_task_columns_and_the_apps_timezone(cluster, processes, tmp_path):
-    (tmp_path / 'tokyoapp.py').write_text(
-        'from tests.support.celeryapp import app\napp.conf.timezone = "Asia/Tokyo"\n')
+    (tmp_path / 'tokyoapp.py').write_text('from tests.support.celeryapp import app\napp.conf.timezone = "Asia/Tokyo"\n')
     conf = tmp_path / 'flowerconfig.py'
     conf.write_text(
         'def format_task(task):\n'
         '    task.kwargs = task.result = "<hidden by the hook>"\n'
         '    return task\n'
-        'tasks_columns = "name,state,kwargs,nonsense,worker"\n')
-    server = Server(cluster.redis_url, app='tokyoapp', args=[f'--conf={conf}'],
-                    env={'PYTHONPATH': f'{tmp_path}:{REPO}'})
+        'tasks_columns = "name,state,kwargs,nonsense,worker"\n'
+    )
+    server = Server(
+        cluster.redis_url, app='tokyoapp', args=[f'--conf={conf}'], env={'PYTHONPATH': f'{tmp_path}:{REPO}'}
+    )
     processes.append(server)
     _subscribed(server)
     done = cluster.send('echo', 1, secret='s3cret')
-    wait_for(lambda: server.get(f'/api/task/info/{done.id}').json()['state'] == 'SUCCESS', 30,
-             message='the task in the new server')
+    wait_for(
+        lambda: server.get(f'/api/task/info/{done.id}').json()['state'] == 'SUCCESS',
+        30,
+        message='the task in the new server',
+    )
 
     tasks_page = server.get('/tasks').text
     assert 'data-fl-columns="name,state,kwargs,worker"' in tasks_page  # unknown slugs are left out
@@ -476,7 +538,9 @@ def test_format_task_columns_and_the_apps_timezone(cluster, processes, tmp_path)
     assert row['kwargs'] == '<hidden by the hook>'
     page = server.get(f'/task/{done.id}').text
     assert '&lt;hidden by the hook&gt;' in page and 's3cret' not in page
-    assert re.search(r'<time data-timestamp="[\d.]+" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} JST</time>', page)
+    assert re.search(
+        r'<time data-timestamp="[\d.]+" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} JST</time>', page
+    )
     # the API is not formatted (as in Flower)
     assert 's3cret' in server.get(f'/api/task/info/{done.id}').json()['kwargs']
 
@@ -486,12 +550,14 @@ def test_natural_time_and_read_only(cluster, processes):
     processes.append(server)
     _subscribed(server)
     failed = cluster.send('fail', 'read-only')
-    wait_for(lambda: server.get(f'/api/task/info/{failed.id}').json()['state'] == 'FAILURE', 30,
-             message='the failure in the new server')
+    wait_for(
+        lambda: server.get(f'/api/task/info/{failed.id}').json()['state'] == 'FAILURE',
+        30,
+        message='the failure in the new server',
+    )
     assert 'data-fl-time-format="natural"' in server.get('/tasks').text
     page = server.get(f'/task/{failed.id}').text
-    assert re.search(r'<time data-timestamp="[\d.]+" title="[^"]+ UTC \([\d.]+\)">(\d+ seconds? ago|now)</time>',
-                     page)
+    assert re.search(r'<time data-timestamp="[\d.]+" title="[^"]+ UTC \([\d.]+\)">(\d+ seconds? ago|now)</time>', page)
     assert 'data-read-only="true"' in page
     assert 'data-action="retry"' not in page and 'id="task-revoke"' not in page
     wait_for(lambda: server.get(_worker_path(cluster.worker)).status_code == 200, 30, message='the worker page')
@@ -507,8 +573,12 @@ def test_huge_arguments_are_cut_in_the_table_and_whole_on_the_task_page(cluster,
     huge = '(' + repr('x' * (10 * 1024 * 1024)) + ',)'
     task_id = str(uuidlib.uuid4())
     cluster.publish(task_events(name='huge.args', hostname='huge@replayed', args=huge, uuid=task_id))
-    wait_for(lambda: server.get(f'/api/task/info/{task_id}', timeout=30).status_code == 200, 60, interval=0.5,
-             message='the huge task')
+    wait_for(
+        lambda: server.get(f'/api/task/info/{task_id}', timeout=30).status_code == 200,
+        60,
+        interval=0.5,
+        message='the huge task',
+    )
 
     started = time.monotonic()
     rows = _datatable(server, columns=('name', 'args'), order=0, length=100, search='name:huge.args').json()['data']
@@ -521,8 +591,7 @@ def test_huge_arguments_are_cut_in_the_table_and_whole_on_the_task_page(cluster,
 
     # with the default --task_args_max_length the page says the stored value is only the start
     long_id = str(uuidlib.uuid4())
-    cluster.publish(task_events(name='long.args', hostname='huge@replayed', args='(' + 'y' * 5000 + ',)',
-                                uuid=long_id))
+    cluster.publish(task_events(name='long.args', hostname='huge@replayed', args='(' + 'y' * 5000 + ',)', uuid=long_id))
     wait_for(lambda: cluster.server.get(f'/api/task/info/{long_id}').status_code == 200, 20, message='the long task')
     page = cluster.server.get(f'/task/{long_id}').text
     assert '1,024 of 5,003 characters kept: --task_args_max_length cut the rest when it was stored.' in page

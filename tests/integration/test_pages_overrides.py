@@ -43,8 +43,13 @@ class RunningApp:
         options, handlers, settings = self._args
         try:
             capp = celery.Celery('overrides', broker='memory://')
-            self.app = Flower(capp=capp, options=Options(dict(options or {}, port=0, address='127.0.0.1')),
-                              handlers=handlers, io_loop=self.loop, **settings)
+            self.app = Flower(
+                capp=capp,
+                options=Options(dict(options or {}, port=0, address='127.0.0.1')),
+                handlers=handlers,
+                io_loop=self.loop,
+                **settings,
+            )
             self.port = self.app.start_http_server()
         except Exception as exc:  # reported to the test thread
             self._error = exc
@@ -62,6 +67,7 @@ class RunningApp:
             for server in self.app.http_servers:
                 server.stop()
             self.loop.stop()
+
         self.loop.add_callback(shutdown)
         self.thread.join(10)
         self.app.runner.shutdown()
@@ -75,6 +81,7 @@ def serve():
         app = RunningApp(*args, **kwargs)
         running.append(app)
         return app
+
     yield start
     for app in running:
         app.stop()
@@ -95,9 +102,7 @@ class Exploding(BaseHandler):
 def _templates(tmp_path):
     templates = tmp_path / 'templates'
     templates.mkdir()
-    (templates / 'tasks.html').write_text(
-        '{% extends "flower/tasks.html" %}\n'
-        '{% block title %}Our tasks{% end %}\n')
+    (templates / 'tasks.html').write_text('{% extends "flower/tasks.html" %}\n{% block title %}Our tasks{% end %}\n')
     (templates / 'broker.html').write_text('<p id="custom-broker">{{ broker_url }} is ours</p>\n')
     (templates / 'report.html').write_text(
         '{% extends "base.html" %}\n'
@@ -107,7 +112,8 @@ def _templates(tmp_path):
         '{{ current_user }}|{{ capp.main }}|{{ options.max_tasks }}|{{ humanize("max_tasks") }}|'
         '{{ format_time(0) }}|{{ reverse_url("tasks") }}|{{ static_url("css/flower.css") }}|'
         '{{ len(events.state.tasks) }}</p>\n'
-        '{% for name, count in rows %}<p class="row">{{ name }}: {{ count }}</p>{% end %}{% end %}\n')
+        '{% for name, count in rows %}<p class="row">{{ name }}: {{ count }}</p>{% end %}{% end %}\n'
+    )
     static = tmp_path / 'static'
     (static / 'css').mkdir(parents=True)
     (static / 'css' / 'flower.css').write_text('body { outline: 3px solid hotpink; }\n')
@@ -117,8 +123,12 @@ def _templates(tmp_path):
 
 def test_user_templates_and_static_files_override_by_name_and_fall_back(serve, tmp_path):
     templates, static = _templates(tmp_path)
-    app = serve({'url_prefix': 'mon'}, handlers=flower_handlers + [tornado.web.url(r'/report', ReportPage)],
-                template_path=str(templates), static_path=str(static))
+    app = serve(
+        {'url_prefix': 'mon'},
+        handlers=flower_handlers + [tornado.web.url(r'/report', ReportPage)],
+        template_path=str(templates),
+        static_path=str(static),
+    )
 
     tasks = app.get('/mon/tasks')  # overridden: extends the built-in page and changes its title
     assert tasks.status_code == 200
@@ -140,17 +150,26 @@ def test_user_templates_and_static_files_override_by_name_and_fall_back(serve, t
     assert app.get('/mon/static/nope.js').status_code == 404
 
     # cache-busting versions follow the file that is served
-    versions = dict(zip(('user', 'builtin'), (
-        app.get('/mon/tasks').text.split('css/flower.css?v=')[1][:16],
-        app.get('/mon/tasks').text.split('vendor/bootstrap/bootstrap.min.css?v=')[1][:16])))
+    versions = dict(
+        zip(
+            ('user', 'builtin'),
+            (
+                app.get('/mon/tasks').text.split('css/flower.css?v=')[1][:16],
+                app.get('/mon/tasks').text.split('vendor/bootstrap/bootstrap.min.css?v=')[1][:16],
+            ),
+        )
+    )
     assert hashlib.sha512(css.content).hexdigest().startswith(versions['user'])
 
 
 def test_a_users_handler_renders_its_own_template_with_the_common_context(serve, tmp_path):
     templates, static = _templates(tmp_path)
-    app = serve({'url_prefix': 'mon', 'max_tasks': 1234},
-                handlers=flower_handlers[:-1] + [tornado.web.url(r'/report', ReportPage)] + flower_handlers[-1:],
-                template_path=str(templates), static_path=str(static))
+    app = serve(
+        {'url_prefix': 'mon', 'max_tasks': 1234},
+        handlers=flower_handlers[:-1] + [tornado.web.url(r'/report', ReportPage)] + flower_handlers[-1:],
+        template_path=str(templates),
+        static_path=str(static),
+    )
     page = app.get('/mon/report')
     assert page.status_code == 200
     assert '<title>Nightly &lt;report&gt; · Flower</title>' in page.text

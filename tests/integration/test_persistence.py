@@ -52,8 +52,12 @@ def counters_in(db) -> dict:
 
 
 def online_worker(server) -> str:
-    status = wait_for(lambda: {h: s for h, s in server.get('/api/workers', params={'status': 1}).json().items()
-                               if s}, 40, 0.2, message='a worker to be online')
+    status = wait_for(
+        lambda: {h: s for h, s in server.get('/api/workers', params={'status': 1}).json().items() if s},
+        40,
+        0.2,
+        message='a worker to be online',
+    )
     return next(iter(status))
 
 
@@ -61,6 +65,7 @@ def wait_final(server, ids, timeout=60):
     def done():
         tasks = server.get('/api/tasks').json()
         return all(tasks.get(uuid, {}).get('state') in FINAL for uuid in ids)
+
     wait_for(done, timeout, 0.3, message=f'{len(ids)} tasks to finish')
 
 
@@ -79,8 +84,12 @@ def test_restart_shows_what_was_shown_before(redis_url, processes, tmp_path):
     wait_final(server, ids)
 
     worker.stop()  # a warm shutdown sends worker-offline: the status shown becomes False and stays so
-    wait_for(lambda: server.get('/api/workers', params={'status': 1}).json() == {hostname: False}, 30, 0.2,
-             message='the worker to be shown offline')
+    wait_for(
+        lambda: server.get('/api/workers', params={'status': 1}).json() == {hostname: False},
+        30,
+        0.2,
+        message='the worker to be shown offline',
+    )
     before_tasks = server.get('/api/tasks').json()
     before_info = {uuid: server.get(f'/api/task/info/{uuid}').json() for uuid in ids}
     before_types = server.get('/api/task/types').json()
@@ -112,8 +121,12 @@ def test_restart_shows_what_was_shown_before(redis_url, processes, tmp_path):
     # the restored counters go on counting: the same worker comes back and runs one more task
     worker = start_worker(redis_url, 'persist@%h', pool='solo', concurrency=1)
     processes.append(worker)
-    wait_for(lambda: again.get('/api/workers', params={'status': 1}).json() == {hostname: True}, 40, 0.2,
-             message='the worker to be back online')
+    wait_for(
+        lambda: again.get('/api/workers', params={'status': 1}).json() == {hostname: True},
+        40,
+        0.2,
+        message='the worker to be back online',
+    )
     one_more = app.send_task(f'{TASKS}.add', args=(20, 22)).id
     wait_final(again, [one_more])
     assert again.stop() == 0
@@ -139,15 +152,27 @@ def test_kill_9_loses_at_most_what_came_after_the_last_save(redis_url, processes
     def send():  # a steady flow of tasks, about 50 a second, until told to stop
         while not stop_sending.wait(0.02):
             sent.append(app.send_task(f'{TASKS}.add', args=(1, 2)).id)
+
     sender = threading.Thread(target=send, daemon=True)
     sender.start()
     try:
-        saved = wait_for(lambda: dict(rows) if len(rows := query(
-            db, "SELECT uuid, state FROM tasks WHERE state = 'SUCCESS'")) >= 40 else None,
-            60, 0.1, message='40 finished tasks in the file')
+        saved = wait_for(
+            lambda: (
+                dict(rows)
+                if len(rows := query(db, "SELECT uuid, state FROM tasks WHERE state = 'SUCCESS'")) >= 40
+                else None
+            ),
+            60,
+            0.1,
+            message='40 finished tasks in the file',
+        )
         # one more save lands while tasks keep flowing, then the server dies mid-stream
-        wait_for(lambda: query(db, "SELECT count(*) FROM tasks WHERE state = 'SUCCESS'")[0][0] > len(saved),
-                 30, 0.05, message='a later save')
+        wait_for(
+            lambda: query(db, "SELECT count(*) FROM tasks WHERE state = 'SUCCESS'")[0][0] > len(saved),
+            30,
+            0.05,
+            message='a later save',
+        )
         assert sender.is_alive()
         server.send_signal(signal.SIGKILL)
         server.popen.wait(10)
@@ -176,8 +201,9 @@ def test_kill_9_loses_at_most_what_came_after_the_last_save(redis_url, processes
     # the worker and its counters as of the last save: the workers table counts on from them (the worker still
     # runs, so its heartbeats, and any task it finishes, may add to them by now)
     assert len(workers_in_file) == 1
-    row = next(row for row in again.get('/workers', params={'json': 1}).json()['data']
-               if row['hostname'] == workers_in_file[0])
+    row = next(
+        row for row in again.get('/workers', params={'json': 1}).json()['data'] if row['hostname'] == workers_in_file[0]
+    )
     saved_counts = counters[workers_in_file[0]]
     assert saved_counts['task-succeeded'] >= len(saved)
     assert all(row.get(key, 0) >= count for key, count in saved_counts.items()), (row, saved_counts)
@@ -202,6 +228,7 @@ def _random_bytes(path):
 def _flower_shelve(path):
     import dbm.dumb
     import shelve
+
     base = path.with_suffix('')
     with shelve.Shelf(dbm.dumb.open(str(base), 'c')) as shelf:  # what Flower 2.1 leaves behind
         shelf['events'] = {'tasks': {}}
@@ -222,15 +249,17 @@ def _damaged_sqlite(path):
     conn.execute('PRAGMA wal_checkpoint(TRUNCATE)')
     conn.close()
     data = bytearray(path.read_bytes())
-    data[8 * 4096:16 * 4096] = os.urandom(8 * 4096)
+    data[8 * 4096 : 16 * 4096] = os.urandom(8 * 4096)
     path.write_bytes(bytes(data))
     return path, 'corrupt', 'is damaged'
 
 
-@pytest.mark.parametrize('make', [_random_bytes, _flower_shelve, _damaged_sqlite],
-                         ids=['random-bytes', 'flower-shelve', 'damaged-sqlite'])
-def test_foreign_or_damaged_file_is_moved_aside_and_the_server_starts_fresh(redis_url, processes, tmp_path,
-                                                                           file_worker, make):
+@pytest.mark.parametrize(
+    'make', [_random_bytes, _flower_shelve, _damaged_sqlite], ids=['random-bytes', 'flower-shelve', 'damaged-sqlite']
+)
+def test_foreign_or_damaged_file_is_moved_aside_and_the_server_starts_fresh(
+    redis_url, processes, tmp_path, file_worker, make
+):
     path, kind, says = make(tmp_path / 'flower.db')
     original = path.read_bytes()
     server = Server(redis_url, args=persistent(path, '--state_save_interval=200'))
@@ -244,8 +273,12 @@ def test_foreign_or_damaged_file_is_moved_aside_and_the_server_starts_fresh(redi
     # and the fresh database works: a task run now is saved in it
     online_worker(server)
     uuid = celery_app_for(redis_url).send_task(f'{TASKS}.add', args=(2, 3)).id
-    wait_for(lambda: query(path, 'SELECT state FROM tasks WHERE uuid = ?', (uuid,)) == [('SUCCESS',)], 40, 0.2,
-             message='the new task in the new file')
+    wait_for(
+        lambda: query(path, 'SELECT state FROM tasks WHERE uuid = ?', (uuid,)) == [('SUCCESS',)],
+        40,
+        0.2,
+        message='the new task in the new file',
+    )
     assert query(path, 'PRAGMA application_id') == [(APPLICATION_ID,)]
 
 
@@ -286,8 +319,7 @@ def test_a_db_path_that_cannot_work_stops_the_server_with_a_clear_message(redis_
     assert not (tmp_path / 'no').exists()
 
 
-def test_a_full_disk_is_reported_with_its_cause_and_nothing_is_lost_when_space_returns(tmp_path, monkeypatch,
-                                                                                         caplog):
+def test_a_full_disk_is_reported_with_its_cause_and_nothing_is_lost_when_space_returns(tmp_path, monkeypatch, caplog):
     """A real server (in this process, so the writer's connection can be capped at the file's size with
     ``PRAGMA max_page_count``: SQLite then answers SQLITE_FULL exactly as on a full disk) keeps serving,
     logs the cause once, and saves everything once the operator frees space."""
@@ -320,8 +352,9 @@ def test_a_full_disk_is_reported_with_its_cause_and_nothing_is_lost_when_space_r
         assert query(db, 'SELECT count(*) FROM tasks') == [(0,)]
 
         free_space(db)
-        wait_for(lambda: query(db, 'SELECT count(*) FROM tasks') == [(150,)], 30, 0.1,
-                 message='the kept changes to be saved')
+        wait_for(
+            lambda: query(db, 'SELECT count(*) FROM tasks') == [(150,)], 30, 0.1, message='the kept changes to be saved'
+        )
         assert f'Saving the state to {saver.path} works again' in caplog.text
         server.stop()
         stopped = True

@@ -76,6 +76,7 @@ class Down(BaseApiHandler):
     async def get(self):
         def refuse():
             raise ConnectionRefusedError('nobody there')
+
         await self.run_blocking('refuse', 'test', refuse)
 
 
@@ -83,6 +84,7 @@ class CustomDown(BaseApiHandler):
     async def get(self):
         def fail():
             raise KeyError('backend said no')
+
         await self.run_blocking('fail', 'test', fail, connection_errors=(KeyError,))
 
 
@@ -93,8 +95,9 @@ class Bug(BaseApiHandler):
 
 def test_run_blocking_in_a_custom_api_handler(monkeypatch):
     monkeypatch.setenv('FLOWER_UNAUTHENTICATED_API', 'true')
-    server = InProcessServer(handlers=[(r'/api/x/slow', Slow), (r'/api/x/down', Down),
-                                       (r'/api/x/custom', CustomDown), (r'/api/x/bug', Bug)])
+    server = InProcessServer(
+        handlers=[(r'/api/x/slow', Slow), (r'/api/x/down', Down), (r'/api/x/custom', CustomDown), (r'/api/x/bug', Bug)]
+    )
     try:
         assert server.get('/api/x/slow').json() == {'value': 42}
         for path in ('/api/x/down', '/api/x/custom'):
@@ -115,8 +118,12 @@ def test_iter_tasks_over_events_from_a_real_worker(redis_url, processes):
         server.on_loop(server.app.start_background)
         hostname = f'surface-{uuidlib.uuid4().hex[:6]}@{socket.gethostname()}'
         processes.append(start_worker(redis_url, hostname, pool='solo', concurrency=1))
-        wait_for(lambda: server.on_loop(lambda: hostname in server.app.events.state.workers), 60, interval=0.3,
-                 message='the worker online')
+        wait_for(
+            lambda: server.on_loop(lambda: hostname in server.app.events.state.workers),
+            60,
+            interval=0.3,
+            message='the worker online',
+        )
         client = celery_app_for(redis_url)
         added = [client.send_task('tests.support.celeryapp.add', (i, i)) for i in range(3)]
         failed = client.send_task('tests.support.celeryapp.fail', ('surface says no',))
@@ -137,10 +144,10 @@ def test_iter_tasks_over_events_from_a_real_worker(redis_url, processes):
         assert [u for u, _ in listed(state='FAILURE')] == [failed.id]
         assert [u for u, _ in listed(type='tests.support.celeryapp.fail')] == [failed.id]
         assert [u for u, _ in listed(search='"surface says no"')] == [failed.id]
-        assert [u for u, _ in listed(type='tests.support.celeryapp.add', sort_by='received')] == \
-            [r.id for r in added]
-        assert [u for u, _ in listed(type='tests.support.celeryapp.add', sort_by='-received', limit=1)] == \
-            [added[-1].id]
+        assert [u for u, _ in listed(type='tests.support.celeryapp.add', sort_by='received')] == [r.id for r in added]
+        assert [u for u, _ in listed(type='tests.support.celeryapp.add', sort_by='-received', limit=1)] == [
+            added[-1].id
+        ]
         page = server.on_loop(lambda: search_tasks(server.app.events, state='SUCCESS', limit=2))
         assert page.filtered_count == 3 and len(page.task_ids) == 2
         data = server.on_loop(lambda: as_dict(get_task_by_id(server.app.events, added[1].id)))

@@ -23,8 +23,9 @@ ADD = 'tests.support.celeryapp.add'
 
 
 def gauge(server, queue):
-    found = re.search(rf'^flower_queue_length\{{queue="{re.escape(queue)}"\}} (\S+)$', server.get('/metrics').text,
-                      re.M)
+    found = re.search(
+        rf'^flower_queue_length\{{queue="{re.escape(queue)}"\}} (\S+)$', server.get('/metrics').text, re.M
+    )
     return float(found.group(1)) if found else None
 
 
@@ -54,8 +55,11 @@ def test_redis_page_api_and_gauge_follow_the_queue(redis_url, processes):
     wait_for(lambda: api_lengths(server)['celery']['messages'] == waiting, 10, message=f'{waiting} in the API')
     assert re.search(rf'>celery<.*?>{waiting}<', server.get('/broker').text, re.S)
     wait_for(lambda: gauge(server, 'celery') == waiting, 15, message='the gauge to show the waiting messages')
-    wait_for(lambda: api_lengths(server).get(orphan, {}).get('messages') == 2, 15,
-             message='the queue without a consumer in the API')
+    wait_for(
+        lambda: api_lengths(server).get(orphan, {}).get('messages') == 2,
+        15,
+        message='the queue without a consumer in the API',
+    )
     assert server.get('/api/queues/length').json()['source'] == 'redis'
     page = server.get('/broker').text
     assert re.search(rf'>{orphan}<.*?>2<', page, re.S) and 'Read from <strong>Redis</strong>' in page
@@ -69,8 +73,7 @@ def test_redis_page_api_and_gauge_follow_the_queue(redis_url, processes):
 
 
 @pytest.mark.rabbitmq
-def test_rabbitmq_queue_without_consumer_and_a_refusing_api(amqp_url, rabbitmq_vhost, rabbitmq_management,
-                                                             processes):
+def test_rabbitmq_queue_without_consumer_and_a_refusing_api(amqp_url, rabbitmq_vhost, rabbitmq_management, processes):
     api = rabbitmq_management.replace('http://', 'http://guest:guest@')
     server = Server(amqp_url, args=[f'--broker_api={api}', '--queue_length_interval=0.5'])
     processes.append(server)
@@ -107,12 +110,14 @@ def _check_queue_without_consumer(server, orphan):
     def listed():
         queue = api_lengths(server).get(orphan)
         return queue if queue and queue.get('messages') == 3 and 'consumers' in queue else None
+
     queue = wait_for(listed, 60, interval=1, message='the management API to list the queue nobody consumes')
     assert queue['consumers'] == 0
     answer = server.get('/api/queues/length').json()
     assert (answer['source'], answer['source_note']) == ('management-api', None)
-    assert not any(q['name'].startswith('celeryev.') or q['name'].endswith('.pidbox')
-                   for q in answer['active_queues'])  # Celery's plumbing is left out
+    assert not any(
+        q['name'].startswith('celeryev.') or q['name'].endswith('.pidbox') for q in answer['active_queues']
+    )  # Celery's plumbing is left out
     page = server.get('/broker').text
     assert re.search(rf'>{orphan}<.*?>3<', page, re.S)
     assert 'Read from <strong>the RabbitMQ management API</strong>' in page
@@ -127,8 +132,9 @@ def _check_amqp_fallback(amqp_url, processes, orphan):
     assert response.status_code == 200, response.text
     answer = response.json()
     assert answer['source'] == 'amqp'
-    assert answer['source_note'].startswith(f'RabbitMQ management API at http://127.0.0.1:{port}/api/ could not '
-                                            'be reached')
+    assert answer['source_note'].startswith(
+        f'RabbitMQ management API at http://127.0.0.1:{port}/api/ could not be reached'
+    )
     assert answer['source_note'].endswith('Read over AMQP instead (ready messages only).')
     queues = {q['name']: q for q in answer['active_queues']}
     assert queues['celery'] == {'name': 'celery', 'messages': 2, 'messages_ready': 2, 'consumers': 0}
@@ -143,6 +149,7 @@ def _check_rabbitmq_lengths(amqp_url, server, processes):
         queue = api_lengths(server).get('celery')
         # the management API fills in its statistics fields a few seconds after a queue appears
         return queue if queue and queue.get('messages') == 2 and 'consumers' in queue else None
+
     queue = wait_for(counted, 60, interval=1, message='RabbitMQ to report 2 messages in celery')
     assert queue['consumers'] == 0 and queue['messages_ready'] == 2
     assert re.search(r'>celery<.*?>2<', server.get('/broker').text, re.S)
@@ -164,8 +171,13 @@ def _check_rabbitmq_lengths(amqp_url, server, processes):
 
 
 def test_malformed_broker_api_stops_start_up(tmp_path):
-    done = subprocess.run([sys.executable, '-m', 'flower', '--broker=amqp://guest:guest@127.0.0.1//',
-                           '--broker_api=ftp://nowhere'], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60, env={'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(REPO)})
+    done = subprocess.run(
+        [sys.executable, '-m', 'flower', '--broker=amqp://guest:guest@127.0.0.1//', '--broker_api=ftp://nowhere'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={'PATH': '/usr/bin:/bin', 'PYTHONPATH': str(REPO)},
+    )
     assert done.returncode == 1
     assert "Invalid '--broker-api' option: ftp://nowhere must be an http:// or https:// URL" in done.stderr

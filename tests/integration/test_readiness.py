@@ -22,8 +22,11 @@ def test_not_ready_before_the_first_connection_ready_once_connected_and_not_afte
     response = server.get('/healthcheck', params={'ready': '1'})
     assert response.status_code == 503
     assert response.headers['Content-Type'].startswith('text/plain')
-    assert re.fullmatch(r'NOT READY: event stream down since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: not connected to '
-                        r'the broker yet', response.text), response.text
+    assert re.fullmatch(
+        r'NOT READY: event stream down since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ: not connected to '
+        r'the broker yet',
+        response.text,
+    ), response.text
     assert server.get('/healthcheck').text == 'OK'  # liveness does not care
 
     health.connected()

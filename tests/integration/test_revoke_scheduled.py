@@ -22,8 +22,15 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis]
 ADD = 'tests.support.celeryapp.add'
 COUNTDOWN = 60
 
-DATATABLE = {'draw': 1, 'start': 0, 'length': 10, 'order[0][column]': 0, 'columns[0][data]': 'name',
-             'order[0][dir]': 'asc', 'search[value]': ''}
+DATATABLE = {
+    'draw': 1,
+    'start': 0,
+    'length': 10,
+    'order[0][column]': 0,
+    'columns[0][data]': 'name',
+    'order[0][dir]': 'asc',
+    'search[value]': '',
+}
 
 
 def test_revoking_a_countdown_task_shows_at_once_and_revoked_when_due(redis_url, processes):
@@ -38,8 +45,12 @@ def test_revoking_a_countdown_task_shows_at_once_and_revoked_when_due(redis_url,
     def info():
         response = server.get(f'/api/task/info/{task_id}')
         return response.json() if response.status_code == 200 else {}
-    received = wait_for(lambda: info() if info().get('state') == 'RECEIVED' else None, 60,
-                        message='the worker to receive the scheduled task')
+
+    received = wait_for(
+        lambda: info() if info().get('state') == 'RECEIVED' else None,
+        60,
+        message='the worker to receive the scheduled task',
+    )
     assert 'revoked_pending' not in received
     eta = datetime.fromisoformat(received['eta']).timestamp()
 
@@ -56,8 +67,12 @@ def test_revoking_a_countdown_task_shows_at_once_and_revoked_when_due(redis_url,
     assert [row.get('revoked_pending') for row in rows if row['uuid'] == task_id] == [True]
 
     # later: the worker skips it when it comes due and reports task-revoked
-    revoked = wait_for(lambda: info() if info().get('state') == 'REVOKED' else None, COUNTDOWN + 60, interval=0.5,
-                       message='the worker to report task-revoked when the task comes due')
+    revoked = wait_for(
+        lambda: info() if info().get('state') == 'REVOKED' else None,
+        COUNTDOWN + 60,
+        interval=0.5,
+        message='the worker to report task-revoked when the task comes due',
+    )
     assert 'revoked_pending' not in revoked
     assert revoked['revoked'] >= eta - 1  # not at the revoke: when the ETA came (1 s for clock rounding)
     assert revoked['succeeded'] is None and revoked['result'] is None

@@ -25,21 +25,31 @@ pytestmark = [pytest.mark.redis]
 
 def _events_total(server) -> float:
     text = server.get('/metrics').text
-    return sum(float(line.rsplit(' ', 1)[1]) for line in text.splitlines()
-               if line.startswith('flower_events_total{'))
+    return sum(float(line.rsplit(' ', 1)[1]) for line in text.splitlines() if line.startswith('flower_events_total{'))
 
 
 @pytest.mark.slow
 def test_a_burst_is_applied_on_the_ioloop_thread_only(processes, tmp_path):
     redis_server = PrivateRedis()
     processes.append(redis_server)
-    server = Server(redis_server.url, app=None, args=[
-        '--enable_events=false', '--max_tasks=4000', '--persistent=true', f'--db={tmp_path / "state.db"}',
-        '--state_save_interval=200', '--max_task_age=4'])
+    server = Server(
+        redis_server.url,
+        app=None,
+        args=[
+            '--enable_events=false',
+            '--max_tasks=4000',
+            '--persistent=true',
+            f'--db={tmp_path / "state.db"}',
+            '--state_save_interval=200',
+            '--max_task_age=4',
+        ],
+    )
     processes.append(server)
     wait_for(lambda: 'receiving events' in server.output(), 20, message='the subscription')
-    assert "Thread guard on: the events state and the inspector cache written only on thread 'MainThread'" \
+    assert (
+        "Thread guard on: the events state and the inspector cache written only on thread 'MainThread'"
         in server.output()
+    )
     t0 = time.time()
     events = []
     for i in range(10_000):  # 30,000 events: 6,000 tasks evicted by --max_tasks on the way
@@ -53,8 +63,7 @@ def test_a_burst_is_applied_on_the_ioloop_thread_only(processes, tmp_path):
     assert _events_total(server) == 30_000
     assert len(server.get('/api/tasks', params={'state': 'SUCCESS'}, timeout=30).json()) == 4000
     # --max_task_age=4: retention (on the IOLoop, through the store's pop) forgets every task
-    wait_for(lambda: server.get('/api/tasks', timeout=30).json() == {}, 30, interval=0.5,
-             message='the tasks to expire')
+    wait_for(lambda: server.get('/api/tasks', timeout=30).json() == {}, 30, interval=0.5, message='the tasks to expire')
     output = server.output()
     assert 'Thread guard:' not in output, output[-3000:]
     assert 'Traceback' not in output, output[-3000:]
@@ -77,8 +86,9 @@ def _stop_within(events: Events, timeout: float) -> float:
 
 @pytest.mark.parametrize('raw_redis', [True, False], ids=['raw-reader', 'kombu'])
 def test_stop_ends_the_thread_while_the_broker_is_unreachable(raw_redis):
-    events = Events(Celery('unreachable', broker=f'redis://127.0.0.1:{free_port()}/0'), enable_events=False,
-                    raw_redis=raw_redis)
+    events = Events(
+        Celery('unreachable', broker=f'redis://127.0.0.1:{free_port()}/0'), enable_events=False, raw_redis=raw_redis
+    )
     events.io_loop = _NoLoop()
     threading.Thread.start(events)  # only the thread: no timers, no IOLoop
     wait_for(lambda: events.failures >= 2, 10, interval=0.02, message='failed connection attempts')

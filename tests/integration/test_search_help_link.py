@@ -18,7 +18,7 @@ def test_the_tasks_page_links_to_the_search_syntax(prefix):
         page = server.get(f'{base}/tasks')
         assert page.status_code == 200
         link = re.search(r'<a href="([^"]+)" id="search-syntax-doc">([^<]+)</a>', page.text)
-        assert link, page.text[page.text.find('search-help'):][:1500]
+        assert link, page.text[page.text.find('search-help') :][:1500]
         assert link.groups() == (f'{base}/docs/dashboards.md#search', 'the search syntax in full')
         doc = server.get(link.group(1).split('#')[0])
         assert doc.status_code == 200

@@ -22,8 +22,9 @@ def _exercise_cluster(broker: str, processes, hostname: str):
     processes.append(server)
     full_name = hostname.replace('%h', socket.gethostname())
 
-    workers = wait_for(lambda: _worker_ready(server, full_name), 60, interval=0.5,
-                       message=f'{full_name} in /api/workers?refresh=1')
+    workers = wait_for(
+        lambda: _worker_ready(server, full_name), 60, interval=0.5, message=f'{full_name} in /api/workers?refresh=1'
+    )
     info = workers[full_name]
     assert info['stats']['pool']['max-concurrency'] == 2
     assert f'{TASKS}.add' in info['registered']
@@ -41,6 +42,7 @@ def _exercise_cluster(broker: str, processes, hostname: str):
         states = {tid: tasks.get(tid, {}).get('state') for tid in (ok.id, bad.id, retried.id, slow.id)}
         done = states == {ok.id: 'SUCCESS', bad.id: 'FAILURE', retried.id: 'SUCCESS', slow.id: 'SUCCESS'}
         return tasks if done else None
+
     tasks = wait_for(finished, 60, interval=0.3, message='all four tasks finished')
 
     assert tasks[ok.id]['name'] == f'{TASKS}.add'
@@ -69,18 +71,26 @@ def _exercise_cluster(broker: str, processes, hostname: str):
     assert len(server.get('/api/tasks', params={'limit': 2}).json()) == 2
 
     metrics = server.get('/metrics').text
+
     def count(type_, task):
-        pattern = (rf'^flower_events_total\{{task="{re.escape(TASKS)}\.{task}",type="{type_}",'
-                   rf'worker="{re.escape(full_name)}"\}} (\d+\.\d+)$')
+        pattern = (
+            rf'^flower_events_total\{{task="{re.escape(TASKS)}\.{task}",type="{type_}",'
+            rf'worker="{re.escape(full_name)}"\}} (\d+\.\d+)$'
+        )
         found = re.search(pattern, metrics, re.M)
         return float(found.group(1)) if found else 0.0
+
     assert count('task-succeeded', 'add') == 1.0
     assert count('task-failed', 'fail') == 1.0
     assert count('task-retried', 'retry_once') == 1.0
     assert count('task-received', 'retry_once') == 2.0  # the retry is received again
     assert re.search(rf'^flower_worker_online\{{worker="{re.escape(full_name)}"\}} 1\.0$', metrics, re.M)
-    assert re.search(rf'^flower_task_runtime_seconds_count\{{task="{TASKS}\.sleep",'
-                     rf'worker="{re.escape(full_name)}"\}} 1\.0$', metrics, re.M)
+    assert re.search(
+        rf'^flower_task_runtime_seconds_count\{{task="{TASKS}\.sleep",'
+        rf'worker="{re.escape(full_name)}"\}} 1\.0$',
+        metrics,
+        re.M,
+    )
 
     # the workers' online status from events
     status = server.get('/api/workers', params={'status': 1}).json()

@@ -22,23 +22,45 @@ from tests.support.processes import Process, Server, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
-MULTIPLY = 'importsapp.multiply'    # from imports=
-TOTAL = 'importsapp.shop.total'     # from autodiscover_tasks, as in a Django project
+MULTIPLY = 'importsapp.multiply'  # from imports=
+TOTAL = 'importsapp.shop.total'  # from autodiscover_tasks, as in a Django project
 
 
 def start_silent_worker(broker: str, name: str) -> Process:
     """A worker of the imports app that sends no event: no -E, no heartbeats (so no worker-online)."""
-    return Process([sys.executable, '-m', 'celery', '-A', 'tests.support.importsapp', 'worker', '-l', 'info',
-                    '-P', 'solo', '-n', name, '--without-gossip', '--without-mingle', '--without-heartbeat'],
-                   env={'FLOWER_TEST_BROKER': broker, 'FLOWER_TEST_BACKEND': broker}, name=f'worker-{name}')
+    return Process(
+        [
+            sys.executable,
+            '-m',
+            'celery',
+            '-A',
+            'tests.support.importsapp',
+            'worker',
+            '-l',
+            'info',
+            '-P',
+            'solo',
+            '-n',
+            name,
+            '--without-gossip',
+            '--without-mingle',
+            '--without-heartbeat',
+        ],
+        env={'FLOWER_TEST_BROKER': broker, 'FLOWER_TEST_BACKEND': broker},
+        name=f'worker-{name}',
+    )
 
 
 def wait_online(broker: str, hostname: str) -> None:
     """Until the worker answers a ping sent from here (not through the server, which must not learn of it)."""
     app = Celery('pinger', broker=broker, set_as_current=False)
     try:
-        wait_for(lambda: app.control.ping(destination=[hostname], timeout=0.5), 60, interval=0.2,
-                 message=f'{hostname} to answer a ping')
+        wait_for(
+            lambda: app.control.ping(destination=[hostname], timeout=0.5),
+            60,
+            interval=0.2,
+            message=f'{hostname} to answer a ping',
+        )
     finally:
         app.close()
 
@@ -47,8 +69,13 @@ def wait_online(broker: str, hostname: str) -> None:
 def setup(redis_url):
     started = []
     try:
-        server = Server(redis_url, app='tests.support.importsapp', backend=redis_url,
-                        args=['--inspect_timeout=2000'], env={'FLOWER_TEST_BROKEN_MODULE': '1'})
+        server = Server(
+            redis_url,
+            app='tests.support.importsapp',
+            backend=redis_url,
+            args=['--inspect_timeout=2000'],
+            env={'FLOWER_TEST_BROKEN_MODULE': '1'},
+        )
         started.append(server)
         host = socket.gethostname()
         names = {'control': f'silentctl@{host}', 'page': f'silentpage@{host}'}
@@ -71,8 +98,10 @@ def test_a_broken_task_module_is_a_warning_that_names_it(setup):
     server, _, _ = setup
     assert server.alive()
     log = server.output()
-    assert ("the task module 'tests.support.importsapp.broken' cannot be imported (ModuleNotFoundError: No module "
-            "named 'flower_tests_package_that_is_not_installed'). Its tasks are unknown to this server") in log
+    assert (
+        "the task module 'tests.support.importsapp.broken' cannot be imported (ModuleNotFoundError: No module "
+        "named 'flower_tests_package_that_is_not_installed'). Its tasks are unknown to this server"
+    ) in log
     assert 'Traceback' not in log
 
 
@@ -84,8 +113,9 @@ def test_tasks_from_imports_and_autodiscovery_can_be_applied(setup):
     assert body == {'task-id': body['task-id'], 'state': 'SUCCESS', 'result': 42}
 
     # countdown and expires written as text, as Flower takes them
-    response = server.post(f'/api/task/async-apply/{TOTAL}', json={'args': [1, 2, 3], 'countdown': '1',
-                                                                     'expires': '60'})
+    response = server.post(
+        f'/api/task/async-apply/{TOTAL}', json={'args': [1, 2, 3], 'countdown': '1', 'expires': '60'}
+    )
     assert response.status_code == 200, response.text
     result = server.get(f"/api/task/result/{response.json()['task-id']}", params={'timeout': 20}).json()
     assert (result['state'], result['result']) == ('SUCCESS', 6)
@@ -111,8 +141,9 @@ def test_a_worker_never_inspected_is_asked_before_a_command_is_refused(setup):
     assert name in server.get('/api/workers').json()  # asked, and now in the cache
     response = server.post(f'/api/task/timeout/{TOTAL}', params={'workername': name, 'soft': 5, 'hard': 10})
     assert (response.status_code, response.json()) == (200, {'message': 'time limits set successfully'})
-    response = server.post(f'/api/task/rate-limit/{MULTIPLY}',
-                           params={'workername': f'nobody@{socket.gethostname()}', 'ratelimit': '10/m'})
+    response = server.post(
+        f'/api/task/rate-limit/{MULTIPLY}', params={'workername': f'nobody@{socket.gethostname()}', 'ratelimit': '10/m'}
+    )
     assert (response.status_code, response.text) == (404, f"Unknown worker 'nobody@{socket.gethostname()}'")
 
 

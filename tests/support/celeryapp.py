@@ -7,9 +7,11 @@ import time
 from celery import Celery
 from celery.contrib.abortable import AbortableTask
 
-app = Celery('flowertests',
-             broker=os.environ.get('FLOWER_TEST_BROKER', 'redis://127.0.0.1:6379/15'),
-             backend=os.environ.get('FLOWER_TEST_BACKEND') or None)
+app = Celery(
+    'flowertests',
+    broker=os.environ.get('FLOWER_TEST_BROKER', 'redis://127.0.0.1:6379/15'),
+    backend=os.environ.get('FLOWER_TEST_BACKEND') or None,
+)
 app.conf.update(
     # a test of a worker that sends no task events (no -E) sets FLOWER_TEST_TASK_EVENTS=0
     worker_send_task_events=os.environ.get('FLOWER_TEST_TASK_EVENTS', '1') == '1',

@@ -30,8 +30,12 @@ CLIENT_ID = 'flower-test-client'
 CLIENT_SECRET = 'flower-test-secret'
 PROVIDERS = ('google', 'github', 'gitlab', 'okta')
 # the account endpoints each provider has besides authorize and token
-ACCOUNT_ENDPOINTS = {'google': ('userinfo',), 'github': ('emails',), 'gitlab': ('user', 'groups'),
-                     'okta': ('userinfo',)}
+ACCOUNT_ENDPOINTS = {
+    'google': ('userinfo',),
+    'github': ('emails',),
+    'gitlab': ('user', 'groups'),
+    'okta': ('userinfo',),
+}
 # how each provider expects the client to authenticate at the token endpoint
 CLIENT_AUTH = {'google': 'post', 'github': 'post', 'gitlab': 'post', 'okta': 'basic'}
 
@@ -77,9 +81,12 @@ class FakeOAuthProvider:
 
     def endpoints(self) -> dict[str, dict[str, str]]:
         """The ``oauth_endpoints`` application setting that points every provider here."""
-        return {provider: {name: f'{self.url}/{provider}/{name}'
-                           for name in ('authorize', 'token', *ACCOUNT_ENDPOINTS[provider])}
-                for provider in PROVIDERS}
+        return {
+            provider: {
+                name: f'{self.url}/{provider}/{name}' for name in ('authorize', 'token', *ACCOUNT_ENDPOINTS[provider])
+            }
+            for provider in PROVIDERS
+        }
 
     def requests_to(self, provider: str, endpoint: str) -> list[Seen]:
         return [seen for seen in self.seen if seen.provider == provider and seen.endpoint == endpoint]
@@ -131,22 +138,29 @@ class _Endpoint(tornado.web.RequestHandler):
             key = 'verified_email' if provider == 'google' else 'email_verified'
             return self._json({'email': account.email, key: account.verified, 'sub': '1'})
         if provider == 'github' and endpoint == 'emails':
-            return self._json([{'email': email, 'verified': verified, 'primary': primary, 'visibility': None}
-                               for email, verified, primary in account.emails])
+            return self._json(
+                [
+                    {'email': email, 'verified': verified, 'primary': primary, 'visibility': None}
+                    for email, verified, primary in account.emails
+                ]
+            )
         if provider == 'gitlab' and endpoint == 'user':
             return self._json({'id': 1, 'username': account.username, 'email': account.email})
         if provider == 'gitlab' and endpoint == 'groups':
             level = int(self.get_argument('min_access_level', '10'))
             per_page = int(self.get_argument('per_page', '20'))
             page = int(self.get_argument('page', '1'))
-            groups = [{'id': i, 'full_path': path} for i, (path, access) in enumerate(account.groups)
-                      if access >= level]
-            return self._json(groups[(page - 1) * per_page:page * per_page])
+            groups = [
+                {'id': i, 'full_path': path} for i, (path, access) in enumerate(account.groups) if access >= level
+            ]
+            return self._json(groups[(page - 1) * per_page : page * per_page])
         return self._json({'error': 'not_found'}, 404)
 
     def _authorize(self, provider):
-        args = {name: self.get_argument(name, '') for name in ('response_type', 'client_id', 'redirect_uri',
-                                                                'state', 'scope')}
+        args = {
+            name: self.get_argument(name, '')
+            for name in ('response_type', 'client_id', 'redirect_uri', 'state', 'scope')
+        }
         if args['response_type'] != 'code' or args['client_id'] != CLIENT_ID or not args['redirect_uri']:
             return self._json({'error': 'invalid_request'}, 400)
         back = {'state': args['state']} if args['state'] else {}
@@ -164,16 +178,22 @@ class _Endpoint(tornado.web.RequestHandler):
             return self._json({'message': 'internal error'}, 500)
         if endpoint != 'token':
             return self._json({'error': 'not_found'}, 404)
-        form = {name: values[0] for name, values in
-                parse_qs(self.request.body.decode(), keep_blank_values=True).items()}
+        form = {
+            name: values[0] for name, values in parse_qs(self.request.body.decode(), keep_blank_values=True).items()
+        }
         if not self._client_ok(provider, form):
             return self._json({'error': 'invalid_client'}, 401)
         issued = self.fake.codes.pop(form.get('code', ''), None)  # a code is good once
-        if form.get('grant_type') != 'authorization_code' or issued is None or issued[0] != provider or \
-                issued[1] != form.get('redirect_uri'):
+        if (
+            form.get('grant_type') != 'authorization_code'
+            or issued is None
+            or issued[0] != provider
+            or issued[1] != form.get('redirect_uri')
+        ):
             if provider == 'github':  # GitHub says no with a 200
-                return self._json({'error': 'bad_verification_code',
-                                   'error_description': 'The code passed is incorrect or expired.'})
+                return self._json(
+                    {'error': 'bad_verification_code', 'error_description': 'The code passed is incorrect or expired.'}
+                )
             return self._json({'error': 'invalid_grant', 'error_description': 'bad code'}, 400)
         token = secrets.token_urlsafe(16)
         self.fake.tokens[token] = (provider, issued[2])

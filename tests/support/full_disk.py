@@ -27,6 +27,7 @@ def cap_writer_at_its_current_size(monkeypatch) -> None:
         pages = conn.execute('PRAGMA page_count').fetchone()[0]
         conn.execute(f'PRAGMA max_page_count = {pages}')
         return conn
+
     monkeypatch.setattr(writer_module, 'connect', capped)
 
 

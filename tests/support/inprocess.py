@@ -31,6 +31,7 @@ class InProcessServer:
 
     def _serve(self):
         from flower.app import Flower
+
         try:
             asyncio.set_event_loop(asyncio.new_event_loop())
             self.app = Flower(capp=self.capp, options=self.options, handlers=self._handlers, **self._settings)
@@ -54,6 +55,7 @@ class InProcessServer:
             except BaseException as exc:
                 box['error'] = exc
             done.set()
+
         self.app.io_loop.add_callback(call)
         if not done.wait(30):
             raise TimeoutError('the IOLoop did not run the call')

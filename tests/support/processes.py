@@ -40,8 +40,9 @@ def wait_for(condition, timeout: float = 30.0, interval: float = 0.1, message: s
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f'Timed out after {timeout}s waiting for {message}' +
-                         (f' (last error: {last_error!r})' if last_error else ''))
+    raise AssertionError(
+        f'Timed out after {timeout}s waiting for {message}' + (f' (last error: {last_error!r})' if last_error else '')
+    )
 
 
 class Process:
@@ -54,8 +55,9 @@ class Process:
         self._log = open(self.log_path, 'wb')
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.popen = subprocess.Popen(args, cwd=str(cwd), env=full_env, stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            args, cwd=str(cwd), env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     @property
     def pid(self) -> int:
@@ -87,35 +89,76 @@ class Process:
         return self.popen.returncode
 
 
-def start_worker(broker: str, hostname: str, backend: str | None = None, pool: str = 'prefork',
-                 concurrency: int = 2, queues: str | None = None, extra: list[str] | None = None,
-                 env: dict | None = None, task_events: bool = True) -> Process:
+def start_worker(
+    broker: str,
+    hostname: str,
+    backend: str | None = None,
+    pool: str = 'prefork',
+    concurrency: int = 2,
+    queues: str | None = None,
+    extra: list[str] | None = None,
+    env: dict | None = None,
+    task_events: bool = True,
+) -> Process:
     """A worker of tests.support.celeryapp; ``task_events=False`` starts it without ``-E`` and with
     ``worker_send_task_events`` off (it still sends heartbeats, which count the tasks it ran)."""
-    args = [sys.executable, '-m', 'celery', '-A', 'tests.support.celeryapp', 'worker', *(['-E'] if task_events else []),
-            '-l', 'info', '-P', pool, '-c', str(concurrency), '-n', hostname, '--without-gossip', '--without-mingle']
+    args = [
+        sys.executable,
+        '-m',
+        'celery',
+        '-A',
+        'tests.support.celeryapp',
+        'worker',
+        *(['-E'] if task_events else []),
+        '-l',
+        'info',
+        '-P',
+        pool,
+        '-c',
+        str(concurrency),
+        '-n',
+        hostname,
+        '--without-gossip',
+        '--without-mingle',
+    ]
     if queues:
         args += ['-Q', queues]
     args += extra or []
-    env = {'FLOWER_TEST_BROKER': broker, 'FLOWER_TEST_BACKEND': backend or '',
-           **({} if task_events else {'FLOWER_TEST_TASK_EVENTS': '0'}), **(env or {})}
+    env = {
+        'FLOWER_TEST_BROKER': broker,
+        'FLOWER_TEST_BACKEND': backend or '',
+        **({} if task_events else {'FLOWER_TEST_TASK_EVENTS': '0'}),
+        **(env or {}),
+    }
     return Process(args, env=env, name=f'worker-{hostname}')
 
 
 class Server(Process):
     """A ``python -m flower`` server on a free port, ready once /healthcheck answers."""
 
-    def __init__(self, broker: str, args: list[str] | None = None, env: dict | None = None,
-                 app: str | None = 'tests.support.celeryapp', backend: str | None = None, port: int | None = None,
-                 cwd: str | Path = REPO, wait: bool = True):
+    def __init__(
+        self,
+        broker: str,
+        args: list[str] | None = None,
+        env: dict | None = None,
+        app: str | None = 'tests.support.celeryapp',
+        backend: str | None = None,
+        port: int | None = None,
+        cwd: str | Path = REPO,
+        wait: bool = True,
+    ):
         self.port = port or free_port()
         cmd = [sys.executable, '-m', 'flower']
         if app:
             cmd += ['-A', app]
         cmd += [f'--broker={broker}', f'--port={self.port}', '--address=127.0.0.1']
         cmd += args or []
-        full_env = {'FLOWER_UNAUTHENTICATED_API': 'true', 'FLOWER_TEST_BROKER': broker,
-                    'FLOWER_TEST_BACKEND': backend or '', 'PYTHONPATH': str(REPO)}
+        full_env = {
+            'FLOWER_UNAUTHENTICATED_API': 'true',
+            'FLOWER_TEST_BROKER': broker,
+            'FLOWER_TEST_BACKEND': backend or '',
+            'PYTHONPATH': str(REPO),
+        }
         full_env.update(env or {})
         super().__init__(cmd, env=full_env, cwd=cwd, name='server')
         self.url = f'http://127.0.0.1:{self.port}'
@@ -127,6 +170,7 @@ class Server(Process):
             if not self.alive():
                 raise AssertionError(f'server exited with {self.popen.returncode}:\n{self.output()}')
             return requests.get(self.url + prefix + '/healthcheck', timeout=1).status_code == 200
+
         try:
             wait_for(ready, timeout, message='server /healthcheck')
         except AssertionError:
@@ -148,11 +192,26 @@ class PrivateRedis(Process):
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix='flowertest-redis-')
         exe = shutil.which('redis-server') or '/usr/bin/redis-server'
-        super().__init__([exe, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '', '--appendonly',
-                          'no', '--dir', self.dir], name=f'redis-{self.port}')
+        super().__init__(
+            [
+                exe,
+                '--port',
+                str(self.port),
+                '--bind',
+                '127.0.0.1',
+                '--save',
+                '',
+                '--appendonly',
+                'no',
+                '--dir',
+                self.dir,
+            ],
+            name=f'redis-{self.port}',
+        )
         self.url = f'redis://127.0.0.1:{self.port}/0'
         wait_for(self.ping, 10, message=f'private redis on {self.port}')
 
     def ping(self) -> bool:
         import redis
+
         return redis.Redis(port=self.port, socket_timeout=0.5).ping()

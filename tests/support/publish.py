@@ -13,12 +13,21 @@ import uuid
 def envelope(event: dict, exchange: str = 'celeryev') -> bytes:
     body = base64.b64encode(json.dumps(event).encode()).decode()
     routing_key = event['type'].replace('-', '.')
-    return json.dumps({
-        'body': body, 'content-encoding': 'utf-8', 'content-type': 'application/json',
-        'headers': {'hostname': event.get('hostname')},
-        'properties': {'delivery_mode': 1, 'delivery_info': {'exchange': exchange, 'routing_key': routing_key},
-                       'priority': 0, 'body_encoding': 'base64', 'delivery_tag': str(uuid.uuid4())},
-    }).encode()
+    return json.dumps(
+        {
+            'body': body,
+            'content-encoding': 'utf-8',
+            'content-type': 'application/json',
+            'headers': {'hostname': event.get('hostname')},
+            'properties': {
+                'delivery_mode': 1,
+                'delivery_info': {'exchange': exchange, 'routing_key': routing_key},
+                'priority': 0,
+                'body_encoding': 'base64',
+                'delivery_tag': str(uuid.uuid4()),
+            },
+        }
+    ).encode()
 
 
 def publish_command(message, db: int = 0, exchange: str = 'celeryev') -> bytes:

@@ -12,6 +12,7 @@ from flower.options import options
 @contextlib.contextmanager
 def restored_tornado_options():
     from flower import urls
+
     records = dict(options._options)
     values = {name: record._value for name, record in records.items()}
     settings = dict(urls.settings)

@@ -37,8 +37,15 @@ class EchoApply(BaseTaskHandler):
     async def post(self):
         args, kwargs, opts = self.get_task_args()
         self.normalize_options(opts)
-        self.write({'args': args, 'kwargs': kwargs, 'countdown': opts.get('countdown'),
-                    'eta': opts['eta'].isoformat() if 'eta' in opts else None, 'timeout': opts.get('timeout')})
+        self.write(
+            {
+                'args': args,
+                'kwargs': kwargs,
+                'countdown': opts.get('countdown'),
+                'eta': opts['eta'].isoformat() if 'eta' in opts else None,
+                'timeout': opts.get('timeout'),
+            }
+        )
 
 
 class CarefulApply(BaseTaskHandler):
@@ -82,24 +89,34 @@ class TaskApiTestCase(FlowerUserTestCase):
 
 class CustomHandlerTests(TaskApiTestCase):
     def test_get_task_args_and_normalize_options_convert_as_flower_does(self):
-        response = self.post_json('/echo-apply', {'args': [1, 2], 'kwargs': {'x': 1}, 'countdown': '3',
-                                                  'eta': '2030-01-31 13:45:00.000000', 'timeout': 5})
+        response = self.post_json(
+            '/echo-apply',
+            {'args': [1, 2], 'kwargs': {'x': 1}, 'countdown': '3', 'eta': '2030-01-31 13:45:00.000000', 'timeout': 5},
+        )
         assert response.code == 200
-        assert self.answer(response) == {'args': [1, 2], 'kwargs': {'x': 1}, 'countdown': 3.0,
-                                         'eta': '2030-01-31T13:45:00', 'timeout': 5}
+        assert self.answer(response) == {
+            'args': [1, 2],
+            'kwargs': {'x': 1},
+            'countdown': 3.0,
+            'eta': '2030-01-31T13:45:00',
+            'timeout': 5,
+        }
 
     def test_empty_body_means_no_arguments(self):
         response = self.post_json('/echo-apply', '')
-        assert self.answer(response) == {'args': [], 'kwargs': {}, 'countdown': None, 'eta': None,
-                                         'timeout': None}
+        assert self.answer(response) == {'args': [], 'kwargs': {}, 'countdown': None, 'eta': None, 'timeout': None}
 
     @pytest.mark.filterwarnings('ignore')
     def test_bad_bodies_are_our_400s_not_500s(self):
-        for body, words in [('{not json', 'Invalid JSON body'), ('[1]', 'must be a JSON object'),
-                            ({'args': 'x'}, 'args must be an array'), ({'kwargs': [1]}, 'kwargs must be an object'),
-                            ({'eta': 'tomorrow'}, "Invalid option 'eta'"),
-                            ({'countdown': 'soon'}, "Invalid option 'countdown'"),
-                            ({'link': 'x'}, "Unknown option 'link'")]:
+        for body, words in [
+            ('{not json', 'Invalid JSON body'),
+            ('[1]', 'must be a JSON object'),
+            ({'args': 'x'}, 'args must be an array'),
+            ({'kwargs': [1]}, 'kwargs must be an object'),
+            ({'eta': 'tomorrow'}, "Invalid option 'eta'"),
+            ({'countdown': 'soon'}, "Invalid option 'countdown'"),
+            ({'link': 'x'}, "Unknown option 'link'"),
+        ]:
             response = self.post_json('/echo-apply', body)
             assert response.code == 400, body
             assert words in response.body.decode(), (body, response.body)  # our text/plain error, as for /api
@@ -124,11 +141,16 @@ class PatchedNamesTests(TaskApiTestCase):
 
     def test_result_with_timeout_waits_through_the_patched_async_result(self):
         with mock.patch('flower.api.tasks.AsyncResult') as async_result:
-            async_result.return_value = finished_result('abc', state=states.FAILURE, result=ValueError('no'),
-                                                        traceback='Traceback ...')
+            async_result.return_value = finished_result(
+                'abc', state=states.FAILURE, result=ValueError('no'), traceback='Traceback ...'
+            )
             response = self.fetch('/api/task/result/abc?timeout=1')
-        assert self.answer(response) == {'task-id': 'abc', 'state': 'FAILURE', 'result': "ValueError('no')",
-                                         'traceback': 'Traceback ...'}
+        assert self.answer(response) == {
+            'task-id': 'abc',
+            'state': 'FAILURE',
+            'result': "ValueError('no')",
+            'traceback': 'Traceback ...',
+        }
 
     def test_a_patched_result_whose_backend_is_disabled_is_still_503(self):
         with mock.patch('flower.api.tasks.AsyncResult') as async_result:
@@ -161,8 +183,11 @@ class ListingTests(TaskApiTestCase):
                 self._app.events.state.event(ev)
 
     def test_listing_filters_sorts_and_pages_through_flower_utils_tasks(self):
-        self.feed(task_events('tasks.add', uuid='a1', start=1000.0), task_events('tasks.mul', uuid='m1', start=1001.0),
-                  task_events('tasks.add', uuid='a2', start=1002.0, outcome='failed'))
+        self.feed(
+            task_events('tasks.add', uuid='a1', start=1000.0),
+            task_events('tasks.mul', uuid='m1', start=1001.0),
+            task_events('tasks.add', uuid='a2', start=1002.0, outcome='failed'),
+        )
         answer = self.answer(self.fetch('/api/tasks?taskname=tasks.add&sort_by=-received'))
         assert list(answer) == ['a2', 'a1']
         assert answer['a2']['state'] == 'FAILURE' and answer['a2']['worker'] == 'worker1@host'
@@ -238,6 +263,7 @@ def test_module_exports_the_names_tests_patch():
     from celery.result import AsyncResult
 
     import flower.utils.tasks
+
     assert api_tasks.AsyncResult is AsyncResult
     assert api_tasks.AbortableAsyncResult is AbortableAsyncResult
     assert api_tasks.DisabledBackend is DisabledBackend
@@ -253,4 +279,5 @@ def test_invalid_option_is_both_our_400_and_a_value_error():
 
 def test_views_workers_options_is_tornados_object():
     from flower.views import workers
+
     assert workers.options is tornado.options.options

@@ -13,9 +13,23 @@ import pytest
 import flower
 
 PACKAGE = Path(flower.__file__).parent
-DOMAIN = ['events', 'inspector.py', 'metrics.py', 'search', 'queries.py', 'runner.py', 'brokers', 'cluster.py',
-          'auth.py', 'control', 'persistence', 'options.py', 'utils', 'live.py',
-          'celery_app.py']
+DOMAIN = [
+    'events',
+    'inspector.py',
+    'metrics.py',
+    'search',
+    'queries.py',
+    'runner.py',
+    'brokers',
+    'cluster.py',
+    'auth.py',
+    'control',
+    'persistence',
+    'options.py',
+    'utils',
+    'live.py',
+    'celery_app.py',
+]
 WEB_ONLY = ('tornado.web', 'flower.views', 'flower.api', 'flower.app', 'flower.urls', 'flower.command')
 
 
@@ -39,8 +53,12 @@ def _imports(path: Path):
 
 @pytest.mark.parametrize('entry', DOMAIN)
 def test_domain_modules_do_not_import_the_web_layer(entry):
-    offenders = [(path.relative_to(PACKAGE), name) for path in _modules(entry) for name in _imports(path)
-                 if any(name == bad or name.startswith(bad + '.') for bad in WEB_ONLY)]
+    offenders = [
+        (path.relative_to(PACKAGE), name)
+        for path in _modules(entry)
+        for name in _imports(path)
+        if any(name == bad or name.startswith(bad + '.') for bad in WEB_ONLY)
+    ]
     assert offenders == []
 
 

@@ -11,24 +11,38 @@ import pytest
 from celery import Celery
 from kombu import Queue
 
-from flower.brokers import (BrokerConfigError, BrokerError, FilesystemQueueBroker, RabbitMQQueueBroker,
-                            RedisQueueBroker, UnsupportedBroker, broker_for, parse_broker_url, queue_names,
-                            redis_connection_spec, transport_of, validate_broker_api)
+from flower.brokers import (
+    BrokerConfigError,
+    BrokerError,
+    FilesystemQueueBroker,
+    RabbitMQQueueBroker,
+    RedisQueueBroker,
+    UnsupportedBroker,
+    broker_for,
+    parse_broker_url,
+    queue_names,
+    redis_connection_spec,
+    transport_of,
+    validate_broker_api,
+)
 from flower.brokers.filesystem import count_messages
 from flower.brokers.redis_broker import RedisQueueKeys
 
 # -- URL parsing --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('url, host, port', [
-    ('redis://127.0.0.1:6379/0', '127.0.0.1', 6379),
-    ('redis://[::1]:6380/0', '::1', 6380),
-    ('redis://%3A%3A1:6379/2', '::1', 6379),  # how kombu's as_uri writes an IPv6 host
-    ('redis://2001%3Adb8%3A%3A1:6379/0', '2001:db8::1', 6379),
-    ('redis://my%2Dhost/0', 'my-host', None),
-    ('amqp://guest:guest@rabbit.example.com//', 'rabbit.example.com', None),
-    ('redis://', None, None),
-])
+@pytest.mark.parametrize(
+    'url, host, port',
+    [
+        ('redis://127.0.0.1:6379/0', '127.0.0.1', 6379),
+        ('redis://[::1]:6380/0', '::1', 6380),
+        ('redis://%3A%3A1:6379/2', '::1', 6379),  # how kombu's as_uri writes an IPv6 host
+        ('redis://2001%3Adb8%3A%3A1:6379/0', '2001:db8::1', 6379),
+        ('redis://my%2Dhost/0', 'my-host', None),
+        ('amqp://guest:guest@rabbit.example.com//', 'rabbit.example.com', None),
+        ('redis://', None, None),
+    ],
+)
 def test_host_and_port_are_percent_decoded(url, host, port):
     parsed = parse_broker_url(url)
     assert (parsed.host, parsed.port) == (host, port)
@@ -41,14 +55,17 @@ def test_credentials_are_percent_decoded_and_never_shown():
     assert parsed.redacted() == 'redis://us%40er:**@host:6379/1'
 
 
-@pytest.mark.parametrize('url, vhost', [
-    ('amqp://guest:guest@h:5672//', '/'),
-    ('amqp://guest:guest@h:5672/', ''),
-    ('amqp://guest:guest@h:5672', ''),
-    ('amqp://guest:guest@h:5672/a/b', 'a/b'),  # kombu's as_uri writes vhost 'a/b' unencoded
-    ('amqp://guest:guest@h:5672/my%20vhost', 'my vhost'),
-    ('redis://h:6379/3', '3'),
-])
+@pytest.mark.parametrize(
+    'url, vhost',
+    [
+        ('amqp://guest:guest@h:5672//', '/'),
+        ('amqp://guest:guest@h:5672/', ''),
+        ('amqp://guest:guest@h:5672', ''),
+        ('amqp://guest:guest@h:5672/a/b', 'a/b'),  # kombu's as_uri writes vhost 'a/b' unencoded
+        ('amqp://guest:guest@h:5672/my%20vhost', 'my vhost'),
+        ('redis://h:6379/3', '3'),
+    ],
+)
 def test_vhost_is_the_path_without_its_first_slash(url, vhost):
     assert parse_broker_url(url).vhost == vhost
 
@@ -63,10 +80,8 @@ def test_malformed_urls_are_config_errors(url):
 
 
 def test_keys_follow_kombu_priority_steps_separator_and_prefix():
-    assert RedisQueueKeys().for_queue('celery') == ['celery', 'celery\x06\x163', 'celery\x06\x166',
-                                                     'celery\x06\x169']
-    keys = RedisQueueKeys.from_transport_options({'priority_steps': [0, 5, 5], 'sep': ':',
-                                                  'global_keyprefix': 'app1_'})
+    assert RedisQueueKeys().for_queue('celery') == ['celery', 'celery\x06\x163', 'celery\x06\x166', 'celery\x06\x169']
+    keys = RedisQueueKeys.from_transport_options({'priority_steps': [0, 5, 5], 'sep': ':', 'global_keyprefix': 'app1_'})
     assert keys.for_queue('q') == ['app1_q', 'app1_q:5']  # the repeated step is one list, counted once
 
 
@@ -74,8 +89,7 @@ def test_plain_redis_arguments():
     spec = redis_connection_spec('redis://user:secret@10.0.0.5:6390/4')
     kw = spec.client_kwargs
     assert spec.kind == 'tcp'
-    assert (kw['host'], kw['port'], kw['db'], kw['username'], kw['password']) == ('10.0.0.5', 6390, 4, 'user',
-                                                                                   'secret')
+    assert (kw['host'], kw['port'], kw['db'], kw['username'], kw['password']) == ('10.0.0.5', 6390, 4, 'user', 'secret')
     assert (kw['socket_connect_timeout'], kw['socket_timeout']) == (1.0, 2.0)
     assert kw['retry']._retries == 0  # no retries behind the caller's back
     assert 'ssl' not in kw
@@ -100,13 +114,23 @@ def test_ipv6_host_in_location_is_bracketed():
 
 
 def test_rediss_and_broker_use_ssl_turn_tls_on():
-    spec = redis_connection_spec('rediss://h:6380/0', broker_use_ssl={
-        'ssl_cert_reqs': 'CERT_REQUIRED', 'ssl_ca_certs': '/ca.pem', 'ssl_certfile': '/c.pem',
-        'ssl_keyfile': '/k.pem'})
+    spec = redis_connection_spec(
+        'rediss://h:6380/0',
+        broker_use_ssl={
+            'ssl_cert_reqs': 'CERT_REQUIRED',
+            'ssl_ca_certs': '/ca.pem',
+            'ssl_certfile': '/c.pem',
+            'ssl_keyfile': '/k.pem',
+        },
+    )
     kw = spec.client_kwargs
     assert spec.kind == 'ssl' and kw['ssl'] is True
     assert (kw['ssl_cert_reqs'], kw['ssl_ca_certs'], kw['ssl_certfile'], kw['ssl_keyfile']) == (
-        ssl.CERT_REQUIRED, '/ca.pem', '/c.pem', '/k.pem')
+        ssl.CERT_REQUIRED,
+        '/ca.pem',
+        '/c.pem',
+        '/k.pem',
+    )
     assert spec.location == 'rediss://h:6380/0'
 
     spec = redis_connection_spec('redis://h:6379/0', broker_use_ssl={'cert_reqs': ssl.CERT_NONE})
@@ -118,8 +142,7 @@ def test_rediss_and_broker_use_ssl_turn_tls_on():
 
 
 def test_unix_socket_arguments():
-    spec = redis_connection_spec('redis+socket:///var/run/redis/redis.sock?virtual_host=3',
-                                 {'socket_timeout': 1.5})
+    spec = redis_connection_spec('redis+socket:///var/run/redis/redis.sock?virtual_host=3', {'socket_timeout': 1.5})
     kw = spec.client_kwargs
     assert spec.kind == 'socket'
     assert (kw['unix_socket_path'], kw['db'], kw['socket_timeout']) == ('/var/run/redis/redis.sock', 3, 1.5)
@@ -127,9 +150,11 @@ def test_unix_socket_arguments():
 
 
 def test_sentinel_arguments():
-    spec = redis_connection_spec('sentinel://:pw@s1:26380/2;sentinel://s2', {'master_name': 'mymaster',
-                                                                           'sentinel_kwargs': {'password': 'sp'}},
-                                 broker_use_ssl={'ssl_cert_reqs': 'none'})
+    spec = redis_connection_spec(
+        'sentinel://:pw@s1:26380/2;sentinel://s2',
+        {'master_name': 'mymaster', 'sentinel_kwargs': {'password': 'sp'}},
+        broker_use_ssl={'ssl_cert_reqs': 'none'},
+    )
     assert spec.kind == 'sentinel' and spec.master_name == 'mymaster'
     assert spec.sentinels == [('s1', 26380), ('s2', 26379)]
     assert spec.client_kwargs['password'] == 'pw' and spec.client_kwargs['db'] == 2
@@ -147,21 +172,31 @@ def test_sentinel_without_master_name_is_a_config_error():
 # -- factory ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize('url, cls', [
-    ('amqp://guest:guest@localhost:5672//', RabbitMQQueueBroker),
-    ('amqps://guest:guest@localhost:5671//', RabbitMQQueueBroker),
-    ('pyamqp://guest:guest@localhost//', RabbitMQQueueBroker),
-    ('redis://localhost:6379/0', RedisQueueBroker),
-    ('rediss://localhost:6380/0', RedisQueueBroker),
-    ('redis+socket:///tmp/redis.sock', RedisQueueBroker),
-    ('filesystem://localhost//', FilesystemQueueBroker),
-])
+@pytest.mark.parametrize(
+    'url, cls',
+    [
+        ('amqp://guest:guest@localhost:5672//', RabbitMQQueueBroker),
+        ('amqps://guest:guest@localhost:5671//', RabbitMQQueueBroker),
+        ('pyamqp://guest:guest@localhost//', RabbitMQQueueBroker),
+        ('redis://localhost:6379/0', RedisQueueBroker),
+        ('rediss://localhost:6380/0', RedisQueueBroker),
+        ('redis+socket:///tmp/redis.sock', RedisQueueBroker),
+        ('filesystem://localhost//', FilesystemQueueBroker),
+    ],
+)
 def test_factory_picks_the_adapter_by_scheme(url, cls):
     assert type(broker_for(url)) is cls
 
 
-@pytest.mark.parametrize('url, transport', [('sqs://key:secret@', 'sqs'), ('memory://localhost//', 'memory'),
-                                            ('sqla+postgresql://u:p@h/db', 'sqla'), ('qpid://h//', 'qpid')])
+@pytest.mark.parametrize(
+    'url, transport',
+    [
+        ('sqs://key:secret@', 'sqs'),
+        ('memory://localhost//', 'memory'),
+        ('sqla+postgresql://u:p@h/db', 'sqla'),
+        ('qpid://h//', 'qpid'),
+    ],
+)
 def test_other_transports_are_unsupported_in_flowers_words(url, transport):
     with pytest.raises(UnsupportedBroker) as info:
         broker_for(url)
@@ -181,9 +216,15 @@ def test_default_management_api_is_port_15672_on_the_broker_host():
     assert broker_for('amqp://[::1]:5672//').api_url == 'http://[::1]:15672/api/'
 
 
-@pytest.mark.parametrize('broker_url, vhost_in_url', [
-    ('amqp://guest:guest@h:5672//', '%2F'), ('amqp://guest:guest@h:5672/', '%2F'),
-    ('amqp://guest:guest@h:5672/a/b', 'a%2Fb'), ('amqp://guest:guest@h:5672/my%20vhost', 'my%20vhost')])
+@pytest.mark.parametrize(
+    'broker_url, vhost_in_url',
+    [
+        ('amqp://guest:guest@h:5672//', '%2F'),
+        ('amqp://guest:guest@h:5672/', '%2F'),
+        ('amqp://guest:guest@h:5672/a/b', 'a%2Fb'),
+        ('amqp://guest:guest@h:5672/my%20vhost', 'my%20vhost'),
+    ],
+)
 def test_vhost_is_percent_encoded_in_the_api_path(broker_url, vhost_in_url):
     assert broker_for(broker_url).queues_url == f'http://h:15672/api/queues/{vhost_in_url}'
 
@@ -201,12 +242,15 @@ def test_broker_api_credentials_win_and_its_path_is_kept():
     assert broker.queues_url == 'http://mq:15672/api/queues/v'
 
 
-@pytest.mark.parametrize('url, problem', [
-    ('ftp://guest:topsecret@localhost:15672/api/', 'must be an http:// or https:// URL'),
-    ('localhost:15672/api/', 'must be an http:// or https:// URL'),
-    ('http:///api/', 'has no host'),
-    ('http://guest:topsecret@localhost:port/api/', 'Port could not be cast'),
-])
+@pytest.mark.parametrize(
+    'url, problem',
+    [
+        ('ftp://guest:topsecret@localhost:15672/api/', 'must be an http:// or https:// URL'),
+        ('localhost:15672/api/', 'must be an http:// or https:// URL'),
+        ('http:///api/', 'has no host'),
+        ('http://guest:topsecret@localhost:port/api/', 'Port could not be cast'),
+    ],
+)
 def test_malformed_broker_api_is_refused_at_start_up(url, problem):
     with pytest.raises(BrokerConfigError) as info:
         validate_broker_api(url)
@@ -247,13 +291,22 @@ def test_queue_names_without_workers_or_task_queues():
 
 
 def test_filesystem_counts_kombu_message_files_per_queue(tmp_path):
-    for name in ['1700000000000_0b1c.celery.msg', '1700000000001_9f2e.celery.msg', '1700000000002_aa.jobs.msg',
-                 '1700000000003_bb.dotted.queue.name.msg', 'notes.txt', 'stray']:
+    for name in [
+        '1700000000000_0b1c.celery.msg',
+        '1700000000001_9f2e.celery.msg',
+        '1700000000002_aa.jobs.msg',
+        '1700000000003_bb.dotted.queue.name.msg',
+        'notes.txt',
+        'stray',
+    ]:
         (tmp_path / name).write_bytes(b'{}')
     assert count_messages(str(tmp_path)) == {'celery': 2, 'jobs': 1, 'dotted.queue.name': 1}
     broker = FilesystemQueueBroker({'data_folder_in': str(tmp_path)})
     assert asyncio.run(broker.queues(['jobs', 'celery', 'empty'])) == [
-        {'name': 'jobs', 'messages': 1}, {'name': 'celery', 'messages': 2}, {'name': 'empty', 'messages': 0}]
+        {'name': 'jobs', 'messages': 1},
+        {'name': 'celery', 'messages': 2},
+        {'name': 'empty', 'messages': 0},
+    ]
 
 
 def test_filesystem_missing_folder_is_a_clear_error(tmp_path):
@@ -268,9 +321,12 @@ def test_filesystem_missing_folder_is_a_clear_error(tmp_path):
 def test_flower_compatibility_names():
     from flower.utils import broker as compat
 
-    redis = compat.Broker('redis://:pw@localhost:6380/3', http_api=None,
-                          broker_options={'global_keyprefix': 'pfx', 'priority_steps': [0, 5]},
-                          broker_use_ssl=None)
+    redis = compat.Broker(
+        'redis://:pw@localhost:6380/3',
+        http_api=None,
+        broker_options={'global_keyprefix': 'pfx', 'priority_steps': [0, 5]},
+        broker_use_ssl=None,
+    )
     assert type(redis) is compat.Redis and isinstance(redis, compat.BrokerBase)
     assert isinstance(redis, compat.RedisBase)
     assert (redis.host, redis.port, redis.vhost, redis.password, redis.db) == ('localhost', 6380, '3', 'pw', 3)

@@ -10,8 +10,14 @@ import pytest
 from celery import Celery
 from kombu import Queue
 
-from flower.brokers import (BrokerConfigError, BrokerError, BrokerUnreachable, QueueLengthMonitor,
-                            RabbitMQQueueBroker, queue_names)
+from flower.brokers import (
+    BrokerConfigError,
+    BrokerError,
+    BrokerUnreachable,
+    QueueLengthMonitor,
+    RabbitMQQueueBroker,
+    queue_names,
+)
 from flower.brokers import rabbitmq
 from flower.brokers.names import routed_queues
 from flower.events.state import MAX_QUEUES_SEEN, EventsState
@@ -24,12 +30,15 @@ def test_routes_and_seen_queues_join_the_names():
     assert queue_names(app, {}, seen={'from-events', ''}) == ['celery', 'fast', 'from-events', 'slow']
 
 
-@pytest.mark.parametrize('routes, expected', [
-    ([{'a': {'queue': 'one'}}, {'b': {'queue': Queue('two')}}], {'one', 'two'}),
-    ((lambda name, args, kwargs, options, task=None, **kw: {'queue': 'never'},), set()),  # a router function
-    ('app.routers.Router', set()),
-    (None, set()),
-])
+@pytest.mark.parametrize(
+    'routes, expected',
+    [
+        ([{'a': {'queue': 'one'}}, {'b': {'queue': Queue('two')}}], {'one', 'two'}),
+        ((lambda name, args, kwargs, options, task=None, **kw: {'queue': 'never'},), set()),  # a router function
+        ('app.routers.Router', set()),
+        (None, set()),
+    ],
+)
 def test_routed_queues_reads_dicts_and_skips_routers(routes, expected):
     assert routed_queues(routes) == expected
 
@@ -70,8 +79,11 @@ def rabbit(monkeypatch, listing=None, api_error=None, amqp=None):
         asked.append((url, list(names), kwargs['location']))
         if isinstance(amqp, Exception):
             raise amqp
-        return [{'name': name, 'messages': amqp[name], 'messages_ready': amqp[name], 'consumers': 0}
-                for name in names if name in amqp]
+        return [
+            {'name': name, 'messages': amqp[name], 'messages_ready': amqp[name], 'consumers': 0}
+            for name in names
+            if name in amqp
+        ]
 
     monkeypatch.setattr(broker, '_fetch_vhost_queues', fetch)
     monkeypatch.setattr(rabbitmq, 'amqp_queue_counts', counts)
@@ -93,8 +105,9 @@ def test_other_queues_are_capped(monkeypatch):
 
 
 def test_a_refusing_api_falls_back_to_amqp_and_says_why(monkeypatch):
-    refusal = BrokerError("RabbitMQ management API at http://127.0.0.1:1/api/ refused the credentials of user "
-                          "'guest' (401)")
+    refusal = BrokerError(
+        "RabbitMQ management API at http://127.0.0.1:1/api/ refused the credentials of user 'guest' (401)"
+    )
     broker, asked = rabbit(monkeypatch, api_error=refusal, amqp={'celery': 3})
     answer = asyncio.run(broker.queues(['celery', 'gone']))
     assert answer == [{'name': 'celery', 'messages': 3, 'messages_ready': 3, 'consumers': 0}]
@@ -104,12 +117,16 @@ def test_a_refusing_api_falls_back_to_amqp_and_says_why(monkeypatch):
 
 
 def test_when_amqp_fails_too_both_reasons_are_given(monkeypatch):
-    broker, _ = rabbit(monkeypatch, api_error=BrokerUnreachable('API down'),
-                       amqp=BrokerUnreachable('RabbitMQ at 127.0.0.1:5672/v could not be reached over AMQP: x'))
+    broker, _ = rabbit(
+        monkeypatch,
+        api_error=BrokerUnreachable('API down'),
+        amqp=BrokerUnreachable('RabbitMQ at 127.0.0.1:5672/v could not be reached over AMQP: x'),
+    )
     with pytest.raises(BrokerUnreachable) as info:
         asyncio.run(broker.queues(['celery']))
-    assert str(info.value) == ('API down. Reading over AMQP failed too: RabbitMQ at 127.0.0.1:5672/v could not '
-                               'be reached over AMQP: x')
+    assert str(info.value) == (
+        'API down. Reading over AMQP failed too: RabbitMQ at 127.0.0.1:5672/v could not be reached over AMQP: x'
+    )
 
 
 def test_a_configuration_error_is_not_hidden_by_the_fallback(monkeypatch):
@@ -123,28 +140,44 @@ def test_the_monitor_carries_the_source_of_each_answer(monkeypatch):
     broker, _ = rabbit(monkeypatch, api_error=BrokerUnreachable('API down'), amqp={'celery': 2})
     monitor = QueueLengthMonitor(broker, lambda: ['celery'])
     answer = asyncio.run(monitor.answer())
-    assert (answer.queues, answer.source) == ([{'name': 'celery', 'messages': 2, 'messages_ready': 2,
-                                                'consumers': 0}], 'amqp')
+    assert (answer.queues, answer.source) == (
+        [{'name': 'celery', 'messages': 2, 'messages_ready': 2, 'consumers': 0}],
+        'amqp',
+    )
     assert answer.source_note.startswith('API down. Read over AMQP instead')
 
 
 def test_flowers_rabbitmq_class_answers_the_named_queues_only(monkeypatch):
     from flower.utils import broker as compat
+
     rabbit = compat.Broker('amqp://guest:guest@localhost:5672//', 'http://127.0.0.1:1/api/')
 
     async def fetch():
         return VHOST
+
     monkeypatch.setattr(rabbit.adapter, '_fetch_vhost_queues', fetch)
     assert [q['name'] for q in asyncio.run(rabbit.queues(['orphan', 'celery']))] == ['orphan', 'celery']
     assert rabbit.source == 'management-api'
 
 
-@pytest.mark.parametrize('error, kind, text', [
-    (ConnectionRefusedError(111, 'Connection refused'), BrokerUnreachable, 'could not be reached over AMQP'),
-    (Exception('(0, 0): (403) ACCESS_REFUSED - Login was refused'), BrokerError, 'refused the login or the vhost over AMQP'),
-    (Exception("(0, 0): (530) NOT_ALLOWED - vhost nope not found"), BrokerError, 'refused the login or the vhost over AMQP'),
-])
+@pytest.mark.parametrize(
+    'error, kind, text',
+    [
+        (ConnectionRefusedError(111, 'Connection refused'), BrokerUnreachable, 'could not be reached over AMQP'),
+        (
+            Exception('(0, 0): (403) ACCESS_REFUSED - Login was refused'),
+            BrokerError,
+            'refused the login or the vhost over AMQP',
+        ),
+        (
+            Exception("(0, 0): (530) NOT_ALLOWED - vhost nope not found"),
+            BrokerError,
+            'refused the login or the vhost over AMQP',
+        ),
+    ],
+)
 def test_amqp_connect_errors_say_what_went_wrong(error, kind, text):
     from flower.brokers.amqp_counts import _connect_error
+
     mapped = _connect_error(error, '127.0.0.1:5672/v')
     assert type(mapped) is kind and str(mapped).startswith(f'RabbitMQ at 127.0.0.1:5672/v {text}: ')

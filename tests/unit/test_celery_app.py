@@ -33,12 +33,15 @@ def test_a_module_that_cannot_be_imported_is_a_warning_and_the_others_are_still_
     app = _app(include=[BROKEN, 'tests.support.importsapp.jobs'])
     with caplog.at_level(logging.WARNING, logger='flower.celery_app'):
         problems = import_task_modules(app)
-    assert problems == [f"the task module '{BROKEN}' cannot be imported (ModuleNotFoundError: No module named "
-                        "'flower_tests_package_that_is_not_installed')"]
+    assert problems == [
+        f"the task module '{BROKEN}' cannot be imported (ModuleNotFoundError: No module named "
+        "'flower_tests_package_that_is_not_installed')"
+    ]
     assert 'tests.support.importsapp.jobs' in sys.modules  # imported after the broken one failed
     assert [record.getMessage() for record in caplog.records] == [
         f'Celery app unit-modules: {problems[0]}. Its tasks are unknown to this server: the API answers 404 '
-        'Unknown task to apply them or to change their limits; monitoring them through events is not affected.']
+        'Unknown task to apply them or to change their limits; monitoring them through events is not affected.'
+    ]
 
 
 def test_a_failing_discovery_is_a_warning_too(caplog):
@@ -47,6 +50,7 @@ def test_a_failing_discovery_is_a_warning_too(caplog):
     def discover(sender=None, **kwargs):
         if sender is app:
             raise ImportError('shop.tasks needs a database driver')
+
     signals.import_modules.connect(discover, weak=False)
     try:
         with caplog.at_level(logging.WARNING, logger='flower.celery_app'):
@@ -67,8 +71,8 @@ def test_an_app_is_prepared_once(caplog):
 
 def test_the_application_imports_them_when_it_is_built(monkeypatch):
     from flower.app import Flower
+
     monkeypatch.delitem(sys.modules, 'tests.support.importsapp.jobs', raising=False)
     app = _app(imports=['tests.support.importsapp.jobs'])
     Flower(capp=app, options={'enable_events': False})
     assert 'tests.support.importsapp.jobs' in sys.modules and 'importsapp.multiply' in app.tasks
-

@@ -46,10 +46,12 @@ def test_flowers_module_level_names():
     import tornado.options
 
     from flower import urls
+
     assert command.ENV_VAR_PREFIX == 'FLOWER_'
     assert command.options is tornado.options.options and command.default_options is command.options
     assert command.settings is urls.settings
     from flower.app import Flower
+
     assert command.Flower is Flower
     with pytest.raises(AttributeError):
         command.no_such_name
@@ -78,10 +80,8 @@ def test_apply_options_command_line_over_config_file_over_environment(options, m
     monkeypatch.setenv('FLOWER_MAX_WORKERS', '7')
     monkeypatch.setenv('FLOWER_URL_PREFIX', 'fromenv')
     command.apply_env_options()
-    command.apply_options('flower', ['-A', 'proj', 'flower', f'--conf={conf}', '--port', '6023',
-                                     '--broker=redis://'])
-    assert (options.port, options.max_tasks, options.max_workers, options.url_prefix) == (
-        6023, 50, 7, 'fromfile')
+    command.apply_options('flower', ['-A', 'proj', 'flower', f'--conf={conf}', '--port', '6023', '--broker=redis://'])
+    assert (options.port, options.max_tasks, options.max_workers, options.url_prefix) == (6023, 50, 7, 'fromfile')
 
 
 def test_apply_options_reads_the_default_config_file_of_the_working_directory(options, monkeypatch, tmp_path):
@@ -117,6 +117,7 @@ def test_apply_options_help_prints_ours_and_exits(options, capsys):
 
 def test_extract_settings_fills_flowers_settings_and_the_app_takes_them(options, monkeypatch):
     from flower.app import Flower
+
     monkeypatch.delenv('FLOWER_OAUTH2_KEY', raising=False)
     options.url_prefix = 'pre'
     options.debug = True
@@ -141,8 +142,7 @@ def test_extract_settings_ssl_options_and_its_start_up_errors(options, tmp_path,
     options.certfile = str(tmp_path / 'c.pem')
     options.keyfile = str(tmp_path / 'k.pem')
     command.extract_settings()
-    assert command.settings['ssl_options'] == {'certfile': str(tmp_path / 'c.pem'),
-                                               'keyfile': str(tmp_path / 'k.pem')}
+    assert command.settings['ssl_options'] == {'certfile': str(tmp_path / 'c.pem'), 'keyfile': str(tmp_path / 'k.pem')}
     options.keyfile = None
     with pytest.raises(SystemExit) as exited, caplog.at_level(logging.ERROR, logger='flower.command'):
         command.extract_settings()
@@ -159,20 +159,38 @@ def test_extract_settings_ssl_options_and_its_start_up_errors(options, tmp_path,
     assert "Invalid '--broker-api' option" in caplog.text
 
 
-@pytest.mark.parametrize('arg, expected', [
-    ('--port=1', True), ('--port', True), ('--read-only', True), ('--logging=debug', True),
-    ('--max_pool_step=2', True), ('-A', False), ('proj', False), ('flower', False), ('--define=x', False),
-    ('--', False), ('--prot=1', False),
-])
+@pytest.mark.parametrize(
+    'arg, expected',
+    [
+        ('--port=1', True),
+        ('--port', True),
+        ('--read-only', True),
+        ('--logging=debug', True),
+        ('--max_pool_step=2', True),
+        ('-A', False),
+        ('proj', False),
+        ('flower', False),
+        ('--define=x', False),
+        ('--', False),
+        ('--prot=1', False),
+    ],
+)
 def test_is_flower_option(arg, expected):
     assert command.is_flower_option(arg) is expected
 
 
-@pytest.mark.parametrize('name, expected', [
-    ('FLOWER_PORT', True), ('FLOWER_BASIC_AUTH', True), ('FLOWER_LOGGING', True), ('FLOWER_UNAUTHENTICATED_API',
-                                                                                    False),
-    ('FLOWER_PROT', False), ('CELERY_BROKER_URL', False), ('PORT', False),
-])
+@pytest.mark.parametrize(
+    'name, expected',
+    [
+        ('FLOWER_PORT', True),
+        ('FLOWER_BASIC_AUTH', True),
+        ('FLOWER_LOGGING', True),
+        ('FLOWER_UNAUTHENTICATED_API', False),
+        ('FLOWER_PROT', False),
+        ('CELERY_BROKER_URL', False),
+        ('PORT', False),
+    ],
+)
 def test_is_flower_envvar(name, expected):
     assert command.is_flower_envvar(name) is expected
 
@@ -189,7 +207,9 @@ def test_warn_about_celery_args_used_in_flower_command(caplog):
     assert caplog.text == ''
     # without celery's command around it, our own table of celery's options is used
     assert command.warn_about_celery_args_used_in_flower_command(None, ['-A', 'x', '--result-backend=y']) == [
-        '-A', '--result-backend']
+        '-A',
+        '--result-backend',
+    ]
 
 
 def test_sigterm_handler_logs_and_exits_cleanly(caplog):
@@ -219,6 +239,7 @@ def test_print_banner_takes_the_celery_app_ssl_and_port(options, caplog):
     @capp.task(name='tasks.add')
     def add(x, y):
         return x + y
+
     options.url_prefix = 'pre'
     with caplog.at_level(logging.INFO, logger='flower.command'):
         command.print_banner(capp, True, 5601)

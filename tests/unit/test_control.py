@@ -15,8 +15,17 @@ from celery import Celery, states
 from celery.app.control import Control
 
 from flower import control
-from flower.control import (ApplyRequest, CommandFailed, InvalidInput, NotRetryable, UnknownTask, WorkerControl,
-                            parse_apply_body, recover_call, reply_from)
+from flower.control import (
+    ApplyRequest,
+    CommandFailed,
+    InvalidInput,
+    NotRetryable,
+    UnknownTask,
+    WorkerControl,
+    parse_apply_body,
+    recover_call,
+    reply_from,
+)
 from flower.events.task import Task, truncate_text
 from flower.runner import BlockingRunner, OperationFailed
 
@@ -30,8 +39,9 @@ def test_a_reply_is_ok_only_when_the_addressed_worker_says_ok():
     assert reply_from('w1', [{'w1': {'ok': 'pool will grow'}}]) == control.WorkerReply(True, 'pool will grow')
     # another worker answered first: Flower raised a KeyError here
     assert reply_from('w1', [{'w2': {'error': 'x'}}, {'w1': {'ok': 'done'}}]) == control.WorkerReply(True, 'done')
-    assert reply_from('w1', [{'w1': {'error': "ValueError('Autoscale not enabled')"}}]) == \
-        control.WorkerReply(False, "ValueError('Autoscale not enabled')")
+    assert reply_from('w1', [{'w1': {'error': "ValueError('Autoscale not enabled')"}}]) == control.WorkerReply(
+        False, "ValueError('Autoscale not enabled')"
+    )
     assert reply_from('w1', [], timeout=1.5) == control.WorkerReply(False, "no reply from 'w1' within 1.5s")
     assert reply_from('w1', None) == control.WorkerReply(False, "no reply from 'w1'")
     assert reply_from('w1', [{'w2': {'ok': 'yes'}}]) == control.WorkerReply(False, 'Unknown reason')
@@ -76,8 +86,10 @@ def test_grow_within_the_step_is_allowed_without_a_cap_whatever_the_size():
 def test_grow_past_the_cap_is_a_conflict_that_names_the_sizes():
     limits = control.PoolLimits(step=10, cap=8)
     assert limits.grow('w', 6, prefork(2)) == 6
-    with pytest.raises(control.PoolLimitReached,
-                       match="Cannot grow 'w' worker's pool by 7: it has 2 processes and --max_pool_size is 8"):
+    with pytest.raises(
+        control.PoolLimitReached,
+        match="Cannot grow 'w' worker's pool by 7: it has 2 processes and --max_pool_size is 8",
+    ):
         limits.grow('w', 7, prefork(2))
     with pytest.raises(control.PoolLimitReached, match="the pool size of 'w' is unknown"):
         limits.grow('w', 1, {'stats': {}})
@@ -88,8 +100,9 @@ def test_grow_past_the_cap_is_a_conflict_that_names_the_sizes():
 def test_shrink_that_would_leave_no_process_is_a_conflict():
     limits = control.PoolLimits(step=10, cap=0)
     assert limits.shrink('w', 2, prefork(3)) == 2
-    with pytest.raises(control.PoolLimitReached,
-                       match="Cannot shrink 'w' worker's pool by 1: it has 1 process, and a pool needs one"):
+    with pytest.raises(
+        control.PoolLimitReached, match="Cannot shrink 'w' worker's pool by 1: it has 1 process, and a pool needs one"
+    ):
         limits.shrink('w', 1, prefork(1))
     with pytest.raises(control.PoolLimitReached, match='by 3: it has 2 processes'):
         limits.shrink('w', 3, prefork(2))
@@ -101,7 +114,7 @@ def test_shrink_that_would_leave_no_process_is_a_conflict():
 def test_autoscale_bounds_are_a_range_capped_by_the_pool_size_option():
     capped = control.PoolLimits(step=10, cap=20)
     assert capped.autoscale('w', 2, 20, None) == (2, 20)  # with a cap the current size does not matter
-    assert capped.autoscale('w', 9, 3, None) == (3, 9)    # either order, as celery worker --autoscale=9,3
+    assert capped.autoscale('w', 9, 3, None) == (3, 9)  # either order, as celery worker --autoscale=9,3
     with pytest.raises(InvalidInput, match="Invalid max '21': expected a whole number from 0 to 20"):
         capped.autoscale('w', 1, 21, None)
     with pytest.raises(InvalidInput, match="Invalid min '-1'"):
@@ -111,8 +124,11 @@ def test_autoscale_bounds_are_a_range_capped_by_the_pool_size_option():
 def test_autoscale_without_a_cap_raises_max_by_one_step_at_most():
     limits = control.PoolLimits(step=10, cap=0)
     assert limits.autoscale('w', 1, 12, prefork(2)) == (1, 12)
-    with pytest.raises(control.PoolLimitReached, match=r"to max=13: its pool has 2 processes, and one call may "
-                                                       r"raise that by --max_pool_step \(10\) at most"):
+    with pytest.raises(
+        control.PoolLimitReached,
+        match=r"to max=13: its pool has 2 processes, and one call may "
+        r"raise that by --max_pool_step \(10\) at most",
+    ):
         limits.autoscale('w', 1, 13, prefork(2))
     # an autoscaling worker is measured by the larger of its processes and its current maximum
     assert limits.autoscale('w', 1, 40, prefork(1, autoscale_max=30)) == (1, 40)
@@ -120,8 +136,11 @@ def test_autoscale_without_a_cap_raises_max_by_one_step_at_most():
         limits.autoscale('w', 1, 41, prefork(1, autoscale_max=30))
     # a pool of unknown size counts as empty: up to one step is allowed, more needs the size
     assert limits.autoscale('w', 2, 10, None) == (2, 10)
-    with pytest.raises(control.PoolLimitReached, match=r"Cannot autoscale 'w' worker to max=11, more than --max_pool_step \(10\) above an empty pool: the "
-                                                           "pool size of 'w' is unknown"):
+    with pytest.raises(
+        control.PoolLimitReached,
+        match=r"Cannot autoscale 'w' worker to max=11, more than --max_pool_step \(10\) above an empty pool: the "
+        "pool size of 'w' is unknown",
+    ):
         limits.autoscale('w', 1, 11, None)
     with pytest.raises(InvalidInput, match=f"Invalid max '{control.MAX_PROCESSES + 1}'"):
         limits.autoscale('w', 0, control.MAX_PROCESSES + 1, prefork(2))
@@ -151,6 +170,7 @@ def test_pool_changes_run_one_at_a_time_and_refresh_the_worker_afterwards():
 
     async def both():
         return await asyncio.gather(changes.change('w', grow), changes.change('w', grow))
+
     assert run(both()) == ['grown', 'grown']
     assert seen == [2, 3]  # the second saw what the first left
     assert inspector.refreshed == 2
@@ -159,6 +179,7 @@ def test_pool_changes_run_one_at_a_time_and_refresh_the_worker_afterwards():
 def test_a_pool_change_is_inspected_again_until_the_worker_shows_it_within_a_bound():
     async def noop(info):
         return 'ok'
+
     inspector = GrowingInspector(2)
     changes = control.PoolChanges(inspector)
     changes.settle_interval = 0
@@ -173,9 +194,17 @@ def test_a_pool_change_is_inspected_again_until_the_worker_shows_it_within_a_bou
     assert inspector.refreshed >= 2 and time.monotonic() - started < 2
 
 
-@pytest.mark.parametrize('given,expected', [
-    (None, 'SIGTERM'), ('KILL', 'SIGKILL'), ('SIGKILL', 'SIGKILL'), ('SIGUSR1', 'SIGUSR1'), ('9', 'SIGKILL'),
-    ('TERM', 'SIGTERM')])
+@pytest.mark.parametrize(
+    'given,expected',
+    [
+        (None, 'SIGTERM'),
+        ('KILL', 'SIGKILL'),
+        ('SIGKILL', 'SIGKILL'),
+        ('SIGUSR1', 'SIGUSR1'),
+        ('9', 'SIGKILL'),
+        ('TERM', 'SIGTERM'),
+    ],
+)
 def test_signal_names_are_normalised(given, expected):
     assert control.signal_name(given) == expected
 
@@ -221,14 +250,23 @@ def test_an_empty_body_means_no_arguments():
 
 
 def test_args_kwargs_and_options_are_separated_and_converted():
-    request = parse_apply_body(b'{"args": [1, "a"], "kwargs": {"k": null}, "queue": "q", "priority": 3, '
-                               b'"countdown": 2, "eta": "2030-01-31 13:45:00.123456", "expires": 60, '
-                               b'"headers": {"x": 1}, "task_id": "abc", "ignore_result": false, "shadow": null}')
+    request = parse_apply_body(
+        b'{"args": [1, "a"], "kwargs": {"k": null}, "queue": "q", "priority": 3, '
+        b'"countdown": 2, "eta": "2030-01-31 13:45:00.123456", "expires": 60, '
+        b'"headers": {"x": 1}, "task_id": "abc", "ignore_result": false, "shadow": null}'
+    )
     assert request.args == [1, 'a']
     assert request.kwargs == {'k': None}
-    assert request.options == {'queue': 'q', 'priority': 3, 'countdown': 2.0,
-                               'eta': datetime(2030, 1, 31, 13, 45, 0, 123456), 'expires': 60.0,
-                               'headers': {'x': 1}, 'task_id': 'abc', 'ignore_result': False}
+    assert request.options == {
+        'queue': 'q',
+        'priority': 3,
+        'countdown': 2.0,
+        'eta': datetime(2030, 1, 31, 13, 45, 0, 123456),
+        'expires': 60.0,
+        'headers': {'x': 1},
+        'task_id': 'abc',
+        'ignore_result': False,
+    }
     assert request.timeout is None
 
 
@@ -267,43 +305,49 @@ def test_apply_timeout_is_not_an_apply_async_option():
         parse_apply_body(b'{"timeout": 2.5}')
 
 
-@pytest.mark.parametrize('body,message', [
-    (b'{nope', 'Invalid JSON body: '),
-    (b'\xff\xfe', 'Invalid JSON body: not UTF-8 text'),
-    (b'[1, 2]', 'Invalid options: the body must be a JSON object'),
-    (b'"text"', 'Invalid options: the body must be a JSON object'),
-    (b'{"args": 5}', 'Invalid args: args must be an array'),
-    (b'{"args": {"a": 1}}', 'Invalid args: args must be an array'),
-    (b'{"kwargs": [1]}', 'Invalid kwargs: kwargs must be an object'),
-    (b'{"eta": "tomorrow"}', "Invalid option 'eta'"),
-    (b'{"eta": 12}', "Invalid option 'eta'"),
-    (b'{"expires": "later"}', "Invalid option 'expires'"),
-    (b'{"expires": 1e300}', "Invalid option 'expires'"),
-    (b'{"countdown": "five"}', "Invalid option 'countdown': expected a number of seconds up to 3.1536e+08 (as a "
-                               'number, or as text of up to 8 digits and 6 decimals like "60" or "2.5")'),
-    (b'{"countdown": "1e3"}', "Invalid option 'countdown'"),
-    (b'{"countdown": " 5"}', "Invalid option 'countdown'"),
-    (b'{"countdown": "nan"}', "Invalid option 'countdown'"),
-    (b'{"countdown": ""}', "Invalid option 'countdown'"),
-    (b'{"countdown": "123456789"}', "Invalid option 'countdown'"),
-    (b'{"countdown": "1.1234567"}', "Invalid option 'countdown'"),
-    (b'{"expires": "1e3"}', "Invalid option 'expires': expected a number of seconds (as a number, or as text"),
-    (b'{"time_limit": "5"}', "Invalid option 'time_limit'"),  # Flower passes it on unconverted: not a number
-    (b'{"countdown": true}', "Invalid option 'countdown'"),
-    (b'{"priority": 256}', "Invalid option 'priority'"),
-    (b'{"priority": 1.5}', "Invalid option 'priority'"),
-    (b'{"queue": ""}', "Invalid option 'queue'"),
-    (b'{"queue": 5}', "Invalid option 'queue'"),
-    (b'{"serializer": "nosuch"}', "Invalid option 'serializer': 'nosuch' is not an installed serializer"),
-    (b'{"compression": "nosuch"}', "Invalid option 'compression'"),
-    (b'{"headers": []}', "Invalid option 'headers'"),
-    (b'{"headers": {"id": "other", "x": 1}}', "Invalid option 'headers': id would replace Celery's own"),
-    (b'{"time_limit": 0}', "Invalid option 'time_limit'"),
-    (b'{"retry": "yes"}', "Invalid option 'retry'"),
-    (b'{"link": "tasks.other"}', "Unknown option 'link'"),
-    (b'{"connection": 1}', "Unknown option 'connection'"),
-    (b'[' * 100000 + b']' * 100000, 'Invalid'),
-])
+@pytest.mark.parametrize(
+    'body,message',
+    [
+        (b'{nope', 'Invalid JSON body: '),
+        (b'\xff\xfe', 'Invalid JSON body: not UTF-8 text'),
+        (b'[1, 2]', 'Invalid options: the body must be a JSON object'),
+        (b'"text"', 'Invalid options: the body must be a JSON object'),
+        (b'{"args": 5}', 'Invalid args: args must be an array'),
+        (b'{"args": {"a": 1}}', 'Invalid args: args must be an array'),
+        (b'{"kwargs": [1]}', 'Invalid kwargs: kwargs must be an object'),
+        (b'{"eta": "tomorrow"}', "Invalid option 'eta'"),
+        (b'{"eta": 12}', "Invalid option 'eta'"),
+        (b'{"expires": "later"}', "Invalid option 'expires'"),
+        (b'{"expires": 1e300}', "Invalid option 'expires'"),
+        (
+            b'{"countdown": "five"}',
+            "Invalid option 'countdown': expected a number of seconds up to 3.1536e+08 (as a "
+            'number, or as text of up to 8 digits and 6 decimals like "60" or "2.5")',
+        ),
+        (b'{"countdown": "1e3"}', "Invalid option 'countdown'"),
+        (b'{"countdown": " 5"}', "Invalid option 'countdown'"),
+        (b'{"countdown": "nan"}', "Invalid option 'countdown'"),
+        (b'{"countdown": ""}', "Invalid option 'countdown'"),
+        (b'{"countdown": "123456789"}', "Invalid option 'countdown'"),
+        (b'{"countdown": "1.1234567"}', "Invalid option 'countdown'"),
+        (b'{"expires": "1e3"}', "Invalid option 'expires': expected a number of seconds (as a number, or as text"),
+        (b'{"time_limit": "5"}', "Invalid option 'time_limit'"),  # Flower passes it on unconverted: not a number
+        (b'{"countdown": true}', "Invalid option 'countdown'"),
+        (b'{"priority": 256}', "Invalid option 'priority'"),
+        (b'{"priority": 1.5}', "Invalid option 'priority'"),
+        (b'{"queue": ""}', "Invalid option 'queue'"),
+        (b'{"queue": 5}', "Invalid option 'queue'"),
+        (b'{"serializer": "nosuch"}', "Invalid option 'serializer': 'nosuch' is not an installed serializer"),
+        (b'{"compression": "nosuch"}', "Invalid option 'compression'"),
+        (b'{"headers": []}', "Invalid option 'headers'"),
+        (b'{"headers": {"id": "other", "x": 1}}', "Invalid option 'headers': id would replace Celery's own"),
+        (b'{"time_limit": 0}', "Invalid option 'time_limit'"),
+        (b'{"retry": "yes"}', "Invalid option 'retry'"),
+        (b'{"link": "tasks.other"}', "Unknown option 'link'"),
+        (b'{"connection": 1}', "Unknown option 'connection'"),
+        (b'[' * 100000 + b']' * 100000, 'Invalid'),
+    ],
+)
 def test_bad_bodies_are_refused_with_a_reason(body, message):
     with pytest.raises(InvalidInput) as caught:
         parse_apply_body(body)
@@ -336,11 +380,13 @@ def test_the_call_of_a_finished_task_is_recovered_with_its_routing():
     task = finished(args="(1, 'two', [3.5, None], {'k': (True,)})", kwargs="{'x': b'bytes'.decode() if 0 else 'v'}")
     with pytest.raises(NotRetryable, match='not a Python literal'):
         recover_call(task)
-    task = finished(args="(1, 'two', [3.5, None], {'k': [True]})", kwargs="{'x': 'v'}", exchange='',
-                    routing_key='celery')
+    task = finished(
+        args="(1, 'two', [3.5, None], {'k': [True]})", kwargs="{'x': 'v'}", exchange='', routing_key='celery'
+    )
     call = recover_call(task)
-    assert call == control.RecoveredCall('tasks.add', [1, 'two', [3.5, None], {'k': [True]}], {'x': 'v'},
-                                         {'queue': 'celery'})
+    assert call == control.RecoveredCall(
+        'tasks.add', [1, 'two', [3.5, None], {'k': [True]}], {'x': 'v'}, {'queue': 'celery'}
+    )
     assert recover_call(finished(states.REVOKED, args='[1]', kwargs=None)).kwargs == {}
     assert recover_call(finished(states.SUCCESS)).options == {}  # no routing reported: the app routes it
 
@@ -351,23 +397,26 @@ def test_unfinished_tasks_are_not_retried(state):
         recover_call(finished(state))
 
 
-@pytest.mark.parametrize('fields,reason', [
-    ({'args': "(__import__('os').system('true'),)"}, 'are not a Python literal'),
-    ({'args': '(<object object at 0x7f>,)'}, 'are not a Python literal'),
-    ({'args': '(datetime.datetime(2020, 1, 1, 0, 0),)'}, 'are not a Python literal'),
-    ({'args': '(nan,)'}, 'are not a Python literal'),
-    ({'args': truncate_text(repr(tuple(range(100))), 20)}, 'truncated when stored'),
-    ({'args': "('aaaaaaaaaaaaaaaaaaaaaaaaaaaaa...', ...)"}, 'shortened by Celery'),
-    ({'args': '((((...,),),),)'}, 'shortened by Celery'),
-    ({'kwargs': "{'text': 'cut...'}"}, 'shortened by Celery'),
-    ({'args': '5'}, 'are not a list'),
-    ({'kwargs': '[1]'}, 'are not keyword arguments'),
-    ({'kwargs': '{1: 2}'}, 'are not keyword arguments'),
-    ({'args': None}, 'were not reported in its events'),
-    ({'args': ['not', 'text']}, 'were not reported as text'),
-    ({'name': None}, 'its name was not reported'),
-    ({'args': '({1, 2},)'}, "cannot be sent with the 'json' serializer"),
-])
+@pytest.mark.parametrize(
+    'fields,reason',
+    [
+        ({'args': "(__import__('os').system('true'),)"}, 'are not a Python literal'),
+        ({'args': '(<object object at 0x7f>,)'}, 'are not a Python literal'),
+        ({'args': '(datetime.datetime(2020, 1, 1, 0, 0),)'}, 'are not a Python literal'),
+        ({'args': '(nan,)'}, 'are not a Python literal'),
+        ({'args': truncate_text(repr(tuple(range(100))), 20)}, 'truncated when stored'),
+        ({'args': "('aaaaaaaaaaaaaaaaaaaaaaaaaaaaa...', ...)"}, 'shortened by Celery'),
+        ({'args': '((((...,),),),)'}, 'shortened by Celery'),
+        ({'kwargs': "{'text': 'cut...'}"}, 'shortened by Celery'),
+        ({'args': '5'}, 'are not a list'),
+        ({'kwargs': '[1]'}, 'are not keyword arguments'),
+        ({'kwargs': '{1: 2}'}, 'are not keyword arguments'),
+        ({'args': None}, 'were not reported in its events'),
+        ({'args': ['not', 'text']}, 'were not reported as text'),
+        ({'name': None}, 'its name was not reported'),
+        ({'args': '({1, 2},)'}, "cannot be sent with the 'json' serializer"),
+    ],
+)
 def test_calls_that_cannot_be_recovered_exactly_are_refused_with_the_reason(fields, reason):
     with pytest.raises(NotRetryable) as caught:
         recover_call(finished(**fields))
@@ -379,23 +428,36 @@ def test_a_set_can_be_retried_with_a_serializer_that_carries_it():
     assert recover_call(finished(args='({1, 2},)'), serializer='pickle').args == [{1, 2}]
 
 
-@pytest.mark.parametrize('exchange,routing_key,options', [
-    ('', 'extra', {'queue': 'extra'}),            # the default exchange: the routing key is the queue
-    (None, 'extra', {'queue': 'extra'}),
-    ('tasks', 'tasks.add', {'exchange': 'tasks', 'routing_key': 'tasks.add'}),
-    ('tasks', None, {}),                          # an exchange alone does not route: the app's router does
-    (None, None, {}),
-    (5, 'rk', {}),
-    ('', 'x' * 300, {}),
-])
+@pytest.mark.parametrize(
+    'exchange,routing_key,options',
+    [
+        ('', 'extra', {'queue': 'extra'}),  # the default exchange: the routing key is the queue
+        (None, 'extra', {'queue': 'extra'}),
+        ('tasks', 'tasks.add', {'exchange': 'tasks', 'routing_key': 'tasks.add'}),
+        ('tasks', None, {}),  # an exchange alone does not route: the app's router does
+        (None, None, {}),
+        (5, 'rk', {}),
+        ('', 'x' * 300, {}),
+    ],
+)
 def test_routing_follows_the_original_message(exchange, routing_key, options):
     assert control.routing_options(exchange, routing_key) == options
     assert recover_call(finished(exchange=exchange, routing_key=routing_key)).options == options
 
 
 # -- commands as sent ---------------------------------------------------------------------------------------------
-COMMANDS = ('shutdown', 'pool_restart', 'pool_grow', 'pool_shrink', 'autoscale', 'add_consumer', 'cancel_consumer',
-            'time_limit', 'rate_limit', 'revoke')
+COMMANDS = (
+    'shutdown',
+    'pool_restart',
+    'pool_grow',
+    'pool_shrink',
+    'autoscale',
+    'add_consumer',
+    'cancel_consumer',
+    'time_limit',
+    'rate_limit',
+    'revoke',
+)
 
 
 class RecordingControl(Control):
@@ -410,8 +472,7 @@ class RecordingControl(Control):
         self.sent = []
         self.replies = list(replies)
 
-    def broadcast(self, command, arguments=None, destination=None, connection=None, reply=False, timeout=1.0,
-                  **extra):
+    def broadcast(self, command, arguments=None, destination=None, connection=None, reply=False, timeout=1.0, **extra):
         self.sent.append((command, arguments, destination, reply, timeout))
         return self.replies.pop(0) if self.replies else None
 
@@ -420,6 +481,7 @@ def _recorded(name):
     def method(self, *args, **kwargs):
         self.calls.append((name, args, kwargs))
         return getattr(Control, name)(self, *args, **kwargs)
+
     return method
 
 
@@ -449,18 +511,31 @@ def test_pool_grow_calls_celerys_pool_grow_for_the_one_worker_and_reads_its_repl
 
 # (method, its arguments, the call Flower 2.2 makes on capp.control: a method of that name or broadcast, what
 # goes on the wire, the message of a refusal)
-@pytest.mark.parametrize('method,args,call,wire,message', [
-    ('pool_restart', (), None, {'reload': False}, "Failed to restart the 'w@h' pool: boom"),
-    ('pool_grow', (1,), ((), {'n': 1}), {'n': 1}, "Failed to grow 'w@h' worker's pool: boom"),
-    ('pool_shrink', (1,), ((), {'n': 1}), {'n': 1}, "Failed to shrink 'w@h' worker's pool: boom"),
-    ('autoscale', (1, 2, prefork(2)), None, {'min': 1, 'max': 2}, "Failed to autoscale 'w@h' worker: boom"),
-    ('add_consumer', ('q',), None, {'queue': 'q'}, "Failed to add 'q' consumer to 'w@h' worker: boom"),
-    ('cancel_consumer', ('q',), None, {'queue': 'q'}, "Failed to cancel 'q' consumer from 'w@h' worker: boom"),
-    ('time_limit', ('t', 5, None), (('t',), {'hard': 5.0, 'soft': None}), {'task_name': 't', 'hard': 5.0, 'soft': None},
-     "Failed to set timeouts: 'boom'"),
-    ('rate_limit', ('t', '5/s'), (('t', '5/s'), {}), {'task_name': 't', 'rate_limit': '5/s'},
-     "Failed to set rate limit: 'boom'"),
-])
+@pytest.mark.parametrize(
+    'method,args,call,wire,message',
+    [
+        ('pool_restart', (), None, {'reload': False}, "Failed to restart the 'w@h' pool: boom"),
+        ('pool_grow', (1,), ((), {'n': 1}), {'n': 1}, "Failed to grow 'w@h' worker's pool: boom"),
+        ('pool_shrink', (1,), ((), {'n': 1}), {'n': 1}, "Failed to shrink 'w@h' worker's pool: boom"),
+        ('autoscale', (1, 2, prefork(2)), None, {'min': 1, 'max': 2}, "Failed to autoscale 'w@h' worker: boom"),
+        ('add_consumer', ('q',), None, {'queue': 'q'}, "Failed to add 'q' consumer to 'w@h' worker: boom"),
+        ('cancel_consumer', ('q',), None, {'queue': 'q'}, "Failed to cancel 'q' consumer from 'w@h' worker: boom"),
+        (
+            'time_limit',
+            ('t', 5, None),
+            (('t',), {'hard': 5.0, 'soft': None}),
+            {'task_name': 't', 'hard': 5.0, 'soft': None},
+            "Failed to set timeouts: 'boom'",
+        ),
+        (
+            'rate_limit',
+            ('t', '5/s'),
+            (('t', '5/s'), {}),
+            {'task_name': 't', 'rate_limit': '5/s'},
+            "Failed to set rate limit: 'boom'",
+        ),
+    ],
+)
 def test_each_command_is_flowers_call_and_a_refusal_gives_flowers_message(method, args, call, wire, message):
     ctl, recorder = worker_control([{'w@h': {'error': 'boom'}}])
     with pytest.raises(CommandFailed) as caught:
@@ -479,7 +554,10 @@ def test_a_longer_inspect_timeout_is_the_reply_timeout_of_every_command():
     run(ctl.pool_grow('w@h', 1))
     run(ctl.autoscale('w@h', 1, 2, prefork(1)))
     assert recorder.calls == [('pool_grow', (), {'n': 1, **TO_W, 'timeout': 5.0})]
-    assert recorder.sent == [('pool_grow', {'n': 1}, ['w@h'], True, 5.0), ('autoscale', {'min': 1, 'max': 2}, ['w@h'], True, 5.0)]
+    assert recorder.sent == [
+        ('pool_grow', {'n': 1}, ['w@h'], True, 5.0),
+        ('autoscale', {'min': 1, 'max': 2}, ['w@h'], True, 5.0),
+    ]
 
 
 def test_a_silent_worker_is_a_failure_that_says_so():
@@ -506,14 +584,22 @@ def test_shutdown_does_not_wait_for_a_reply_and_revoke_normalises_the_signal():
     assert run(ctl.shutdown('w@h')) == 'Shutting down!'
     assert run(ctl.revoke('abc', terminate=True, signal='KILL')) == "Revoked 'abc'"
     assert recorder.calls == [('revoke', ('abc',), {'terminate': True, 'signal': 'SIGKILL'})]  # shutdown: broadcast
-    assert recorder.sent == [('shutdown', None, ['w@h'], False, 1.0),
-                             ('revoke', {'task_id': 'abc', 'terminate': True, 'signal': 'SIGKILL'}, None, False, 1.0)]
+    assert recorder.sent == [
+        ('shutdown', None, ['w@h'], False, 1.0),
+        ('revoke', {'task_id': 'abc', 'terminate': True, 'signal': 'SIGKILL'}, None, False, 1.0),
+    ]
 
 
 def test_invalid_parameters_are_refused_before_anything_is_sent():
     ctl, recorder = worker_control()
-    for call in (ctl.pool_grow('w', 0), ctl.autoscale('w', 3, 10 ** 6), ctl.add_consumer('w', ''),
-                 ctl.rate_limit('w', 't', 'fast'), ctl.time_limit('w', 't', -1, None), ctl.revoke('x', True, 'NOPE')):
+    for call in (
+        ctl.pool_grow('w', 0),
+        ctl.autoscale('w', 3, 10**6),
+        ctl.add_consumer('w', ''),
+        ctl.rate_limit('w', 't', 'fast'),
+        ctl.time_limit('w', 't', -1, None),
+        ctl.revoke('x', True, 'NOPE'),
+    ):
         with pytest.raises(InvalidInput):
             run(call)
     assert recorder.calls == [] and recorder.sent == []
@@ -532,8 +618,9 @@ def test_a_patched_control_method_sees_the_call_as_in_flowers_own_tests():
     assert run(ctl.pool_grow('w@h', 3)) == "Growing 'w@h' worker's pool by 3"
     app.control.pool_grow.assert_called_once_with(n=3, destination=['w@h'], reply=True, timeout=2.0)
     assert run(ctl.time_limit('w@h', 'tasks.add', 10, 5)) == 'time limits set successfully'
-    app.control.time_limit.assert_called_once_with('tasks.add', hard=10.0, soft=5.0, destination=['w@h'],
-                                                   reply=True, timeout=2.0)
+    app.control.time_limit.assert_called_once_with(
+        'tasks.add', hard=10.0, soft=5.0, destination=['w@h'], reply=True, timeout=2.0
+    )
     assert run(ctl.revoke('abc')) == "Revoked 'abc'"
     app.control.revoke.assert_called_once_with('abc', terminate=False, signal='SIGTERM')
     app.control.broadcast.assert_not_called()
@@ -556,6 +643,7 @@ class RecordingInspector:
             if workername in self.answers:
                 self.workers[workername] = {'stats': {}}
             return [workername] if workername in self.answers else []
+
         return asyncio.ensure_future(refresh())
 
 
@@ -579,6 +667,7 @@ def memory_app():
     @app.task(name='unit.add')
     def add(x, y):
         return x + y
+
     return app
 
 
@@ -594,16 +683,20 @@ def test_publish_then_wait_returns_the_result_once_it_is_stored(memory_app):
         await asyncio.sleep(0)  # let the first poll see PENDING
         memory_app.backend.store_result(task_id, 3, states.SUCCESS)
         return task_id, await waiting
+
     task_id, snapshot = run(scenario())
     assert snapshot.as_dict(with_result=True) == {'task-id': task_id, 'state': 'SUCCESS', 'result': 3}
 
 
-@pytest.mark.parametrize('args,kwargs,words', [
-    ([1, 2, 3], {}, 'add() takes 2 positional arguments but 3 were given'),
-    ([1], {}, "add() missing 1 required positional argument: 'y'"),
-    ([1, 2], {'z': 3}, "add() got an unexpected keyword argument 'z'"),
-    ([1], {'x': 2}, "add() got multiple values for argument 'x'"),
-])
+@pytest.mark.parametrize(
+    'args,kwargs,words',
+    [
+        ([1, 2, 3], {}, 'add() takes 2 positional arguments but 3 were given'),
+        ([1], {}, "add() missing 1 required positional argument: 'y'"),
+        ([1, 2], {'z': 3}, "add() got an unexpected keyword argument 'z'"),
+        ([1], {'x': 2}, "add() got multiple values for argument 'x'"),
+    ],
+)
 def test_arguments_that_do_not_fit_the_task_are_invalid_input_with_celerys_words(memory_app, args, kwargs, words):
     execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=1))
     with pytest.raises(InvalidInput) as caught:
@@ -620,11 +713,13 @@ def test_a_task_without_typing_is_not_checked_and_other_type_errors_are_not_inva
     @memory_app.task(name='unit.untyped', typing=False)
     def untyped(x):
         return x
+
     execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=1))
     execution.check_arguments('unit.untyped', ApplyRequest(args=[1, 2, 3]))  # Celery would not check either
 
     def broken_publish(*args, **kwargs):
         raise TypeError('a bug in a publish hook')
+
     memory_app.tasks['unit.add'].apply_async = broken_publish
     with pytest.raises(OperationFailed, match='a bug in a publish hook'):  # a 500, not a 400
         run(execution.publish('unit.add', ApplyRequest(args=[1, 2])))
@@ -650,8 +745,12 @@ def test_failures_carry_the_exception_repr_and_traceback(memory_app):
     memory_app.backend.store_result('failed-id', ValueError('bad'), states.FAILURE, traceback='Traceback: bad')
     execution = control.TaskExecution(memory_app, BlockingRunner(max_concurrency=2))
     snapshot = run(execution.snapshot('failed-id'))
-    assert snapshot.as_dict(with_result=True) == {'task-id': 'failed-id', 'state': 'FAILURE',
-                                                  'result': "ValueError('bad')", 'traceback': 'Traceback: bad'}
+    assert snapshot.as_dict(with_result=True) == {
+        'task-id': 'failed-id',
+        'state': 'FAILURE',
+        'result': "ValueError('bad')",
+        'traceback': 'Traceback: bad',
+    }
 
 
 def test_abort_marks_the_task_aborted(memory_app):
@@ -667,6 +766,7 @@ def test_resend_publishes_the_recovered_call_by_name(memory_app):
 
     def record(sender=None, headers=None, body=None, routing_key=None, **kwargs):
         sent.append((sender, body[0], body[1], routing_key))
+
     before_task_publish.connect(record, weak=False)
     try:
         call = control.RecoveredCall('remote.only', [1], {'k': 'v'}, {'queue': 'special'})
@@ -699,5 +799,3 @@ class Adapter:
 
     async def close(self):
         self.closed = True
-
-

@@ -51,8 +51,11 @@ def test_every_api_route_is_described_and_every_described_path_is_a_route():
 
 def test_described_methods_are_the_methods_handlers_answer():
     routes, described = _routes(), _described()
-    mismatched = {path: (sorted(_implemented(handler)), sorted(described[path]))
-                  for path, handler in routes.items() if _implemented(handler) != set(described[path])}
+    mismatched = {
+        path: (sorted(_implemented(handler)), sorted(described[path]))
+        for path, handler in routes.items()
+        if _implemented(handler) != set(described[path])
+    }
     assert mismatched == {}
 
 
@@ -108,11 +111,17 @@ def test_the_pool_limits_in_the_document_are_the_servers():
     paths = document(limits=PoolLimits(step=4, cap=7))['paths']
     for verb in ('grow', 'shrink'):
         assert _parameter(paths[f'/api/worker/pool/{verb}/{{workername}}']['post'], 'n') == {
-            'type': 'integer', 'minimum': 1, 'maximum': 4, 'default': 1}
+            'type': 'integer',
+            'minimum': 1,
+            'maximum': 4,
+            'default': 1,
+        }
     autoscale = paths['/api/worker/pool/autoscale/{workername}']['post']
     assert _parameter(autoscale, 'min')['maximum'] == _parameter(autoscale, 'max')['maximum'] == 7
-    assert _parameter(document()['paths']['/api/worker/pool/autoscale/{workername}']['post'], 'max')['maximum'] == \
-        control.MAX_PROCESSES  # no cap: the limit that depends on the pool is a documented 409
+    assert (
+        _parameter(document()['paths']['/api/worker/pool/autoscale/{workername}']['post'], 'max')['maximum']
+        == control.MAX_PROCESSES
+    )  # no cap: the limit that depends on the pool is a documented 409
     for path in ('grow', 'autoscale'):
         assert '409' in paths[f'/api/worker/pool/{path}/{{workername}}']['post']['responses']
     validate(document(limits=PoolLimits(step=4, cap=7)))
@@ -148,8 +157,12 @@ def test_the_date_and_name_patterns_are_the_ones_the_server_parses_with():
 
 def test_operations_that_reach_the_broker_document_its_failures():
     paths = document()['paths']
-    for path in ('/api/task/async-apply/{taskname}', '/api/task/result/{taskid}', '/api/worker/pool/grow/{workername}',
-                 '/api/queues/length'):
+    for path in (
+        '/api/task/async-apply/{taskname}',
+        '/api/task/result/{taskid}',
+        '/api/worker/pool/grow/{workername}',
+        '/api/queues/length',
+    ):
         responses = next(iter(paths[path].values()))['responses']
         assert {'500', '503'} <= set(responses), path
 
@@ -158,6 +171,7 @@ def test_a_405_lists_the_methods_the_handler_implements():
     from flower.api.control import WorkerPoolGrow
     from flower.api.tasks import ListTasks
     from flower.views.monitor import Metrics
+
     assert WorkerPoolGrow.allowed_methods() == ['POST', 'OPTIONS']
     assert ListTasks.allowed_methods() == ['GET', 'OPTIONS']
     assert Metrics.allowed_methods() == ['GET', 'OPTIONS']

@@ -64,8 +64,13 @@ def test_no_stream_health_does_not_judge_the_broker():
 
 
 def test_worker_that_ran_tasks_without_task_events():
-    state = fed(worker_online('quiet@host'), heartbeat('quiet@host', processed=3),
-                worker_online('loud@host'), *task_events(hostname='loud@host'), heartbeat('loud@host', processed=1))
+    state = fed(
+        worker_online('quiet@host'),
+        heartbeat('quiet@host', processed=3),
+        worker_online('loud@host'),
+        *task_events(hostname='loud@host'),
+        heartbeat('loud@host', processed=1),
+    )
     diagnosis = diagnose(state, connected(), enable_events=False)
     assert codes(diagnosis) == ['no_task_events']
     finding = diagnosis.findings[0]
@@ -89,9 +94,11 @@ def test_a_healthy_cluster_has_no_findings():
 
 def test_clock_skew_both_ways_and_within_the_limit():
     now = time.time()
-    state = fed(heartbeat('behind@host', timestamp=now - 3600, local_received=now),
-                heartbeat('ahead@host', timestamp=now + 120, local_received=now),
-                heartbeat('fine@host', timestamp=now - SKEW_LIMIT / 2, local_received=now))
+    state = fed(
+        heartbeat('behind@host', timestamp=now - 3600, local_received=now),
+        heartbeat('ahead@host', timestamp=now + 120, local_received=now),
+        heartbeat('fine@host', timestamp=now - SKEW_LIMIT / 2, local_received=now),
+    )
     diagnosis = diagnose(state, connected(), now=now)
     assert codes(diagnosis) == ['clock_skew']
     finding = diagnosis.findings[0]
@@ -110,9 +117,16 @@ def test_json_shape_lists_workers_and_uses_documented_codes():
     state = fed(worker_online(), heartbeat(processed=2))
     data = diagnose(state, connected()).as_json()
     assert data['ok'] is False
-    assert data['findings'] == [{'code': 'no_task_events', 'severity': 'warning',
-                                 'title': data['findings'][0]['title'], 'detail': data['findings'][0]['detail'],
-                                 'fix': data['findings'][0]['fix'], 'workers': ['worker1@host']}]
+    assert data['findings'] == [
+        {
+            'code': 'no_task_events',
+            'severity': 'warning',
+            'title': data['findings'][0]['title'],
+            'detail': data['findings'][0]['detail'],
+            'fix': data['findings'][0]['fix'],
+            'workers': ['worker1@host'],
+        }
+    ]
     assert set(FINDING_CODES) == {'broker_unreachable', 'no_events', 'no_task_events', 'clock_skew'}
 
 

@@ -47,10 +47,10 @@ def test_a_known_worker_is_left_alone_unless_its_process_changed():
     inspector = FakeInspector({'a@h': {'stats': {'pid': 10}}, 'b@h': {'stats': {'pid': 20}}})
     clock = Clock()
     discovery = WorkerDiscovery(inspector, clock.call_later)
-    discovery.on_node_join(worker('a@h', 10))    # same process: nothing new to learn
+    discovery.on_node_join(worker('a@h', 10))  # same process: nothing new to learn
     discovery.on_node_join(worker('b@h', None))  # no PID in its events: cannot tell, keep what we have
     assert clock.timers == []
-    discovery.on_node_join(worker('a@h', 11))    # restarted
+    discovery.on_node_join(worker('a@h', 11))  # restarted
     clock.run()
     assert inspector.calls == ['a@h']
 

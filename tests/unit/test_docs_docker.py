@@ -32,6 +32,7 @@ EXAMPLES = REPO / 'examples'
 
 # -- a Dockerfile reader ---------------------------------------------------------------------------------------
 
+
 @dataclass
 class Instruction:
     keyword: str
@@ -123,8 +124,10 @@ def pyproject():
 
 
 def test_the_reader_joins_lines_and_resolves_stages():
-    args, stages = read_dockerfile('ARG BASE=python:3.12-slim\n# c\nFROM ${BASE} AS build\nRUN a \\\n  # inner\n'
-                                   '  && b\nFROM $BASE\nENV A=1 B="two words"\nENV C 3\nUSER nobody\n')
+    args, stages = read_dockerfile(
+        'ARG BASE=python:3.12-slim\n# c\nFROM ${BASE} AS build\nRUN a \\\n  # inner\n'
+        '  && b\nFROM $BASE\nENV A=1 B="two words"\nENV C 3\nUSER nobody\n'
+    )
     assert args == {'BASE': 'python:3.12-slim'}
     assert [(s.base, s.name) for s in stages] == [('python:3.12-slim', 'build'), ('python:3.12-slim', None)]
     assert stages[0].all('RUN')[0].args == 'a  && b'
@@ -140,6 +143,7 @@ def test_entry_point_is_the_packages_console_script(dockerfile, pyproject):
     module, _, function = scripts[entrypoint[0]].partition(':')
     assert module == 'flower.command'
     import flower.command
+
     assert callable(getattr(flower.command, function))
     cmd = final.last('CMD')
     assert cmd is None or cmd.exec_form() == [], 'arguments after the image name go to the entry point alone'
@@ -200,15 +204,19 @@ def test_health_check_asks_the_healthcheck_route_on_the_default_port(dockerfile)
     default_port = re.search(r"os\.environ\.get\('FLOWER_PORT'\) or '(\d+)'", code)
     assert default_port and int(default_port.group(1)) == ALL_OPTIONS['port'].default
     path = re.search(r"(/[a-z]+)'", code).group(1)
-    routes = {(spec.regex.pattern.rstrip('$')): spec.handler_class for spec in urls.handlers
-              if isinstance(spec, tornado.web.URLSpec)}
+    routes = {
+        (spec.regex.pattern.rstrip('$')): spec.handler_class
+        for spec in urls.handlers
+        if isinstance(spec, tornado.web.URLSpec)
+    }
     assert routes.get(path) is Healthcheck and Healthcheck.public
     # the prefix and the port come from the same variables the server reads its options from
     for name in ('FLOWER_URL_PREFIX', 'FLOWER_PORT', 'FLOWER_CERTFILE'):
-        assert name in code and name[len('FLOWER_'):].lower() in ALL_OPTIONS
+        assert name in code and name[len('FLOWER_') :].lower() in ALL_OPTIONS
 
 
 # -- the build context -------------------------------------------------------------------------------------
+
 
 def dockerignore_excludes(patterns: list[str], path: str) -> bool:
     """Docker's rule: the last pattern matching the path (or a directory above it) decides; ``!`` re-includes."""
@@ -218,8 +226,13 @@ def dockerignore_excludes(patterns: list[str], path: str) -> bool:
         negated = raw.startswith('!')
         pattern = raw[1:] if negated else raw
         pattern = pattern.strip('/')
-        regex = re.escape(pattern).replace(r'\*\*/', '(.*/)?').replace(r'\*\*', '.*').replace(r'\*', '[^/]*') \
+        regex = (
+            re.escape(pattern)
+            .replace(r'\*\*/', '(.*/)?')
+            .replace(r'\*\*', '.*')
+            .replace(r'\*', '[^/]*')
             .replace(r'\?', '[^/]')
+        )
         regex = re.sub(r'\\\[(.*?)\\\]', lambda m: '[' + m.group(1).replace('\\', '') + ']', regex)
         candidates = ['/'.join(parts[:i]) for i in range(1, len(parts) + 1)]
         if any(re.fullmatch(regex, candidate) for candidate in candidates):
@@ -228,8 +241,11 @@ def dockerignore_excludes(patterns: list[str], path: str) -> bool:
 
 
 def dockerignore() -> list[str]:
-    return [line.strip() for line in (REPO / '.dockerignore').read_text().splitlines()
-            if line.strip() and not line.strip().startswith('#')]
+    return [
+        line.strip()
+        for line in (REPO / '.dockerignore').read_text().splitlines()
+        if line.strip() and not line.strip().startswith('#')
+    ]
 
 
 def test_dockerignore_matcher():
@@ -255,8 +271,13 @@ def test_the_build_stage_copies_what_building_the_package_needs_and_nothing_igno
         assert not dockerignore_excludes(patterns, source), f'{source} is excluded by .dockerignore'
     assert 'pyproject.toml' in copied and pyproject['project']['readme'] in copied
     assert 'flower' in copied
-    for package_file in ('flower/__init__.py', 'flower/templates/base.html', 'flower/static/js/flower.js',
-                         'docs/index.md', 'flower/docs/index.md'):  # the docs /docs serves, through the link
+    for package_file in (
+        'flower/__init__.py',
+        'flower/templates/base.html',
+        'flower/static/js/flower.js',
+        'docs/index.md',
+        'flower/docs/index.md',
+    ):  # the docs /docs serves, through the link
         assert (REPO / package_file).exists() and not dockerignore_excludes(patterns, package_file)
     for private in ('tests/conftest.py', 'bench/README.md', '.git/HEAD', 'flower.db', 'examples/tasks.py'):
         assert dockerignore_excludes(patterns, private), private
@@ -268,6 +289,7 @@ def test_the_build_stage_copies_what_building_the_package_needs_and_nothing_igno
 
 # -- the compose example -------------------------------------------------------------------------------------
 
+
 def interpolate(value: str, environ: dict | None = None) -> str:
     """Compose's ``${VAR}``, ``${VAR:-default}`` and ``$$``."""
     environ = environ or {}
@@ -275,6 +297,7 @@ def interpolate(value: str, environ: dict | None = None) -> str:
     def one(match):
         name, default = match.group(1), match.group(3)
         return environ.get(name) or (default if default is not None else '')
+
     return re.sub(r'\$\{(\w+)(:?-([^}]*))?\}', one, value).replace('$$', '$')
 
 
@@ -323,7 +346,7 @@ def test_compose_flower_environment_is_made_of_real_options(compose, dockerfile)
     env = service_env(flower)
     for key in env:
         if key.startswith('FLOWER_'):
-            assert key in DIRECT_ENV_VARIABLES or key[len('FLOWER_'):].lower() in ALL_OPTIONS, key
+            assert key in DIRECT_ENV_VARIABLES or key[len('FLOWER_') :].lower() in ALL_OPTIONS, key
     command = flower['command']
     flower_args = [a for i, a in enumerate(command) if a != '-A' and (i == 0 or command[i - 1] != '-A')]
     resolved = resolve(flower_args, environ=env, cwd=str(EXAMPLES))
@@ -377,8 +400,13 @@ def test_alert_rules_are_well_formed():
             if 'for' in rule:
                 assert re.fullmatch(r'\d+[smh]', rule['for'])
     joined = ' '.join(str(r['expr']) for g in rules['groups'] for r in g['rules'])
-    for metric in ('flower_worker_online', 'flower_events_total', 'flower_queue_length',
-                   'flower_events_backlog_bytes', 'flower_events_stream_interruptions_total'):
+    for metric in (
+        'flower_worker_online',
+        'flower_events_total',
+        'flower_queue_length',
+        'flower_events_backlog_bytes',
+        'flower_events_stream_interruptions_total',
+    ):
         assert metric in joined
     tests = yaml.safe_load((EXAMPLES / 'prometheus' / 'alerts_test.yml').read_text())
     tested = {case['alertname'] for t in tests['tests'] for case in t['alert_rule_test']}
@@ -411,8 +439,9 @@ def test_grafana_dashboard_has_what_grafana_needs():
         ids.add(panel['id'])
         grid = panel['gridPos']
         assert all(isinstance(grid[k], int) for k in 'hwxy') and grid['x'] + grid['w'] <= 24 and grid['h'] > 0
-        covered = {(x, y) for x in range(grid['x'], grid['x'] + grid['w'])
-                   for y in range(grid['y'], grid['y'] + grid['h'])}
+        covered = {
+            (x, y) for x in range(grid['x'], grid['x'] + grid['w']) for y in range(grid['y'], grid['y'] + grid['h'])
+        }
         assert not covered & cells, f'panel {panel["title"]!r} overlaps another'
         cells |= covered
         assert panel['title']
@@ -431,6 +460,7 @@ def test_grafana_dashboard_has_what_grafana_needs():
 
 
 # -- the nginx configurations ----------------------------------------------------------------------------------
+
 
 @dataclass
 class Block:
@@ -498,8 +528,12 @@ def test_nginx_serves_the_prefix_and_the_live_channel(conf, compose):
     proxy_pass = location.values('proxy_pass')[0][0]
     assert re.fullmatch(rf'http://{upstream.args[0]}', proxy_pass), 'proxy_pass must not strip the prefix'
     headers = {args[0]: args[1] for args in location.values('proxy_set_header')}
-    assert headers == {'Host': '$http_host', 'X-Real-IP': '$remote_addr',
-                       'X-Forwarded-For': '$proxy_add_x_forwarded_for', 'X-Forwarded-Proto': '$scheme'}
+    assert headers == {
+        'Host': '$http_host',
+        'X-Real-IP': '$remote_addr',
+        'X-Forwarded-For': '$proxy_add_x_forwarded_for',
+        'X-Forwarded-Proto': '$scheme',
+    }
 
     live = root.find('location', '=', prefix + live_route())
     assert len(live) == 1, f'no location = {prefix}{live_route()} for the live channel'

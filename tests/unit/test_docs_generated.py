@@ -51,11 +51,13 @@ def generated():
 
 # -- generated pages are committed as generated -------------------------------------------------------------
 
+
 @pytest.mark.parametrize('page', sorted(gen_docs.PAGES))
 def test_committed_page_is_what_the_generator_writes(page, generated):
     committed = (DOCS / page).read_text()
     assert committed == generated[page], (
-        f'docs/{page} differs from what scripts/gen_docs.py writes: run `python scripts/gen_docs.py`')
+        f'docs/{page} differs from what scripts/gen_docs.py writes: run `python scripts/gen_docs.py`'
+    )
 
 
 def test_check_mode_reports_a_stale_page(tmp_path, monkeypatch, capsys):
@@ -64,8 +66,11 @@ def test_check_mode_reports_a_stale_page(tmp_path, monkeypatch, capsys):
         (tmp_path / name).write_text(text)
     assert gen_docs.main(['--check']) == 0
     page = tmp_path / 'configuration.md'
-    page.write_text(page.read_text().replace('| `--port` | `FLOWER_PORT` | integer | `5555` |',
-                                             '| `--port` | `FLOWER_PORT` | integer | `5556` |'))
+    page.write_text(
+        page.read_text().replace(
+            '| `--port` | `FLOWER_PORT` | integer | `5555` |', '| `--port` | `FLOWER_PORT` | integer | `5556` |'
+        )
+    )
     assert gen_docs.main(['--check']) == 1
     out = capsys.readouterr()
     assert '-| `--port` | `FLOWER_PORT` | integer | `5556` |' in out.out and 'configuration.md' in out.err
@@ -74,8 +79,14 @@ def test_check_mode_reports_a_stale_page(tmp_path, monkeypatch, capsys):
 
 # -- configuration.md: every option, its variable, type and real default -----------------------------------
 
-TYPES = {'integer': int, 'number': float, 'string': str, 'boolean': bool, 'function': 'function',
-         'duration': 'duration'}
+TYPES = {
+    'integer': int,
+    'number': float,
+    'string': str,
+    'boolean': bool,
+    'function': 'function',
+    'duration': 'duration',
+}
 
 
 def option_rows(markdown: str) -> dict[str, list[str]]:
@@ -123,16 +134,18 @@ def configuration_problems(markdown: str) -> list[str]:
         kind = type_cell.removeprefix('list of ')
         kind = {'integers': 'integer', 'numbers': 'number', 'strings': 'string'}.get(kind, kind)
         if TYPES.get(kind) != opt.type or type_cell.startswith('list of ') != opt.multiple:
-            problems.append(f'--{name}: type {type_cell!r}, the option is {opt.type}'
-                            f'{" (multiple)" if opt.multiple else ""}')
+            problems.append(
+                f'--{name}: type {type_cell!r}, the option is {opt.type}{" (multiple)" if opt.multiple else ""}'
+            )
         try:
             documented = _typed(opt, default_cell)
         except (OptionError, ValueError) as exc:
             problems.append(f'--{name}: default {default_cell} cannot be read: {exc}')
             continue
         if not _same(documented, opt.default):
-            problems.append(f'--{name}: documented default {default_cell} is {documented!r}, the option\'s is '
-                            f'{opt.default!r}')
+            problems.append(
+                f'--{name}: documented default {default_cell} is {documented!r}, the option\'s is {opt.default!r}'
+            )
             continue
         if opt.type != 'function' and documented not in (None, '', []):
             # the default as documented, given through the documented variable, is the default
@@ -153,22 +166,46 @@ def test_every_option_is_documented_with_its_variable_type_and_real_default():
     assert configuration_problems(markdown) == []
 
 
-@pytest.mark.parametrize('change, expected', [
-    (('| `--port` | `FLOWER_PORT` | integer | `5555` |', '| `--port` | `FLOWER_PORT` | integer | `5556` |'),
-     '--port: documented default `5556`'),
-    (('| `--max_tasks` | `FLOWER_MAX_TASKS` | integer | `100000` |', ''), '--max_tasks is not documented'),
-    (('| `--persistent` | `FLOWER_PERSISTENT` | boolean | `false` |',
-      '| `--persistent` | `FLOWER_PERSISTENT` | boolean | `true` |'), '--persistent: documented default'),
-    (('| `--url_prefix` | `FLOWER_URL_PREFIX` | string | *unset* |',
-      '| `--url_prefix` | `FLOWER_URL_PREFIX` | string | *empty* |'), '--url_prefix: documented default'),
-    (('0.75,1,2.5,5,7.5,10,+Inf', '0.75,1,2.5,5,10,+Inf'), '--task_runtime_metric_buckets: documented default'),
-    (('| `--inspect_timeout` | `FLOWER_INSPECT_TIMEOUT` | number |',
-      '| `--inspect_timeout` | `FLOWER_INSPECTTIMEOUT` | number |'), '--inspect_timeout: environment variable'),
-    (('| `--xheaders` | `FLOWER_XHEADERS` | boolean |', '| `--xheaders` | `FLOWER_XHEADERS` | string |'),
-     '--xheaders: type'),
-    (('| `FLOWER_UNAUTHENTICATED_API` |', '| `FLOWER_UNAUTHENTICATED` |'),
-     'FLOWER_UNAUTHENTICATED_API is read by the server and not documented'),
-])
+@pytest.mark.parametrize(
+    'change, expected',
+    [
+        (
+            ('| `--port` | `FLOWER_PORT` | integer | `5555` |', '| `--port` | `FLOWER_PORT` | integer | `5556` |'),
+            '--port: documented default `5556`',
+        ),
+        (('| `--max_tasks` | `FLOWER_MAX_TASKS` | integer | `100000` |', ''), '--max_tasks is not documented'),
+        (
+            (
+                '| `--persistent` | `FLOWER_PERSISTENT` | boolean | `false` |',
+                '| `--persistent` | `FLOWER_PERSISTENT` | boolean | `true` |',
+            ),
+            '--persistent: documented default',
+        ),
+        (
+            (
+                '| `--url_prefix` | `FLOWER_URL_PREFIX` | string | *unset* |',
+                '| `--url_prefix` | `FLOWER_URL_PREFIX` | string | *empty* |',
+            ),
+            '--url_prefix: documented default',
+        ),
+        (('0.75,1,2.5,5,7.5,10,+Inf', '0.75,1,2.5,5,10,+Inf'), '--task_runtime_metric_buckets: documented default'),
+        (
+            (
+                '| `--inspect_timeout` | `FLOWER_INSPECT_TIMEOUT` | number |',
+                '| `--inspect_timeout` | `FLOWER_INSPECTTIMEOUT` | number |',
+            ),
+            '--inspect_timeout: environment variable',
+        ),
+        (
+            ('| `--xheaders` | `FLOWER_XHEADERS` | boolean |', '| `--xheaders` | `FLOWER_XHEADERS` | string |'),
+            '--xheaders: type',
+        ),
+        (
+            ('| `FLOWER_UNAUTHENTICATED_API` |', '| `FLOWER_UNAUTHENTICATED` |'),
+            'FLOWER_UNAUTHENTICATED_API is read by the server and not documented',
+        ),
+    ],
+)
 def test_the_option_check_catches_a_wrong_or_missing_entry(change, expected):
     markdown = (DOCS / 'configuration.md').read_text()
     old, new = change
@@ -198,13 +235,20 @@ def api_problems(markdown: str) -> list[str]:
     problems = []
     for pattern, handler in api_routes():
         # a capture group in the route is a {parameter} in the docs
-        documented = '^' + re.sub(r'\\\{[^}]*\\\}', r'\\{[a-z_]+\\}',
-                                  re.escape(re.sub(r'\(\.[*+]\)', '{}', pattern).replace('\\.', '.'))) + '$'
+        documented = (
+            '^'
+            + re.sub(
+                r'\\\{[^}]*\\\}', r'\\{[a-z_]+\\}', re.escape(re.sub(r'\(\.[*+]\)', '{}', pattern).replace('\\.', '.'))
+            )
+            + '$'
+        )
         for verb in VERBS:
             if getattr(handler, verb) is getattr(tornado.web.RequestHandler, verb):
                 continue
-            if not any(re.match(documented, heading.split(' ', 1)[1]) and heading.startswith(verb.upper() + ' ')
-                       for heading in headings):
+            if not any(
+                re.match(documented, heading.split(' ', 1)[1]) and heading.startswith(verb.upper() + ' ')
+                for heading in headings
+            ):
                 problems.append(f'{verb.upper()} {pattern} ({handler.__name__}) is not in api.md')
     for path, operations in document()['paths'].items():
         for verb in operations:
@@ -224,7 +268,8 @@ def test_the_api_check_catches_a_missing_route():
     removed = markdown.replace('### POST /api/task/revoke/{taskid}', '### POST /api/task/revoked/{taskid}')
     assert api_problems(removed) == [
         'POST /api/task/revoke/(.+) (TaskRevoke) is not in api.md',
-        'POST /api/task/revoke/{taskid} of the OpenAPI document is not in api.md']
+        'POST /api/task/revoke/{taskid} of the OpenAPI document is not in api.md',
+    ]
 
 
 def test_api_page_shows_parameters_bodies_and_responses():
@@ -240,6 +285,7 @@ def test_api_page_shows_parameters_bodies_and_responses():
 
 # -- metrics.md: every family explained --------------------------------------------------------------------
 
+
 def test_every_family_of_a_fresh_app_is_explained_with_its_labels():
     families = gen_docs.exported_families(gen_docs.fresh_app_metrics())
     markdown = (DOCS / 'metrics.md').read_text()
@@ -251,8 +297,13 @@ def test_every_family_of_a_fresh_app_is_explained_with_its_labels():
         assert row and row.group(1) == family.type
         if family.labels is not None:
             assert set(re.findall(r'`(\w+)`', row.group(2))) == set(family.labels)
-    for name in ('flower_events_total', 'flower_task_runtime_seconds', 'flower_queue_length',
-                 'flower_events_stream_interruptions_total', 'flower_events_backlog_bytes'):
+    for name in (
+        'flower_events_total',
+        'flower_task_runtime_seconds',
+        'flower_queue_length',
+        'flower_events_stream_interruptions_total',
+        'flower_events_backlog_bytes',
+    ):
         assert f'\n### {name}\n' in markdown
 
 
@@ -280,6 +331,7 @@ def test_notes_name_real_options_and_variables(monkeypatch):
 
 
 # -- links, the table of contents, snippets -----------------------------------------------------------------
+
 
 def _anchors(path: Path) -> set[str]:
     text = re.sub(r'^```.*?^```', '', path.read_text(), flags=re.M | re.S)
@@ -312,11 +364,15 @@ def test_the_link_check_catches_a_broken_link_and_anchor(tmp_path, monkeypatch):
     monkeypatch.setattr(sys.modules[__name__], 'DOCS', tmp_path)
     (tmp_path / 'a.md').write_text('# Title\n\n## Some part\n')
     page = tmp_path / 'b.md'
-    page.write_text('[ok](a.md#some-part) [gone](nowhere.md) [bad](a.md#other) [also gone](benchmarks.md) '
-                    '[web](https://example.com) `[code](x.md)`\n')
-    assert link_problems(page) == ['b.md: nowhere.md does not exist',
-                                   'b.md: a.md#other: no heading with anchor #other',
-                                   'b.md: benchmarks.md does not exist']
+    page.write_text(
+        '[ok](a.md#some-part) [gone](nowhere.md) [bad](a.md#other) [also gone](benchmarks.md) '
+        '[web](https://example.com) `[code](x.md)`\n'
+    )
+    assert link_problems(page) == [
+        'b.md: nowhere.md does not exist',
+        'b.md: a.md#other: no heading with anchor #other',
+        'b.md: benchmarks.md does not exist',
+    ]
 
 
 def test_index_lists_every_page():
@@ -324,13 +380,23 @@ def test_index_lists_every_page():
     linked = set(re.findall(r'\]\(([\w-]+\.md)(?:#[^)]*)?\)', index))
     pages = {path.name for path in DOCS.glob('*.md')} - {'index.md'}
     assert pages - linked == set()
-    assert {'demo.md', 'configuration.md', 'api.md', 'metrics.md', 'authentication.md', 'reverse-proxy.md',
-            'docker.md', 'persistence.md', 'dashboards.md', 'live-updates.md', 'benchmarks.md'} <= linked
+    assert {
+        'demo.md',
+        'configuration.md',
+        'api.md',
+        'metrics.md',
+        'authentication.md',
+        'reverse-proxy.md',
+        'docker.md',
+        'persistence.md',
+        'dashboards.md',
+        'live-updates.md',
+        'benchmarks.md',
+    } <= linked
 
 
 def _directives(text: str) -> list[str]:
-    return [' '.join(line.split()) for line in text.splitlines()
-            if line.strip() and not line.strip().startswith('#')]
+    return [' '.join(line.split()) for line in text.splitlines() if line.strip() and not line.strip().startswith('#')]
 
 
 def test_nginx_snippets_in_the_docs_are_the_example_configuration():

@@ -37,8 +37,11 @@ def test_links_go_to_pages_anchors_and_outside_addresses_but_not_to_the_source_t
 
 def _pages():
     files = doc_files()
-    return {name: render((DOCS_DIR / name).read_text(encoding='utf-8'), link_mapper('/docs', files))
-            for name in sorted(files) if name.endswith('.md')}
+    return {
+        name: render((DOCS_DIR / name).read_text(encoding='utf-8'), link_mapper('/docs', files))
+        for name in sorted(files)
+        if name.endswith('.md')
+    }
 
 
 def test_every_page_renders_and_every_link_between_pages_lands_on_a_heading_that_exists():
@@ -61,33 +64,55 @@ def test_every_page_renders_and_every_link_between_pages_lands_on_a_heading_that
 
 
 def test_text_is_escaped_and_only_the_renderers_tags_appear():
-    html = render('# <b>Title</b>\n\n<script>alert(1)</script> & [x](javascript:alert(1)) `<i>`\n\n'
-                  '| a | b |\n|---|---|\n| <img src=x onerror=1> | `x|y` |\n', _link_or_none)
+    html = render(
+        '# <b>Title</b>\n\n<script>alert(1)</script> & [x](javascript:alert(1)) `<i>`\n\n'
+        '| a | b |\n|---|---|\n| <img src=x onerror=1> | `x|y` |\n',
+        _link_or_none,
+    )
     assert '<script>' not in html and '<b>' not in html and '<img' not in html and '<i>' not in html
     assert '&lt;script&gt;alert(1)&lt;/script&gt; &amp;' in html and '<code>&lt;i&gt;</code>' in html
     assert 'href=' not in html  # a link the mapper refuses is text
     assert '<td><code>x|y</code></td>' in html  # a bar inside code is not a cell border
-    assert set(re.findall(r'<(\w+)', html)) <= {'h1', 'p', 'span', 'code', 'div', 'table', 'thead', 'tr', 'th',
-                                                'tbody', 'td'}
+    assert set(re.findall(r'<(\w+)', html)) <= {
+        'h1',
+        'p',
+        'span',
+        'code',
+        'div',
+        'table',
+        'thead',
+        'tr',
+        'th',
+        'tbody',
+        'td',
+    }
 
 
 def _link_or_none(href):
     return None
 
 
-@pytest.mark.parametrize('text, expected', [
-    ('--url_prefix', '--url_prefix'), ('The compose example', 'the-compose-example'),
-    ('`GET /api/workers`', 'get-apiworkers'), ('What runs', 'what-runs'), ('python_gc_objects_collected_total',
-                                                                             'python_gc_objects_collected_total'),
-])
+@pytest.mark.parametrize(
+    'text, expected',
+    [
+        ('--url_prefix', '--url_prefix'),
+        ('The compose example', 'the-compose-example'),
+        ('`GET /api/workers`', 'get-apiworkers'),
+        ('What runs', 'what-runs'),
+        ('python_gc_objects_collected_total', 'python_gc_objects_collected_total'),
+    ],
+)
 def test_heading_anchors_are_githubs(text, expected):
     assert slug(text) == expected
 
 
 def test_inline_markup():
-    assert inline('*Generated from `/api/openapi.json`.*', _link_or_none) == \
-        '<em>Generated from <code>/api/openapi.json</code>.</em>'
-    assert inline('`FLOWER_*` and *unset*, a * b', _link_or_none) == \
-        '<code>FLOWER_*</code> and <em>unset</em>, a * b'
-    assert inline('**bold** [`--port`](#--port)', lambda href: href) == \
-        '<strong>bold</strong> <a href="#--port"><code>--port</code></a>'
+    assert (
+        inline('*Generated from `/api/openapi.json`.*', _link_or_none)
+        == '<em>Generated from <code>/api/openapi.json</code>.</em>'
+    )
+    assert inline('`FLOWER_*` and *unset*, a * b', _link_or_none) == '<code>FLOWER_*</code> and <em>unset</em>, a * b'
+    assert (
+        inline('**bold** [`--port`](#--port)', lambda href: href)
+        == '<strong>bold</strong> <a href="#--port"><code>--port</code></a>'
+    )

@@ -16,7 +16,13 @@ from tests.support.publish import envelope
 
 def pmessage(payload: bytes, channel=b'/0.celeryev/task.received', pattern=b'/0.celeryev/*') -> bytes:
     return b'*4\r\n$8\r\npmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n' % (
-        len(pattern), pattern, len(channel), channel, len(payload), payload)
+        len(pattern),
+        pattern,
+        len(channel),
+        channel,
+        len(payload),
+        payload,
+    )
 
 
 def message(payload: bytes, channel=b'/0.celeryev') -> bytes:
@@ -29,8 +35,17 @@ PUSH_CONFIRM = b'>3\r\n$10\r\npsubscribe\r\n$13\r\n/0.celeryev/*\r\n:1\r\n'
 
 def test_every_split_point_gives_the_same_payloads():
     payloads = [b'{"a": 1}', b'x' * 300, b'', b'\r\n inside \r\n', b'{"b": 2}']
-    stream = CONFIRM + pmessage(payloads[0]) + b'+PONG\r\n' + pmessage(payloads[1]) + message(payloads[2]) + \
-        PUSH_CONFIRM + pmessage(payloads[3]) + b':5\r\n' + message(payloads[4])
+    stream = (
+        CONFIRM
+        + pmessage(payloads[0])
+        + b'+PONG\r\n'
+        + pmessage(payloads[1])
+        + message(payloads[2])
+        + PUSH_CONFIRM
+        + pmessage(payloads[3])
+        + b':5\r\n'
+        + message(payloads[4])
+    )
     for split in range(1, len(stream)):
         parser = PubSubFrames()
         got = parser.feed(stream[:split]) + parser.feed(stream[split:])
@@ -44,10 +59,10 @@ def test_byte_by_byte_and_long_frames():
     parser = PubSubFrames()
     got = []
     for i in range(0, 400):
-        got += parser.feed(stream[i:i + 1])
+        got += parser.feed(stream[i : i + 1])
     chunk = 65536
     for i in range(400, len(stream), chunk):
-        got += parser.feed(stream[i:i + chunk])
+        got += parser.feed(stream[i : i + chunk])
     assert got == [b'first', big, b'last']
 
 
@@ -79,9 +94,16 @@ def test_pickle_bodies_only_when_accepted():
     assert decode_envelope(data, accept={'application/x-python-serialize'}) == {'type': 'task-received'}
 
 
-@pytest.mark.parametrize('data', [b'not json', b'{"no": "body"}', b'{"body": "%%%", "properties": '
-                                  b'{"body_encoding": "base64"}, "content-type": "application/json"}', b'[1, 2]',
-                                  b'{"body": "e30=", "content-type": "application/json"} trailing'])
+@pytest.mark.parametrize(
+    'data',
+    [
+        b'not json',
+        b'{"no": "body"}',
+        b'{"body": "%%%", "properties": {"body_encoding": "base64"}, "content-type": "application/json"}',
+        b'[1, 2]',
+        b'{"body": "e30=", "content-type": "application/json"} trailing',
+    ],
+)
 def test_malformed_envelopes_are_undecodable(data):
     with pytest.raises(UndecodableMessage):
         decode_envelope(data)

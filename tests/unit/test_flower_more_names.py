@@ -35,18 +35,23 @@ def make_app():
 
     def make(cls=Flower, **kwargs):
         options = kwargs.pop('options', {})
-        app = cls(capp=Celery('names', broker='memory://', set_as_current=False),
-                  options=Options({'enable_events': False, **options}), **kwargs)
+        app = cls(
+            capp=Celery('names', broker='memory://', set_as_current=False),
+            options=Options({'enable_events': False, **options}),
+            **kwargs,
+        )
         apps.append(app)
         return app
+
     yield make
     for app in apps:
         app.runner.shutdown()
 
 
 def handler(app, cls):
-    request = HTTPServerRequest(method='GET', uri='/login', headers=HTTPHeaders({'Host': 'flower.test'}),
-                                connection=mock.Mock())
+    request = HTTPServerRequest(
+        method='GET', uri='/login', headers=HTTPHeaders({'Host': 'flower.test'}), connection=mock.Mock()
+    )
     made = cls(app, request)
     made._transforms = []  # what tornado sets when it runs the handler for a request
     return made
@@ -54,9 +59,9 @@ def handler(app, cls):
 
 # -- OAuth handlers: tornado's mixins, Flower's attributes ------------------------------------------------------
 
+
 def test_providers_are_tornados_oauth2_mixins_with_flowers_endpoint_attributes():
-    for cls in (auth.GithubLoginHandler, auth.GitLabLoginHandler, auth.OktaLoginHandler,
-                auth.GoogleAuth2LoginHandler):
+    for cls in (auth.GithubLoginHandler, auth.GitLabLoginHandler, auth.OktaLoginHandler, auth.GoogleAuth2LoginHandler):
         assert issubclass(cls, tornado.auth.OAuth2Mixin)
         assert callable(cls.authorize_redirect) and callable(cls.oauth2_request)
     assert issubclass(auth.GoogleAuth2LoginHandler, tornado.auth.GoogleOAuth2Mixin)
@@ -89,8 +94,9 @@ def test_a_github_enterprise_subclass_wins_over_settings_and_defaults(make_app):
     class EnterpriseDomain(auth.GithubLoginHandler):
         _OAUTH_DOMAIN = 'git.example.org'
 
-    app = make_app(oauth_endpoints={'github': {'token': 'http://127.0.0.1:9/token',
-                                               'authorize': 'http://127.0.0.1:9/authorize'}})
+    app = make_app(
+        oauth_endpoints={'github': {'token': 'http://127.0.0.1:9/token', 'authorize': 'http://127.0.0.1:9/authorize'}}
+    )
     enterprise = handler(app, Enterprise)
     assert enterprise.endpoint('authorize') == 'https://ghe.example.com/login/oauth/authorize'
     assert enterprise.endpoint('token') == 'https://ghe.example.com/login/oauth/access_token'
@@ -131,16 +137,23 @@ class CorpOkta(auth.OktaLoginHandler):
 def test_authorize_redirect_goes_to_the_handlers_authorize_endpoint(make_app):
     app = make_app(oauth_endpoints={'gitlab': {'authorize': 'http://127.0.0.1:9/authorize'}})
     gitlab = handler(app, auth.GitLabLoginHandler)
-    gitlab.authorize_redirect(redirect_uri='https://flower.test/login', client_id='id', scope=['read_api'],
-                              extra_params={'state': 's1'})
+    gitlab.authorize_redirect(
+        redirect_uri='https://flower.test/login', client_id='id', scope=['read_api'], extra_params={'state': 's1'}
+    )
     location = gitlab._headers['Location']
     assert location.startswith('http://127.0.0.1:9/authorize?')
-    for part in ('client_id=id', 'scope=read_api', 'state=s1', 'response_type=code',
-                 'redirect_uri=https%3A%2F%2Fflower.test%2Flogin'):
+    for part in (
+        'client_id=id',
+        'scope=read_api',
+        'state=s1',
+        'response_type=code',
+        'redirect_uri=https%3A%2F%2Fflower.test%2Flogin',
+    ):
         assert part in location
 
 
 # -- flower.app.Flower ------------------------------------------------------------------------------------------
+
 
 def test_pool_executor_cls_and_max_workers_build_the_executor_blocking_calls_run_on(make_app):
     class CountingExecutor(ThreadPoolExecutor):
@@ -192,8 +205,10 @@ def test_ssl_options_attribute(make_app):
 
 # -- names Flower's modules have -------------------------------------------------------------------------------
 
+
 def test_tasks_page_columns():
     from flower.views.tasks import TASK_COLUMNS, visible_task_columns
+
     assert TASK_COLUMNS['uuid'] == 'UUID' and TASK_COLUMNS['eta'] == 'ETA' and len(TASK_COLUMNS) == 17
     assert visible_task_columns('name, bogus,eta') == [('name', 'Name'), ('eta', 'ETA')]
 
@@ -247,13 +262,15 @@ def test_class_hierarchy_and_re_exports_are_flowers():
     assert issubclass(flower.api.workers.ListWorkers, ControlHandler)
     for name in ('as_dict', 'get_task_by_id', 'search_tasks'):
         assert getattr(flower.views.tasks, name) is getattr(flower.utils.tasks, name)
-    assert flower.views.tasks.QuerySyntaxError is flower.api.tasks.QuerySyntaxError \
-        is flower.utils.search.QuerySyntaxError
+    assert (
+        flower.views.tasks.QuerySyntaxError is flower.api.tasks.QuerySyntaxError is flower.utils.search.QuerySyntaxError
+    )
     assert flower.events.options is auth.options is tornado.options.options
 
 
 def test_command_names():
     import flower.command
+
     assert flower.command.strtobool('yes') is True and flower.command.strtobool(val='off') is False
     assert flower.command.validate_auth_option('.*@example.com') is True
     assert flower.command.validate_auth_option('*@*.example.com') is False
@@ -266,6 +283,7 @@ def test_command_names():
 
 def test_parse_config_file_sets_flowers_options_on_tornados_global_options(tmp_path):
     import flower.command
+
     options = tornado.options.options
     before = options.max_tasks
     path = tmp_path / 'flowerconfig.py'
@@ -279,8 +297,16 @@ def test_parse_config_file_sets_flowers_options_on_tornados_global_options(tmp_p
 
 def test_search_document_from_task():
     from flower.utils.search import SearchDocument
-    task = SimpleNamespace(uuid='U-1', name='Tasks.Add', state='SUCCESS', worker=SimpleNamespace(hostname='W1@H'),
-                           args='(1, 2)', kwargs="{'User': 'Ann'}", result=None)
+
+    task = SimpleNamespace(
+        uuid='U-1',
+        name='Tasks.Add',
+        state='SUCCESS',
+        worker=SimpleNamespace(hostname='W1@H'),
+        args='(1, 2)',
+        kwargs="{'User': 'Ann'}",
+        result=None,
+    )
     doc = SearchDocument.from_task(task)
     assert (doc.name, doc.state, doc.worker, doc.args, doc.result) == ('tasks.add', 'success', 'w1@h', '(1, 2)', '')
     assert doc.kwargs_pairs == frozenset({'user=ann'})
@@ -290,6 +316,7 @@ def test_search_document_from_task():
 def test_redis_defaults_and_worker_page_limit():
     from flower.utils.broker import RedisBase
     from flower.views.workers import WorkerView
+
     assert RedisBase.DEFAULT_SEP == '\x06\x16' and RedisBase.DEFAULT_PRIORITY_STEPS == (0, 3, 6, 9)
     assert RedisBase.DEFAULT_SOCKET_TIMEOUT == 2.0 and RedisBase.DEFAULT_SOCKET_CONNECT_TIMEOUT == 1.0
     assert WorkerView.list_limit == 50
@@ -297,6 +324,7 @@ def test_redis_defaults_and_worker_page_limit():
 
 def test_strtobool_takes_flowers_parameter_name():
     from flower.utils import strtobool
+
     assert strtobool(val='1') is True
     with pytest.raises(ValueError):
         strtobool(val='maybe')
@@ -304,6 +332,7 @@ def test_strtobool_takes_flowers_parameter_name():
 
 def test_events_load_state_reads_the_saved_state_into_a_new_state(tmp_path):
     from flower.events import Events, EventsState
+
     capp = Celery('names', broker='memory://', set_as_current=False)
     db = str(tmp_path / 'flower.db')
     first = Events(capp, db=db, persistent=True, enable_events=False)

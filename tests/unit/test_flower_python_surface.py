@@ -45,16 +45,23 @@ def filled():
     for i in range(9):
         name = 'tasks.add' if i % 2 else 'tasks.Mul'
         outcome = 'failed' if i % 3 == 0 else 'succeeded'
-        for ev in task_events(name=name, hostname=f'w{i % 3}@h', args=f'({i}, {i})',
-                              kwargs=f"{{'user': 'u{i}'}}", result=str(2 * i), uuid=f'task-{i}',
-                              start=t0 + i * 60, outcome=outcome):
+        for ev in task_events(
+            name=name,
+            hostname=f'w{i % 3}@h',
+            args=f'({i}, {i})',
+            kwargs=f"{{'user': 'u{i}'}}",
+            result=str(2 * i),
+            uuid=f'task-{i}',
+            start=t0 + i * 60,
+            outcome=outcome,
+        ):
             state.event(ev)
-    state.event(event('task-received', 'w0@h', t0 + 600, uuid='pending', name='tasks.add', args='()',
-                      kwargs='{}'))
+    state.event(event('task-received', 'w0@h', t0 + 600, uuid='pending', name='tasks.add', args='()', kwargs='{}'))
     return SimpleNamespace(state=state, t0=t0)
 
 
 # -- flower.utils.tasks ----------------------------------------------------------------------------------------
+
 
 def test_iter_tasks_yields_uuid_and_the_task_newest_first(filled):
     pairs = list(tasks.iter_tasks(filled))
@@ -76,8 +83,18 @@ def test_iter_tasks_filters_pages_and_sorts(filled):
     assert ids(sort_by='received', limit=2) == ['task-0', 'task-1']
     assert ids(sort_by='-received', limit=2) == ['pending', 'task-8']
     assert ids(sort_by='started')[0] == 'pending'  # no start time sorts first, as in Flower
-    assert ids(sort_by='name') == ['task-8', 'task-6', 'task-4', 'task-2', 'task-0',  # 'tasks.Mul' < 'tasks.add'
-                                   'pending', 'task-7', 'task-5', 'task-3', 'task-1']
+    assert ids(sort_by='name') == [
+        'task-8',
+        'task-6',
+        'task-4',
+        'task-2',
+        'task-0',  # 'tasks.Mul' < 'tasks.add'
+        'pending',
+        'task-7',
+        'task-5',
+        'task-3',
+        'task-1',
+    ]
     assert ids(search='args:"(4, 4)"') == ['task-4']
     assert ids(search='kwargs:user=u5 OR args:"(8, 8)"') == ['task-8', 'task-5']
     t0 = filled.t0
@@ -116,6 +133,7 @@ def test_get_task_by_id_and_as_dict(filled):
 
 
 # -- flower.utils.search ---------------------------------------------------------------------------------------
+
 
 def test_parse_query_gives_flowers_tree_shapes():
     assert search.parse_query('') == search.MatchAll() == search.parse_query(None)
@@ -160,10 +178,16 @@ def test_standalone_search_engine_indexes_what_it_is_given(filled):
 
 
 def test_flower_2_0_prefix_search_helpers(filled):
-    terms = search.parse_search_terms('args:2 args:"3, 4" kwargs:user=bob state:FAILURE state:RETRY '
-                                      'result:"a b" kwargs:broken free')
-    assert terms == {'args': ['2', '3, 4'], 'kwargs': {'user': 'bob'}, 'state': ['FAILURE', 'RETRY'],
-                     'result': 'a b', 'any': 'free'}
+    terms = search.parse_search_terms(
+        'args:2 args:"3, 4" kwargs:user=bob state:FAILURE state:RETRY result:"a b" kwargs:broken free'
+    )
+    assert terms == {
+        'args': ['2', '3, 4'],
+        'kwargs': {'user': 'bob'},
+        'state': ['FAILURE', 'RETRY'],
+        'result': 'a b',
+        'any': 'free',
+    }
     assert search.parse_search_terms('') == {} and search.parse_search_terms(None) == {}
     task3, task4 = filled.state.tasks['task-3'], filled.state.tasks['task-4']
     assert search.satisfies_search_terms(task3, {})
@@ -172,7 +196,8 @@ def test_flower_2_0_prefix_search_helpers(filled):
     # any one condition is enough (2.0's meaning), and matching is case-sensitive
     assert search.satisfies_search_terms(task4, {'state': ['FAILURE'], 'result': '8'})
     assert search.satisfies_search_terms(task4, {'any': 'Mul'}) and not search.satisfies_search_terms(
-        task4, {'any': 'mul'})
+        task4, {'any': 'mul'}
+    )
     assert search.satisfies_search_terms(task4, {'kwargs': {'user': 'u4'}})
     assert not search.satisfies_search_terms(task4, {'kwargs': {'user': 'u4', 'other': 'x'}})
     assert search.satisfies_search_terms(task4, {'args': ['(4', '4)']})
@@ -191,6 +216,7 @@ def test_flower_2_0_prefix_search_helpers(filled):
 
 
 # -- flower.utils.blocking -------------------------------------------------------------------------------------
+
 
 class BackendDown(Exception):
     pass
@@ -252,6 +278,7 @@ def test_app_blocking_runner_shares_the_apps_runner():
 
     from flower.app import Flower
     from flower.options import Options
+
     app = Flower(capp=Celery('surface', broker='memory://'), options=Options({'enable_events': False}))
     try:
         assert isinstance(app.blocking_runner, blocking.BlockingOperationRunner)
@@ -263,6 +290,7 @@ def test_app_blocking_runner_shares_the_apps_runner():
 
 
 # -- flower.inspector.Inspector ------------------------------------------------------------------------------
+
 
 class _Replies:
     def __init__(self):
@@ -276,7 +304,9 @@ class _Replies:
                 def call(**kwargs):
                     calls.append((method, timeout, destination))
                     return {'a@h': {'method': method}}
+
                 return call
+
         return Inspect()
 
 
@@ -290,6 +320,7 @@ def test_inspector_takes_flowers_argument_order():
 
     async def refresh():
         return await inspector.inspect('a@h')
+
     assert run(refresh()) == ['a@h']
     assert {m for m, _, _ in capp.control.calls} == set(Inspector.inspect_methods)
     assert all(t == 0.25 and d == ['a@h'] for _, t, d in capp.control.calls)
@@ -308,6 +339,7 @@ def test_inspector_still_accepts_the_older_order():
 
 
 # -- flower.events: metrics ----------------------------------------------------------------------------------
+
 
 def _text(metrics) -> str:
     return metrics.render().decode()
@@ -402,6 +434,7 @@ def test_metrics_follow_real_events():
 
 # -- /metrics and collectors in prometheus_client's default registry -------------------------------------------
 
+
 class _Broken:
     def describe(self):
         return []
@@ -458,6 +491,7 @@ def test_user_collectors_text_isolates_each_collector():
 
 
 # -- flower.events.Events.on_enable_events -------------------------------------------------------------------
+
 
 def test_on_enable_events_asks_the_workers_and_survives_a_broker_error(caplog):
     capp = mock.MagicMock()

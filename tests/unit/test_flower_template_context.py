@@ -8,8 +8,15 @@ import sys
 
 import tornado.template
 
-from flower.utils.template import (brand_title, format_count, format_duration, format_value, humanize, task_link,
-                                   template_functions)
+from flower.utils.template import (
+    brand_title,
+    format_count,
+    format_duration,
+    format_value,
+    humanize,
+    task_link,
+    template_functions,
+)
 from flower.urls import settings
 from flower.views.errors import error_page
 from flower.views.workers import Reported, flower_worker, flower_workers
@@ -17,18 +24,32 @@ from flower.views.workers import Reported, flower_worker, flower_workers
 
 def test_every_helper_flower_puts_in_a_templates_namespace_is_there():
     names = set(template_functions())
-    assert {'format_time', 'format_duration', 'format_count', 'format_value', 'task_link', 'humanize',
-            'naturaltime', 'timezone'} <= names
+    assert {
+        'format_time',
+        'format_duration',
+        'format_count',
+        'format_value',
+        'task_link',
+        'humanize',
+        'naturaltime',
+        'timezone',
+    } <= names
     assert template_functions()['timezone']('Europe/Paris').zone == 'Europe/Paris'
 
 
 def test_the_helpers_escape_what_they_return_as_html_and_survive_bad_values():
     assert format_value(None) == '<span class="value-missing">—</span>'
     assert format_value('<b>&') == '&lt;b&gt;&amp;'
-    assert task_link('/task/"x"', '<id>') == \
-        '<a class="task-link" href="/task/&quot;x&quot;" title="&lt;id&gt;">&lt;id&gt;</a>'
-    assert (format_count(None), format_count(1234567), format_count('many'), format_count(float('nan'))) == \
-        ('0', '1,234,567', 'unknown', 'unknown')
+    assert (
+        task_link('/task/"x"', '<id>')
+        == '<a class="task-link" href="/task/&quot;x&quot;" title="&lt;id&gt;">&lt;id&gt;</a>'
+    )
+    assert (format_count(None), format_count(1234567), format_count('many'), format_count(float('nan'))) == (
+        '0',
+        '1,234,567',
+        'unknown',
+        'unknown',
+    )
     assert (format_duration(0.25), format_duration('2'), format_duration('soon')) == ('250.0 ms', '2.00 s', 'unknown')
     assert humanize(75, type='duration') == '1 min 15 s'
 
@@ -45,8 +66,11 @@ def test_flowers_workers_are_keyed_by_hostname():
 
 
 def test_flowers_worker_is_the_inspect_reply_with_its_name_and_lists_cut():
-    info = {'stats': {'pid': 7, 'total': {'t.add': 3}}, 'revoked': [str(i) for i in range(10)],
-            'active_queues': [{'name': 'celery'}]}
+    info = {
+        'stats': {'pid': 7, 'total': {'t.add': 3}},
+        'revoked': [str(i) for i in range(10)],
+        'active_queues': [{'name': 'celery'}],
+    }
     worker = flower_worker('w@h', info, limit=4)
     assert worker['name'] == 'w@h' and worker['stats']['pid'] == 7
     assert worker['revoked'] == ['0', '1', '2', '3'] and worker['active_queues'][0]['name'] == 'celery'
@@ -67,8 +91,13 @@ def test_flowers_error_page_variables_show_the_trace_only_in_debug_mode():
     assert error_page(404, "Unknown task 'x'") == ('404.html', {'status_code': 404, 'message': "Unknown task 'x'"})
     template, quiet = error_page(500, 'Internal server error', exc_info, debug=False)
     assert template == 'error.html'
-    assert quiet == {'status_code': 500, 'message': 'Internal server error', 'debug': False, 'error_trace': '',
-                     'bugreport': ''}
+    assert quiet == {
+        'status_code': 500,
+        'message': 'Internal server error',
+        'debug': False,
+        'error_trace': '',
+        'bugreport': '',
+    }
     _, loud = error_page(500, 'Internal server error', exc_info, debug=True)
     assert loud['debug'] is True and 'ZeroDivisionError' in loud['error_trace']
     assert loud['bugreport'].startswith('flower   -> flower:')

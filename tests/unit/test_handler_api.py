@@ -73,6 +73,7 @@ def _logged(method):
     def wrapper(self, *args, **kwargs):
         self.set_header('X-Logged', '1')
         return method(self, *args, **kwargs)
+
     return wrapper
 
 
@@ -123,8 +124,12 @@ def _app(options=None, handlers=(), **settings) -> Flower:
     values = {'port': 0, 'address': '127.0.0.1', 'enable_events': False, 'cookie_secret': 'x' * 40}
     values.update(options or {})
     routes = [tornado.web.url(pattern, handler) for pattern, handler in handlers]
-    return Flower(capp=celery.Celery('handlers', broker='memory://'), options=Options(values),
-                  handlers=routes + list(default_handlers), **settings)
+    return Flower(
+        capp=celery.Celery('handlers', broker='memory://'),
+        options=Options(values),
+        handlers=routes + list(default_handlers),
+        **settings,
+    )
 
 
 def _cookie(response, name) -> str:
@@ -216,17 +221,23 @@ class TestGetArgument(FlowerTestCase):
 
 # -- render, get_current_user, format_task, get_active_queue_names, capp --------------------------------------
 class TestRenderAndHelpers(FlowerTestCase):
-    options = {'url_prefix': 'mon', 'max_tasks': 123, 'basic_auth': ['ann:pw'],
-               'format_task': lambda task: setattr(task, 'name', task.name.upper()) or task}
+    options = {
+        'url_prefix': 'mon',
+        'max_tasks': 123,
+        'basic_auth': ['ann:pw'],
+        'format_task': lambda task: setattr(task, 'name', task.name.upper()) or task,
+    }
     routes = [(r'/context', ContextPage), (r'/format', FormatPage)]
 
     def get_app(self):
         folder = tempfile.mkdtemp(prefix='flowertest-templates-')
         self.addCleanup(shutil.rmtree, folder)
         with open(os.path.join(folder, 'context.html'), 'w') as template:
-            template.write('{{ current_user }}|{{ capp.main }}|{{ type(events).__name__ }}|{{ broker_url }}|'
-                           '{{ flower_version }}|{{ celery_version }}|{{ options.max_tasks }}|{{ url_prefix }}|'
-                           '{{ static_url("x.css") }}|{{ reverse_url("tasks") }}|{{ mine }}')
+            template.write(
+                '{{ current_user }}|{{ capp.main }}|{{ type(events).__name__ }}|{{ broker_url }}|'
+                '{{ flower_version }}|{{ celery_version }}|{{ options.max_tasks }}|{{ url_prefix }}|'
+                '{{ static_url("x.css") }}|{{ reverse_url("tasks") }}|{{ mine }}'
+            )
         self.settings = {'template_path': folder}
         return super().get_app()
 
@@ -277,15 +288,21 @@ class TestAuthMarkers(FlowerTestCase):
 
 def test_the_audit_accepts_authenticated_methods_through_wrappers(caplog):
     caplog.set_level(logging.WARNING, logger='flower.app')
-    ensure_handlers_declare_auth([tornado.web.url('/own', OwnAuth), ('/protected', Protected),
-                                  ('/static/(.*)', tornado.web.StaticFileHandler, {'path': '.'})])
+    ensure_handlers_declare_auth(
+        [
+            tornado.web.url('/own', OwnAuth),
+            ('/protected', Protected),
+            ('/static/(.*)', tornado.web.StaticFileHandler, {'path': '.'}),
+        ]
+    )
     assert not caplog.records
 
 
 def test_the_audit_names_plain_handlers_and_their_public_methods(caplog):
     caplog.set_level(logging.WARNING, logger='flower.app')
-    ensure_handlers_declare_auth([('/plain', PlainPage), tornado.web.url('/half', HalfProtected),
-                                  (r'/named', f'{__name__}.PlainPage')])
+    ensure_handlers_declare_auth(
+        [('/plain', PlainPage), tornado.web.url('/half', HalfProtected), (r'/named', f'{__name__}.PlainPage')]
+    )
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 3
     assert f"Handler {__name__}.PlainPage for '/plain' is a plain tornado RequestHandler: GET answer" in messages[0]
@@ -300,6 +317,7 @@ def test_public_classes_are_not_warned_about(caplog):
 
         def get(self):
             pass
+
     caplog.set_level(logging.WARNING, logger='flower.app')
     ensure_handlers_declare_auth([('/declared', Declared)])
     assert not caplog.records
@@ -307,15 +325,21 @@ def test_public_classes_are_not_warned_about(caplog):
 
 @pytest.mark.parametrize('target', [lambda request: None, PlainPage.__new__(PlainPage), object()])
 def test_a_route_that_is_not_a_handler_class_is_refused(target):
-    with pytest.raises(RuntimeError, match=r"Route '/x' is served by .*which is not a tornado.web.RequestHandler "
-                                           r"class.*flower.views.BaseHandler.*tornado.web.authenticated"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"Route '/x' is served by .*which is not a tornado.web.RequestHandler "
+        r"class.*flower.views.BaseHandler.*tornado.web.authenticated",
+    ):
         ensure_handlers_declare_auth([('/x', target)])
 
 
 def test_the_app_refuses_to_start_with_a_route_that_is_not_a_handler():
     with pytest.raises(RuntimeError, match='not a tornado.web.RequestHandler class'):
-        Flower(capp=celery.Celery('x', broker='memory://'), options=Options({'cookie_secret': 'x' * 40}),
-               handlers=[('/x', object())])
+        Flower(
+            capp=celery.Celery('x', broker='memory://'),
+            options=Options({'cookie_secret': 'x' * 40}),
+            handlers=[('/x', object())],
+        )
 
 
 # -- rewrite_handler and default_handlers ----------------------------------------------------------------------------
@@ -329,8 +353,11 @@ def test_rewrite_handler_keeps_names_kwargs_and_shape():
     assert isinstance(spec, tornado.web.URLSpec)
     assert spec.regex.pattern == '/flower/workers$' and spec.name == 'w' and spec.kwargs == {'a': 1}
     route = rewrite_handler((r'/static/(.*)', tornado.web.StaticFileHandler, {'path': '/srv'}), 'flower')
-    assert isinstance(route, tuple) and tuple(route) == ('/flower/static/(.*)', tornado.web.StaticFileHandler,
-                                                         {'path': '/srv'})
+    assert isinstance(route, tuple) and tuple(route) == (
+        '/flower/static/(.*)',
+        tornado.web.StaticFileHandler,
+        {'path': '/srv'},
+    )
     pattern, handler, kwargs = route  # still unpacks as a tuple
     assert rewrite_handler(route, 'flower') is route  # not prefixed twice
     assert rewrite_handler(route, 'other')[0] == '/other/flower/static/(.*)'
@@ -343,8 +370,11 @@ class TestRewrittenHandlersInTheApp(FlowerTestCase):
     def get_app(self):
         prefix = 'mon'
         handlers = [rewrite_handler(h, prefix) for h in [tornado.web.url(r'/plain', PlainPage)] + default_handlers]
-        self.flower = Flower(capp=celery.Celery('x', broker='memory://'),
-                             options=Options({'url_prefix': prefix, 'cookie_secret': 'x' * 40}), handlers=handlers)
+        self.flower = Flower(
+            capp=celery.Celery('x', broker='memory://'),
+            options=Options({'url_prefix': prefix, 'cookie_secret': 'x' * 40}),
+            handlers=handlers,
+        )
         return self.flower
 
     def test_routes_are_under_the_prefix_once(self):
@@ -416,8 +446,15 @@ class OtherLogin(BaseHandler):
 
 
 # -- the OAuth hooks -------------------------------------------------------------------------------------------
-from flower.views.auth import (GithubLoginHandler, GitLabLoginHandler, GoogleAuth2LoginHandler,  # noqa: E402
-                               OAuth2StateMixin, OktaLoginHandler, get_next_url, is_safe_redirect)
+from flower.views.auth import (
+    GithubLoginHandler,
+    GitLabLoginHandler,
+    GoogleAuth2LoginHandler,  # noqa: E402
+    OAuth2StateMixin,
+    OktaLoginHandler,
+    get_next_url,
+    is_safe_redirect,
+)
 
 CALLS: list = []
 
@@ -454,8 +491,13 @@ class OAuthHookCase(FlowerTestCase):
 
     @property
     def options(self):
-        return {'auth': '.*@example.com', 'auth_provider': f'{__name__}.{self.provider}', 'oauth2_key': 'k',
-                'oauth2_secret': 's', 'oauth2_redirect_uri': 'http://localhost/login'}
+        return {
+            'auth': '.*@example.com',
+            'auth_provider': f'{__name__}.{self.provider}',
+            'oauth2_key': 'k',
+            'oauth2_secret': 's',
+            'oauth2_redirect_uri': 'http://localhost/login',
+        }
 
     def login(self, code, next_url='/protected'):
         CALLS.clear()
@@ -472,8 +514,10 @@ class TestGithubHooks(OAuthHookCase):
     def test_an_overridden_get_authenticated_user_and_on_auth_are_honoured(self):
         done = self.login('good')
         assert done.code == 302 and done.headers['Location'] == '/protected'
-        assert CALLS == [('get_authenticated_user', 'http://localhost/login', 'good'),
-                         ('_on_auth', {'access_token': 'token-for-good'})]
+        assert CALLS == [
+            ('get_authenticated_user', 'http://localhost/login', 'good'),
+            ('_on_auth', {'access_token': 'token-for-good'}),
+        ]
         cookie = _cookie(done, 'user')
         assert self.get('/protected', headers={'Cookie': cookie}).body == b'hello hooked@example.com'
 
@@ -524,9 +568,20 @@ class TestStateMixin(FlowerTestCase):
 
 def test_flowers_provider_names_and_helpers_are_importable():
     import flower.views.auth as auth
-    for name in ('GoogleAuth2LoginHandler', 'GithubLoginHandler', 'GitLabLoginHandler', 'OktaLoginHandler',
-                 'LoginHandler', 'LogoutHandler', 'OAuth2StateMixin', 'get_next_url', 'is_safe_redirect',
-                 'authenticate', 'validate_auth_option'):
+
+    for name in (
+        'GoogleAuth2LoginHandler',
+        'GithubLoginHandler',
+        'GitLabLoginHandler',
+        'OktaLoginHandler',
+        'LoginHandler',
+        'LogoutHandler',
+        'OAuth2StateMixin',
+        'get_next_url',
+        'is_safe_redirect',
+        'authenticate',
+        'validate_auth_option',
+    ):
         assert hasattr(auth, name), name
     for cls in (GoogleAuth2LoginHandler, GithubLoginHandler, GitLabLoginHandler, OktaLoginHandler):
         assert issubclass(cls, BaseHandler) and callable(cls._on_auth) and callable(cls.get_authenticated_user)
@@ -547,14 +602,18 @@ class _Declared(tornado.web.RequestHandler):
         self.write('meant to be public')
 
 
-@pytest.mark.parametrize('handler, warned', [
-    (Protected, False),          # BaseHandler with the authenticated marker
-    (_Unmarked, False),          # BaseHandler without it (prepare authenticates)
-    (OwnAuth, False),            # a RequestHandler whose every method is wrapped in tornado.web.authenticated
-    (_Declared, False),          # public = True
-    (PlainPage, True),           # a plain RequestHandler: served as public, with a warning naming it
-    (HalfProtected, True),       # one method wrapped, another not: the unwrapped one is named
-], ids=lambda value: getattr(value, '__name__', str(value)))
+@pytest.mark.parametrize(
+    'handler, warned',
+    [
+        (Protected, False),  # BaseHandler with the authenticated marker
+        (_Unmarked, False),  # BaseHandler without it (prepare authenticates)
+        (OwnAuth, False),  # a RequestHandler whose every method is wrapped in tornado.web.authenticated
+        (_Declared, False),  # public = True
+        (PlainPage, True),  # a plain RequestHandler: served as public, with a warning naming it
+        (HalfProtected, True),  # one method wrapped, another not: the unwrapped one is named
+    ],
+    ids=lambda value: getattr(value, '__name__', str(value)),
+)
 def test_the_audit_with_every_kind_of_handler(caplog, handler, warned):
     caplog.set_level(logging.WARNING, logger='flower.app')
     ensure_handlers_declare_auth([('/h', handler)])
@@ -575,9 +634,11 @@ class UnmarkedAudited(AsyncHTTPTestCase):
     credentials under --basic_auth."""
 
     def get_app(self):
-        return Flower(capp=celery.Celery('x', broker='memory://'),
-                      options=Options({'cookie_secret': 'x' * 40, 'basic_auth': ['u:p']}),
-                      handlers=[('/unmarked', _Unmarked)])
+        return Flower(
+            capp=celery.Celery('x', broker='memory://'),
+            options=Options({'cookie_secret': 'x' * 40, 'basic_auth': ['u:p']}),
+            handlers=[('/unmarked', _Unmarked)],
+        )
 
     def test_an_unmarked_basehandler_asks_for_credentials(self):
         assert self.fetch('/unmarked').code == 401

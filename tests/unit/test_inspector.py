@@ -22,11 +22,15 @@ class FakeInspect:
                 self.control.calls.append((method, tuple(self.destination or ())))
             self.control.gate.wait(5)
             if method == 'stats':
-                return {w: {'pool': {'max-concurrency': 2}, 'broker': {'hostname': 'h', 'alternates': ['amqp://u:p@x']}}
-                        for w in self.control.workers if not self.destination or w in self.destination}
+                return {
+                    w: {'pool': {'max-concurrency': 2}, 'broker': {'hostname': 'h', 'alternates': ['amqp://u:p@x']}}
+                    for w in self.control.workers
+                    if not self.destination or w in self.destination
+                }
             if method == 'conf':
                 raise ConnectionError('broker went away')
             return {w: [method] for w in self.control.workers if not self.destination or w in self.destination}
+
         return call
 
 
@@ -60,8 +64,8 @@ def test_refresh_merges_coalesces_and_strips_alternates():
 
     async def scenario():
         first = inspector.inspect()
-        second = inspector.inspect()           # joins the running cluster refresh
-        single = inspector.inspect('a@h')      # satisfied by the cluster refresh too
+        second = inspector.inspect()  # joins the running cluster refresh
+        single = inspector.inspect('a@h')  # satisfied by the cluster refresh too
         assert first is second is single
         app.control.gate.set()
         return await first

@@ -25,9 +25,11 @@ def assert_counts_match_lists(state: EventsState) -> None:
 
 
 def retried(uuid: str, hostname: str, t: float) -> list[dict]:
-    return [event('task-received', hostname, t, uuid=uuid, name='tasks.flaky', args='()', kwargs='{}', retries=0),
-            event('task-started', hostname, t + 0.001, uuid=uuid),
-            event('task-retried', hostname, t + 0.002, uuid=uuid, exception="IOError('again')")]
+    return [
+        event('task-received', hostname, t, uuid=uuid, name='tasks.flaky', args='()', kwargs='{}', retries=0),
+        event('task-started', hostname, t + 0.001, uuid=uuid),
+        event('task-retried', hostname, t + 0.002, uuid=uuid, exception="IOError('again')"),
+    ]
 
 
 def build(max_tasks: int = 1000) -> EventsState:
@@ -41,8 +43,10 @@ def build(max_tasks: int = 1000) -> EventsState:
     evs += retried('moved', 'w1@h', t + 3)
     evs += task_events(uuid='moved', hostname='w2@h', start=t + 10)
     evs += retried('waiting', 'w2@h', t + 11)  # still waiting for its retry
-    evs += [event('task-received', 'w1@h', t + 12, uuid='running', name='tasks.slow', args='()', kwargs='{}'),
-            event('task-started', 'w1@h', t + 12.001, uuid='running')]
+    evs += [
+        event('task-received', 'w1@h', t + 12, uuid='running', name='tasks.slow', args='()', kwargs='{}'),
+        event('task-started', 'w1@h', t + 12.001, uuid='running'),
+    ]
     evs += [event('task-sent', 'client@h', t + 13, uuid='queued', name='tasks.later')]  # no worker yet
     for ev in evs:
         state.event(ev)

@@ -98,8 +98,10 @@ class FakeConnection:
 
 
 def shapes(format_task=None) -> PageShapes:
-    app = SimpleNamespace(options=SimpleNamespace(format_task=format_task),
-                          capp=SimpleNamespace(conf=SimpleNamespace(task_serializer='json')))
+    app = SimpleNamespace(
+        options=SimpleNamespace(format_task=format_task),
+        capp=SimpleNamespace(conf=SimpleNamespace(task_serializer='json')),
+    )
     return PageShapes(app, lambda: 'time')
 
 
@@ -157,13 +159,19 @@ def test_the_rows_are_the_tables_rows_for_that_search_sort_and_page(setup):
     loop, state, hub = setup
     base = time.time()
     for i in range(30):
-        feed(state, hub, task_events(name='tasks.alpha' if i % 3 else 'tasks.beta', uuid=f'id-{i:02d}',
-                                     start=base + i, runtime=i / 10))
+        feed(
+            state,
+            hub,
+            task_events(
+                name='tasks.alpha' if i % 3 else 'tasks.beta', uuid=f'id-{i:02d}', start=base + i, runtime=i / 10
+            ),
+        )
     watch = {'page': 'tasks', 'search': 'name:alpha', 'sort': 'runtime', 'dir': 'desc', 'start': 5, 'length': 7}
     conn = connect(hub, loop, watch)
     loop.advance(0.6)
-    expected = select_tasks(state.tasks, TaskFilter(search='name:alpha'), sort_by='runtime', reverse=True, offset=5,
-                            limit=7)
+    expected = select_tasks(
+        state.tasks, TaskFilter(search='name:alpha'), sort_by='runtime', reverse=True, offset=5, limit=7
+    )
     data = conn.last['data']
     assert data['rows'] == json.loads(json.dumps([task_row(task) for task in expected.tasks], default=str))
     assert [row['uuid'] for row in data['rows']] == [f'id-{i:02d}' for i in (22, 20, 19, 17, 16, 14, 13)]
@@ -178,6 +186,7 @@ def test_format_task_applies_to_pushed_rows_and_task_pages():
     def hide(task):
         task.kwargs = '(hidden)'
         return task
+
     hub = LiveHub(state, shapes(hide), loop=loop)
     feed(state, hub, task_events(uuid='secret', kwargs="{'password': 'x'}"))
     rows = connect(hub, loop, TASKS_PAGE)
@@ -185,16 +194,20 @@ def test_format_task_applies_to_pushed_rows_and_task_pages():
     loop.advance(0.6)
     assert rows.last['data']['rows'][0]['kwargs'] == '(hidden)'
     kwargs = [field for field in page.last['data']['task']['fields'] if field['name'] == 'kwargs']
-    assert kwargs == [{'name': 'kwargs', 'label': 'Keyword arguments', 'kind': 'code', 'text': '(hidden)',
-                       'truncated': None}]
+    assert kwargs == [
+        {'name': 'kwargs', 'label': 'Keyword arguments', 'kind': 'code', 'text': '(hidden)', 'truncated': None}
+    ]
     assert state.tasks.get('secret').kwargs == "{'password': 'x'}"  # the hook got a copy
 
 
 # -- throttle ---------------------------------------------------------------------------------------------------
 def test_a_burst_reaches_each_client_at_most_once_per_interval_and_the_last_message_is_the_latest_state(setup):
     loop, state, hub = setup
-    conns = [connect(hub, loop, TASKS_PAGE), connect(hub, loop, {'page': 'workers'}),
-             connect(hub, loop, {'page': 'worker', 'name': 'worker1@host'})]
+    conns = [
+        connect(hub, loop, TASKS_PAGE),
+        connect(hub, loop, {'page': 'workers'}),
+        connect(hub, loop, {'page': 'worker', 'name': 'worker1@host'}),
+    ]
     base = time.time()
     # 10,000 events/s for 3 seconds: a batch of 100 events every 10 ms
     for step in range(300):
@@ -228,7 +241,7 @@ def test_no_message_when_the_watched_page_did_not_change(setup):
         feed(state, hub, task_events(name='tasks.other', uuid='other', start=time.time() + i))
         loop.advance(0.6)
     assert hub.views_computed == computed + 5  # recomputed: a change might have been on this page
-    assert len(conn.received) == 1              # but nothing differed, so nothing was sent
+    assert len(conn.received) == 1  # but nothing differed, so nothing was sent
     feed(state, hub, task_events(name='tasks.alpha', uuid='a2', start=time.time() + 1))
     loop.advance(0.6)
     assert [row['uuid'] for row in conn.last['data']['rows']] == ['a2', 'a1']
@@ -274,15 +287,20 @@ def test_watching_another_view_answers_with_it_under_the_new_seq(setup):
 # -- relevance --------------------------------------------------------------------------------------------------
 def test_a_worker_going_silent_turns_offline_without_any_event(setup):
     loop, state, hub = setup
-    feed(state, hub, [event('worker-online', 'worker1@host', freq=0.2),
-                      event('worker-heartbeat', 'worker1@host', freq=0.2, active=0, processed=0)])
+    feed(
+        state,
+        hub,
+        [
+            event('worker-online', 'worker1@host', freq=0.2),
+            event('worker-heartbeat', 'worker1@host', freq=0.2, active=0, processed=0),
+        ],
+    )
     table = connect(hub, loop, {'page': 'workers'})
     page = connect(hub, loop, {'page': 'worker', 'name': 'worker1@host'})
     loop.advance(0.6)
     assert table.last['data']['workers'][0]['status'] is True
     assert page.last['data']['worker']['status'] is True
-    wait_for(lambda: not state.workers.get('worker1@host').alive, 5, interval=0.05,
-             message='the heartbeat to expire')
+    wait_for(lambda: not state.workers.get('worker1@host').alive, 5, interval=0.05, message='the heartbeat to expire')
     loop.advance(hub.refresh_interval + 0.1)
     assert table.last['data']['workers'][0]['status'] is False
     assert page.last['data']['worker']['status'] is False
@@ -295,7 +313,12 @@ def test_a_task_page_follows_its_task_and_its_children(setup):
     conn = connect(hub, loop, {'page': 'task', 'id': 'parent'})
     loop.advance(0.6)
     assert conn.last['data']['task']['state'] == 'STARTED'
-    assert conn.last['data']['task']['actions'] == {'revoke': True, 'terminate': True, 'retry': False, 'retry_refusal': None}
+    assert conn.last['data']['task']['actions'] == {
+        'revoke': True,
+        'terminate': True,
+        'retry': False,
+        'retry_refusal': None,
+    }
 
     child = task_events(uuid='child', outcome='none')
     child[0]['parent_id'] = 'parent'
@@ -377,6 +400,7 @@ def test_a_connection_that_fails_to_write_is_dropped_and_the_others_carry_on(set
     class Broken(FakeConnection):
         def send(self, text):
             raise OSError('connection reset')
+
     broken = Broken(loop)
     hub.connect(broken)
     hub.watch(broken, {'type': 'watch', 'seq': 1, **TASKS_PAGE})
@@ -411,7 +435,7 @@ def test_an_expensive_view_is_recomputed_less_often():
     for step in range(20):
         feed(state, hub, task_events(uuid=f'e{step}', start=time.time() + step))
         loop.advance(0.5)
-    assert 4 <= hub.views_computed <= 6   # every 2 s over 10 s, not every 0.5 s
+    assert 4 <= hub.views_computed <= 6  # every 2 s over 10 s, not every 0.5 s
     assert len(conn.received) == hub.views_computed
 
 
@@ -445,46 +469,75 @@ def test_stop_forgets_clients_and_timers(setup):
 
 # -- the watch protocol -----------------------------------------------------------------------------------------
 def test_parse_watch_reads_a_tasks_page_like_the_datatable_does():
-    seq, key = parse_watch({'type': 'watch', 'seq': 7, 'page': 'tasks', 'state': 'all', 'worker': 'w@h',
-                            'name': '', 'search': '  state:FAILURE ', 'sort': 'runtime', 'dir': 'desc',
-                            'start': 30, 'length': -1})
+    seq, key = parse_watch(
+        {
+            'type': 'watch',
+            'seq': 7,
+            'page': 'tasks',
+            'state': 'all',
+            'worker': 'w@h',
+            'name': '',
+            'search': '  state:FAILURE ',
+            'sort': 'runtime',
+            'dir': 'desc',
+            'start': 30,
+            'length': -1,
+        }
+    )
     assert seq == 7
-    assert key == ('tasks', TasksQuery(state=None, worker='w@h', name=None, search='state:FAILURE',
-                                       sort_by='runtime', reverse=True, start=30, length=1000))
+    assert key == (
+        'tasks',
+        TasksQuery(
+            state=None,
+            worker='w@h',
+            name=None,
+            search='state:FAILURE',
+            sort_by='runtime',
+            reverse=True,
+            start=30,
+            length=1000,
+        ),
+    )
     assert parse_watch({'type': 'watch', 'page': None}) == (0, None)
     assert parse_watch({'type': 'watch', 'seq': 1, 'page': 'worker', 'name': 'a@b'}) == (1, ('worker', 'a@b'))
 
 
-@pytest.mark.parametrize('message, complaint', [
-    ([], 'expected a message like'),
-    ({'type': 'subscribe'}, 'expected a message like'),
-    ({'type': 'watch', 'page': 'admin'}, 'unknown page'),
-    ({'type': 'watch', 'page': 'task'}, "'id' is required"),
-    ({'type': 'watch', 'page': 'worker', 'name': 5}, "'name' must be text"),
-    ({'type': 'watch', 'page': 'tasks', 'sort': 'password'}, 'unknown sort column'),
-    ({'type': 'watch', 'page': 'tasks', 'dir': 'sideways'}, "'dir' must be asc or desc"),
-    ({'type': 'watch', 'page': 'tasks', 'start': -1}, "'start' must be 0 or more"),
-    ({'type': 'watch', 'page': 'tasks', 'length': '15'}, "'length' must be a whole number"),
-    ({'type': 'watch', 'seq': True, 'page': 'workers'}, "'seq' must be a whole number"),
-    ({'type': 'watch', 'page': 'tasks', 'search': 'x' * 5000}, 'longer than'),
-])
+@pytest.mark.parametrize(
+    'message, complaint',
+    [
+        ([], 'expected a message like'),
+        ({'type': 'subscribe'}, 'expected a message like'),
+        ({'type': 'watch', 'page': 'admin'}, 'unknown page'),
+        ({'type': 'watch', 'page': 'task'}, "'id' is required"),
+        ({'type': 'watch', 'page': 'worker', 'name': 5}, "'name' must be text"),
+        ({'type': 'watch', 'page': 'tasks', 'sort': 'password'}, 'unknown sort column'),
+        ({'type': 'watch', 'page': 'tasks', 'dir': 'sideways'}, "'dir' must be asc or desc"),
+        ({'type': 'watch', 'page': 'tasks', 'start': -1}, "'start' must be 0 or more"),
+        ({'type': 'watch', 'page': 'tasks', 'length': '15'}, "'length' must be a whole number"),
+        ({'type': 'watch', 'seq': True, 'page': 'workers'}, "'seq' must be a whole number"),
+        ({'type': 'watch', 'page': 'tasks', 'search': 'x' * 5000}, 'longer than'),
+    ],
+)
 def test_parse_watch_refuses_what_is_not_a_watch(message, complaint):
     with pytest.raises(BadWatch, match=complaint):
         parse_watch(message)
 
 
-@pytest.mark.parametrize('raw, complaint', [
-    ('[' * 16000, 'nested too deeply'),  # json raises RecursionError, not ValueError, for this
-    ('{"page": ' + '[' * 2000 + ']' * 2000 + '}', 'nested too deeply'),
-    ('{"type": "watch", "page": ["tasks"]}', "'page' must be text, a number, true/false or null"),
-    ('{"type": "watch", "page": "task", "id": {"$ne": 1}}', "'id' must be text"),
-    ('{"seq": 1' + '0' * 5000 + '}', 'not JSON'),  # more digits than int() takes
-    ('{"type": "watch"', 'not JSON'),
-    ('null', 'expected a JSON object'),
-    ('"watch"', 'expected a JSON object'),
-    (b'{"type": "watch"}', 'not a binary one'),
-    ('{"page": "' + 'é' * 9000 + '"}', 'longer than 16384 bytes'),  # 9000 characters, 18000 bytes
-])
+@pytest.mark.parametrize(
+    'raw, complaint',
+    [
+        ('[' * 16000, 'nested too deeply'),  # json raises RecursionError, not ValueError, for this
+        ('{"page": ' + '[' * 2000 + ']' * 2000 + '}', 'nested too deeply'),
+        ('{"type": "watch", "page": ["tasks"]}', "'page' must be text, a number, true/false or null"),
+        ('{"type": "watch", "page": "task", "id": {"$ne": 1}}', "'id' must be text"),
+        ('{"seq": 1' + '0' * 5000 + '}', 'not JSON'),  # more digits than int() takes
+        ('{"type": "watch"', 'not JSON'),
+        ('null', 'expected a JSON object'),
+        ('"watch"', 'expected a JSON object'),
+        (b'{"type": "watch"}', 'not a binary one'),
+        ('{"page": "' + 'é' * 9000 + '"}', 'longer than 16384 bytes'),  # 9000 characters, 18000 bytes
+    ],
+)
 def test_decode_message_refuses_anything_but_one_small_flat_json_object(raw, complaint):
     with pytest.raises(BadWatch, match=re.escape(complaint)):
         decode_message(raw)
@@ -499,5 +552,8 @@ def test_the_hub_is_domain_code_without_the_web_layer():
     tree = ast.parse((Path(flower.__file__).parent / 'live.py').read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
-    assert not {name for name in imported
-                if name.startswith(('tornado.web', 'tornado.websocket', 'flower.views', 'flower.api', 'flower.app'))}
+    assert not {
+        name
+        for name in imported
+        if name.startswith(('tornado.web', 'tornado.websocket', 'flower.views', 'flower.api', 'flower.app'))
+    }

@@ -20,7 +20,7 @@ def families(metrics):
 
 
 def test_number_format_matches_prometheus_client():
-    for value in (0, 1, 1.5, 0.005, 1e-9, 123456789.0, 1234567.891, 10 ** 12, math.inf, -math.inf, 3):
+    for value in (0, 1, 1.5, 0.005, 1e-9, 123456789.0, 1234567.891, 10**12, math.inf, -math.inf, 3):
         assert format_value(value) == floatToGoString(value)
 
 
@@ -29,22 +29,33 @@ def test_families_labels_and_values():
     for ev in [worker_online('w@h'), heartbeat('w@h', active=2)] + task_events(hostname='w@h', runtime=0.5):
         state.event(ev)
     fams = families(state.metrics)
-    events = {(s.labels['worker'], s.labels['type'], s.labels['task']): s.value
-              for s in fams['flower_events'].samples if s.name == 'flower_events_total'}
-    assert events == {('w@h', 'task-received', 'tasks.add'): 1, ('w@h', 'task-started', 'tasks.add'): 1,
-                      ('w@h', 'task-succeeded', 'tasks.add'): 1}
+    events = {
+        (s.labels['worker'], s.labels['type'], s.labels['task']): s.value
+        for s in fams['flower_events'].samples
+        if s.name == 'flower_events_total'
+    }
+    assert events == {
+        ('w@h', 'task-received', 'tasks.add'): 1,
+        ('w@h', 'task-started', 'tasks.add'): 1,
+        ('w@h', 'task-succeeded', 'tasks.add'): 1,
+    }
     assert fams['flower_events'].type == 'counter'
     assert fams['flower_events'].documentation == 'Number of events'
-    buckets = {s.labels['le']: s.value for s in fams['flower_task_runtime_seconds'].samples
-               if s.name.endswith('_bucket')}
+    buckets = {
+        s.labels['le']: s.value for s in fams['flower_task_runtime_seconds'].samples if s.name.endswith('_bucket')
+    }
     assert buckets == {'0.1': 0, '1.0': 1, '+Inf': 1}
     assert fams['flower_task_runtime_seconds'].type == 'histogram'
     online = fams['flower_worker_online'].samples
     assert [(s.labels, s.value) for s in online] == [({'worker': 'w@h'}, 1.0)]
     executing = fams['flower_worker_number_of_currently_executing_tasks'].samples
     assert executing[0].value == 2
-    assert {'flower_task_prefetch_time_seconds', 'flower_worker_prefetched_tasks', 'process_cpu_seconds',
-            'python_info'} <= set(fams)
+    assert {
+        'flower_task_prefetch_time_seconds',
+        'flower_worker_prefetched_tasks',
+        'process_cpu_seconds',
+        'python_info',
+    } <= set(fams)
 
 
 def test_label_values_are_escaped():
@@ -57,8 +68,11 @@ def test_label_values_are_escaped():
 
 def test_forget_workers_removes_every_label_set():
     state = EventsState()
-    for ev in [worker_online('gone@h'), heartbeat('gone@h', active=1)] + task_events(hostname='gone@h') + \
-            task_events(hostname='stay@h'):
+    for ev in (
+        [worker_online('gone@h'), heartbeat('gone@h', active=1)]
+        + task_events(hostname='gone@h')
+        + task_events(hostname='stay@h')
+    ):
         state.event(ev)
     removed = state.metrics.forget_workers(['gone@h'])
     assert removed > 0

@@ -37,12 +37,22 @@ def test_names_past_the_cap_are_counted_under_other_in_every_task_family():
     # three events per task (received, started, succeeded); d twice
     assert _events_by_task(fams) == {'a': 3, 'b': 3, 'c': 3, OVERFLOW_TASK: 12}
     assert _folded(fams) == 3  # d, e, f: d seen twice is one name
-    for family in ('flower_task_runtime_seconds', 'flower_task_prefetch_time_seconds',
-                   'flower_worker_prefetched_tasks'):
-        assert {s.labels['task'] for s in fams[family].samples if 'task' in s.labels} == {'a', 'b', 'c',
-                                                                                       OVERFLOW_TASK}, family
-    runtime_count = {s.labels['task']: s.value for s in fams['flower_task_runtime_seconds'].samples
-                     if s.name == 'flower_task_runtime_seconds_count'}
+    for family in (
+        'flower_task_runtime_seconds',
+        'flower_task_prefetch_time_seconds',
+        'flower_worker_prefetched_tasks',
+    ):
+        assert {s.labels['task'] for s in fams[family].samples if 'task' in s.labels} == {
+            'a',
+            'b',
+            'c',
+            OVERFLOW_TASK,
+        }, family
+    runtime_count = {
+        s.labels['task']: s.value
+        for s in fams['flower_task_runtime_seconds'].samples
+        if s.name == 'flower_task_runtime_seconds_count'
+    }
     assert runtime_count == {'a': 1, 'b': 1, 'c': 1, OVERFLOW_TASK: 4}  # totals are unchanged by folding
 
 
@@ -70,8 +80,17 @@ def test_zero_means_no_cap():
 def test_100000_distinct_names_make_a_small_scrape():
     state = EventsState(metrics=EventMetrics(max_task_names=500), max_tasks_in_memory=1000)
     for i in range(100_000):
-        state.event(event('task-received', f'w{i % 4}@h', uuid=f'u{i}', name=f'app.generated_{i}', args='()',
-                          kwargs='{}', retries=0))
+        state.event(
+            event(
+                'task-received',
+                f'w{i % 4}@h',
+                uuid=f'u{i}',
+                name=f'app.generated_{i}',
+                args='()',
+                kwargs='{}',
+                retries=0,
+            )
+        )
     text = state.metrics.render()
     assert len(text) < 2_000_000, len(text)
     fams = _families(state.metrics)
@@ -81,8 +100,9 @@ def test_100000_distinct_names_make_a_small_scrape():
     assert _folded(fams) == 99_500
 
 
-@pytest.mark.parametrize('argv, expected', [([], 500), (['--metrics_max_task_names=0'], 0),
-                                            (['--metrics_max_task_names=20'], 20)])
+@pytest.mark.parametrize(
+    'argv, expected', [([], 500), (['--metrics_max_task_names=0'], 0), (['--metrics_max_task_names=20'], 20)]
+)
 def test_the_option(tmp_path, argv, expected):
     assert resolve(argv, {}, cwd=str(tmp_path)).options.metrics_max_task_names == expected
 
@@ -97,5 +117,6 @@ def test_the_app_passes_the_option_to_its_metrics():
 
     from flower.app import Flower
     from flower.options import Options
+
     app = Flower(capp=Celery('cap', broker='memory://'), options=Options({'metrics_max_task_names': 7}))
     assert app.events.state.metrics.max_task_names == 7

@@ -12,8 +12,7 @@ import pytest
 import tornado.options
 from celery import Celery
 
-from flower.options import (ALL_OPTIONS, PROCESS_COOKIE_SECRET, LiveOptions, OptionError, Options, publish,
-                            resolve)
+from flower.options import ALL_OPTIONS, PROCESS_COOKIE_SECRET, LiveOptions, OptionError, Options, publish, resolve
 from tests.support.tornado_options import restored_tornado_options
 
 
@@ -25,6 +24,7 @@ def options():
 
 def test_options_is_tornados_global_object_and_default_options_is_flowers_alias():
     from flower.options import default_options, options
+
     assert options is tornado.options.options
     assert default_options is options
 
@@ -50,17 +50,26 @@ def test_tornados_own_logging_options_are_reused_not_redefined():
 
 def test_defining_again_is_harmless(options):
     from flower.options import define_options
+
     define_options()
     define_options(options)
     assert options.port == 5555
 
 
 def test_validated_values_written_into_tornados_object(options, tmp_path):
-    resolved = resolve(['--port=6001', '--basic_auth=a:b,c:d', '--max_task_age=7d', '--read_only'],
-                       {'FLOWER_MAX_TASKS': '12'}, cwd=str(tmp_path))
+    resolved = resolve(
+        ['--port=6001', '--basic_auth=a:b,c:d', '--max_task_age=7d', '--read_only'],
+        {'FLOWER_MAX_TASKS': '12'},
+        cwd=str(tmp_path),
+    )
     publish(resolved.options)
     assert (options.port, options.basic_auth, options.max_task_age, options.read_only, options.max_tasks) == (
-        6001, ['a:b', 'c:d'], 7 * 86400.0, True, 12)
+        6001,
+        ['a:b', 'c:d'],
+        7 * 86400.0,
+        True,
+        12,
+    )
     assert options.cookie_secret == resolved.options.cookie_secret
 
 
@@ -70,10 +79,14 @@ def test_a_config_file_may_set_options_on_tornados_object(options, tmp_path):
         'options.port = 5678\n'
         'options.read_only = True\n'
         'options.basic_auth = ["u:p"]\n'
-        'read_only = False  # a top-level name wins\n')
+        'read_only = False  # a top-level name wins\n'
+    )
     resolved = resolve(['--basic_auth=x:y'], {}, cwd=str(tmp_path))
     assert (resolved.options.port, resolved.options.read_only, resolved.options.basic_auth) == (
-        5678, False, ['x:y'])  # the command line wins over the file
+        5678,
+        False,
+        ['x:y'],
+    )  # the command line wins over the file
     assert resolved.options.sources['port'] == 'config file'
     # resolving reads, it does not write: the object is as it was until the command publishes
     assert (options.port, options.read_only, options.basic_auth) == (5555, False, [])
@@ -120,6 +133,7 @@ def test_no_options_means_tornados_global_object_as_in_flower(options):
 
 def _app(opts):
     from flower.app import Flower
+
     return Flower(capp=Celery('t', broker='memory://', set_as_current=False), options=opts)
 
 
@@ -157,6 +171,7 @@ def test_app_accepts_our_options_any_object_or_nothing(options):
     assert _app(Options({'read_only': True})).options.read_only is True
     assert _app(types.SimpleNamespace(read_only=True, max_tasks=5)).options.max_tasks == 5
     from flower.app import Flower
+
     app = Flower()
     assert app.options.port == 5555 and app.options.source is options
 

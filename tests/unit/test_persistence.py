@@ -57,9 +57,11 @@ def api_view(task):
 
 def index_view(state):
     store = state.tasks
-    return ({key: sorted(bucket) for key, bucket in store.by_state.items()},
-            {key: sorted(bucket) for key, bucket in store.by_name.items()},
-            {key: sorted(bucket) for key, bucket in store.by_worker.items()})
+    return (
+        {key: sorted(bucket) for key, bucket in store.by_state.items()},
+        {key: sorted(bucket) for key, bucket in store.by_name.items()},
+        {key: sorted(bucket) for key, bucket in store.by_worker.items()},
+    )
 
 
 @pytest.fixture
@@ -70,16 +72,40 @@ def db(tmp_path):
 def test_round_trip_restores_tasks_workers_counters_and_order(db):
     state, saver = new_saver(db)
     saver.start()
-    feed(state, [worker_online('w1@host'), heartbeat('w1@host', active=1, processed=3),
-                 worker_online('w2@host'), heartbeat('w2@host')])
+    feed(
+        state,
+        [
+            worker_online('w1@host'),
+            heartbeat('w1@host', active=1, processed=3),
+            worker_online('w2@host'),
+            heartbeat('w2@host'),
+        ],
+    )
     parent = run_task(state, hostname='w1@host', name='tasks.parent', args='(1,)', kwargs="{'x': 'é ✓'}")
     child = run_task(state, hostname='w2@host', name='tasks.child', parent_id=parent, outcome='failed')
     pending = str(__import__('uuid').uuid4())
-    feed(state, [event('task-sent', 'client@web', uuid=pending, name='tasks.later', args='()', kwargs='{}',
-                       retries=0, eta='2030-01-01T00:00:00', expires=None, root_id=pending, parent_id=None,
-                       queue='celery', exchange='', routing_key='celery')])
-    others = [run_task(state, hostname='w1@host', outcome=('failed' if i % 3 else 'succeeded'))
-              for i in range(20)]
+    feed(
+        state,
+        [
+            event(
+                'task-sent',
+                'client@web',
+                uuid=pending,
+                name='tasks.later',
+                args='()',
+                kwargs='{}',
+                retries=0,
+                eta='2030-01-01T00:00:00',
+                expires=None,
+                root_id=pending,
+                parent_id=None,
+                queue='celery',
+                exchange='',
+                routing_key='celery',
+            )
+        ],
+    )
+    others = [run_task(state, hostname='w1@host', outcome=('failed' if i % 3 else 'succeeded')) for i in range(20)]
     feed(state, [event('worker-offline', 'w2@host')])
     assert saver.flush()
     saver.close()
@@ -114,13 +140,13 @@ def test_values_sqlite_cannot_take_are_saved_as_text_and_later_saves_still_work(
     """One such value used to end the writer thread: every later save failed and nothing was written again."""
     state, saver = new_saver(db)
     saver.start()
-    huge = run_task(state, result=str(2 ** 70))
-    state.event(event('task-progress', 'worker1@host', uuid=huge, result=2 ** 70, current=2 ** 64))
+    huge = run_task(state, result=str(2**70))
+    state.event(event('task-progress', 'worker1@host', uuid=huge, result=2**70, current=2**64))
     broken = run_task(state, outcome='failed')
     state.tasks[broken].traceback = 'File "/srv/caf\udce9.py", line 1'  # surrogateescape-decoded file name
     state.event(heartbeat('worker1@host'))
     # events can no longer carry such a number (flower.events.sanitize drops it); records from elsewhere can
-    state.workers['worker1@host'].processed = 2 ** 65
+    state.workers['worker1@host'].processed = 2**65
     state.mark_all_changed()
     assert saver.flush()
     later = run_task(state)
@@ -129,9 +155,9 @@ def test_values_sqlite_cannot_take_are_saved_as_text_and_later_saves_still_work(
 
     restored, _ = new_saver(db)
     assert {huge, broken, later} <= set(restored.tasks)
-    assert restored.tasks[huge].result == str(2 ** 70)
+    assert restored.tasks[huge].result == str(2**70)
     assert restored.tasks[broken].traceback == 'File "/srv/caf\\udce9.py", line 1'
-    assert str(restored.workers['worker1@host'].processed) == str(2 ** 65)
+    assert str(restored.workers['worker1@host'].processed) == str(2**65)
 
 
 def test_each_save_writes_only_what_changed(db):
@@ -254,8 +280,7 @@ def test_a_failed_write_is_kept_retried_and_never_runs_on_the_calling_thread(db,
     assert sorted(uuid for (uuid,) in rows(db, 'SELECT uuid FROM tasks')) == sorted(ids + more)
 
 
-def test_a_full_disk_is_logged_with_its_cause_once_and_everything_is_saved_when_space_returns(db, caplog,
-                                                                                               monkeypatch):
+def test_a_full_disk_is_logged_with_its_cause_once_and_everything_is_saved_when_space_returns(db, caplog, monkeypatch):
     fill_with_ballast(db)
     cap_writer_at_its_current_size(monkeypatch)
     state, saver = new_saver(db)
@@ -277,8 +302,9 @@ def test_a_full_disk_is_logged_with_its_cause_once_and_everything_is_saved_when_
     assert 'Saving the state to %s works again' % saver.path in caplog.text
     saver.close()
     assert sorted(uuid for (uuid,) in rows(db, 'SELECT uuid FROM tasks')) == sorted(ids + more)
-    assert rows(db, "SELECT count FROM counters WHERE hostname = 'worker1@host' AND event_type = "
-                    "'task-succeeded'") == [(205,)]
+    assert rows(db, "SELECT count FROM counters WHERE hostname = 'worker1@host' AND event_type = 'task-succeeded'") == [
+        (205,)
+    ]
 
 
 def test_max_task_age_in_memory_and_on_disk(db):
@@ -326,12 +352,14 @@ def test_retention_walks_only_the_expired_end():
 
 def test_saves_run_periodically_and_close_from_another_thread_saves_on_the_ioloop(db):
     from tornado.ioloop import IOLoop
+
     holder = {}
     started = threading.Event()
     collect_threads = set()
 
     def serve():
         import asyncio
+
         asyncio.set_event_loop(asyncio.new_event_loop())
         loop = IOLoop.current()
         state, saver = new_saver(db, interval_ms=50)
@@ -340,6 +368,7 @@ def test_saves_run_periodically_and_close_from_another_thread_saves_on_the_ioloo
         def collect():
             collect_threads.add(threading.get_ident())
             return original()
+
         saver.collect = collect
         holder.update(loop=loop, state=state, saver=saver, thread=threading.get_ident())
         loop.add_callback(lambda: (saver.start(loop), started.set()))
@@ -359,6 +388,7 @@ def test_saves_run_periodically_and_close_from_another_thread_saves_on_the_ioloo
     def late_task():  # applied, and not yet saved when close() is called
         saver._timer.stop()
         last.append(run_task(state))
+
     loop.add_callback(late_task)
     wait_for(lambda: last, 10, 0.01, message='the late task')
     saver.close()
@@ -371,6 +401,7 @@ def test_saves_run_periodically_and_close_from_another_thread_saves_on_the_ioloo
 def test_close_on_the_running_ioloop_saves_before_the_loop_stops(db):
     from tornado.ioloop import IOLoop
     import asyncio
+
     asyncio.set_event_loop(asyncio.new_event_loop())
     loop = IOLoop.current()
     state, saver = new_saver(db, interval_ms=60000)
@@ -387,6 +418,7 @@ def test_close_on_the_running_ioloop_saves_before_the_loop_stops(db):
             seen['rows_right_after'] = rows(db, 'SELECT count(*) FROM tasks')
         finally:
             loop.add_callback(loop.stop)
+
     loop.add_callback(shutdown)
     loop.start()
     loop.close()
@@ -398,9 +430,11 @@ def test_close_on_the_running_ioloop_saves_before_the_loop_stops(db):
 def test_events_loads_in_its_constructor_and_save_state_writes(db):
     from celery import Celery
     from flower.events import Events
+
     capp = Celery(broker='memory://')
-    events = Events(capp, db=str(db), persistent=True, state_save_interval=100, max_tasks_in_memory=100,
-                    max_task_age=86400)
+    events = Events(
+        capp, db=str(db), persistent=True, state_save_interval=100, max_tasks_in_memory=100, max_task_age=86400
+    )
     assert events.saver is not None and events.retention is not None
     events.saver.start()
     uuid = run_task(events.state)

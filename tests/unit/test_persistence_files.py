@@ -33,9 +33,11 @@ def load(path):
 def is_ours(path) -> bool:
     conn = sqlite3.connect(str(path))
     try:
-        return (conn.execute('PRAGMA application_id').fetchone()[0] == APPLICATION_ID and
-                conn.execute('PRAGMA user_version').fetchone()[0] == SCHEMA_VERSION and
-                conn.execute('PRAGMA integrity_check').fetchone()[0] == 'ok')
+        return (
+            conn.execute('PRAGMA application_id').fetchone()[0] == APPLICATION_ID
+            and conn.execute('PRAGMA user_version').fetchone()[0] == SCHEMA_VERSION
+            and conn.execute('PRAGMA integrity_check').fetchone()[0] == 'ok'
+        )
     finally:
         conn.close()
 
@@ -105,10 +107,13 @@ def test_old_flower_shelve_files_next_to_the_name_are_left_alone_and_mentioned(t
     assert is_ours(base)
 
 
-@pytest.mark.parametrize('tables, reason', [
-    (['CREATE TABLE Dict (key BLOB UNIQUE NOT NULL, value BLOB NOT NULL)'], "Python 3.13's dbm.sqlite3"),
-    (['CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)'], 'another program (tables: invoices)'),
-])
+@pytest.mark.parametrize(
+    'tables, reason',
+    [
+        (['CREATE TABLE Dict (key BLOB UNIQUE NOT NULL, value BLOB NOT NULL)'], "Python 3.13's dbm.sqlite3"),
+        (['CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)'], 'another program (tables: invoices)'),
+    ],
+)
 def test_an_sqlite_database_of_someone_else_is_moved_aside_as_foreign(tmp_path, caplog, tables, reason):
     path = tmp_path / 'flower'
     conn = sqlite3.connect(str(path))
@@ -128,13 +133,21 @@ def test_a_foreign_database_with_a_leftover_wal_is_moved_aside_untouched(tmp_pat
     import sys
 
     path = tmp_path / 'flower'
-    subprocess.run([sys.executable, '-c', (
-        'import os, sqlite3\n'
-        f'conn = sqlite3.connect({str(path)!r}, isolation_level=None)\n'
-        'conn.execute("PRAGMA journal_mode=WAL"); conn.execute("PRAGMA wal_autocheckpoint=0")\n'
-        'conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")\n'
-        'conn.execute("INSERT INTO invoices VALUES (1, 9.5)")\n'
-        'os._exit(0)\n')], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            '-c',
+            (
+                'import os, sqlite3\n'
+                f'conn = sqlite3.connect({str(path)!r}, isolation_level=None)\n'
+                'conn.execute("PRAGMA journal_mode=WAL"); conn.execute("PRAGMA wal_autocheckpoint=0")\n'
+                'conn.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")\n'
+                'conn.execute("INSERT INTO invoices VALUES (1, 9.5)")\n'
+                'os._exit(0)\n'
+            ),
+        ],
+        check=True,
+    )
     wal = tmp_path / 'flower-wal'
     original, original_wal = path.read_bytes(), wal.read_bytes()
     assert original_wal  # the table and the row are only in the WAL
@@ -178,7 +191,7 @@ def test_a_damaged_database_of_ours_is_moved_aside_as_corrupt(tmp_path, caplog):
     data = bytearray(path.read_bytes())
     page = 4096
     assert len(data) > 20 * page
-    data[5 * page:15 * page] = os.urandom(10 * page)  # a run of garbage over table and index pages
+    data[5 * page : 15 * page] = os.urandom(10 * page)  # a run of garbage over table and index pages
     path.write_bytes(bytes(data))
     with caplog.at_level(logging.ERROR, logger='flower.persistence'):
         assert_moved_aside(path, 'corrupt', bytes(data), caplog, 'damaged')

@@ -7,10 +7,20 @@ import pytest
 from flower.options import OptionError, help_text, parse_duration, resolve
 
 
-@pytest.mark.parametrize('text, seconds', [
-    ('7d', 7 * 86400), ('12h', 12 * 3600), ('30m', 1800), ('90s', 90), ('2w', 14 * 86400), ('1.5h', 5400),
-    ('3600', 3600), (' 5 m ', 300), ('10D', 10 * 86400),
-])
+@pytest.mark.parametrize(
+    'text, seconds',
+    [
+        ('7d', 7 * 86400),
+        ('12h', 12 * 3600),
+        ('30m', 1800),
+        ('90s', 90),
+        ('2w', 14 * 86400),
+        ('1.5h', 5400),
+        ('3600', 3600),
+        (' 5 m ', 300),
+        ('10D', 10 * 86400),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -32,12 +42,18 @@ def test_max_task_age_from_each_source(tmp_path):
     assert resolve([], {}, cwd=str(tmp_path)).options.max_task_age == 1800
 
 
-@pytest.mark.parametrize('argv, message', [
-    (['--max_task_age=soon'], "Invalid value 'soon' for option '--max_task_age' (from command line): expected a "
-                              "duration such as 7d, 12h, 30m or 90s"),
-    (['--max_task_age=0'], "Option '--max_task_age' must be longer than 0"),
-    (['--max_task_age=0s'], "Option '--max_task_age' must be longer than 0"),
-])
+@pytest.mark.parametrize(
+    'argv, message',
+    [
+        (
+            ['--max_task_age=soon'],
+            "Invalid value 'soon' for option '--max_task_age' (from command line): expected a "
+            "duration such as 7d, 12h, 30m or 90s",
+        ),
+        (['--max_task_age=0'], "Option '--max_task_age' must be longer than 0"),
+        (['--max_task_age=0s'], "Option '--max_task_age' must be longer than 0"),
+    ],
+)
 def test_bad_max_task_age_names_the_option(tmp_path, argv, message):
     with pytest.raises(OptionError) as info:
         resolve(argv, {}, cwd=str(tmp_path))

@@ -15,8 +15,12 @@ from tests.support.events import event, task_events
 def state():
     state = EventsState()
     t = time.time() - 100
-    specs = [('a', 'tasks.add', 'w1@h', 'succeeded'), ('b', 'tasks.mul', 'w2@h', 'failed'),
-             ('c', 'tasks.add', 'w2@h', 'succeeded'), ('d', 'tasks.div', 'w1@h', 'failed')]
+    specs = [
+        ('a', 'tasks.add', 'w1@h', 'succeeded'),
+        ('b', 'tasks.mul', 'w2@h', 'failed'),
+        ('c', 'tasks.add', 'w2@h', 'succeeded'),
+        ('d', 'tasks.div', 'w1@h', 'failed'),
+    ]
     for i, (uuid, name, host, outcome) in enumerate(specs):
         for ev in task_events(uuid=uuid, name=name, hostname=host, outcome=outcome, start=t + i * 10):
             state.event(ev)
@@ -90,6 +94,7 @@ def test_indexed_orders_agree_with_brute_force_under_churn():
     """Random lifecycles, retries (received twice), duplicates and evictions: every indexed order lists
     exactly the live tasks, each once, in key order, with missing values first ascending / last descending."""
     import random
+
     rng = random.Random(3)
     state = EventsState(max_tasks_in_memory=300)
     t = time.time()
@@ -109,8 +114,14 @@ def test_indexed_orders_agree_with_brute_force_under_churn():
             got = [t.uuid for t in page.tasks]
             assert len(got) == len(set(got)) == len(live), column
             assert set(got) == live
-            values = [t.worker.hostname if column == 'worker' and t.worker else getattr(t, column)
-                      if column != 'worker' else None for t in page.tasks]
+            values = [
+                t.worker.hostname
+                if column == 'worker' and t.worker
+                else getattr(t, column)
+                if column != 'worker'
+                else None
+                for t in page.tasks
+            ]
             missing = [v for v in values if v is None]
             present = [v for v in values if v is not None]
             assert present == sorted(present, reverse=reverse), column
@@ -120,8 +131,9 @@ def test_indexed_orders_agree_with_brute_force_under_churn():
             # paging through gives the same sequence
             paged = []
             for offset in range(0, len(live), 37):
-                paged += [t.uuid for t in select_tasks(store, sort_by=column, reverse=reverse, offset=offset,
-                                                         limit=37).tasks]
+                paged += [
+                    t.uuid for t in select_tasks(store, sort_by=column, reverse=reverse, offset=offset, limit=37).tasks
+                ]
             assert paged == got, column
 
 
@@ -130,6 +142,7 @@ def test_sorted_blocks_split_trim_and_rebuild_like_a_plain_sort(monkeypatch):
     import random
 
     from flower.events.store import SortedField
+
     monkeypatch.setattr(SortedField, 'BLOCK', 4)
     rng = random.Random(11)
     state = EventsState(max_tasks_in_memory=120)
@@ -147,7 +160,10 @@ def test_sorted_blocks_split_trim_and_rebuild_like_a_plain_sort(monkeypatch):
         assert index.maxes == [values[-1] for values, _ in index.blocks]
         for reverse in (False, True):
             got = [(getattr(task, column), task.uuid) for task in store.sorted_by(column, reverse)]
-            expected = sorted(((getattr(task, column), task.uuid) for task in store.values()
-                               if getattr(task, column) is not None), key=lambda pair: pair[0], reverse=reverse)
+            expected = sorted(
+                ((getattr(task, column), task.uuid) for task in store.values() if getattr(task, column) is not None),
+                key=lambda pair: pair[0],
+                reverse=reverse,
+            )
             assert [v for v, _ in got] == [v for v, _ in expected], column
             assert {u for _, u in got} == {u for _, u in expected}

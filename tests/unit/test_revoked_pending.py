@@ -17,8 +17,21 @@ from tests.support.events import event, task_events
 
 
 def scheduled(state, uuid='eta-1'):
-    state.event(event('task-received', 'w@h', uuid=uuid, name='app.later', args='()', kwargs='{}', retries=0,
-                      eta='2030-01-01T00:00:00+00:00', expires=None, root_id=uuid, parent_id=None))
+    state.event(
+        event(
+            'task-received',
+            'w@h',
+            uuid=uuid,
+            name='app.later',
+            args='()',
+            kwargs='{}',
+            retries=0,
+            eta='2030-01-01T00:00:00+00:00',
+            expires=None,
+            root_id=uuid,
+            parent_id=None,
+        )
+    )
     return state.tasks[uuid]
 
 
@@ -56,7 +69,9 @@ def test_the_live_task_page_carries_the_mark():
     class App:
         class options:  # noqa: N801 - stands in for the options object
             format_task = None
+
         capp = SimpleNamespace(conf=SimpleNamespace(task_serializer='json'))
+
     state = EventsState()
     task = scheduled(state)
     shapes = PageShapes(App, lambda: 'natural')

@@ -18,8 +18,9 @@ def refused_backend():
     try:
         raise ConnectionRefusedError(111, 'Connection refused')
     except ConnectionRefusedError as exc:
-        raise RuntimeError('Retry limit exceeded while trying to reconnect to the Celery redis result store '
-                           'backend.') from exc
+        raise RuntimeError(
+            'Retry limit exceeded while trying to reconnect to the Celery redis result store backend.'
+        ) from exc
 
 
 def test_a_result_and_a_plain_failure():

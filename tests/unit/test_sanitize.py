@@ -27,27 +27,29 @@ def checked(ev: dict, now: float = NOW):
     """(reason, event after the check, repairs)"""
     ev = dict(ev)
     repairs = Counter()
-    reason = check_event(ev, ev['type'].partition('-')[0] if isinstance(ev.get('type'), str) else '', now,
-                         repairs)
+    reason = check_event(ev, ev['type'].partition('-')[0] if isinstance(ev.get('type'), str) else '', now, repairs)
     return reason, ev, +repairs
 
 
 # -- the rules, one by one ---------------------------------------------------------------------------------
-@pytest.mark.parametrize('ev, reason', [
-    (event('task-received', 12345, uuid='u', name='n'), 'bad_hostname'),
-    (event('task-received', {'h': 1}, uuid='u', name='n'), 'bad_hostname'),
-    (event('task-received', 'h' * 513, uuid='u', name='n'), 'bad_hostname'),
-    (heartbeat(None), 'bad_hostname'),
-    (heartbeat(''), 'bad_hostname'),
-    (event('task-received', uuid=['a'], name='n'), 'bad_uuid'),
-    (event('task-received', uuid={'a': 1}, name='n'), 'bad_uuid'),
-    (event('task-started'), 'bad_uuid'),
-    (event('task-started', uuid=''), 'bad_uuid'),
-    (event('task-received', uuid='u' * 513), 'bad_uuid'),
-    (event('task-received', uuid='u', name=42), 'bad_name'),
-    (event('task-received', uuid='u', name={'a': 1}), 'bad_name'),
-    (event('task-received', uuid='u', name='n' * 513), 'bad_name'),
-])
+@pytest.mark.parametrize(
+    'ev, reason',
+    [
+        (event('task-received', 12345, uuid='u', name='n'), 'bad_hostname'),
+        (event('task-received', {'h': 1}, uuid='u', name='n'), 'bad_hostname'),
+        (event('task-received', 'h' * 513, uuid='u', name='n'), 'bad_hostname'),
+        (heartbeat(None), 'bad_hostname'),
+        (heartbeat(''), 'bad_hostname'),
+        (event('task-received', uuid=['a'], name='n'), 'bad_uuid'),
+        (event('task-received', uuid={'a': 1}, name='n'), 'bad_uuid'),
+        (event('task-started'), 'bad_uuid'),
+        (event('task-started', uuid=''), 'bad_uuid'),
+        (event('task-received', uuid='u' * 513), 'bad_uuid'),
+        (event('task-received', uuid='u', name=42), 'bad_name'),
+        (event('task-received', uuid='u', name={'a': 1}), 'bad_name'),
+        (event('task-received', uuid='u', name='n' * 513), 'bad_name'),
+    ],
+)
 def test_an_event_that_cannot_be_made_sane_is_rejected_with_its_reason(ev, reason):
     assert checked(ev)[0] == reason
 
@@ -58,19 +60,22 @@ def test_well_formed_celery_events_pass_untouched():
         assert (reason, after, repairs) == (None, ev, Counter())
 
 
-@pytest.mark.parametrize('timestamp, expected, repair', [
-    (NOW * 1000, NOW, 'timestamp_milliseconds'),
-    ('yesterday', NOW, 'timestamp_replaced'),
-    (-5.0, NOW, 'timestamp_replaced'),
-    (math.nan, NOW, 'timestamp_replaced'),
-    (math.inf, NOW, 'timestamp_replaced'),
-    (True, NOW, 'timestamp_replaced'),
-    (NOW + 2 * 86400, NOW, 'timestamp_replaced'),
-    (1000.0, NOW, 'timestamp_replaced'),
-    (NOW * 1e6, NOW, 'timestamp_replaced'),  # microseconds are not guessed
-    (NOW - 3600, NOW - 3600, None),  # a clock an hour slow (or going backwards) is believed
-    (int(NOW), int(NOW), None),
-])
+@pytest.mark.parametrize(
+    'timestamp, expected, repair',
+    [
+        (NOW * 1000, NOW, 'timestamp_milliseconds'),
+        ('yesterday', NOW, 'timestamp_replaced'),
+        (-5.0, NOW, 'timestamp_replaced'),
+        (math.nan, NOW, 'timestamp_replaced'),
+        (math.inf, NOW, 'timestamp_replaced'),
+        (True, NOW, 'timestamp_replaced'),
+        (NOW + 2 * 86400, NOW, 'timestamp_replaced'),
+        (1000.0, NOW, 'timestamp_replaced'),
+        (NOW * 1e6, NOW, 'timestamp_replaced'),  # microseconds are not guessed
+        (NOW - 3600, NOW - 3600, None),  # a clock an hour slow (or going backwards) is believed
+        (int(NOW), int(NOW), None),
+    ],
+)
 def test_timestamps(timestamp, expected, repair):
     reason, after, repairs = checked(event('task-started', uuid='u', timestamp=timestamp))
     assert reason is None
@@ -78,11 +83,24 @@ def test_timestamps(timestamp, expected, repair):
     assert repairs == (Counter({repair: 1}) if repair else Counter())
 
 
-@pytest.mark.parametrize('field, value', [
-    ('utcoffset', 15), ('utcoffset', 'x'), ('utcoffset', math.nan), ('clock', -1), ('clock', 2 ** 60),
-    ('clock', 1.5), ('clock', True), ('retries', 'two'), ('retries', -1), ('runtime', 'slow'), ('runtime', -1.0),
-    ('runtime', math.inf), ('runtime', math.nan),
-])
+@pytest.mark.parametrize(
+    'field, value',
+    [
+        ('utcoffset', 15),
+        ('utcoffset', 'x'),
+        ('utcoffset', math.nan),
+        ('clock', -1),
+        ('clock', 2**60),
+        ('clock', 1.5),
+        ('clock', True),
+        ('retries', 'two'),
+        ('retries', -1),
+        ('runtime', 'slow'),
+        ('runtime', -1.0),
+        ('runtime', math.inf),
+        ('runtime', math.nan),
+    ],
+)
 def test_task_numbers_out_of_range_are_dropped(field, value):
     ev = event('task-succeeded', uuid='u', result='1', runtime=0.5, retries=0)
     ev[field] = value
@@ -90,12 +108,33 @@ def test_task_numbers_out_of_range_are_dropped(field, value):
     assert reason is None and field not in after and repairs == Counter({'field_dropped': 1})
 
 
-@pytest.mark.parametrize('field, value', [
-    ('freq', 'fast'), ('freq', None), ('freq', 0), ('freq', -2.0), ('freq', math.inf), ('active', '3'),
-    ('active', None), ('processed', [1]), ('processed', -1), ('loadavg', ['a', 'b', 'c']), ('loadavg', 1.5),
-    ('loadavg', [1, 2, 3, 4]), ('loadavg', [math.nan]), ('pid', 'x'), ('sw_ident', 5), ('sw_ver', 'v' * 600),
-    ('event', 1), ('heartbeats', 'x'), ('alive', True), ('update', 0), ('_private', 1), ('clock', 'x'),
-])
+@pytest.mark.parametrize(
+    'field, value',
+    [
+        ('freq', 'fast'),
+        ('freq', None),
+        ('freq', 0),
+        ('freq', -2.0),
+        ('freq', math.inf),
+        ('active', '3'),
+        ('active', None),
+        ('processed', [1]),
+        ('processed', -1),
+        ('loadavg', ['a', 'b', 'c']),
+        ('loadavg', 1.5),
+        ('loadavg', [1, 2, 3, 4]),
+        ('loadavg', [math.nan]),
+        ('pid', 'x'),
+        ('sw_ident', 5),
+        ('sw_ver', 'v' * 600),
+        ('event', 1),
+        ('heartbeats', 'x'),
+        ('alive', True),
+        ('update', 0),
+        ('_private', 1),
+        ('clock', 'x'),
+    ],
+)
 def test_bad_worker_fields_are_dropped(field, value):
     reason, after, repairs = checked(heartbeat('w@h', **{field: value}))
     assert reason is None and field not in after and repairs == Counter({'field_dropped': 1})
@@ -103,14 +142,25 @@ def test_bad_worker_fields_are_dropped(field, value):
 
 def test_text_fields_that_are_not_text_are_converted_and_long_identifiers_dropped():
     state = EventsState()
-    state.event(event('task-received', uuid='u', name='n', args=[1, 2], kwargs={'a': 1}, eta=5,
-                      root_id='r' * 600, routing_key=['x']))
+    state.event(
+        event(
+            'task-received',
+            uuid='u',
+            name='n',
+            args=[1, 2],
+            kwargs={'a': 1},
+            eta=5,
+            root_id='r' * 600,
+            routing_key=['x'],
+        )
+    )
     state.event(event('task-succeeded', uuid='u', result=4, runtime=1))
     task = state.tasks['u']
     assert (task.args, task.kwargs, task.eta, task.result) == ('[1, 2]', "{'a': 1}", '5', '4')
     assert task.root_id is None and task.routing_key is None and task.runtime == 1
-    assert state.quality.repaired == Counter(text_converted=4, field_dropped=2, timestamp_milliseconds=0,
-                                             timestamp_replaced=0)
+    assert state.quality.repaired == Counter(
+        text_converted=4, field_dropped=2, timestamp_milliseconds=0, timestamp_replaced=0
+    )
 
 
 def test_rule_functions():
@@ -151,9 +201,11 @@ def test_an_event_that_fails_to_apply_is_counted_and_costs_no_other(monkeypatch)
         if event['uuid'] == 'boom':
             raise RuntimeError('a bug')
         return original(event, *args)
+
     monkeypatch.setattr(state, '_task_event', broken)
-    messages = [(NOW, event('task-received', uuid='boom', name='n'))] + \
-        [(NOW, event('task-received', uuid=f'g{i}', name='n')) for i in range(5)]
+    messages = [(NOW, event('task-received', uuid='boom', name='n'))] + [
+        (NOW, event('task-received', uuid=f'g{i}', name='n')) for i in range(5)
+    ]
     assert state.apply_messages(messages) == 5
     assert state.quality.rejected['internal_error'] == 1 and len(state.tasks) == 5
 
@@ -172,8 +224,12 @@ def test_heartbeat_with_bad_numbers_keeps_the_worker_usable():
 
 def test_metrics_count_rejections_and_repairs_by_reason():
     state = EventsState()
-    state.apply_messages([(NOW, event('task-received', uuid='u', name=1)),
-                          (NOW, event('task-received', uuid='v', name='n', timestamp=NOW * 1000))])
+    state.apply_messages(
+        [
+            (NOW, event('task-received', uuid='u', name=1)),
+            (NOW, event('task-received', uuid='v', name='n', timestamp=NOW * 1000)),
+        ]
+    )
     text = state.metrics.render().decode()
     assert '# TYPE flower_events_rejected_total counter' in text
     assert 'flower_events_rejected_total{reason="bad_name"} 1.0' in text
@@ -210,8 +266,9 @@ def _poisoned_state() -> EventsState:
     state.event(heartbeat('good@h'))
     for ev in task_events(hostname='good@h', uuid='t1', name='ok'):
         state.event(ev)
-    bad = Worker(12345, freq='fast', heartbeats=[time.time()], active='3', processed='7', loadavg=['a', 'b'],
-                 sw_ident=5)
+    bad = Worker(
+        12345, freq='fast', heartbeats=[time.time()], active='3', processed='7', loadavg=['a', 'b'], sw_ident=5
+    )
     state.workers[12345] = bad
     state.counter[12345]['worker-heartbeat'] = 1
     nulls = Worker('nulls@h', freq=None, heartbeats=['x', time.time()], loadavg=1.5)
@@ -273,6 +330,7 @@ def test_the_drain_reschedules_itself_even_when_something_raises(monkeypatch):
     from celery import Celery
 
     from flower.events.receiver import _BODY, Events
+
     events = Events(Celery('t', broker='memory://'), io_loop=_Loop(), enable_events=False)
     calls = []
 
@@ -280,6 +338,7 @@ def test_the_drain_reschedules_itself_even_when_something_raises(monkeypatch):
         calls.append(messages)
         if len(calls) == 1:
             raise RuntimeError('a bug in a listener')
+
     monkeypatch.setattr(events, '_apply', apply)
     events._pending.extend([(_BODY, NOW, {'type': 'a'}), (_BODY, NOW, {'type': 'b'})])
     with pytest.raises(RuntimeError):
@@ -294,6 +353,7 @@ def test_undecodable_messages_are_counted_under_both_metrics():
     from celery import Celery
 
     from flower.events.receiver import Events
+
     events = Events(Celery('t', broker='memory://'), io_loop=_Loop(), enable_events=False)
     assert events._decode([(NOW, b'\x00garbage'), (NOW, b'[' * 100_000)]) == []
     text = events.state.metrics.render().decode()

@@ -30,6 +30,7 @@ def error_of(text) -> str:
 
 # -- grammar -----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize('text', ['', ' ', '   \t\n '])
 def test_empty_query_matches_everything(text):
     query = parse_query(text)
@@ -194,54 +195,58 @@ def test_nodes_are_immutable():
 
 # -- errors ------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('text, expected', [
-    ('ab', 'Substring search terms must contain at least 3 characters at position 0.'),
-    ('  ab', 'Substring search terms must contain at least 3 characters at position 2.'),
-    ('abc de', 'Substring search terms must contain at least 3 characters at position 4.'),
-    ('""', 'Substring search terms must contain at least 3 characters at position 0.'),
-    ('args:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
-    ('foo result:ab', 'Substring search terms must contain at least 3 characters at position 4.'),
-    ('kwargs:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
-    ('exception:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
-    ('traceback:', 'Search qualifier requires a value at position 0.'),
-    ('name:', 'Search qualifier requires a value at position 0.'),
-    ('foo state:', 'Search qualifier requires a value at position 4.'),
-    ('name:""', 'Search qualifier requires a value at position 0.'),
-    ('(worker: foo)', 'Search qualifier requires a value at position 1.'),
-    # parentheses end a term, so a value that contains them must be quoted
-    ('args:(2, 2)', 'Search qualifier requires a value at position 0.'),
-    ('NOT foo', 'NOT is not supported at position 0.'),
-    ('foo NOT bar', 'NOT is not supported at position 4.'),
-    ('(aaa OR NOT bbb)', 'NOT is not supported at position 8.'),
-    ('-foo', "Excluding terms with a leading '-' is not supported at position 0."),
-    ('foo -bar', "Excluding terms with a leading '-' is not supported at position 4."),
-    ('foo -"bar"', "Excluding terms with a leading '-' is not supported at position 4."),
-    ('-name:foo', "Excluding terms with a leading '-' is not supported at position 0."),
-    ('()', 'Empty group at position 0.'),
-    ('foo ( )', 'Empty group at position 4.'),
-    ('(foo)()', 'Empty group at position 5.'),
-    ('(foo', 'Missing closing parenthesis at position 0.'),
-    ('(', 'Missing closing parenthesis at position 0.'),
-    ('foo (bar (baz)', 'Missing closing parenthesis at position 4.'),
-    ('"foo', 'Unterminated quoted phrase at position 0.'),
-    ('foo "bar baz', 'Unterminated quoted phrase at position 4.'),
-    ('name:"foo', 'Unterminated quoted phrase at position 5.'),
-    ('"foo\\"', 'Unterminated quoted phrase at position 0.'),
-    ('foo AND', 'AND/OR must be followed by a search term at position 4.'),
-    ('foo OR', 'AND/OR must be followed by a search term at position 4.'),
-    ('(foo OR) bar', 'AND/OR must be followed by a search term at position 5.'),
-    ('foo AND OR bar', 'AND/OR must be followed by a search term at position 4.'),
-    ('foo OR AND bar', 'AND/OR must be followed by a search term at position 4.'),
-    ('foo AND AND bar', 'AND/OR must be followed by a search term at position 4.'),
-    ('AND foo', "Unexpected 'AND' at position 0."),
-    ('OR foo', "Unexpected 'OR' at position 0."),
-    ('(AND foo)', "Unexpected 'AND' at position 1."),
-    ('foo (OR bar)', "Unexpected 'OR' at position 5."),
-    (')', "Unexpected ')' at position 0."),
-    ('foo)', "Unexpected ')' at position 3."),
-    ('(foo))', "Unexpected ')' at position 5."),
-    ('foo ) bar', "Unexpected ')' at position 4."),
-])
+
+@pytest.mark.parametrize(
+    'text, expected',
+    [
+        ('ab', 'Substring search terms must contain at least 3 characters at position 0.'),
+        ('  ab', 'Substring search terms must contain at least 3 characters at position 2.'),
+        ('abc de', 'Substring search terms must contain at least 3 characters at position 4.'),
+        ('""', 'Substring search terms must contain at least 3 characters at position 0.'),
+        ('args:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
+        ('foo result:ab', 'Substring search terms must contain at least 3 characters at position 4.'),
+        ('kwargs:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
+        ('exception:ab', 'Substring search terms must contain at least 3 characters at position 0.'),
+        ('traceback:', 'Search qualifier requires a value at position 0.'),
+        ('name:', 'Search qualifier requires a value at position 0.'),
+        ('foo state:', 'Search qualifier requires a value at position 4.'),
+        ('name:""', 'Search qualifier requires a value at position 0.'),
+        ('(worker: foo)', 'Search qualifier requires a value at position 1.'),
+        # parentheses end a term, so a value that contains them must be quoted
+        ('args:(2, 2)', 'Search qualifier requires a value at position 0.'),
+        ('NOT foo', 'NOT is not supported at position 0.'),
+        ('foo NOT bar', 'NOT is not supported at position 4.'),
+        ('(aaa OR NOT bbb)', 'NOT is not supported at position 8.'),
+        ('-foo', "Excluding terms with a leading '-' is not supported at position 0."),
+        ('foo -bar', "Excluding terms with a leading '-' is not supported at position 4."),
+        ('foo -"bar"', "Excluding terms with a leading '-' is not supported at position 4."),
+        ('-name:foo', "Excluding terms with a leading '-' is not supported at position 0."),
+        ('()', 'Empty group at position 0.'),
+        ('foo ( )', 'Empty group at position 4.'),
+        ('(foo)()', 'Empty group at position 5.'),
+        ('(foo', 'Missing closing parenthesis at position 0.'),
+        ('(', 'Missing closing parenthesis at position 0.'),
+        ('foo (bar (baz)', 'Missing closing parenthesis at position 4.'),
+        ('"foo', 'Unterminated quoted phrase at position 0.'),
+        ('foo "bar baz', 'Unterminated quoted phrase at position 4.'),
+        ('name:"foo', 'Unterminated quoted phrase at position 5.'),
+        ('"foo\\"', 'Unterminated quoted phrase at position 0.'),
+        ('foo AND', 'AND/OR must be followed by a search term at position 4.'),
+        ('foo OR', 'AND/OR must be followed by a search term at position 4.'),
+        ('(foo OR) bar', 'AND/OR must be followed by a search term at position 5.'),
+        ('foo AND OR bar', 'AND/OR must be followed by a search term at position 4.'),
+        ('foo OR AND bar', 'AND/OR must be followed by a search term at position 4.'),
+        ('foo AND AND bar', 'AND/OR must be followed by a search term at position 4.'),
+        ('AND foo', "Unexpected 'AND' at position 0."),
+        ('OR foo', "Unexpected 'OR' at position 0."),
+        ('(AND foo)', "Unexpected 'AND' at position 1."),
+        ('foo (OR bar)', "Unexpected 'OR' at position 5."),
+        (')', "Unexpected ')' at position 0."),
+        ('foo)', "Unexpected ')' at position 3."),
+        ('(foo))', "Unexpected ')' at position 5."),
+        ('foo ) bar', "Unexpected ')' at position 4."),
+    ],
+)
 def test_error_messages_and_positions(text, expected):
     assert error_of(text) == expected
 
@@ -275,6 +280,7 @@ def test_lowercase_not_and_inner_dash_are_ordinary_text():
 
 # -- limits ------------------------------------------------------------------------------------------------
 
+
 def test_query_of_2048_characters_is_accepted():
     assert root('a' * 2048) == t('a' * 2048)
 
@@ -292,16 +298,16 @@ def test_128_tokens_are_accepted():
 
 def test_the_129th_token_is_rejected_at_its_position():
     text = ' '.join(f't{i:03d}' for i in range(129))
-    assert error_of(text) == ('Search query has more than 128 terms, operators and parentheses '
-                              f'at position {128 * 5}.')
+    assert error_of(text) == (f'Search query has more than 128 terms, operators and parentheses at position {128 * 5}.')
 
 
 def test_operators_and_parentheses_count_as_tokens():
     text = '(' + ' OR '.join(['abc'] * 63) + ')'  # 1 + 63 + 62 + 1 = 127 tokens
     assert root(text) == t('abc')
     text = '(' + ' OR '.join(['abc'] * 64) + ')'  # 129 tokens: the closing parenthesis is one too many
-    assert error_of(text) == ('Search query has more than 128 terms, operators and parentheses '
-                              f'at position {len(text) - 1}.')
+    assert error_of(text) == (
+        f'Search query has more than 128 terms, operators and parentheses at position {len(text) - 1}.'
+    )
 
 
 def test_five_levels_of_parentheses_are_accepted():
@@ -311,13 +317,16 @@ def test_five_levels_of_parentheses_are_accepted():
 
 def test_six_levels_of_parentheses_are_rejected_at_the_sixth():
     assert error_of('((((((abc))))))') == 'Parentheses nest more than 5 levels deep at position 5.'
-    assert error_of('aaa (bbb (ccc (ddd (eee (fff (ggg))))))') == \
-        'Parentheses nest more than 5 levels deep at position 29.'
+    assert (
+        error_of('aaa (bbb (ccc (ddd (eee (fff (ggg))))))')
+        == 'Parentheses nest more than 5 levels deep at position 29.'
+    )
     # sibling groups do not add up
     assert root('((((aaa)))) ((((bbb))))') == And((t('aaa'), t('bbb')))
 
 
 # -- cache -------------------------------------------------------------------------------------------------
+
 
 def test_parsed_queries_are_cached():
     assert parse_query('cached query') is parse_query('cached query')
@@ -343,6 +352,7 @@ def test_non_text_is_a_type_error():
 
 # -- what a term matches on one task ------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def state():
     return EventsState(max_tasks_in_memory=1000)
@@ -357,8 +367,15 @@ def add_task(state, **fields):
 
 
 def test_plain_term_searches_every_listed_field(state):
-    task = add_task(state, uuid='0a1b2c3d-uuid', name='proj.Mailer', hostname='celery@Box7', args="('Alice',)",
-                    kwargs="{'cc': 'Bob'}", result="'SENT-OK'")
+    task = add_task(
+        state,
+        uuid='0a1b2c3d-uuid',
+        name='proj.Mailer',
+        hostname='celery@Box7',
+        args="('Alice',)",
+        kwargs="{'cc': 'Bob'}",
+        result="'SENT-OK'",
+    )
     for term in ('a1b2c3', 'mailer', 'success', 'box7', 'alice', "'bob'", 'sent-ok', 'PROJ.M', 'uccess'):
         assert matches(task, term), term
     assert not matches(task, 'nothing-like-this')
@@ -388,8 +405,9 @@ def test_exception_and_traceback_qualifiers_look_at_those_fields(state):
 
 
 def test_qualified_substring_terms_look_at_one_field(state):
-    task = add_task(state, name='proj.add', hostname='celery@w3', args='(2, 3)', kwargs="{'z': 9}",
-                    result="'Done 12345'")
+    task = add_task(
+        state, name='proj.add', hostname='celery@w3', args='(2, 3)', kwargs="{'z': 9}", result="'Done 12345'"
+    )
     assert matches(task, 'name:ADD')
     assert not matches(task, 'name:celery')
     assert matches(task, 'worker:w3')
@@ -422,8 +440,9 @@ def test_missing_result_never_matches(state):
 
 
 def test_missing_worker_and_name_never_match(state):
-    state.event({'type': 'task-sent', 'uuid': 'only-sent', 'hostname': 'client', 'timestamp': 1.0,
-                 'clock': 1, 'utcoffset': 0})
+    state.event(
+        {'type': 'task-sent', 'uuid': 'only-sent', 'hostname': 'client', 'timestamp': 1.0, 'clock': 1, 'utcoffset': 0}
+    )
     task = state.tasks['only-sent']
     assert task.name is None and task.worker is None
     assert not matches(task, 'name:none')

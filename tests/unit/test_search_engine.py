@@ -51,8 +51,9 @@ def build_store(seed=7, count=400):
             kwargs = kwargs[:10] + '… [truncated: 1,234 characters in all]'
         result = repr(_random_value(rng))
         outcome = rng.choice(['succeeded', 'succeeded', 'succeeded', 'failed', 'started'])
-        for ev in task_events(name=name, hostname=host, args=args, kwargs=kwargs, result=result, uuid=uuid,
-                              outcome=outcome):
+        for ev in task_events(
+            name=name, hostname=host, args=args, kwargs=kwargs, result=result, uuid=uuid, outcome=outcome
+        ):
             state.event(ev)
         roll = rng.random()
         if roll < 0.05:
@@ -91,7 +92,7 @@ def _substring(rng, text, low=3, high=6):
         return None
     size = rng.randint(low, min(high, len(text)))
     start = rng.randrange(len(text) - size + 1)
-    piece = text[start:start + size]
+    piece = text[start : start + size]
     return rng.choice([piece, piece.upper(), piece.lower(), piece.swapcase()])
 
 
@@ -121,6 +122,7 @@ def _leaf(rng, tasks):
         if kwargs is None:
             try:
                 import ast
+
                 kwargs = ast.literal_eval(task.kwargs) if task.kwargs else None
             except Exception:  # noqa: BLE001
                 kwargs = None
@@ -180,15 +182,45 @@ def test_find_agrees_with_matches_on_random_queries(store):
     assert non_empty > 600  # most queries select something, not nothing or everything
 
 
-@pytest.mark.parametrize('text', [
-    'state:SUCCESS', 'state:failure', 'name:add', 'name:TASKS', 'worker:w1', 'worker:big',
-    'name:add AND state:SUCCESS', '(state:FAILURE OR state:RETRY) name:mul', 'tasks', 'celery', 'success',
-    'kwargs:x=5', 'kwargs:user=user3', 'kwargs:flag=true', 'kwargs:ids=[1,2]', 'kwargs:"x=1.5"', 'args:alpha',
-    'result:none', 'kwargs:beta', 'name:add kwargs:x=5', 'state:success kwargs:mode=alpha', 'none',
-    'name:add OR args:gamma', '"gamma delta"', 'alpha OR beta OR name:zeta', 'state:PENDING', 'sent-only',
-    'exception:KeyError', 'traceback:"jobs.py"', 'keyerror', 'timeout state:FAILURE', 'exception:"(\'alpha\')"',
-    'traceback:line', 'exception:boom',
-])
+@pytest.mark.parametrize(
+    'text',
+    [
+        'state:SUCCESS',
+        'state:failure',
+        'name:add',
+        'name:TASKS',
+        'worker:w1',
+        'worker:big',
+        'name:add AND state:SUCCESS',
+        '(state:FAILURE OR state:RETRY) name:mul',
+        'tasks',
+        'celery',
+        'success',
+        'kwargs:x=5',
+        'kwargs:user=user3',
+        'kwargs:flag=true',
+        'kwargs:ids=[1,2]',
+        'kwargs:"x=1.5"',
+        'args:alpha',
+        'result:none',
+        'kwargs:beta',
+        'name:add kwargs:x=5',
+        'state:success kwargs:mode=alpha',
+        'none',
+        'name:add OR args:gamma',
+        '"gamma delta"',
+        'alpha OR beta OR name:zeta',
+        'state:PENDING',
+        'sent-only',
+        'exception:KeyError',
+        'traceback:"jobs.py"',
+        'keyerror',
+        'timeout state:FAILURE',
+        'exception:"(\'alpha\')"',
+        'traceback:line',
+        'exception:boom',
+    ],
+)
 def test_find_agrees_with_matches_on_chosen_queries(store, text):
     assert find(store, text) == brute_force(store, text)
 
@@ -251,22 +283,35 @@ def test_evicted_tasks_are_not_found():
 
 # -- index use ---------------------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def no_scans(monkeypatch):
     """Make every way of reading all tasks fail, so a query that still works was answered by the indexes."""
+
     def forbidden(*args, **kwargs):
         raise AssertionError('scanned the store')
+
     monkeypatch.setattr(engine, '_scan_field', forbidden)
     monkeypatch.setattr(engine, '_scan_plain_fields', forbidden)
     monkeypatch.setattr(PairSearch, 'select', forbidden)
 
 
-@pytest.mark.parametrize('text', [
-    'state:SUCCESS', 'name:add', 'worker:w3', 'name:add AND state:SUCCESS', 'name:add state:SUCCESS worker:w1',
-    '(state:FAILURE OR state:RETRY) name:mul', 'state:FAILURE OR name:zeta', 'state:nothing-like-this',
-    # a narrow index bucket is filtered task by task instead of scanning for the rest
-    'name:zeta args:alpha', 'name:zeta (args:alpha OR result:beta)',
-])
+@pytest.mark.parametrize(
+    'text',
+    [
+        'state:SUCCESS',
+        'name:add',
+        'worker:w3',
+        'name:add AND state:SUCCESS',
+        'name:add state:SUCCESS worker:w1',
+        '(state:FAILURE OR state:RETRY) name:mul',
+        'state:FAILURE OR name:zeta',
+        'state:nothing-like-this',
+        # a narrow index bucket is filtered task by task instead of scanning for the rest
+        'name:zeta args:alpha',
+        'name:zeta (args:alpha OR result:beta)',
+    ],
+)
 def test_index_queries_do_not_scan(store, no_scans, text):
     assert find(store, text) == brute_force(store, text)
 
@@ -282,8 +327,15 @@ def rare_store():
     return state.tasks
 
 
-@pytest.mark.parametrize('text, count', [('name:rare kwargs:x=0', 4), ('name:rare args:"(500,)"', 1),
-                                         ('kwargs:x=0 name:rare', 4), ('state:success name:rare', 4)])
+@pytest.mark.parametrize(
+    'text, count',
+    [
+        ('name:rare kwargs:x=0', 4),
+        ('name:rare args:"(500,)"', 1),
+        ('kwargs:x=0 name:rare', 4),
+        ('state:success name:rare', 4),
+    ],
+)
 def test_a_rare_name_is_filtered_task_by_task(rare_store, no_scans, text, count):
     found = find(rare_store, text)
     assert len(found) == count
@@ -310,6 +362,7 @@ def test_and_materialises_the_smallest_operand_and_filters_with_the_others(rare_
         def select():
             selected.append((field, plan.size))
             return inner()
+
         plan.select = select
         return plan
 
@@ -345,8 +398,11 @@ def test_plain_term_uses_indexes_for_name_state_and_worker(store, monkeypatch):
 def test_search_is_not_on_the_event_path():
     import subprocess
     import sys
-    code = ('import sys, flower.events.state, flower.events.store, flower.events.task; '
-            'print("flower.search" in sys.modules)')
+
+    code = (
+        'import sys, flower.events.state, flower.events.store, flower.events.task; '
+        'print("flower.search" in sys.modules)'
+    )
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == 'False'
 
@@ -357,6 +413,7 @@ def test_unicode_facts_the_fast_paths_rely_on():
     from others and leaves them alone."""
     import re
     import sys
+
     space = re.compile(r'\s')
     for code in range(sys.maxunicode + 1):
         char = chr(code)
@@ -370,8 +427,11 @@ def test_unicode_facts_the_fast_paths_rely_on():
             assert not produced.isspace(), hex(code)
 
 
-@pytest.mark.parametrize('needle, caseless', [('123', True), ('(2, ', True), ('-_.:', True), ('abc', False),
-                                              ('a1', False), ('é12', False), ('', True)])
+@pytest.mark.parametrize(
+    'needle, caseless',
+    [('123', True), ('(2, ', True), ('-_.:', True), ('abc', False), ('a1', False), ('é12', False), ('', True)],
+)
 def test_which_needles_skip_case_folding(needle, caseless):
     from flower.search.fields import is_caseless
+
     assert is_caseless(needle) is caseless

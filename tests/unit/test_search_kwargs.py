@@ -28,55 +28,59 @@ def has_pair(kwargs, text: str) -> bool:
 
 # -- meaning -----------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize('kwargs, query, expected', [
-    ("{'x': 5}", 'x=5', True),
-    ("{'x': 5}", "x='5'", True),
-    ("{'x': '5'}", 'x=5', True),
-    ("{'x': 5}", 'X=5', True),
-    ("{'X': 5}", 'x=5', True),
-    ("{'x': 5}", ' x = 5 ', True),
-    ("{'x': 5}", 'x=0x5', True),
-    ("{'x': 5}", 'x=+5', True),
-    ("{'x': 5}", 'x=05', False),
-    ("{'x': 5}", 'x=5.0', False),
-    ("{'x': 15}", 'x=5', False),
-    ("{'x': 5}", 'y=5', False),
-    ("{'max': 5}", 'x=5', False),
-    ("{'x': 5, 'y': 6}", 'y=6', True),
-    ("{'x': -5}", 'x=-5', True),
-    ("{'flag': True}", 'flag=true', True),
-    ("{'flag': True}", 'flag=True', True),
-    ("{'flag': True}", 'flag=1', False),
-    ("{'flag': 'TRUE'}", 'flag=true', True),
-    ("{'n': None}", 'n=none', True),
-    ("{'n': None}", 'n=', False),
-    ("{'n': ''}", 'n=', True),
-    ("{'ids': [1, 2]}", 'ids=[1,2]', True),
-    ("{'ids': [1, 2]}", 'ids=[1, 2]', True),
-    ("{'ids': [1, 2]}", 'ids=1', False),
-    ("{'name': 'Bob Smith'}", 'name=bob smith', True),
-    ("{'name': 'Bob Smith'}", "name='BOB SMITH'", True),
-    ("{'name': 'Bob Smith'}", 'name=bob', False),
-    ("{'name': '  Bob  '}", 'name=bob', True),
-    ("{'city': 'Straße'}", 'city=STRASSE', True),
-    ("{'f': 1.5}", 'f=1.50', True),
-    ("{'f': 1e20}", 'f=100000000000000000000.0', True),
-    ("{'d': {'a': 1}}", "d={'a': 1}", True),
-    ("{'d': {'a': 1}}", 'a=1', False),  # only top-level pairs
-    ("{'x': 5, 'x': 6}", 'x=5', False),  # the last duplicate wins, as in Python
-    ("{5: 'x'}", '5=x', False),  # keyword arguments have string keys
-    ("[('x', 5)]", 'x=5', False),
-    ("{'x': 5", 'x=5', False),  # truncated
-    ("{'x': 5, 'y': 'abc… [truncated: 12,345 characters in all]", 'x=5', False),
-    ("{'x': <object at 0x7f>}", 'x=5', False),
-    ("", 'x=5', False),
-    (None, 'x=5', False),
-    ({'x': 5}, 'x=5', True),
-    ({'x': '5'}, 'x=5', True),
-    ({'X ': 'Yes'}, 'x=yes', True),
-    ({5: 5}, '5=5', False),
-    ((('x', 5),), 'x=5', False),
-])
+
+@pytest.mark.parametrize(
+    'kwargs, query, expected',
+    [
+        ("{'x': 5}", 'x=5', True),
+        ("{'x': 5}", "x='5'", True),
+        ("{'x': '5'}", 'x=5', True),
+        ("{'x': 5}", 'X=5', True),
+        ("{'X': 5}", 'x=5', True),
+        ("{'x': 5}", ' x = 5 ', True),
+        ("{'x': 5}", 'x=0x5', True),
+        ("{'x': 5}", 'x=+5', True),
+        ("{'x': 5}", 'x=05', False),
+        ("{'x': 5}", 'x=5.0', False),
+        ("{'x': 15}", 'x=5', False),
+        ("{'x': 5}", 'y=5', False),
+        ("{'max': 5}", 'x=5', False),
+        ("{'x': 5, 'y': 6}", 'y=6', True),
+        ("{'x': -5}", 'x=-5', True),
+        ("{'flag': True}", 'flag=true', True),
+        ("{'flag': True}", 'flag=True', True),
+        ("{'flag': True}", 'flag=1', False),
+        ("{'flag': 'TRUE'}", 'flag=true', True),
+        ("{'n': None}", 'n=none', True),
+        ("{'n': None}", 'n=', False),
+        ("{'n': ''}", 'n=', True),
+        ("{'ids': [1, 2]}", 'ids=[1,2]', True),
+        ("{'ids': [1, 2]}", 'ids=[1, 2]', True),
+        ("{'ids': [1, 2]}", 'ids=1', False),
+        ("{'name': 'Bob Smith'}", 'name=bob smith', True),
+        ("{'name': 'Bob Smith'}", "name='BOB SMITH'", True),
+        ("{'name': 'Bob Smith'}", 'name=bob', False),
+        ("{'name': '  Bob  '}", 'name=bob', True),
+        ("{'city': 'Straße'}", 'city=STRASSE', True),
+        ("{'f': 1.5}", 'f=1.50', True),
+        ("{'f': 1e20}", 'f=100000000000000000000.0', True),
+        ("{'d': {'a': 1}}", "d={'a': 1}", True),
+        ("{'d': {'a': 1}}", 'a=1', False),  # only top-level pairs
+        ("{'x': 5, 'x': 6}", 'x=5', False),  # the last duplicate wins, as in Python
+        ("{5: 'x'}", '5=x', False),  # keyword arguments have string keys
+        ("[('x', 5)]", 'x=5', False),
+        ("{'x': 5", 'x=5', False),  # truncated
+        ("{'x': 5, 'y': 'abc… [truncated: 12,345 characters in all]", 'x=5', False),
+        ("{'x': <object at 0x7f>}", 'x=5', False),
+        ("", 'x=5', False),
+        (None, 'x=5', False),
+        ({'x': 5}, 'x=5', True),
+        ({'x': '5'}, 'x=5', True),
+        ({'X ': 'Yes'}, 'x=yes', True),
+        ({5: 5}, '5=5', False),
+        ((('x', 5),), 'x=5', False),
+    ],
+)
 def test_pair_meaning(kwargs, query, expected):
     assert has_pair(kwargs, query) is expected
 
@@ -128,9 +132,11 @@ def test_parsed_kwargs_are_cached_per_distinct_string(monkeypatch):
 
 # -- bulk search == per-task parse -------------------------------------------------------------------------
 
+
 def store_of(kwargs_list):
-    return OrderedDict((f'task-{i}', SimpleNamespace(uuid=f'task-{i}', kwargs=kwargs))
-                       for i, kwargs in enumerate(kwargs_list))
+    return OrderedDict(
+        (f'task-{i}', SimpleNamespace(uuid=f'task-{i}', kwargs=kwargs)) for i, kwargs in enumerate(kwargs_list)
+    )
 
 
 def assert_bulk_matches_per_task(kwargs_list, queries):
@@ -144,35 +150,151 @@ def assert_bulk_matches_per_task(kwargs_list, queries):
 
 # Ways Python spells {'x': 5}, {'user': 'user42'} and friends, and near misses.
 SPELLINGS = [
-    "{'x': 5}", '{"x": 5}', "{'x':5}", "{ 'x' : 5 }", "{'X': 5}", "{' x ': 5}", "{'x': 0x5}", "{'x': 0X5}",
-    "{'x': 0o5}", "{'x': 0b101}", "{'x': 0b_101}", "{'x': 0x_0_5}", "{'x': 5_0}", "{'x': +5}", "{'x': -5}",
-    "{'x': -(5)}", "{'x': - 5}", "{'x': (5)}", "{'x': ( 5 )}", "{('x'): 5}", "{'x' '': 5}", "{'' 'x': 5}",
-    "{'x' u'': 5}", "{u'x': 5}", "{U'x': 5}", "{r'x': 5}", "{R'x': 5}", "{'\\x78': 5}", "{'x': '5'}",
-    "{'x': ' 5 '}", "{'x': '\\x35'}", "{'x': '5' ''}", "{'x': '' '5'}", "{'x': 5, 'x': 6}", "{'x': 6, 'x': 5}",
-    "{'a': {'x': 5}}", "{'x': [5]}", "{'x': 5.0}", "{'x': 5j}", "{'x': True}", "{'max': 5}", "{'x': 15}",
-    "{'x': 51}", "{'x':\n5}", "{'x': 5 # five\n}", "{'x' # the key\n: 5}", "['x', 5]", "{b'x': 5}",
-    "{'x': b'5'}", "{'x': 0}", "{'x': 00}", "{'x': 0x0}", "{'x': -0}", "{'x': 5,}", "{'x':\t5}",
-    "{'x': \\\n 5}", "{\"x\": '5'}", "{'x': \"5\"}",
-    "{'user': 'user42'}", "{'us' 'er': 'user' '42'}", "{'user': 'user' u'42'}", "{'user': 'USER42'}",
-    "{'user': 'user42 '}", "{'user': 'user420'}", '{"user": "user42"}', "{'user': '''user42'''}",
-    "{'user': \"\"\"user42\"\"\"}", "{'user': 'user\\x34\\x32'}", "{'user': r'user42'}", "{'user': ('user42')}",
-    "{'user': 'user42', }", "{'user': 'user4' '2'}", "{'user': 'user4' \n '2'}", "{'user' : 'u' 'ser42'}",
-    "{'USER': 'User42'}", "{'user': 'user42'\t}", "{'xuser': 'user42'}", "{'user': 'xuser42'}",
-    "{'user': 'user42', 'x': 5}", "{'x': 5, 'user': 'user42'}",
-    "{'flag': True}", "{'flag': 'TRUE'}", "{'flag': true}", "{'flag': (True)}", "{'n': None}",
-    "{'n': 'none'}", "{'n': 'None' ''}", "{'n': ''}", "{'n': \"\"}",
-    "{'name': 'Bob Smith'}", "{'name': 'bob  smith'}", "{'name': 'Bob' ' Smith'}", "{'name': ' BOB SMITH '}",
-    "{'city': 'Straße'}", "{'city': 'STRASSE'}", "{'city': 'Stra\\xdfe'}", "{'ids': [1, 2]}", "{'ids': [1,2]}",
-    "{'f': 1.5}", "{'f': 1.50}", "{'f': 15e-1}", "{'x': 16}", "{'x': 0x10}", "{'x': 0o20}", "{'x': 0b10000}",
-    "{'x': 1_6}", "{'x': '16'}", "{'x': '1' '6'}", "{'x': -16}", "{'x': '-16'}", "{'x': -0x10}",
-    "{'x\\x00': 5}", "{'it''s': 5}", "{\"it's\": 5}", "{'it\\'s': 5}",
-    "{'path': 'C:\\\\dir'}", "{'path': 'C:\\dir'}", "{'tag': '#1'}", "{'tag': '#1', 'x': 5}",
+    "{'x': 5}",
+    '{"x": 5}',
+    "{'x':5}",
+    "{ 'x' : 5 }",
+    "{'X': 5}",
+    "{' x ': 5}",
+    "{'x': 0x5}",
+    "{'x': 0X5}",
+    "{'x': 0o5}",
+    "{'x': 0b101}",
+    "{'x': 0b_101}",
+    "{'x': 0x_0_5}",
+    "{'x': 5_0}",
+    "{'x': +5}",
+    "{'x': -5}",
+    "{'x': -(5)}",
+    "{'x': - 5}",
+    "{'x': (5)}",
+    "{'x': ( 5 )}",
+    "{('x'): 5}",
+    "{'x' '': 5}",
+    "{'' 'x': 5}",
+    "{'x' u'': 5}",
+    "{u'x': 5}",
+    "{U'x': 5}",
+    "{r'x': 5}",
+    "{R'x': 5}",
+    "{'\\x78': 5}",
+    "{'x': '5'}",
+    "{'x': ' 5 '}",
+    "{'x': '\\x35'}",
+    "{'x': '5' ''}",
+    "{'x': '' '5'}",
+    "{'x': 5, 'x': 6}",
+    "{'x': 6, 'x': 5}",
+    "{'a': {'x': 5}}",
+    "{'x': [5]}",
+    "{'x': 5.0}",
+    "{'x': 5j}",
+    "{'x': True}",
+    "{'max': 5}",
+    "{'x': 15}",
+    "{'x': 51}",
+    "{'x':\n5}",
+    "{'x': 5 # five\n}",
+    "{'x' # the key\n: 5}",
+    "['x', 5]",
+    "{b'x': 5}",
+    "{'x': b'5'}",
+    "{'x': 0}",
+    "{'x': 00}",
+    "{'x': 0x0}",
+    "{'x': -0}",
+    "{'x': 5,}",
+    "{'x':\t5}",
+    "{'x': \\\n 5}",
+    "{\"x\": '5'}",
+    "{'x': \"5\"}",
+    "{'user': 'user42'}",
+    "{'us' 'er': 'user' '42'}",
+    "{'user': 'user' u'42'}",
+    "{'user': 'USER42'}",
+    "{'user': 'user42 '}",
+    "{'user': 'user420'}",
+    '{"user": "user42"}',
+    "{'user': '''user42'''}",
+    "{'user': \"\"\"user42\"\"\"}",
+    "{'user': 'user\\x34\\x32'}",
+    "{'user': r'user42'}",
+    "{'user': ('user42')}",
+    "{'user': 'user42', }",
+    "{'user': 'user4' '2'}",
+    "{'user': 'user4' \n '2'}",
+    "{'user' : 'u' 'ser42'}",
+    "{'USER': 'User42'}",
+    "{'user': 'user42'\t}",
+    "{'xuser': 'user42'}",
+    "{'user': 'xuser42'}",
+    "{'user': 'user42', 'x': 5}",
+    "{'x': 5, 'user': 'user42'}",
+    "{'flag': True}",
+    "{'flag': 'TRUE'}",
+    "{'flag': true}",
+    "{'flag': (True)}",
+    "{'n': None}",
+    "{'n': 'none'}",
+    "{'n': 'None' ''}",
+    "{'n': ''}",
+    "{'n': \"\"}",
+    "{'name': 'Bob Smith'}",
+    "{'name': 'bob  smith'}",
+    "{'name': 'Bob' ' Smith'}",
+    "{'name': ' BOB SMITH '}",
+    "{'city': 'Straße'}",
+    "{'city': 'STRASSE'}",
+    "{'city': 'Stra\\xdfe'}",
+    "{'ids': [1, 2]}",
+    "{'ids': [1,2]}",
+    "{'f': 1.5}",
+    "{'f': 1.50}",
+    "{'f': 15e-1}",
+    "{'x': 16}",
+    "{'x': 0x10}",
+    "{'x': 0o20}",
+    "{'x': 0b10000}",
+    "{'x': 1_6}",
+    "{'x': '16'}",
+    "{'x': '1' '6'}",
+    "{'x': -16}",
+    "{'x': '-16'}",
+    "{'x': -0x10}",
+    "{'x\\x00': 5}",
+    "{'it''s': 5}",
+    "{\"it's\": 5}",
+    "{'it\\'s': 5}",
+    "{'path': 'C:\\\\dir'}",
+    "{'path': 'C:\\dir'}",
+    "{'tag': '#1'}",
+    "{'tag': '#1', 'x': 5}",
 ]
 
 QUERIES = [
-    'x=5', "x='5'", 'X=5', 'x=0', 'x=16', 'x=-16', 'x=-5', 'x=50', 'user=user42', 'USER=User42', 'user=user4',
-    'flag=true', 'n=none', 'n=', 'name=bob smith', 'city=strasse', 'ids=[1,2]', 'f=1.5', "it's=5",
-    'path=c:\\dir', 'tag=#1', 'xuser=user42', 'max=5',
+    'x=5',
+    "x='5'",
+    'X=5',
+    'x=0',
+    'x=16',
+    'x=-16',
+    'x=-5',
+    'x=50',
+    'user=user42',
+    'USER=User42',
+    'user=user4',
+    'flag=true',
+    'n=none',
+    'n=',
+    'name=bob smith',
+    'city=strasse',
+    'ids=[1,2]',
+    'f=1.5',
+    "it's=5",
+    'path=c:\\dir',
+    'tag=#1',
+    'xuser=user42',
+    'max=5',
 ]
 
 
@@ -201,8 +323,7 @@ def test_the_spellings_really_do_match():
 
 
 def test_bulk_search_with_dict_kwargs_and_missing_kwargs():
-    assert_bulk_matches_per_task([{'x': 5}, None, "{'x': 5}", {'x': '5'}, {'y': 5}, '', 42, ('x', 5)],
-                                 ['x=5', 'y=5'])
+    assert_bulk_matches_per_task([{'x': 5}, None, "{'x': 5}", {'x': '5'}, {'y': 5}, '', 42, ('x', 5)], ['x=5', 'y=5'])
 
 
 def test_bulk_search_parses_only_the_candidates(monkeypatch):
@@ -222,6 +343,7 @@ def test_bulk_search_parses_only_the_candidates(monkeypatch):
 
 # Random dicts spelled at random: quotes, prefixes, adjacent literals, whitespace, parentheses, escapes,
 # integer bases, comments.
+
 
 def _spell_str(rng, text):
     if rng.random() < 0.15 and len(text) > 1:
@@ -295,8 +417,7 @@ def _spell_dict(rng, items):
 
 def _random_kwargs(rng):
     keys = ['x', 'user', 'Name', 'ids', 'flag', 'ab', 'x y']
-    values = [5, 16, -16, 0, 42, 'user42', 'User4', 'bob smith', 'Straße', "it's", '', 'a#b', True, None,
-              [1, 2], 1.5]
+    values = [5, 16, -16, 0, 42, 'user42', 'User4', 'bob smith', 'Straße', "it's", '', 'a#b', True, None, [1, 2], 1.5]
     items = [(rng.choice(keys), rng.choice(values)) for _ in range(rng.randrange(4))]
     return _spell_dict(rng, items), items
 
@@ -311,8 +432,25 @@ def test_bulk_search_finds_what_parsing_finds_for_random_spellings(monkeypatch, 
         kwargs_list.append(text)
     parseable = sum(kwargs_pairs(text) is not None for text in kwargs_list)
     assert parseable > 1200  # the spellings are valid Python almost always
-    queries = ['x=5', 'x=16', 'x=-16', 'x=0', 'x=42', 'user=user42', 'name=user4', 'ids=[1, 2]', 'flag=true',
-               'flag=none', 'x y=bob smith', 'ab=straSSe', "ab=it's", 'ab=', 'name=a#b', 'x=1.5', 'user=16']
+    queries = [
+        'x=5',
+        'x=16',
+        'x=-16',
+        'x=0',
+        'x=42',
+        'user=user42',
+        'name=user4',
+        'ids=[1, 2]',
+        'flag=true',
+        'flag=none',
+        'x y=bob smith',
+        'ab=straSSe',
+        "ab=it's",
+        'ab=',
+        'name=a#b',
+        'x=1.5',
+        'user=16',
+    ]
     assert_bulk_matches_per_task(kwargs_list, queries)
     hits = sum(has_pair(text, 'x=5') for text in kwargs_list)
     assert hits > 10
@@ -328,4 +466,5 @@ def test_find_uses_the_bulk_search_on_a_real_store():
     assert len(found) == 43
     assert all(state.tasks[uuid].kwargs.startswith("{'x': 3,") for uuid in found)
     assert find(state.tasks, 'kwargs:user=USER299') == {
-        uuid for uuid, task in state.tasks.items() if task.kwargs.endswith("'user299'}")}
+        uuid for uuid, task in state.tasks.items() if task.kwargs.endswith("'user299'}")
+    }

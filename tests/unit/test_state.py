@@ -37,8 +37,12 @@ def test_lifecycle_fields_and_worker():
     assert list(data) == list(CeleryTask._fields)
     assert data['children'] == [] and data['root'] == 't1' and data['parent'] is None
     assert state.task_types() == ['tasks.add']
-    assert state.counter['worker1@host'] == {'worker-online': 1, 'task-received': 1, 'task-started': 1,
-                                             'task-succeeded': 1}
+    assert state.counter['worker1@host'] == {
+        'worker-online': 1,
+        'task-received': 1,
+        'task-started': 1,
+        'task-succeeded': 1,
+    }
     assert state.task_count == 1 and state.event_count == 4
 
 
@@ -65,14 +69,17 @@ def test_duplicate_events_are_harmless_to_state_but_counted():
 def test_retry_cycle_ends_in_final_state():
     state = EventsState()
     t = time.time()
-    apply(state, [
-        event('task-received', timestamp=t, uuid='r', name='tasks.flaky', args='()', kwargs='{}', retries=0),
-        event('task-started', timestamp=t + 1, uuid='r'),
-        event('task-retried', timestamp=t + 2, uuid='r', exception="RuntimeError('x')", traceback='tb'),
-        event('task-received', timestamp=t + 3, uuid='r', name='tasks.flaky', args='()', kwargs='{}', retries=1),
-        event('task-started', timestamp=t + 4, uuid='r'),
-        event('task-succeeded', timestamp=t + 5, uuid='r', result='1', runtime=0.1),
-    ])
+    apply(
+        state,
+        [
+            event('task-received', timestamp=t, uuid='r', name='tasks.flaky', args='()', kwargs='{}', retries=0),
+            event('task-started', timestamp=t + 1, uuid='r'),
+            event('task-retried', timestamp=t + 2, uuid='r', exception="RuntimeError('x')", traceback='tb'),
+            event('task-received', timestamp=t + 3, uuid='r', name='tasks.flaky', args='()', kwargs='{}', retries=1),
+            event('task-started', timestamp=t + 4, uuid='r'),
+            event('task-succeeded', timestamp=t + 5, uuid='r', result='1', runtime=0.1),
+        ],
+    )
     task = state.tasks['r']
     assert task.state == 'SUCCESS' and task.retries == 1 and task.retried == t + 2
 
@@ -226,7 +233,7 @@ def test_change_logs_serve_several_readers_and_hear_of_removals():
     apply(state, task_events(uuid='a') + task_events(uuid='b'))
     assert state.take_changes() == ({'a', 'b'}, {'worker1@host'}, set())
     apply(state, task_events(uuid='c'))  # evicts a
-    state.tasks.pop('b')                 # removed on purpose (retention)
+    state.tasks.pop('b')  # removed on purpose (retention)
     assert state.take_changes() == ({'c'}, {'worker1@host'}, {'a', 'b'})
     tasks, workers, removed = live.take()  # the second reader saw everything too
     assert tasks == {'c'} and removed == {'a', 'b'}
@@ -261,13 +268,30 @@ def test_bulk_load_builds_indexes_once_and_applies_the_limit():
 
 def test_no_ghosts_in_search_results_after_eviction():
     from flower.search import find
+
     state = EventsState(max_tasks_in_memory=50)
     for i in range(200):
-        apply(state, task_events(uuid=f'task-{i:03d}', name=f'jobs.kind{i % 4}', args=f"('item-{i:03d}',)",
-                                 hostname=f'w{i % 3}@h', outcome='failed' if i % 5 == 0 else 'succeeded'))
+        apply(
+            state,
+            task_events(
+                uuid=f'task-{i:03d}',
+                name=f'jobs.kind{i % 4}',
+                args=f"('item-{i:03d}',)",
+                hostname=f'w{i % 3}@h',
+                outcome='failed' if i % 5 == 0 else 'succeeded',
+            ),
+        )
     live = set(state.tasks.keys())
-    for query in ('name:kind1', 'state:FAILURE', 'worker:w2', 'item-1', 'args:item-19', 'jobs',
-                  'name:kind2 OR state:FAILURE', 'kind3 AND state:SUCCESS'):
+    for query in (
+        'name:kind1',
+        'state:FAILURE',
+        'worker:w2',
+        'item-1',
+        'args:item-19',
+        'jobs',
+        'name:kind2 OR state:FAILURE',
+        'kind3 AND state:SUCCESS',
+    ):
         found = find(state.tasks, query)
         assert found and found <= live, query  # only tasks still in memory
     assert find(state.tasks, 'args:item-010') == set()  # evicted long ago

@@ -88,16 +88,20 @@ def test_a_broker_missing_at_start_is_reported_once_and_its_arrival_says_how_lon
             clock.now += 0.5
         health.connected()
     lines = [record.getMessage() for record in caplog.records]
-    assert lines == ['Event stream down: cannot connect to the broker: connection refused (broker down or '
-                     'restarted). Retrying until it answers.',
-                     'Connected to the broker after 15.0 s; receiving events']
+    assert lines == [
+        'Event stream down: cannot connect to the broker: connection refused (broker down or '
+        'restarted). Retrying until it answers.',
+        'Connected to the broker after 15.0 s; receiving events',
+    ]
 
 
 def test_readiness_fails_before_the_first_connection_and_while_down():
     clock = _Clock()
     health = StreamHealth(clock=clock, monotonic=clock)
-    assert health.readiness() == (False, 'NOT READY: event stream down since 2023-11-14T22:13:20Z: '
-                                         'not connected to the broker yet')
+    assert health.readiness() == (
+        False,
+        'NOT READY: event stream down since 2023-11-14T22:13:20Z: not connected to the broker yet',
+    )
     health.connected()
     assert health.readiness() == (True, 'OK')
     clock.now += 60
@@ -107,23 +111,33 @@ def test_readiness_fails_before_the_first_connection_and_while_down():
     ready, why = health.readiness()
     assert not ready
     # down since the loss, not since the last attempt; the latest cause
-    assert why == ('NOT READY: event stream down since 2023-11-14T22:14:20Z: connection reset by the broker '
-                   '(broker down or restarted)')
+    assert why == (
+        'NOT READY: event stream down since 2023-11-14T22:14:20Z: connection reset by the broker '
+        '(broker down or restarted)'
+    )
 
 
-@pytest.mark.parametrize('exc, expected', [
-    (OperationalError('Error 111 connecting to 127.0.0.1:6390. Connection refused.'), 'connection refused ('),
-    (ConnectionRefusedError(errno.ECONNREFUSED, 'Connection refused'), 'connection refused ('),
-    (ConnectionResetError(errno.ECONNRESET, 'Connection reset by peer'), 'connection reset by the broker ('),
-    (OSError(errno.EPIPE, 'Broken pipe'), 'connection reset by the broker ('),
-    (type('ConnectionForced', (Exception,), {})("(0, 0): (320) CONNECTION_FORCED - broker forced connection "
-                                                "closure with reason 'shutdown'"),
-     'connection closed by the broker ('),
-    (StreamCutOff('Redis, still running, closed the event subscription: pub/sub output buffer limit'),
-     'Redis, still running, closed'),
-    (BrokerGone('connection closed by the broker: Redis restarted'), 'connection closed by the broker: Redis'),
-    (ValueError('something else'), 'something else'),
-])
+@pytest.mark.parametrize(
+    'exc, expected',
+    [
+        (OperationalError('Error 111 connecting to 127.0.0.1:6390. Connection refused.'), 'connection refused ('),
+        (ConnectionRefusedError(errno.ECONNREFUSED, 'Connection refused'), 'connection refused ('),
+        (ConnectionResetError(errno.ECONNRESET, 'Connection reset by peer'), 'connection reset by the broker ('),
+        (OSError(errno.EPIPE, 'Broken pipe'), 'connection reset by the broker ('),
+        (
+            type('ConnectionForced', (Exception,), {})(
+                "(0, 0): (320) CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
+            ),
+            'connection closed by the broker (',
+        ),
+        (
+            StreamCutOff('Redis, still running, closed the event subscription: pub/sub output buffer limit'),
+            'Redis, still running, closed',
+        ),
+        (BrokerGone('connection closed by the broker: Redis restarted'), 'connection closed by the broker: Redis'),
+        (ValueError('something else'), 'something else'),
+    ],
+)
 def test_the_cause_is_named(exc, expected):
     assert describe_failure(exc).startswith(expected)
 
@@ -147,6 +161,7 @@ def test_readiness_is_read_whole_while_the_events_thread_writes():
         while not stop.is_set():
             health.lost('down', was_receiving=True)
             health.connected()
+
     thread = threading.Thread(target=flap)
     thread.start()
     try:
@@ -180,13 +195,17 @@ class _FakeRedisConnection:
         pass
 
 
-@pytest.mark.parametrize('probe, expected_type, words', [
-    (_FakeRedisConnection(refuse=True), BrokerGone, 'broker down or restarted'),
-    (_FakeRedisConnection(run_id='b' * 40), BrokerGone, 'Redis restarted'),
-    (_FakeRedisConnection(run_id='a' * 40), StreamCutOff, 'pub/sub output buffer limit'),
-])
+@pytest.mark.parametrize(
+    'probe, expected_type, words',
+    [
+        (_FakeRedisConnection(refuse=True), BrokerGone, 'broker down or restarted'),
+        (_FakeRedisConnection(run_id='b' * 40), BrokerGone, 'Redis restarted'),
+        (_FakeRedisConnection(run_id='a' * 40), StreamCutOff, 'pub/sub output buffer limit'),
+    ],
+)
 def test_a_closed_subscription_is_told_apart_by_asking_the_server(probe, expected_type, words):
     from flower.events.redis_stream import _why_lost
+
     lost = _why_lost(ConnectionError('Redis closed the connection'), 'a' * 40, lambda: probe)
     assert type(lost) is expected_type
     assert words in str(lost)
@@ -203,6 +222,7 @@ def test_the_receivers_backoff_is_its_configured_cap_and_follows_a_changed_one()
 
     class Patient(Events):
         max_backoff = 2.0
+
     patient = Patient(Celery('t', broker='memory://'), enable_events=False)
     waits = _run_attempts(patient, ['fail'] * 10)
     assert waits == [0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0, 2.0, 2.0, 2.0]

@@ -18,9 +18,27 @@ def test_ascii_digits_are_integers(text, expected):
     assert parse_int(text, 'n', minimum=0) == expected
 
 
-@pytest.mark.parametrize('text', [
-    ' 1', '1 ', ' 1000 ', '1_000', '+1', '1.0', '1e3', '', '0x10', '\u0661\u0660\u0660\u0660', '\uff11', '\u00b2',
-    '١', '1\n', '--1', 'nan'])
+@pytest.mark.parametrize(
+    'text',
+    [
+        ' 1',
+        '1 ',
+        ' 1000 ',
+        '1_000',
+        '+1',
+        '1.0',
+        '1e3',
+        '',
+        '0x10',
+        '\u0661\u0660\u0660\u0660',
+        '\uff11',
+        '\u00b2',
+        '١',
+        '1\n',
+        '--1',
+        'nan',
+    ],
+)
 def test_anything_but_ascii_digits_is_refused_with_flowers_words(text):
     with pytest.raises(InvalidValue) as caught:
         parse_int(text, 'n', minimum=0)
@@ -49,14 +67,26 @@ def test_bounds_are_checked_and_named():
         parse_int('1' * (strict.MAX_DIGITS + 1), 'n')
 
 
-@pytest.mark.parametrize('text,expected', [('1', 1.0), ('0.5', 0.5), ('.5', 0.5), ('2.', 2.0), ('1e-3', 0.001),
-                                           ('1E+2', 100.0), ('-3.5', -3.5), ('5e-324', 5e-324)])
+@pytest.mark.parametrize(
+    'text,expected',
+    [
+        ('1', 1.0),
+        ('0.5', 0.5),
+        ('.5', 0.5),
+        ('2.', 2.0),
+        ('1e-3', 0.001),
+        ('1E+2', 100.0),
+        ('-3.5', -3.5),
+        ('5e-324', 5e-324),
+    ],
+)
 def test_numbers_are_decimal_ascii(text, expected):
     assert parse_float(text, 'x') == expected
 
 
-@pytest.mark.parametrize('text', ['nan', 'inf', '-inf', 'Infinity', ' 1', '1_0', '1,5', '\u0661', '', '.', 'e5',
-                                  '0x1p3'])
+@pytest.mark.parametrize(
+    'text', ['nan', 'inf', '-inf', 'Infinity', ' 1', '1_0', '1,5', '\u0661', '', '.', 'e5', '0x1p3']
+)
 def test_other_numbers_are_refused(text):
     with pytest.raises(InvalidValue, match=re.escape(f"Invalid argument '{text}' of type 'float'")):
         parse_float(text, 'x')
@@ -76,16 +106,43 @@ def test_json_whole_numbers_are_ints_not_bools_or_floats():
             whole_number(bad, 'priority', 0, 9)
 
 
-@pytest.mark.parametrize('text', ['2024-02-29 00:00', '2000-02-29 23:59', '2023-12-31 12:30', '0001-01-01 00:00',
-                                  '9999-12-31 23:59', '2024-04-30 10:00', '1600-02-29 00:00'])
+@pytest.mark.parametrize(
+    'text',
+    [
+        '2024-02-29 00:00',
+        '2000-02-29 23:59',
+        '2023-12-31 12:30',
+        '0001-01-01 00:00',
+        '9999-12-31 23:59',
+        '2024-04-30 10:00',
+        '1600-02-29 00:00',
+    ],
+)
 def test_real_dates_are_accepted(text):
     assert parse_time(text, 'received_start', strict.MINUTE_PATTERN) == datetime.strptime(text, '%Y-%m-%d %H:%M')
 
 
-@pytest.mark.parametrize('text', ['2024-02-30 00:00', '2023-02-29 00:00', '1900-02-29 00:00', '2024-04-31 00:00',
-                                  '2024-13-01 00:00', '2024-00-10 00:00', '0000-01-01 00:00', '2024-01-01 24:00',
-                                  '2024-01-01 10:60', '2024-1-5 10:00', '2024-01-05 1:00', ' 2024-01-05 10:00',
-                                  '2024-01-05 10:00 ', '2024-01-05T10:00', '２０２４-01-05 10:00', ''])
+@pytest.mark.parametrize(
+    'text',
+    [
+        '2024-02-30 00:00',
+        '2023-02-29 00:00',
+        '1900-02-29 00:00',
+        '2024-04-31 00:00',
+        '2024-13-01 00:00',
+        '2024-00-10 00:00',
+        '0000-01-01 00:00',
+        '2024-01-01 24:00',
+        '2024-01-01 10:60',
+        '2024-1-5 10:00',
+        '2024-01-05 1:00',
+        ' 2024-01-05 10:00',
+        '2024-01-05 10:00 ',
+        '2024-01-05T10:00',
+        '２０２４-01-05 10:00',
+        '',
+    ],
+)
 def test_impossible_or_loose_dates_are_refused(text):
     with pytest.raises(InvalidValue, match=re.escape(f"Invalid received_start '{text}'")):
         parse_time(text, 'received_start', strict.MINUTE_PATTERN)
@@ -97,8 +154,14 @@ def test_times_for_eta_take_seconds_fractions_and_offsets():
     assert parse_time('2024-01-31T13:45Z', 'eta') == datetime(2024, 1, 31, 13, 45, tzinfo=timezone.utc)
     assert parse_time('2024-01-31T13:45+05:30', 'eta').utcoffset() == timedelta(hours=5, minutes=30)
     assert parse_time('2024-01-31T13:45-0230', 'eta').utcoffset() == -timedelta(hours=2, minutes=30)
-    for bad in ('2024-01-31T13:45+24:00', '2024-01-31T13:45:60', '2024-02-30T10:00', '2024-01-31T13:45:00.1234567',
-                '2024-01-31', '2024-01-31T13:45+5'):
+    for bad in (
+        '2024-01-31T13:45+24:00',
+        '2024-01-31T13:45:60',
+        '2024-02-30T10:00',
+        '2024-01-31T13:45:00.1234567',
+        '2024-01-31',
+        '2024-01-31T13:45+5',
+    ):
         with pytest.raises(InvalidValue, match='Invalid eta'):
             parse_time(bad, 'eta')
 
@@ -121,8 +184,25 @@ def test_names_amqp_can_carry_are_accepted(name):
     assert len(name.encode('utf-8')) <= 255
 
 
-@pytest.mark.parametrize('name', ['', ' ', ' lead', 'bell\x07', 'nul\x00', 'tab\tq', 'new\nline', 'del\x7f',
-                                  'c1\x85', 'q' * 256, 'é' * 64, 'q\ud800', None, 5])
+@pytest.mark.parametrize(
+    'name',
+    [
+        '',
+        ' ',
+        ' lead',
+        'bell\x07',
+        'nul\x00',
+        'tab\tq',
+        'new\nline',
+        'del\x7f',
+        'c1\x85',
+        'q' * 256,
+        'é' * 64,
+        'q\ud800',
+        None,
+        5,
+    ],
+)
 def test_blank_control_or_oversized_names_are_refused(name):
     with pytest.raises(InvalidValue, match='Invalid queue'):
         parse_name(name, 'queue')

@@ -40,7 +40,8 @@ def test_a_value_cut_only_by_the_server_or_only_by_celery():
     server_cut = failed_task(repr(('y' * 3000,)), 100)
     assert task_as_dict(server_cut)['truncated'] == {'args': {'kept': 100, 'by': 'server', 'received': 3005}}
     assert {f.name: f for f in task_fields(server_cut)}['args'].note == (
-        '100 of 3,005 characters kept: --task_args_max_length cut the rest when it was stored.')
+        '100 of 3,005 characters kept: --task_args_max_length cut the rest when it was stored.'
+    )
     celery_cut = failed_task(CELERY_CUT_ARGS, 0)
     assert task_as_dict(celery_cut)['args'] == CELERY_CUT_ARGS
     assert task_as_dict(celery_cut)['truncated'] == {'args': {'kept': 1031, 'by': 'celery'}}
@@ -49,8 +50,11 @@ def test_a_value_cut_only_by_the_server_or_only_by_celery():
 
 
 def test_the_page_withholds_retry_by_the_retry_apis_own_rule():
-    for task in (failed_task(CELERY_CUT_ARGS, 0), failed_task(CELERY_CUT_ARGS, 1024),
-                 failed_task(repr(('y' * 3000,)), 100)):
+    for task in (
+        failed_task(CELERY_CUT_ARGS, 0),
+        failed_task(CELERY_CUT_ARGS, 1024),
+        failed_task(repr(('y' * 3000,)), 100),
+    ):
         try:
             recover_call(task)
         except NotRetryable as exc:
@@ -70,7 +74,10 @@ def test_retry_links_show_on_both_tasks_and_are_bounded():
     original, copy = failed_task('(1,)', 0, 'orig'), failed_task('(1,)', 0, 'new1')
     fields = {field.name: field for field in task_fields(original, links)}
     assert (fields['retried_as'].kind, fields['retried_as'].value, fields['retried_as'].label) == (
-        'tasks', ['new1', 'new2'], 'Retried as')
+        'tasks',
+        ['new1', 'new2'],
+        'Retried as',
+    )
     fields = {field.name: field for field in task_fields(copy, links)}
     assert (fields['retry_of'].kind, fields['retry_of'].value, fields['retry_of'].label) == ('task', 'orig', 'Retry of')
     links.record('other', 'new3')  # the oldest link goes
@@ -87,7 +94,9 @@ def test_worker_numbers_and_times_read_as_people_read_them_with_the_exact_value_
     assert stat_shown('minflt', 12) == ('12', None)
     assert stat_shown('clock', 'x') == ('x', None)
     assert time_shown('2026-12-03T14:20:00.123000+00:00', 'time') == (
-        '2026-12-03 14:20:00.123000 UTC', '2026-12-03T14:20:00.123000+00:00')
+        '2026-12-03 14:20:00.123000 UTC',
+        '2026-12-03T14:20:00.123000+00:00',
+    )
     assert time_shown('2026-12-03T15:20:00+01:00', 'time-Europe/Paris')[0] == '2026-12-03 15:20:00.000000 CET'
     # a value that is not a time shows as unknown (runtime rule 8), the raw text in the tooltip
     assert time_shown('not a time', 'time') == ('unknown', 'not a time')
@@ -96,10 +105,14 @@ def test_worker_numbers_and_times_read_as_people_read_them_with_the_exact_value_
 
 def test_eta_on_the_task_page_is_a_time_and_the_live_update_formats_it_the_same_way():
     from flower.views.live import _field
+
     task = failed_task('(1,)', 0)
     task.eta = '2026-12-03T14:20:00+00:00'
     eta = {field.name: field for field in task_fields(task)}['eta']
     assert eta.kind == 'time'
     item = _field(eta, {}, 'time')
-    assert (item['text'], item['title']) == time_shown(task.eta, 'time') == (
-        '2026-12-03 14:20:00.000000 UTC', '2026-12-03T14:20:00+00:00')
+    assert (
+        (item['text'], item['title'])
+        == time_shown(task.eta, 'time')
+        == ('2026-12-03 14:20:00.000000 UTC', '2026-12-03T14:20:00+00:00')
+    )

@@ -31,6 +31,7 @@ def _on_thread(fn, name='intruder'):
             fn()
         except BaseException as exc:  # handed back to the test
             box['error'] = exc
+
     thread = threading.Thread(target=target, name=name)
     thread.start()
     thread.join(10)
@@ -66,20 +67,25 @@ def test_a_batch_applied_from_another_thread_is_refused_and_named(caplog):
     caplog.set_level(logging.ERROR, logger='flower.utils.thread_guard')
     error = _on_thread(lambda: state.apply_messages([(1.0, e) for e in task_events(uuid='theirs')]))
     assert isinstance(error, ThreadViolation)
-    assert str(error) == ("EventsState.apply_messages writes the events state on thread 'intruder', but only its "
-                          "owner thread 'MainThread' (the IOLoop) may (runtime rule 1)")
+    assert str(error) == (
+        "EventsState.apply_messages writes the events state on thread 'intruder', but only its "
+        "owner thread 'MainThread' (the IOLoop) may (runtime rule 1)"
+    )
     assert state.thread_guard.violations == [str(error)]
     assert [r.getMessage() for r in caplog.records] == [f'Thread guard: {error}']
     assert 'theirs' not in state.tasks and state.event_count == 3  # nothing of the refused batch applied
 
 
-@pytest.mark.parametrize('writer, write', [
-    ('EventsState.event', lambda state: state.event(task_events(uuid='x')[0])),
-    ('EventsState.mark_revoked_pending', lambda state: state.mark_revoked_pending('pending')),
-    ('TaskStore.pop', lambda state: TaskRetention(state, 1).expire(now=1e12)),  # retention evicts
-    ('TaskStore.set_limit', lambda state: state.tasks.set_limit(0)),
-    ('TaskStore.clear', lambda state: state.tasks.clear()),
-])
+@pytest.mark.parametrize(
+    'writer, write',
+    [
+        ('EventsState.event', lambda state: state.event(task_events(uuid='x')[0])),
+        ('EventsState.mark_revoked_pending', lambda state: state.mark_revoked_pending('pending')),
+        ('TaskStore.pop', lambda state: TaskRetention(state, 1).expire(now=1e12)),  # retention evicts
+        ('TaskStore.set_limit', lambda state: state.tasks.set_limit(0)),
+        ('TaskStore.clear', lambda state: state.tasks.clear()),
+    ],
+)
 def test_every_writer_entry_point_checks(writer, write):
     state = EventsState()
     state.apply_messages([(1.0, task_events(uuid='pending')[0])])
@@ -101,8 +107,9 @@ def test_the_inspector_cache_is_merged_only_on_its_owner_thread():
     app.control.gate.set()
     inspector = Inspector(app, BlockingRunner(max_concurrency=8), timeout=0.1)
     error = _on_thread(lambda: run(refresh(inspector)))  # a refresh on some other thread's loop
-    assert isinstance(error, ThreadViolation) and str(error).startswith('Inspector refresh writes the inspector '
-                                                                         "cache on thread 'intruder'")
+    assert isinstance(error, ThreadViolation) and str(error).startswith(
+        'Inspector refresh writes the inspector cache on thread \'intruder\''
+    )
     assert inspector.workers == {}
     assert run(refresh(inspector)) == ['a@h']  # on the owner's thread it merges
     error = _on_thread(lambda: inspector.forget('a@h'))
@@ -113,6 +120,7 @@ def test_call_on_loop_runs_now_without_a_running_loop_and_queues_from_another_th
     import asyncio
 
     from tornado.ioloop import IOLoop
+
     ran = []
     call_on_loop(None, ran.append, 'no loop')
     assert ran == ['no loop']
@@ -124,6 +132,7 @@ def test_call_on_loop_runs_now_without_a_running_loop_and_queues_from_another_th
         threads['io_loop'] = IOLoop.current()
         threads['io_loop'].add_callback(started.set)
         threads['io_loop'].start()
+
     server = threading.Thread(target=serve, name='ioloop')
     server.start()
     assert started.wait(10)
@@ -162,6 +171,7 @@ def test_flower_stop_from_two_threads_at_once_does_its_work_once():
     def stop():
         barrier.wait(5)
         app.stop()
+
     threads = [threading.Thread(target=stop) for _ in range(2)]
     for thread in threads:
         thread.start()

@@ -34,12 +34,13 @@ def test_mypy_reports_exactly_the_baselined_errors():
     new, fixed = baseline.compare(baseline.run_mypy(), baseline.read_baseline())
     problems = []
     if new:
-        problems.append('mypy finds errors that mypy-baseline.txt does not accept; fix them:\n  '
-                        + '\n  '.join(new))
+        problems.append('mypy finds errors that mypy-baseline.txt does not accept; fix them:\n  ' + '\n  '.join(new))
     if fixed:
-        problems.append('these errors of mypy-baseline.txt no longer occur; delete their lines (or, when code '
-                        'moved between files, run `python scripts/mypy_baseline.py` and check that the diff '
-                        'adds no error):\n  ' + '\n  '.join(fixed))
+        problems.append(
+            'these errors of mypy-baseline.txt no longer occur; delete their lines (or, when code '
+            'moved between files, run `python scripts/mypy_baseline.py` and check that the diff '
+            'adds no error):\n  ' + '\n  '.join(fixed)
+        )
     assert not problems, '\n\n'.join(problems)
 
 

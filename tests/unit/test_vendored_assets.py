@@ -24,8 +24,11 @@ def recorded() -> dict[str, str]:
 
 
 def present() -> set[str]:
-    return {path.relative_to(VENDOR).as_posix() for path in VENDOR.rglob('*')
-            if path.is_file() and path.name != 'SHA256SUMS'}
+    return {
+        path.relative_to(VENDOR).as_posix()
+        for path in VENDOR.rglob('*')
+        if path.is_file() and path.name != 'SHA256SUMS'
+    }
 
 
 def test_every_vendored_file_is_recorded_and_nothing_recorded_is_missing():
@@ -34,8 +37,9 @@ def test_every_vendored_file_is_recorded_and_nothing_recorded_is_missing():
 
 @pytest.mark.parametrize('name', sorted(recorded()))
 def test_each_file_has_its_recorded_sha256(name):
-    assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == recorded()[name], \
+    assert hashlib.sha256((VENDOR / name).read_bytes()).hexdigest() == recorded()[name], (
         f'{name} differs from the released file it was copied from: run scripts/vendor-assets.sh, do not edit it'
+    )
 
 
 def test_the_versions_are_the_scripts_pins_with_the_registrys_integrity():
@@ -46,8 +50,12 @@ def test_the_versions_are_the_scripts_pins_with_the_registrys_integrity():
             name, version, integrity = line.split()
             assert re.fullmatch(r'sha512-[A-Za-z0-9+/]{86}==', integrity), line
             packages[name] = version
-    assert packages == {'bootstrap': pins['BOOTSTRAP'], 'jquery': pins['JQUERY'],
-                        'datatables.net': pins['DATATABLES'], 'datatables.net-bs5': pins['DATATABLES']}
+    assert packages == {
+        'bootstrap': pins['BOOTSTRAP'],
+        'jquery': pins['JQUERY'],
+        'datatables.net': pins['DATATABLES'],
+        'datatables.net-bs5': pins['DATATABLES'],
+    }
 
 
 def test_each_library_ships_its_licence():

@@ -59,7 +59,9 @@ class FlowerUserTestCase(tornado.testing.AsyncHTTPTestCase):
         capp = celery.Celery()
         events = Events(capp, IOLoop.current())
         extra = [(r'/doubled', Doubled), (r'/ping', Ping)]
-        return Flower(capp=capp, events=events, options=options, handlers=extra + handlers, **settings)  # before Flower's catch-all 404
+        return Flower(
+            capp=capp, events=events, options=options, handlers=extra + handlers, **settings
+        )  # before Flower's catch-all 404
 
     def get(self, url, **kwargs):
         return self.fetch(url, **kwargs)
@@ -79,8 +81,7 @@ class FlowerUserTestCase(tornado.testing.AsyncHTTPTestCase):
 
 class PagesAndApiTests(FlowerUserTestCase):
     def test_the_dashboard_pages_render(self):
-        for path, text in (('/', b'Workers'), ('/workers', b'Workers'), ('/tasks', b'Tasks'),
-                           ('/broker', b'Broker')):
+        for path, text in (('/', b'Workers'), ('/workers', b'Workers'), ('/tasks', b'Tasks'), ('/broker', b'Broker')):
             r = self.get(path)
             self.assertEqual(200, r.code, path)
             self.assertIn(text, r.body, path)
@@ -191,22 +192,26 @@ class WorkerControlTests(FlowerUserTestCase):
         self.assertEqual(200, self.post('/api/worker/pool/autoscale/test', body={'min': 2, 'max': 5}).code)
         # Flower's call comes first; then, beyond Flower, the worker is asked (inspected) for its new pool, which
         # a patched broadcast records too
-        self.assertEqual(mock.call('autoscale', reply=True, destination=['test'], arguments={'min': 2, 'max': 5}),
-                         self.control.broadcast.call_args_list[0])
+        self.assertEqual(
+            mock.call('autoscale', reply=True, destination=['test'], arguments={'min': 2, 'max': 5}),
+            self.control.broadcast.call_args_list[0],
+        )
         self.assertNotIn('autoscale', [c.args[0] for c in self.control.broadcast.call_args_list[1:]])
 
         self.control.broadcast = MagicMock(return_value=[{'test': {'ok': ''}}])
         # unlike Flower, the queue's name is not HTML-escaped on its way to the worker
         self.assertEqual(200, self.post('/api/worker/queue/add-consumer/test', body={'queue': 'foo&bar'}).code)
         self.control.broadcast.assert_called_once_with(
-            'add_consumer', reply=True, destination=['test'], arguments={'queue': 'foo&bar'})
+            'add_consumer', reply=True, destination=['test'], arguments={'queue': 'foo&bar'}
+        )
 
     def test_task_limits(self):
         self.control.time_limit = MagicMock(return_value=[{'foo': {'ok': ''}}])
         r = self.post('/api/task/timeout/celery.map', body={'workername': 'foo', 'hard': 3.1, 'soft': 1.2})
         self.assertEqual(200, r.code)
-        self.control.time_limit.assert_called_once_with('celery.map', hard=3.1, soft=1.2, destination=['foo'],
-                                                        reply=True)
+        self.control.time_limit.assert_called_once_with(
+            'celery.map', hard=3.1, soft=1.2, destination=['foo'], reply=True
+        )
 
         self.control.rate_limit = MagicMock(return_value=[{'foo': {'error': 'Invalid rate limit string'}}])
         r = self.post('/api/task/rate-limit/celery.map', body={'workername': 'foo', 'ratelimit': '11/m'})

@@ -14,10 +14,12 @@ IMPORTS = ['tests.support.importsapp.jobs']
 if os.environ.get('FLOWER_TEST_BROKEN_MODULE') == '1':
     IMPORTS.append('tests.support.importsapp.broken')
 
-app = Celery('importsapp',
-             broker=os.environ.get('FLOWER_TEST_BROKER', 'redis://127.0.0.1:6379/15'),
-             backend=os.environ.get('FLOWER_TEST_BACKEND') or None,
-             imports=IMPORTS)
+app = Celery(
+    'importsapp',
+    broker=os.environ.get('FLOWER_TEST_BROKER', 'redis://127.0.0.1:6379/15'),
+    backend=os.environ.get('FLOWER_TEST_BACKEND') or None,
+    imports=IMPORTS,
+)
 app.conf.update(
     task_send_sent_event=True,
     broker_connection_retry_on_startup=True,
