@@ -103,9 +103,8 @@ class PoolLimits:
             # so one call still never lets the autoscaler fork more than --max_pool_step processes
             current = pool_size(info)
             if current is None and maximum > self.step:
-                self._known_size(
+                raise _unknown_size(
                     workername,
-                    info,
                     f"autoscale '{workername}' worker to max={maximum}, more than "
                     f'--max_pool_step ({self.step}) above an empty pool',
                 )
@@ -123,11 +122,16 @@ class PoolLimits:
     def _known_size(workername: str, info: dict | None, action: str) -> int:
         current = pool_size(info)
         if current is None:
-            raise PoolLimitReached(
-                f"Cannot {action}: the pool size of '{workername}' is unknown (its stats "
-                'did not report one); refresh /api/workers and try again'
-            )
+            raise _unknown_size(workername, action)
         return current
+
+
+def _unknown_size(workername: str, action: str) -> PoolLimitReached:
+    """The refusal of a change whose rule needs a pool size the worker has not reported."""
+    return PoolLimitReached(
+        f"Cannot {action}: the pool size of '{workername}' is unknown (its stats "
+        'did not report one); refresh /api/workers and try again'
+    )
 
 
 def _processes(count: int) -> str:
