@@ -15,10 +15,13 @@ Runs on the IOLoop thread.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import tornado.web
 
+from flower.api.spec import Endpoint
 from flower.auth import UNAUTHENTICATED_API_MESSAGE, unauthenticated_api_allowed
+from flower.control import PoolLimits
 from flower.search import QuerySyntaxError
 from flower.views import BaseHandler
 from flower.views.errors import describe
@@ -65,6 +68,22 @@ class BaseApiHandler(BaseHandler):
             return
         self.set_header('Content-Type', 'text/plain; charset=UTF-8')
         self.finish(message)
+
+    #: the operation's contract (:class:`flower.api.spec.Endpoint`): its parameters parsed by :meth:`arguments`,
+    #: and its entry of ``/api/openapi.json``
+    endpoint: Endpoint | None = None
+
+    def arguments(self) -> SimpleNamespace:
+        """The query/form parameters :attr:`endpoint` declares, parsed and checked: ``self.arguments().limit``.
+        Bounds that are server options are read from ``--max_pool_step``/``--max_pool_size`` now."""
+        assert self.endpoint is not None, f'{type(self).__name__} declares no endpoint'
+        return self.endpoint.parse(self, self.pool_limits)
+
+    @property
+    def pool_limits(self) -> PoolLimits:
+        """``--max_pool_step`` and ``--max_pool_size``, read at request time."""
+        options = self.application.options
+        return PoolLimits(step=options.max_pool_step, cap=options.max_pool_size)
 
     def write_json(self, data) -> None:
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
