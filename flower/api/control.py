@@ -31,7 +31,7 @@ from flower.utils.registered import registered_name
 
 class OperationHandler(BaseApiHandler):
     """An API handler whose work may raise :class:`flower.control.ControlError` (turned into HTTP answers by
-    :func:`flower.views.errors.describe`, like every other error)."""
+    :func:`flower.views.error_status.describe`, like every other error)."""
 
     @property
     def reply_timeout(self) -> float:

@@ -49,7 +49,7 @@ from flower.queries import API_SORT_KEYS, parse_sort
 from flower.utils import tasks
 from flower.utils.search import QuerySyntaxError  # noqa: F401 - a name of Flower's flower.api.tasks
 from flower.utils.strict import MINUTE_OR_EMPTY_PATTERN
-from flower.views.errors import NotFound
+from flower.views.error_status import NotFound
 
 __all__ = [
     'AbortableAsyncResult',

@@ -11,7 +11,7 @@ import tornado.web
 from flower.api.control import ControlHandler
 from flower.api.spec import Endpoint, Param, json_response, ref, text_response
 from flower.cluster import worker_status
-from flower.views.errors import NotFound
+from flower.views.error_status import NotFound
 
 
 class ListWorkers(ControlHandler):  # as in Flower (is_worker, error_reason); GET only, so never refused read-only
