@@ -28,7 +28,7 @@ from types import SimpleNamespace
 from typing import Any, Callable, Mapping, Union
 
 from flower.control import PoolLimits
-from flower.utils.strict import NAME_PATTERN
+from flower.control.apply import NAME_SCHEMA
 
 JSON = 'application/json'
 OPENAPI_TYPES = {str: 'string', int: 'integer', float: 'number', bool: 'boolean'}
@@ -56,14 +56,7 @@ def nullable(type_: str, **extra) -> dict:
 
 
 # a name AMQP can carry and a log line can show: the server checks exactly this pattern
-NAME = {
-    'type': 'string',
-    'minLength': 1,
-    'maxLength': 255,
-    'pattern': NAME_PATTERN,
-    'description': 'No control characters and no leading space; at most 255 ASCII characters, or 63 when it '
-    'has others (AMQP names are at most 255 bytes).',
-}
+NAME = NAME_SCHEMA
 
 ERRORS = {
     '401': text_response(

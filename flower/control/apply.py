@@ -216,7 +216,8 @@ class ApplyOption:
 _SECONDS = {'type': 'number', 'minimum': -MAX_DELAY, 'maximum': MAX_DELAY}
 _SECONDS_TEXT = {'type': 'string', 'pattern': SECONDS_TEXT_PATTERN}  # Flower takes "3" as 3
 _TIME = {'type': 'string', 'pattern': strict.TIME_PATTERN}
-_NAME = {
+# a name AMQP can carry and a log line can show (short_name checks exactly this; the API's NAME too)
+NAME_SCHEMA = {
     'type': 'string',
     'minLength': 1,
     'maxLength': 255,
@@ -252,10 +253,10 @@ APPLY_OPTION_SPECS: tuple[ApplyOption, ...] = (
         {'oneOf': [_SECONDS, _SECONDS_TEXT, _TIME]},
         'Seconds from now (a number, or its digits as text: `"60"`), or a time in the `eta` formats.',
     ),
-    ApplyOption('task_id', _option_name, _NAME),
-    ApplyOption('queue', _option_name, _NAME),
-    ApplyOption('exchange', _option_name, _NAME),
-    ApplyOption('routing_key', _option_name, _NAME),
+    ApplyOption('task_id', _option_name, NAME_SCHEMA),
+    ApplyOption('queue', _option_name, NAME_SCHEMA),
+    ApplyOption('exchange', _option_name, NAME_SCHEMA),
+    ApplyOption('routing_key', _option_name, NAME_SCHEMA),
     ApplyOption('priority', _priority, {'type': 'integer', 'minimum': 0, 'maximum': MAX_PRIORITY}),
     ApplyOption('serializer', _codec('serializer'), _codec_schema('serializer')),
     ApplyOption('compression', _codec('compression'), _codec_schema('compression')),
@@ -265,7 +266,7 @@ APPLY_OPTION_SPECS: tuple[ApplyOption, ...] = (
         {'type': 'object', 'additionalProperties': True},
         "Custom message headers (not Celery's own, such as `id` or `task`).",
     ),
-    ApplyOption('shadow', _option_name, _NAME),
+    ApplyOption('shadow', _option_name, NAME_SCHEMA),
     ApplyOption('time_limit', _positive_seconds, _POSITIVE_SECONDS),
     ApplyOption('soft_time_limit', _positive_seconds, _POSITIVE_SECONDS),
     ApplyOption('ignore_result', _boolean, {'type': 'boolean'}),
