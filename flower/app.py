@@ -63,8 +63,8 @@ from flower.utils.thread_guard import ThreadGuard, call_on_loop
 from flower.views import BaseHandler
 from flower.views.assets import override_settings
 from flower.views.auth import login_settings
-from flower.views.error import PrefixRedirect
-from flower.views.errors import bugreport_text
+from flower.views.error_render import bugreport_text
+from flower.views.not_found import PrefixRedirect
 from flower.views.live import PageShapes
 from flower.views.security import host_refusal, security_headers_transform
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from tornado.web import StaticFileHandler, url
+from tornado.web import StaticFileHandler, url  # noqa: F401 - StaticFileHandler: a name of Flower's flower.urls
 
 from flower.utils import gen_cookie_secret  # noqa: F401 - a name of Flower's flower.urls
 
@@ -39,6 +39,7 @@ from flower.api.tasks import (
     TaskSend,
 )
 from flower.api.workers import ListWorkers
+from flower.views.assets import StaticFiles
 from flower.views.auth import LoginHandler, LogoutHandler
 from flower.views.broker import BrokerView
 from flower.views.docs import DocsView
@@ -55,6 +56,7 @@ settings = {
     'static_path': os.path.join(PACKAGE_DIR, 'static'),
     'static_url_prefix': '/static/',
     'login_url': '/login',
+    'static_handler_class': StaticFiles,  # errors as text, through the one error renderer
 }
 
 handlers = [
@@ -100,7 +102,7 @@ handlers = [
     url(r'/login/?', LoginHandler),
     url(r'/logout', LogoutHandler, name='logout'),
     # Static files
-    url(r'/static/(.*)', StaticFileHandler, {'path': settings['static_path']}),
+    url(r'/static/(.*)', StaticFiles, {'path': settings['static_path']}),
     # Everything else
     url(r'.*', NotFoundErrorHandler),
 ]

@@ -8,7 +8,8 @@
   type, default, help) by group, the ``FLOWER_*`` variables that are not options
   (:data:`flower.options.DIRECT_ENV_VARIABLES`), and notes on some options written here.
 - ``docs/api.md``: every path and method of the OpenAPI document served at ``/api/openapi.json``
-  (:func:`flower.api.openapi.document`) with parameters, request bodies, responses and schemas.
+  (:func:`flower.api.openapi.document`, derived from the handlers' ``endpoint`` declarations) with parameters,
+  request bodies, responses and schemas.
 - ``docs/metrics.md``: every metric family that a fresh application's ``/metrics`` exports, after a few
   worker and task events, with its type, labels and help text as exported, and an explanation per family
   written here (:data:`FAMILY_NOTES`).
@@ -406,13 +407,24 @@ def api_md() -> str:
 
     doc = document()
     codecs = {kind: (installed_codecs(kind), CODEC_CANDIDATES[kind]) for kind in CODEC_CANDIDATES}
-    out = [_banner('the OpenAPI document of flower/api/openapi.py (served at `/api/openapi.json`)'), '# REST API\n']
+    out = [
+        _banner(
+            "the OpenAPI document (served at `/api/openapi.json`), built from each API handler's `endpoint` "
+            'declaration (flower/api/spec.py)'
+        ),
+        '# REST API\n',
+    ]
     out.append(f'''{doc["info"]["description"]}
 
 The server describes this API itself at `GET /api/openapi.json` (OpenAPI {doc["openapi"]}), which tools such
 as Swagger UI or code generators read. Under `--url_prefix=name` every path starts with `/name`. Errors
 are plain text that says what went wrong (never an empty body); the only JSON error is a search syntax
 error on `/api/tasks`. Who may call the API is explained in [authentication](authentication.md).
+
+Each endpoint is declared once, next to its handler (`endpoint = Endpoint(...)` with its `Param`s, in
+`flower/api/`): the handler parses its parameters from that declaration, and the OpenAPI document and this
+page are generated from it. To add or change an endpoint, see
+[Declaring an API endpoint's parameters](extending.md#declaring-an-api-endpoints-parameters).
 
 ```sh
 curl -u alice:s3cret http://localhost:5555/api/workers?refresh=1

@@ -5,7 +5,10 @@
 * refuses every call with 401 when no authentication is configured, unless ``FLOWER_UNAUTHENTICATED_API``
   is set (Flower's gate, so an open server does not silently expose a control API);
 * writes errors as ``text/plain`` with the message (Flower 2.2), except search syntax errors, which are the
-  JSON ``{"error": ...}`` Flower's clients parse; never an HTML page, never an empty body;
+  JSON ``{"error": ...}`` Flower's clients parse; never an HTML page, never an empty body (its
+  ``error_format`` is ``API``: :mod:`flower.views.error_render` writes them);
+* parses its parameters from its one declaration, :attr:`endpoint` (:mod:`flower.api.spec`), the one
+  ``/api/openapi.json`` is built from;
 * refuses state-changing calls in ``--read_only`` mode with 403 ``Read only mode is enabled`` through
   :meth:`check_writable`, the one place that check lives.
 
@@ -15,18 +18,21 @@ Runs on the IOLoop thread.
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import tornado.web
 
+from flower.api.spec import Endpoint
 from flower.auth import UNAUTHENTICATED_API_MESSAGE, unauthenticated_api_allowed
-from flower.search import QuerySyntaxError
+from flower.control import PoolLimits
 from flower.views import BaseHandler
-from flower.views.errors import describe
+from flower.views.error_render import API
 
 READ_ONLY_MESSAGE = 'Read only mode is enabled'
 
 
 class BaseApiHandler(BaseHandler):
+    error_format = API
     #: set True on handlers that change the cluster; they are refused in --read_only mode
     mutating = False
 
@@ -55,16 +61,21 @@ class BaseApiHandler(BaseHandler):
         # API clients get a status, not a login redirect or a browser challenge
         raise tornado.web.HTTPError(401, 'Access denied')
 
-    def write_error(self, status_code: int, **kwargs) -> None:
-        exc_info = kwargs.get('exc_info')
-        exc = exc_info[1] if exc_info else None
-        message = describe(exc, status_code).message if exc is not None else self._reason
-        if isinstance(exc, QuerySyntaxError):
-            self.set_header('Content-Type', 'application/json; charset=UTF-8')
-            self.finish(json.dumps({'error': message}))
-            return
-        self.set_header('Content-Type', 'text/plain; charset=UTF-8')
-        self.finish(message)
+    #: the operation's contract (:class:`flower.api.spec.Endpoint`): its parameters parsed by :meth:`arguments`,
+    #: and its entry of ``/api/openapi.json``
+    endpoint: Endpoint | None = None
+
+    def arguments(self) -> SimpleNamespace:
+        """The query/form parameters :attr:`endpoint` declares, parsed and checked: ``self.arguments().limit``.
+        Bounds that are server options are read from ``--max_pool_step``/``--max_pool_size`` now."""
+        assert self.endpoint is not None, f'{type(self).__name__} declares no endpoint'
+        return self.endpoint.parse(self, self.pool_limits)
+
+    @property
+    def pool_limits(self) -> PoolLimits:
+        """``--max_pool_step`` and ``--max_pool_size``, read at request time."""
+        options = self.application.options
+        return PoolLimits(step=options.max_pool_step, cap=options.max_pool_size)
 
     def write_json(self, data) -> None:
         self.set_header('Content-Type', 'application/json; charset=UTF-8')

@@ -18,6 +18,8 @@ request comes, so ``mock.patch('flower.api.tasks.AsyncResult')`` or
 
 from __future__ import annotations
 
+from typing import Callable
+
 from celery import states
 from celery.backends.base import DisabledBackend
 from celery.contrib.abortable import AbortableAsyncResult
@@ -28,11 +30,26 @@ from celery.result import AsyncResult
 from flower import control
 from flower.api import BaseApiHandler  # noqa: F401 - a name of Flower's flower.api.tasks
 from flower.api.control import OperationHandler
+from flower.api.spec import (
+    BROKER_ERRORS,
+    JSON,
+    TASK_ID,
+    TASK_NAME,
+    Endpoint,
+    Param,
+    json_response,
+    nullable,
+    path_param,
+    ref,
+    text_response,
+)
+from flower.control.apply import DEFAULT_APPLY_TIMEOUT, apply_body_schema
 from flower.events.task import TRUNCATABLE_FIELDS, truncation
 from flower.queries import API_SORT_KEYS, parse_sort
 from flower.utils import tasks
 from flower.utils.search import QuerySyntaxError  # noqa: F401 - a name of Flower's flower.api.tasks
-from flower.views.errors import NotFound
+from flower.utils.strict import MINUTE_OR_EMPTY_PATTERN
+from flower.views.error_status import NotFound
 
 __all__ = [
     'AbortableAsyncResult',
@@ -154,30 +171,97 @@ class BaseTaskHandler(OperationHandler):
 
 
 # -- reading tasks (subclasses of BaseTaskHandler, as in Flower) ----------------------------------------------
+def api_sort(sort_by: str) -> str:
+    """``sort_by`` as sent, when it is one of Flower's four keys (the API sorts by those only; the tasks table by
+    any column); a :class:`~flower.queries.BadQuery` listing them otherwise."""
+    parse_sort(sort_by, API_SORT_KEYS)
+    return sort_by
+
+
 class ListTasks(BaseTaskHandler):
+    endpoint = Endpoint(
+        '/api/tasks',
+        'Tasks seen in events, newest first',
+        'listTasks',
+        description='A JSON object keyed by task id, in the order asked for.',
+        params=(
+            Param('limit', 'At most this many tasks (ASCII digits).', int, minimum=0),
+            Param('offset', 'Skip this many (ASCII digits, `-` allowed: negative counts as 0).', int, default=0),
+            Param('workername', 'Only tasks of this worker (case-insensitive).'),
+            Param('taskname', 'Only tasks with this name (case-insensitive).'),
+            Param('state', 'Only tasks in this state (`All` for any).'),
+            Param(
+                'received_start',
+                'Received at or after (`YYYY-MM-DD HH:MM`, server local time; a real date: `2024-02-30` '
+                'is refused; empty: no bound).',
+                # checked by flower.queries when the tasks are selected
+                schema={'pattern': MINUTE_OR_EMPTY_PATTERN, 'example': '2024-01-31 13:45'},
+            ),
+            Param(
+                'received_end',
+                'Received before (`YYYY-MM-DD HH:MM`, server local time; a real date; empty: no bound).',
+                schema={'pattern': MINUTE_OR_EMPTY_PATTERN, 'example': '2024-01-31 14:45'},
+            ),
+            Param(
+                'sort_by',
+                'Order (empty: the default, newest first).',
+                check=api_sort,
+                schema={'enum': [*API_SORT_KEYS, *(f'-{key}' for key in API_SORT_KEYS), '']},
+            ),
+            Param(
+                'search',
+                'Search query: terms, `name:`, `state:`, `worker:`, `args:`, `kwargs:k=v`, `result:`, '
+                '`exception:`, `traceback:`, `AND`, `OR`, parentheses, double quotes.',
+            ),
+        ),
+        responses={
+            '200': json_response('Tasks by id.', {'type': 'object', 'additionalProperties': ref('Task')}),
+            '400': {
+                'description': 'A parameter is invalid (text), or the search query is not valid (JSON '
+                '`{"error": "<message>"}`).',
+                'content': {
+                    'text/plain': {'schema': {'type': 'string', 'minLength': 1}},
+                    JSON: {'schema': ref('SearchError')},
+                },
+            },
+        },
+    )
+
     def get(self):
-        limit = self.get_typed_argument('limit', int, None, minimum=0)
-        offset = self.get_typed_argument('offset', int, 0)  # negative counts as 0, as in Flower
-        state = self.get_typed_argument('state', str, None)
-        sort_by = self.get_typed_argument('sort_by', str, None)
-        parse_sort(sort_by, API_SORT_KEYS)  # the API sorts by Flower's four keys only (the table by any column)
+        args = self.arguments()
         # through the module name ``tasks`` (flower.utils.tasks), as Flower does, so a test may patch it
         listed = tasks.iter_tasks(
             self.application.events,
-            limit=limit,
-            offset=offset,
-            type=self.get_typed_argument('taskname', str, None),
-            worker=self.get_typed_argument('workername', str, None),
-            state=None if state == 'All' else state,
-            sort_by=sort_by,
-            received_start=self.get_typed_argument('received_start', str, None),
-            received_end=self.get_typed_argument('received_end', str, None),
-            search=self.get_typed_argument('search', str, None),
+            limit=args.limit,
+            offset=args.offset,  # negative counts as 0, as in Flower
+            type=args.taskname,
+            worker=args.workername,
+            state=None if args.state == 'All' else args.state,
+            sort_by=args.sort_by,
+            received_start=args.received_start,
+            received_end=args.received_end,
+            search=args.search,
         )
         self.write_json({uuid: task_as_dict(task) for uuid, task in listed})
 
 
 class ListTaskTypes(BaseTaskHandler):
+    endpoint = Endpoint(
+        '/api/task/types',
+        'Task names seen in events',
+        'listTaskTypes',
+        responses={
+            '200': json_response(
+                'Sorted task names.',
+                {
+                    'type': 'object',
+                    'required': ['task-types'],
+                    'properties': {'task-types': {'type': 'array', 'items': {'type': 'string'}}},
+                },
+            )
+        },
+    )
+
     def get(self):
         self.write_json({'task-types': self.state.task_types()})
 
@@ -197,6 +281,23 @@ def backend_task_as_dict(snapshot: control.ResultSnapshot) -> dict:
 
 
 class TaskInfo(BaseTaskHandler):
+    endpoint = Endpoint(
+        '/api/task/info/{taskid}',
+        'One task as seen in events',
+        'taskInfo',
+        params=(TASK_ID,),
+        description='A task no event showed but the result backend knows (any state but PENDING) is answered '
+        'from the backend: `uuid`, `state`, `result` (or `exception`) and `traceback`, the other '
+        'fields null, and `"source": "result_backend"` (not in Flower).',
+        responses={
+            '200': json_response('The task.', ref('Task')),
+            '404': text_response("Unknown task: `Unknown task '<id>'` (unknown to the result backend too)."),
+            '503': text_response(
+                'The task is not in the events and the result backend cannot be reached; the message says why.'
+            ),
+        },
+    )
+
     async def get(self, taskid):
         task = tasks.get_task_by_id(self.application.events, taskid)
         if task is not None:
@@ -209,10 +310,61 @@ class TaskInfo(BaseTaskHandler):
         self.write_json(backend_task_as_dict(snapshot))
 
 
+def apply_body(wait_option: bool = False) -> Callable[[], dict]:
+    """The ``requestBody`` of apply/async-apply/send-task: the keys :func:`flower.control.parse_apply_body`
+    accepts (``timeout`` too with ``wait_option``), from the same declarations."""
+
+    def body() -> dict:
+        return {
+            'required': False,
+            'description': 'Arguments and `apply_async` options. An empty body means no '
+            'arguments; unknown keys are refused with 400; `null` for a key '
+            'means it was not given.',
+            'content': {
+                JSON: {
+                    'schema': apply_body_schema(wait_option),
+                    'example': {'args': [2, 2], 'kwargs': {}, 'queue': 'celery'},
+                }
+            },
+        }
+
+    return body
+
+
+BAD_BODY = text_response(
+    'The body is not a JSON object, `args` is not an array, `kwargs` is not an object, or an '
+    'option is unknown or malformed; the message says which.'
+)
+BAD_CALL = text_response(
+    'The body is not a JSON object, `args` is not an array, `kwargs` is not an object, an option '
+    "is unknown or malformed, or the arguments do not fit the task's signature (Celery's words: "
+    "`Invalid arguments for '<name>': add() takes 2 positional arguments but 3 were given`); the "
+    'message says which.'
+)
+UNKNOWN_TASK_NAME = text_response("The task is not registered here: `Unknown task '<name>'`.")
+
+
 class TaskApply(BaseTaskHandler):
     """Publish and wait (at most the body's ``timeout``, default 30 s) for the result."""
 
     mutating = True
+    endpoint = Endpoint(
+        '/api/task/apply/{taskname}',
+        'Run a task and wait for its result',
+        'applyTask',
+        params=(TASK_NAME,),
+        body=apply_body(wait_option=True),
+        method='post',
+        errors=BROKER_ERRORS,
+        description=f'Waits at most `timeout` seconds (default {DEFAULT_APPLY_TIMEOUT:g}); then answers 202 with '
+        'the task id and its state so far.',
+        responses={
+            '200': json_response('The task finished.', ref('ApplyResult')),
+            '202': json_response('The wait ran out; the task is still going.', ref('ApplyResult')),
+            '400': BAD_CALL,
+            '404': UNKNOWN_TASK_NAME,
+        },
+    )
 
     async def post(self, taskname):
         request = self.apply_request(wait_option=True)
@@ -249,6 +401,20 @@ class TaskApply(BaseTaskHandler):
 
 class TaskAsyncApply(BaseTaskHandler):
     mutating = True
+    endpoint = Endpoint(
+        '/api/task/async-apply/{taskname}',
+        'Send a registered task',
+        'asyncApplyTask',
+        params=(TASK_NAME,),
+        body=apply_body(),
+        method='post',
+        errors=BROKER_ERRORS,
+        responses={
+            '200': json_response('The task was sent.', ref('TaskSent')),
+            '400': BAD_CALL,
+            '404': UNKNOWN_TASK_NAME,
+        },
+    )
 
     async def post(self, taskname):
         request = self.apply_request()
@@ -266,6 +432,17 @@ class TaskAsyncApply(BaseTaskHandler):
 
 
 class TaskSend(TaskAsyncApply):
+    endpoint = Endpoint(
+        '/api/task/send-task/{taskname}',
+        'Send a task by name (it need not be registered here)',
+        'sendTask',
+        params=(path_param('taskname', 'Any task name.', 'tasks.add'),),
+        body=apply_body(),
+        method='post',
+        errors=BROKER_ERRORS,
+        responses={'200': json_response('The task was sent.', ref('TaskSent')), '400': BAD_BODY},
+    )
+
     async def post(self, taskname):
         request = self.apply_request()
         execution = self.execution
@@ -274,8 +451,29 @@ class TaskSend(TaskAsyncApply):
 
 
 class TaskResult(BaseTaskHandler):
+    endpoint = Endpoint(
+        '/api/task/result/{taskid}',
+        "A task's result from the result backend",
+        'taskResult',
+        params=(
+            TASK_ID,
+            Param(
+                'timeout',
+                'Wait up to this many seconds for the result.',
+                float,
+                check=control.wait_seconds,
+                schema={'minimum': 0, 'maximum': control.MAX_WAIT},
+            ),
+        ),
+        errors=BROKER_ERRORS,
+        responses={
+            '200': json_response('The state, and the result once there is one.', ref('TaskResult')),
+            '400': text_response('`timeout` is not a number of seconds in range.'),
+        },
+    )
+
     async def get(self, taskid):
-        timeout = control.wait_seconds(self.get_typed_argument('timeout', float, None))
+        timeout = self.arguments().timeout
         execution = self.execution
         self.require_backend_of(self.async_result(taskid))
         if timeout is None:
@@ -301,6 +499,16 @@ class TaskResult(BaseTaskHandler):
 
 class TaskAbort(BaseTaskHandler):
     mutating = True
+    endpoint = Endpoint(
+        '/api/task/abort/{taskid}',
+        'Ask an abortable task to stop',
+        'abortTask',
+        params=(TASK_ID,),
+        method='post',
+        errors=BROKER_ERRORS,
+        description='Marks the task ABORTED in the result backend; an `AbortableTask` sees it and stops.',
+        responses={'200': json_response("`Aborted '<id>'`.", ref('Message'))},
+    )
 
     async def post(self, taskid):
         result = AbortableAsyncResult(taskid, app=self.capp)
@@ -312,6 +520,22 @@ class TaskRetry(BaseTaskHandler):
     """Send a finished task again with the name, args, kwargs and routing its events reported."""
 
     mutating = True
+    endpoint = Endpoint(
+        '/api/task/retry/{taskid}',
+        'Send a finished task again',
+        'retryTask',
+        params=(TASK_ID,),
+        method='post',
+        errors=BROKER_ERRORS,
+        description="Re-sends the task with the name, args, kwargs and routing its events reported. The args are "
+        "read from the events' text with a literal parser; when they cannot be recovered exactly "
+        '(truncated, shortened by Celery, not literals) the answer is 409 with the reason.',
+        responses={
+            '200': json_response('The new task was sent.', ref('RetryResult')),
+            '404': text_response("Unknown task: `Unknown task '<id>'`."),
+            '409': text_response('The task is not finished, or its call cannot be recovered; the message says why.'),
+        },
+    )
 
     async def post(self, taskid):
         task = self.state.tasks.get(taskid)
@@ -330,6 +554,58 @@ class TaskRetry(BaseTaskHandler):
 
 
 class GetQueueLengths(BaseTaskHandler):
+    endpoint = Endpoint(
+        '/api/queues/length',
+        "Messages waiting in the broker's queues",
+        'queueLengths',
+        tag='queues',
+        description='`active_queues` lists the queues the workers consume, those in `task_queues`, '
+        '`task_default_queue` and `task_routes`, those named by `task-sent` events and, on RabbitMQ, '
+        "every other queue of the vhost (Celery's event and pidbox queues left out): a queue with "
+        'messages and no consumer shows. Beyond Flower, `source` says where the numbers were read '
+        '(`redis`, `management-api`, `amqp`, `filesystem`) and `source_note` why a fallback was used: '
+        'RabbitMQ is read over AMQP (a passive queue declare: ready messages and consumers of the '
+        'known queues only) when its management API is missing or refuses.',
+        responses={
+            '200': json_response(
+                'Queue lengths.',
+                {
+                    'type': 'object',
+                    'required': ['active_queues'],
+                    'properties': {
+                        'active_queues': {
+                            'type': 'array',
+                            'items': {
+                                'type': 'object',
+                                'properties': {'name': {'type': 'string'}, 'messages': {'type': 'integer'}},
+                                'additionalProperties': True,
+                            },
+                        },
+                        'source': {
+                            'type': 'string',
+                            'enum': ['redis', 'management-api', 'amqp', 'filesystem'],
+                            'description': 'Where the numbers were read (not in Flower): `amqp` when the '
+                            'RabbitMQ management API is missing or refuses; over AMQP only the '
+                            'known queues are listed and `messages` counts ready messages.',
+                        },
+                        'source_note': nullable(
+                            'string', description='Why a fallback source was used (not in Flower).'
+                        ),
+                    },
+                },
+            ),
+            '501': text_response(
+                "The broker's transport has no queue-length support: `'<transport>' broker is not "
+                'supported` (Flower answers 404).'
+            ),
+            '503': text_response(
+                'The broker (or its management API) cannot tell now; the message says why, for example '
+                '`Redis at 127.0.0.1:6379/0 could not be reached: ...`.'
+            ),
+        },
+        errors=BROKER_ERRORS,
+    )
+
     async def get(self):
         answer = await self.application.queues.answer()
         # Flower's shape plus where the numbers were read (RabbitMQ: its management API, or AMQP when the API

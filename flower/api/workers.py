@@ -9,15 +9,41 @@ from __future__ import annotations
 import tornado.web
 
 from flower.api.control import ControlHandler
+from flower.api.spec import Endpoint, Param, json_response, ref, text_response
 from flower.cluster import worker_status
-from flower.views.errors import NotFound
+from flower.views.error_status import NotFound
 
 
 class ListWorkers(ControlHandler):  # as in Flower (is_worker, error_reason); GET only, so never refused read-only
+    endpoint = Endpoint(
+        '/api/workers',
+        'Workers and what they reported to inspect',
+        'listWorkers',
+        tag='workers',
+        params=(
+            Param('refresh', 'Ask the workers again before answering.', bool, default=False),
+            Param(
+                'status',
+                'Answer `{"<worker>": <online>}` for every worker seen in events instead.',
+                bool,
+                default=False,
+            ),
+            Param('workername', 'Only this worker.'),
+        ),
+        responses={
+            '200': json_response(
+                'Inspect data by worker (or online status by worker with `status`).',
+                {'type': 'object', 'additionalProperties': {'anyOf': [ref('WorkerInfo'), {'type': 'boolean'}]}},
+            ),
+            '400': text_response('A parameter is invalid.'),
+            '404': text_response("Unknown worker: `Unknown worker '<name>'`."),
+            '503': text_response('The workers could not be asked (`Failed to update workers: ...`).'),
+        },
+    )
+
     async def get(self):
-        refresh = self.get_typed_argument('refresh', bool, False)
-        status = self.get_typed_argument('status', bool, False)
-        workername = self.get_typed_argument('workername', str, None)
+        args = self.arguments()
+        refresh, status, workername = args.refresh, args.status, args.workername
 
         if refresh:
             try:

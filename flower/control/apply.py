@@ -1,7 +1,9 @@
 """Parsing the JSON body of apply, async-apply and send-task into arguments and ``apply_async`` options.
 
-:func:`parse_apply_body` refuses anything Celery would choke on, so a client never causes a 500: every option
-has its check in :data:`APPLY_OPTIONS`, anything else is refused, and a bad value is
+:func:`parse_apply_body` refuses anything Celery would choke on, so a client never causes a 500: every key
+the body may carry is declared once, as an :class:`ApplyOption` with its check and its JSON schema
+(:data:`APPLY_OPTION_SPECS`, and ``args``/``kwargs``/``timeout``); :func:`apply_body_schema` gives the API
+document the same list (``flower.api.tasks``). Anything else is refused, and a bad value is
 :class:`~flower.control.errors.InvalidOption` (a 400 that is also a ``ValueError``). Serializers and
 compressions are accepted only when kombu can encode with them here (:func:`codec_works`). Pure functions,
 called on the IOLoop thread (kombu's codec check encodes an empty value, in memory).
@@ -192,26 +194,131 @@ def _expires(value, name: str):
     return _delay(value, name)
 
 
+@dataclass(frozen=True)
+class ApplyOption:
+    """One key an apply body may carry, declared once: ``check`` converts and validates a value (raising
+    :class:`InvalidInput` with the words for the client); ``schema`` is the same rule as JSON schema for the API
+    document (``/api/openapi.json`` and docs/api.md are built from :data:`APPLY_OPTION_SPECS`)."""
+
+    name: str
+    check: Callable[[Any, str], Any]
+    #: or a function giving it, for what is read when the document is built (the installed codecs)
+    schema: dict | Callable[[], dict]
+    description: str | None = None
+
+    def json_schema(self) -> dict:
+        schema = dict(self.schema() if callable(self.schema) else self.schema)
+        if self.description:
+            schema['description'] = self.description
+        return schema
+
+
+_SECONDS = {'type': 'number', 'minimum': -MAX_DELAY, 'maximum': MAX_DELAY}
+_SECONDS_TEXT = {'type': 'string', 'pattern': SECONDS_TEXT_PATTERN}  # Flower takes "3" as 3
+_TIME = {'type': 'string', 'pattern': strict.TIME_PATTERN}
+# a name AMQP can carry and a log line can show (short_name checks exactly this; the API's NAME too)
+NAME_SCHEMA = {
+    'type': 'string',
+    'minLength': 1,
+    'maxLength': 255,
+    'pattern': strict.NAME_PATTERN,
+    'description': 'No control characters and no leading space; at most 255 ASCII characters, or 63 when it '
+    'has others (AMQP names are at most 255 bytes).',
+}
+_POSITIVE_SECONDS = {'type': 'number', 'exclusiveMinimum': True, 'minimum': 0, 'maximum': MAX_DELAY}
+
+
+def _codec_schema(kind: str) -> Callable[[], dict]:
+    return lambda: {'type': 'string', 'enum': installed_codecs(kind)}
+
+
 # The apply_async options a JSON body may carry, each with its check/converter. Anything else is refused:
 # options such as ``link``, ``connection`` or ``router`` expect Python objects no JSON value can be.
-APPLY_OPTIONS: dict[str, Callable[[Any, str], Any]] = {
-    'countdown': _delay,
-    'eta': _parse_datetime,
-    'expires': _expires,
-    'task_id': _option_name,
-    'queue': _option_name,
-    'exchange': _option_name,
-    'routing_key': _option_name,
-    'priority': _priority,
-    'serializer': _codec('serializer'),
-    'compression': _codec('compression'),
-    'headers': _headers,
-    'shadow': _option_name,
-    'time_limit': _positive_seconds,
-    'soft_time_limit': _positive_seconds,
-    'ignore_result': _boolean,
-    'retry': _boolean,
-}
+APPLY_OPTION_SPECS: tuple[ApplyOption, ...] = (
+    ApplyOption(
+        'countdown',
+        _delay,
+        {'oneOf': [_SECONDS, _SECONDS_TEXT]},
+        'Seconds to wait before running (a number, or its digits as text: `"3"`).',
+    ),
+    ApplyOption(
+        'eta',
+        _parse_datetime,
+        {**_TIME, 'example': '2030-01-31 13:45:00.000000'},
+        'When to run: `YYYY-MM-DD HH:MM:SS.ffffff` or ISO 8601.',
+    ),
+    ApplyOption(
+        'expires',
+        _expires,
+        {'oneOf': [_SECONDS, _SECONDS_TEXT, _TIME]},
+        'Seconds from now (a number, or its digits as text: `"60"`), or a time in the `eta` formats.',
+    ),
+    ApplyOption('task_id', _option_name, NAME_SCHEMA),
+    ApplyOption('queue', _option_name, NAME_SCHEMA),
+    ApplyOption('exchange', _option_name, NAME_SCHEMA),
+    ApplyOption('routing_key', _option_name, NAME_SCHEMA),
+    ApplyOption('priority', _priority, {'type': 'integer', 'minimum': 0, 'maximum': MAX_PRIORITY}),
+    ApplyOption('serializer', _codec('serializer'), _codec_schema('serializer')),
+    ApplyOption('compression', _codec('compression'), _codec_schema('compression')),
+    ApplyOption(
+        'headers',
+        _headers,
+        {'type': 'object', 'additionalProperties': True},
+        "Custom message headers (not Celery's own, such as `id` or `task`).",
+    ),
+    ApplyOption('shadow', _option_name, NAME_SCHEMA),
+    ApplyOption('time_limit', _positive_seconds, _POSITIVE_SECONDS),
+    ApplyOption('soft_time_limit', _positive_seconds, _POSITIVE_SECONDS),
+    ApplyOption('ignore_result', _boolean, {'type': 'boolean'}),
+    ApplyOption('retry', _boolean, {'type': 'boolean'}, 'Retry publishing when the broker connection fails.'),
+)
+APPLY_OPTIONS: dict[str, Callable[[Any, str], Any]] = {option.name: option.check for option in APPLY_OPTION_SPECS}
+
+
+def _args(value, name: str) -> list:
+    if not isinstance(value, list):
+        raise InvalidInput('Invalid args: args must be an array')
+    return value
+
+
+def _kwargs(value, name: str) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidInput('Invalid kwargs: kwargs must be an object')
+    return value
+
+
+def _wait(value, name: str) -> float | None:
+    try:
+        return wait_seconds(value)
+    except InvalidInput:
+        raise InvalidInput(f"Invalid timeout '{value}': expected a number of seconds from 0 to {MAX_WAIT:g}") from None
+
+
+# The keys around the options: the call's arguments (checked by split_apply_body) and apply's wait for the
+# result (``wait_option``, checked by parse_apply_body).
+ARGS_SPEC = ApplyOption('args', _args, {'type': 'array', 'items': {}}, 'Positional arguments.')
+KWARGS_SPEC = ApplyOption('kwargs', _kwargs, {'type': 'object', 'additionalProperties': True}, 'Keyword arguments.')
+TIMEOUT_SPEC = ApplyOption(
+    'timeout',
+    _wait,
+    {'type': 'number', 'minimum': 0, 'maximum': MAX_WAIT},
+    f'Seconds to wait for the result (default {DEFAULT_APPLY_TIMEOUT:g}).',
+)
+
+
+def apply_body_schema(wait_option: bool = False) -> dict:
+    """The JSON schema of an apply body: exactly the keys :func:`parse_apply_body` accepts, each nullable (null
+    means "not given": no arguments, the task's default option)."""
+    specs = (ARGS_SPEC, KWARGS_SPEC, *APPLY_OPTION_SPECS, *((TIMEOUT_SPEC,) if wait_option else ()))
+    properties = {}
+    for spec in specs:
+        schema = spec.json_schema()
+        properties[spec.name] = {
+            **schema,
+            'nullable': True,
+            **({'enum': [*schema['enum'], None]} if 'enum' in schema else {}),
+        }
+    return {'type': 'object', 'properties': properties, 'additionalProperties': False}
 
 
 def split_apply_body(body: bytes | str | None) -> tuple[list, dict, dict]:
@@ -235,14 +342,8 @@ def split_apply_body(body: bytes | str | None) -> tuple[list, dict, dict]:
     data = dict(data)
     args = data.pop('args', None)
     kwargs = data.pop('kwargs', None)
-    if args is None:
-        args = []
-    if not isinstance(args, list):
-        raise InvalidInput('Invalid args: args must be an array')
-    if kwargs is None:
-        kwargs = {}
-    if not isinstance(kwargs, dict):
-        raise InvalidInput('Invalid kwargs: kwargs must be an object')
+    args = [] if args is None else ARGS_SPEC.check(args, 'args')
+    kwargs = {} if kwargs is None else KWARGS_SPEC.check(kwargs, 'kwargs')
     return args, kwargs, data
 
 
@@ -277,13 +378,5 @@ def parse_apply_body(body: bytes | str | None, wait_option: bool = False) -> App
     timeout = None
     if wait_option:
         raw = data.get('timeout')
-        if raw is None:
-            timeout = DEFAULT_APPLY_TIMEOUT
-        else:
-            try:
-                timeout = wait_seconds(raw)
-            except InvalidInput:
-                raise InvalidInput(
-                    f"Invalid timeout '{raw}': expected a number of seconds from 0 to {MAX_WAIT:g}"
-                ) from None
+        timeout = DEFAULT_APPLY_TIMEOUT if raw is None else TIMEOUT_SPEC.check(raw, 'timeout')
     return ApplyRequest(args=args, kwargs=kwargs, options=apply_options(data, wait_option), timeout=timeout)

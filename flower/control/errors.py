@@ -1,7 +1,7 @@
 """The errors of changing the cluster: each says, in words for the client, why what was asked cannot be done.
 
 Every error of :mod:`flower.control` is a :class:`ControlError` carrying its ``message``; the web layer
-(``flower.views.errors``) gives each class its HTTP status, noted in its docstring. Plain exception classes: any
+(``flower.views.error_status``) gives each class its HTTP status, noted in its docstring. Plain exception classes: any
 thread may raise them, none keeps state.
 """
 

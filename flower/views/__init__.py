@@ -8,8 +8,9 @@ and login handlers. It
 * authenticates every request in :meth:`prepare` unless the class says ``public = True`` (runtime rule 3:
   the app refuses to start with a handler that is neither a BaseHandler nor declared public);
 * turns every exception into an answer in one place (:meth:`send_error` picks the status from
-  :func:`flower.views.errors.describe`, :meth:`write_error` renders it: an HTML page here, text or JSON in
-  :class:`flower.api.BaseApiHandler`);
+  :func:`flower.views.error_status.describe`; ``write_error`` is :mod:`flower.views.error_render`'s one
+  renderer, in the format of the family's ``error_format``: an HTML page here, text or JSON in
+  :class:`flower.api.BaseApiHandler`, text for ``/metrics`` and ``/healthcheck``);
 * parses arguments with types and clear 400s, numbers strictly (:mod:`flower.utils.strict`: ASCII digits, no
   spaces or ``_``), values as sent (not stripped), and never HTML-escapes input (output is escaped instead);
 * answers a method it does not implement with 405 and an ``Allow`` header (:meth:`set_status`);
@@ -33,7 +34,8 @@ from flower.auth import Identity, is_cross_origin, unauthenticated_api_allowed
 from flower.utils import bugreport, strict, strtobool, template  # noqa: F401 - bugreport, template: Flower's names here
 from flower.utils.authentication import authenticate  # noqa: F401 - a name of Flower's flower.views
 from flower.utils.broker import Broker  # also a name of Flower's flower.views
-from flower.views.errors import describe, error_page
+from flower.views.error_render import PAGE, ErrorAnswers, error_message
+from flower.views.error_status import describe
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +79,11 @@ def convert_argument(
         ) from None
 
 
-class BaseHandler(tornado.web.RequestHandler):
+class BaseHandler(ErrorAnswers, tornado.web.RequestHandler):
     #: set True on handlers that must answer without authentication (/metrics, /healthcheck, /login, 404)
     public = False
+    #: how errors are written (:mod:`flower.views.error_render`): PAGE, API or TEXT
+    error_format = PAGE
 
     # -- the live objects ----------------------------------------------------------------------------------
     @property
@@ -304,9 +308,8 @@ class BaseHandler(tornado.web.RequestHandler):
         super().log_exception(typ, value, tb)
 
     def error_message(self, status_code: int, exc_info) -> str:
-        if exc_info is not None:
-            return describe(exc_info[1], status_code).message
-        return self._reason
+        """The words of an error answer (:func:`flower.views.error_render.error_message`)."""
+        return error_message(self, status_code, exc_info)
 
     def set_status(self, status_code: int, reason: str | None = None) -> None:
         """A 405 always says which methods would do (``Allow``, RFC 9110), whichever family renders the body (a
@@ -314,22 +317,6 @@ class BaseHandler(tornado.web.RequestHandler):
         super().set_status(status_code, reason)
         if status_code == 405:
             self.set_header('Allow', ', '.join(self.allowed_methods()))
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        message = self.error_message(status_code, kwargs.get('exc_info'))
-        if status_code == 401 and self.identity.basic_enabled:
-            self.set_header('WWW-Authenticate', 'Basic realm="flower"')
-        self.render_error_page(status_code, message, kwargs.get('exc_info'))
-
-    def render_error_page(self, status_code: int, message: str, exc_info=None) -> None:
-        """The HTML error page (404.html for 403/404, error.html otherwise; the traceback only with --debug)."""
-        name, page = error_page(status_code, message, exc_info, self.settings.get('debug'), self.capp)
-        try:
-            self.render(name, **page)
-        except Exception:  # the error page itself must never fail: fall back to plain text
-            logger.exception('Failed to render the %s page', status_code)
-            self.set_header('Content-Type', 'text/plain; charset=UTF-8')
-            self.finish(f'{status_code}: {message}\n')
 
     # -- rendering ----------------------------------------------------------------------------------------------
     def get_template_namespace(self):

@@ -7,6 +7,8 @@ the user's directory first, then the package's.
 A template can reach the built-in version of a file it overrides with the ``flower/`` prefix, so an override
 can extend the original instead of copying it: ``{% extends "flower/base.html" %}``.
 
+Static files answer their errors as text (:class:`StaticFiles`, through :mod:`flower.views.error_render`).
+
 Both classes are read on the IOLoop thread (template loading and static file serving happen in handlers).
 """
 
@@ -16,6 +18,8 @@ import os
 
 import tornado.template
 import tornado.web
+
+from flower.views.error_render import TEXT, ErrorAnswers
 
 BUILTIN_PREFIX = 'flower/'
 
@@ -50,7 +54,15 @@ class FallbackTemplateLoader(tornado.template.BaseLoader):
         raise FileNotFoundError(f'Template {name!r} not found in {", ".join(roots)}')
 
 
-class FallbackStaticFileHandler(tornado.web.StaticFileHandler):
+class StaticFiles(ErrorAnswers, tornado.web.StaticFileHandler):
+    """Tornado's static file handler, whose errors (a missing file, a path outside the directory) are the text
+    of :mod:`flower.views.error_render` instead of tornado's bare HTML: a script or stylesheet request has no
+    page to show. The application's ``static_handler_class`` (see :data:`flower.urls.settings`)."""
+
+    error_format = TEXT
+
+
+class FallbackStaticFileHandler(StaticFiles):
     """A static file handler that serves from several directories, first match wins. Subclassed per
     application by :func:`static_handler_for`, which sets :attr:`roots`."""
 
@@ -99,6 +111,10 @@ def override_settings(settings: dict, builtin_templates: str, builtin_static: st
             kwargs['whitespace'] = settings['template_whitespace']
         extra['template_loader'] = FallbackTemplateLoader([templates, builtin_templates], **kwargs)
     static = settings.get('static_path')
-    if static and os.path.abspath(static) != os.path.abspath(builtin_static) and 'static_handler_class' not in settings:
+    if (
+        static
+        and os.path.abspath(static) != os.path.abspath(builtin_static)
+        and settings.get('static_handler_class', StaticFiles) is StaticFiles
+    ):
         extra['static_handler_class'] = static_handler_for([builtin_static])
     return extra

@@ -58,7 +58,7 @@ from flower.utils import prepend_url
 from flower.utils.authentication import authenticate, validate_auth_option
 from flower.views import BaseHandler
 from flower.views.error import NotFoundErrorHandler  # noqa: F401 - a name of Flower's flower.views.auth
-from flower.views.errors import NotFound
+from flower.views.error_status import NotFound
 
 __all__ = [
     'OAuth2LoginHandler',

@@ -16,7 +16,7 @@ from pathlib import Path
 from flower.utils import prepend_url
 from flower.utils.markdown import render
 from flower.views import BaseHandler
-from flower.views.errors import NotFound
+from flower.views.error_status import NotFound
 
 DOCS_DIR = Path(__file__).resolve().parents[1] / 'docs'
 INDEX = 'index.md'

@@ -1,25 +1,11 @@
-"""The catch-all 404 page (public, so unknown URLs do not ask for credentials first), and the redirect from the
-``--url_prefix`` without its trailing slash to the dashboard."""
+"""Flower 2.2's module name for its catch-all 404 handler, kept importable: ``flower.views.error.NotFoundErrorHandler``.
+
+The handler lives in :mod:`flower.views.not_found`; how errors are written is :mod:`flower.views.error_render`'s,
+which status and words an exception becomes :mod:`flower.views.error_status`'s.
+"""
 
 from __future__ import annotations
 
-import tornado.web
+from flower.views.not_found import NotFoundErrorHandler
 
-from flower.views import BaseHandler
-from flower.views.errors import NotFound
-
-
-class NotFoundErrorHandler(BaseHandler):
-    public = True
-
-    def get(self, *args, **kwargs):
-        raise NotFound('Error, page not found')
-
-    post = get
-
-
-class PrefixRedirect(tornado.web.RedirectHandler):
-    """``/<prefix>`` -> ``/<prefix>/``: the address people type (or a proxy passes on) under ``--url_prefix``.
-    Public: it tells nothing the redirect target does not ask credentials for."""
-
-    public = True
+__all__ = ['NotFoundErrorHandler']

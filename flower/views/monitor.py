@@ -13,10 +13,12 @@ import tornado.web
 from flower.cluster import expire_silent_workers
 from flower.metrics import CONTENT_TYPE
 from flower.views import BaseHandler
+from flower.views.error_render import TEXT
 
 
 class Metrics(BaseHandler):
     public = True
+    error_format = TEXT  # a scraper reads text, not the HTML error page
 
     def get(self):
         expire_silent_workers(self.state)
@@ -33,6 +35,7 @@ class Healthcheck(BaseHandler):
     """``OK`` while the server runs; with ``?ready=1``, 503 and the reason while the event stream is down."""
 
     public = True
+    error_format = TEXT  # probes read text, not the HTML error page
 
     def get(self):
         raw = self.get_argument('ready', None, strip=False)  # exactly the documented values
@@ -49,8 +52,3 @@ class Healthcheck(BaseHandler):
             self.set_status(503)
             self.set_header('Content-Type', 'text/plain; charset=UTF-8')
         self.write(answer)
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        # probes read text, not the HTML error page: the status and words still come from describe()
-        self.set_header('Content-Type', 'text/plain; charset=UTF-8')
-        self.finish(self.error_message(status_code, kwargs.get('exc_info')))

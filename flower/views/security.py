@@ -18,7 +18,8 @@ a handler set itself is kept. An embedding application can pass its own policy i
 It also owns the answer to a request whose ``Host`` is not in ``--allowed_hosts``
 (:mod:`flower.utils.hosts` decides which names pass): :meth:`flower.app.Flower.find_handler` hands such a request,
 whatever its route, to :func:`host_refusal` of the route's handler class, which answers 400 through that
-handler family's own error path (an HTML page, or text for the API) before anything else runs: no
+handler family's own error format (an HTML page, or text for the API and static files, written by
+:mod:`flower.views.error_render` as every error is) before anything else runs: no
 authentication, no XSRF check, no WebSocket upgrade, no static file.
 
 Runs on the IOLoop thread.
@@ -32,6 +33,7 @@ from typing import Mapping
 import tornado.web
 
 from flower.views import BaseHandler
+from flower.views.error_render import PAGE
 
 logger = logging.getLogger(__name__)
 
@@ -116,20 +118,27 @@ def note_refused(application, host: str) -> None:
     )
 
 
-_REFUSALS: dict[type, type] = {}
+_REFUSALS: dict[tuple[type, str], type] = {}
 
 
 def host_refusal(handler_class: type) -> type:
     """The refusing handler for a route served by ``handler_class``: its error family (the nearest class of
-    flower's own that writes errors, e.g. ``BaseApiHandler`` for the API) with :class:`RefuseHost` in front."""
+    flower's own that says how it writes errors, e.g. ``BaseApiHandler`` for the API) with :class:`RefuseHost`
+    in front, writing the 400 in the route's ``error_format`` (see :mod:`flower.views.error_render`: a page, the
+    API's text, text for /metrics and static files)."""
     family = BaseHandler
     if isinstance(handler_class, type) and issubclass(handler_class, BaseHandler):
         family = next(
             cls
             for cls in handler_class.__mro__
-            if issubclass(cls, BaseHandler) and 'write_error' in vars(cls) and cls.__module__.startswith('flower.')
+            if issubclass(cls, BaseHandler)
+            and ('write_error' in vars(cls) or 'error_format' in vars(cls))
+            and cls.__module__.startswith('flower.')
         )
-    refusal = _REFUSALS.get(family)
+    error_format = getattr(handler_class, 'error_format', PAGE)
+    refusal = _REFUSALS.get((family, error_format))
     if refusal is None:
-        refusal = _REFUSALS[family] = type(f'HostRefused{family.__name__}', (RefuseHost, family), {})
+        refusal = _REFUSALS[family, error_format] = type(
+            f'HostRefused{family.__name__}', (RefuseHost, family), {'error_format': error_format}
+        )
     return refusal

@@ -25,7 +25,7 @@ from flower.utils.search import QuerySyntaxError  # noqa: F401 - names of Flower
 from flower.utils.tasks import as_dict, get_task_by_id, search_tasks  # noqa: F401
 from flower.utils.template import duration_text, time_shown, time_type
 from flower.views import BaseHandler
-from flower.views.errors import NotFound
+from flower.views.error_status import NotFound
 
 logger = logging.getLogger(__name__)
 

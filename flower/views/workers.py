@@ -27,7 +27,7 @@ from flower.utils import values
 from flower.utils.registered import split_registered
 from flower.utils.template import stat_shown, time_shown
 from flower.views import BaseHandler
-from flower.views.errors import NotFound
+from flower.views.error_status import NotFound
 
 logger = logging.getLogger(__name__)
 

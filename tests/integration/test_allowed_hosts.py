@@ -79,8 +79,8 @@ def test_without_authentication_on_loopback_only_loopback_names_are_answered(red
     for path in ROUTES:
         answer = get(server, path, REBINDING)
         assert answer.status_code == 400, (path, answer.status_code)
-        # API clients, the datatable's script and health probes read text
-        if path.startswith('/api/') or path in ('/tasks/datatable', '/healthcheck'):
+        # API clients, the datatable's script, scrapers, health probes and static file requests read text
+        if path.startswith(('/api/', '/static/')) or path in ('/tasks/datatable', '/healthcheck', '/metrics'):
             assert answer.text == refused_message(REBINDING)
             assert answer.headers['Content-Type'].startswith('text/plain')
         else:

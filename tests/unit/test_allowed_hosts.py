@@ -191,7 +191,9 @@ def test_a_refused_host_is_answered_in_the_error_format_of_the_route_it_asked_fo
 
     assert host_refusal(ListWorkers).__mro__[1:3] == (RefuseHost, BaseApiHandler)  # text, as the API answers
     assert host_refusal(TasksDataTable).__mro__[1:3] == (RefuseHost, TasksDataTable)
-    for page in (WorkersView, Metrics, LiveChannel, tornado.web.StaticFileHandler, None):
+    assert host_refusal(Metrics).__mro__[1:3] == (RefuseHost, Metrics)  # text, as its other errors
+    assert host_refusal(Metrics).error_format == 'text'
+    for page in (WorkersView, LiveChannel, tornado.web.StaticFileHandler, None):
         refusal = host_refusal(page)
         assert refusal.__mro__[1:3] == (RefuseHost, BaseHandler), page  # the HTML error page
         assert not issubclass(refusal, (tornado.websocket.WebSocketHandler, tornado.web.StaticFileHandler))

@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from flower.views.errors import CONTROL_ERROR_STATUS, describe
+from flower.views.error_status import CONTROL_ERROR_STATUS, describe
 
 from flower import control
 from flower.api import BaseApiHandler

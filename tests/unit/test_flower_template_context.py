@@ -18,7 +18,7 @@ from flower.utils.template import (
     template_functions,
 )
 from flower.urls import settings
-from flower.views.errors import error_page
+from flower.views.error_render import error_page
 from flower.views.workers import Reported, flower_worker, flower_workers
 
 

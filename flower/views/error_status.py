@@ -1,18 +1,19 @@
-"""Which HTTP answer an exception becomes: the one mapping every handler uses.
+"""Which status and message an exception becomes: the one mapping every handler uses.
 
-Domain errors carry no HTTP knowledge; this table gives each a status and a message. Rendering (an HTML page
-or a text/JSON body) is the handler family's job, but the status and the words come from here.
+Domain errors carry no HTTP knowledge; :func:`describe` gives each a status, a message in words for the client,
+and whether it was expected (logged without a traceback). How the answer is written (an HTML page, text, JSON)
+is :mod:`flower.views.error_render`'s. Pure functions, called on the IOLoop thread.
 """
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
+from http.client import responses
 
 import tornado.auth
 import tornado.web
 
-from flower import brokers, control, utils
+from flower import brokers, control
 from flower.queries import BadQuery
 from flower.runner import BrokerUnavailable, OperationFailed
 from flower.search import QuerySyntaxError
@@ -82,34 +83,5 @@ def describe(exc: BaseException | None, default_status: int = 500) -> ErrorAnswe
     return ErrorAnswer(500, 'Internal server error', False)
 
 
-def error_page(
-    status_code: int, message: str, exc_info=None, debug: bool | None = False, capp=None
-) -> tuple[str, dict]:
-    """The template and variables of the HTML error page: ``404.html`` for 403 and 404 (``status_code``,
-    ``message``), ``error.html`` otherwise, which also gets Flower 2.2's ``debug``, ``error_trace`` and
-    ``bugreport`` (texts). The traceback and the versions are filled in only in debug mode, for a server error
-    with an exception: never shown to the users of a production server."""
-    if status_code in (403, 404):
-        return '404.html', dict(status_code=status_code, message=message)
-    error_trace = bugreport = ''
-    if debug and exc_info is not None and status_code >= 500:
-        error_trace = ''.join(traceback.format_exception(*exc_info))
-        bugreport = bugreport_text(capp)
-    return 'error.html', dict(
-        status_code=status_code, message=message, debug=bool(debug), error_trace=error_trace, bugreport=bugreport
-    )
-
-
-def bugreport_text(capp=None) -> str:
-    """:func:`flower.utils.bugreport` for the Celery app, or without it if the app cannot say (only ever shown
-    on the debug error page: never worth failing a render)."""
-    try:
-        return utils.bugreport(capp)
-    except Exception:  # noqa: BLE001
-        return utils.bugreport()
-
-
 def _reason(status: int) -> str:
-    from http.client import responses
-
     return responses.get(status, 'Unknown')
