@@ -343,7 +343,7 @@ def test_retention_walks_only_the_expired_end():
         run_task(state, start=now - 1000 + i)
     retention = TaskRetention(state, 900.5)
     seen = []
-    retention.listeners.append(seen.extend)
+    retention.on_expired.subscribe(seen.extend)
     gone = retention.expire(now)
     assert len(gone) == 100 and seen == gone
     assert all(last_event_time(task) >= now - 900.5 for task in state.tasks.values())
