@@ -119,3 +119,24 @@ def test_a_callers_own_events_is_adopted_with_its_registry_and_given_the_runner(
     assert runtime.persistence.saver is not None and runtime.persistence.saver.path.endswith('mine.db')
     assert mine.state.on_node_join.subscribers == (runtime.discovery.on_node_join,)
     runtime.persistence.stop()
+
+
+def test_flower_keeps_its_public_names_for_the_parts_the_root_built():
+    from flower.app import Flower
+
+    capp = Celery('app', broker='memory://', set_as_current=False)
+    mine = Events(capp, None, enable_events=False)
+    app = Flower(capp=capp, events=mine)
+    try:
+        runtime = app.runtime
+        assert app.events is mine is runtime.events and app.capp is capp is runtime.capp
+        assert (app.inspector, app.executor, app.runner, app.live) == (
+            runtime.inspector,
+            runtime.executor,
+            runtime.runner,
+            runtime.live,
+        )
+        assert app.metrics is mine.state.metrics and app.persistence is mine.persistence
+        assert mine.on_applied.subscribers == (app.live.on_events_applied,)
+    finally:
+        app.executor.shutdown(wait=False)
