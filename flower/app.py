@@ -8,7 +8,9 @@ such as ``identity`` and ``allowed_hosts``, is rebuilt when the values it depend
 (``capp``), the :class:`~flower.runner.BlockingRunner`
 (the only way blocking calls are made), the :class:`~flower.events.Events` thread and its state, the
 :class:`~flower.inspector.Inspector`, the :class:`~flower.auth.Identity`, and the live-update hub
-(:class:`~flower.live.LiveHub`, ``live``). Handlers reach them through
+(:class:`~flower.live.LiveHub`, ``live``). The parts are built and connected by the composition root,
+:func:`flower.runtime.build_runtime` (``runtime``); the app keeps Flower's names for them (``capp``, ``events``,
+``inspector``, ``executor``, ``live``, ...) and owns their start and stop. Handlers reach them through
 ``self.application``. ``start()`` binds, starts the background work and runs the IOLoop; ``stop()`` undoes it.
 
 Every request's ``Host`` is checked against ``--allowed_hosts`` (:mod:`flower.utils.hosts`) in
@@ -42,19 +44,10 @@ from tornado.netutil import bind_sockets, bind_unix_socket
 
 from flower import __version__, urls
 from flower.auth import Identity, unauthenticated_api_allowed
-from flower.brokers import QueueLengths, queue_names
-from flower.celery_app import import_task_modules
 from flower.cluster import offline_workers
-from flower.control.pool import PoolChanges
 from flower.diagnosis import Diagnosis, diagnose
-from flower.events import Events
-from flower.events.retries import RetryLinks
-from flower.discovery import WorkerDiscovery
-from flower.inspector import Inspector
-from flower.live import LiveHub
-from flower.metrics import EventMetrics
 from flower.options import Options, default_options  # noqa: F401 - default_options: a name of Flower's flower.app
-from flower.runner import BlockingRunner
+from flower.runtime import BLOCKING_CONCURRENCY, DEFAULT_EXECUTOR_WORKERS, build_runtime  # noqa: F401
 from flower.utils import abs_path, prepend_url
 from flower.utils.blocking import BlockingOperationRunner  # also a name of Flower's flower.app
 from flower.utils.hosts import AllowedHosts, allowed_hosts_for
@@ -74,8 +67,6 @@ HTTP_METHODS = ('get', 'head', 'post', 'delete', 'patch', 'put')
 # makes Flower.stop's check-and-set of _stopped atomic (one lock for every app: stop is rare, and a lock made
 # in __init__ would be missing on an app whose subclass does not call it first)
 _STOP_LOCK = threading.Lock()
-BLOCKING_CONCURRENCY = 8  # blocking calls in flight at once (the runner's semaphore)
-DEFAULT_EXECUTOR_WORKERS = BLOCKING_CONCURRENCY + 4  # threads: room for calls that outlive their timeout
 
 
 class Flower(tornado.web.Application):
@@ -90,71 +81,36 @@ class Flower(tornado.web.Application):
     def __init__(self, options=None, capp=None, events=None, io_loop=None, handlers=None, **kwargs):
         self.options = Options.from_object(options)
         opts = self.options
-        self.capp = capp or celery.Celery()
-        import_task_modules(self.capp)  # as a worker does, so that the API knows every task it runs
         self.io_loop = io_loop
-        self.executor = self._new_executor()
-        self.runner = BlockingRunner(
-            self.executor,
-            max_concurrency=BLOCKING_CONCURRENCY,
-            extra_connection_errors=lambda: _backend_connection_errors(self.capp),
-        )
         #: Flower's: the ``ssl_options`` given to the constructor (``flower.command`` passes them for
         #: ``--certfile``/``--keyfile``), else ``None``; :meth:`start` builds them from the options then
         self.ssl_options = kwargs.get('ssl_options')
         self.identity = Identity.from_options(opts)  # read at each request: follows a change to the options
-        self.events = events or Events(
-            self.capp,
-            io_loop,
-            db=opts.db,
-            persistent=opts.persistent,
-            enable_events=opts.enable_events,
-            state_save_interval=opts.state_save_interval,
-            max_tasks_in_memory=opts.max_tasks,
-            max_workers_in_memory=opts.max_workers,
-            runner=self.runner,
-            max_task_age=opts.max_task_age,
-            metrics=EventMetrics(opts.task_runtime_metric_buckets, max_task_names=opts.metrics_max_task_names),
-            text_limit=opts.task_args_max_length,
-        )
-        if getattr(self.events, 'runner', None) is None:
-            self.events.runner = self.runner
-        self.inspector = Inspector(
-            self.capp, self.runner, timeout=opts.inspect_timeout / 1000.0, max_workers=opts.max_workers
-        )
-        # pool grow/shrink/autoscale/restart, one at a time, each checked against the size the last one left
-        self.pool_changes = PoolChanges(self.inspector)
-        # a worker that starts (or restarts) after start-up is inspected without waiting for a manual refresh
-        self.discovery = WorkerDiscovery(self.inspector, lambda delay, fn: self._ensure_io_loop().call_later(delay, fn))
-        self.events.state.on_node_join = self.discovery.on_node_join
-        if hasattr(self.events, 'reconnect_listeners'):
-            # after a broken event stream, what the workers report may have changed too
-            self.events.reconnect_listeners.append(self.inspector.inspect)
-        self.queues = QueueLengths(
-            self.broker_uri_with_password,
-            lambda: queue_names(self.capp, self.inspector.workers, getattr(self.events.state, 'queues_seen', ())),
-            broker_api=opts.broker_api,
-            transport_options=self.capp.conf.broker_transport_options,
-            broker_use_ssl=self.capp.conf.broker_use_ssl,
-        )
-        self.events.state.metrics.extra_labelled_gauge(
-            'flower_queue_length',
-            'Messages waiting in a queue (refreshed every --queue_length_interval seconds)',
-            'queue',
-            self.queues.gauge,
-        )
-        # the dashboards' live updates (/live): one hub for every connected page, told when events were applied
-        self.live = LiveHub(
-            self.events.state,
-            PageShapes(self, lambda: time_type(self.options.natural_time, self.capp.conf.timezone)),
-            purge_offline_workers=lambda: self.options.purge_offline_workers,
-            loop=io_loop,
+        # every live part, built and connected in one place (flower.runtime); the names below are Flower's
+        self.runtime = build_runtime(
+            opts,
+            capp,
+            executor=self._new_executor(),
+            # a worker that starts (or restarts) after start-up is inspected without waiting for a manual refresh
+            call_later=lambda delay, fn: self._ensure_io_loop().call_later(delay, fn),
+            live_shapes=PageShapes(self, lambda: time_type(self.options.natural_time, self.capp.conf.timezone)),
             diagnose=lambda: self.diagnosis().as_json(),
+            io_loop=io_loop,
+            events=events,
         )
-        if hasattr(self.events, 'listeners'):
-            self.events.listeners.append(self.live.on_events_applied)
-        # which task was retried as which, for the links between their pages
-        self.retries = RetryLinks(max_links=opts.max_tasks)
+        runtime = self.runtime
+        self.capp = runtime.capp
+        self.executor = runtime.executor
+        self.runner = runtime.runner
+        self.metrics = runtime.metrics
+        self.events = runtime.events
+        self.persistence = runtime.persistence
+        self.inspector = runtime.inspector
+        self.pool_changes = runtime.pool_changes
+        self.discovery = runtime.discovery
+        self.queues = runtime.queues
+        self.live = runtime.live
+        self.retries = runtime.retries
         self.refused_hosts: set[str] = set()  # Host names refused so far (each logged once, see views.security)
         self.http_servers: list[HTTPServer] = []
         self.bound_port: int | None = None
@@ -208,7 +164,7 @@ class Flower(tornado.web.Application):
         if threshold is None:
             return 0
         state = self.events.state
-        removed = state.metrics.forget_workers(offline_workers(state, self.inspector.workers.keys(), threshold))
+        removed = self.metrics.forget_workers(offline_workers(state, self.inspector.workers.keys(), threshold))
         if removed:
             logger.debug('Purged %d metric series of offline workers', removed)
         return removed
@@ -411,14 +367,6 @@ def _optional_route(app, name: str) -> str | None:
         return app.reverse_url(name)
     except KeyError:
         return None
-
-
-def _backend_connection_errors(capp) -> tuple:
-    try:
-        backend = capp.backend
-        return tuple(getattr(backend, 'connection_errors', ()) or ())
-    except Exception:  # a misconfigured backend must not stop the monitor from starting
-        return ()
 
 
 #: Flower's name for the route table (the same list as :data:`flower.urls.handlers`, so a change to one is a

@@ -26,6 +26,9 @@ from pprint import pformat
 import click
 
 from flower import __version__
+from flower.auth import unauthenticated_api_allowed
+from flower.brokers import BrokerError
+from flower.brokers import validate_broker_api as check_broker_api
 from flower.options import DEFAULT_CONFIG_FILE  # noqa: F401 - a name of Flower's flower.command
 from flower.options import (
     ALL_OPTIONS,
@@ -104,15 +107,15 @@ def run(capp, argv: list[str], quiet: bool = False, environ=None) -> int:
         logger.error("Invalid '--auth' option: %s (%s)", options.auth, problem)
         return 1
     if options.broker_api:
-        from flower.brokers import BrokerError, validate_broker_api
-
         try:
-            validate_broker_api(options.broker_api)
+            check_broker_api(options.broker_api)
         except BrokerError as exc:
             logger.error('%s', exc)
             return 1
 
-    from flower.app import Flower  # imported late: building the app imports tornado.web and the views
+    # imported here, not at the top: celery imports this module for every `celery` command (the entry point),
+    # and the app brings tornado.web and every view with it; there is no import cycle behind this
+    from flower.app import Flower
 
     try:
         app = Flower(capp=capp, options=default_options)
@@ -222,8 +225,6 @@ def warn_about_risky_settings(options: Options, environ=None) -> None:
 
 def security_warnings(options: Options, environ=None) -> list[str]:
     """What an administrator must know about how this server is protected, said at every start."""
-    from flower.auth import unauthenticated_api_allowed
-
     warnings = []
     where = options.unix_socket or f'{options.address or "0.0.0.0"}:{options.port}'
     if not options.basic_auth and not options.auth:
@@ -413,10 +414,8 @@ def extract_settings():
         logger.error("Invalid '--auth' option: %s (%s)", options.auth, problem)
         sys.exit(1)
     if options.broker_api:
-        from flower.brokers import BrokerError, validate_broker_api
-
         try:
-            validate_broker_api(options.broker_api)
+            check_broker_api(options.broker_api)
         except BrokerError as exc:
             logger.error('%s', exc)
             sys.exit(1)
@@ -469,17 +468,14 @@ def __getattr__(name):
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The ``flower`` console script (and ``python -m flower``).
+    """The server's command line: what the ``flower`` console script and ``python -m flower`` run for anything
+    but a subcommand (those, ``flower demo``, are found in :mod:`flower.__main__`, which this module never imports).
 
     Celery's own options are applied here the way ``celery`` applies them (environment variables for the
     broker, backend, loader and config module, then the app), without loading celery's whole command-line
     tool, which would double the start-up time.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == 'demo':
-        from flower.demo import main as demo_main
-
-        sys.exit(demo_main(argv[1:]))
     celery_argv, flower_args = split_argv(argv)
     try:
         celery_args = parse_command_line(celery_argv).celery_args

@@ -2,9 +2,10 @@
 
 Flower inspects the cluster once at start-up and then only when someone asks (``refresh=1``, a worker's page).
 A worker that starts later, or restarts with other queues or tasks, shows in ``/api/workers`` and on the
-workers page only after a manual refresh. :class:`WorkerDiscovery` listens to ``EventsState.on_node_join``
-(a worker seen for the first time, or a ``worker-online``) and asks the inspector about a worker it has no
-reply from yet, or whose process changed (another PID: a restart). Joins are gathered for ``delay`` seconds,
+workers page only after a manual refresh. :class:`WorkerDiscovery` is subscribed by the composition root
+(:mod:`flower.runtime`) to ``EventsState.on_node_join`` (a worker seen for the first time, or a
+``worker-online``) and asks the inspector about a worker it has no reply from yet, or whose process changed
+(another PID: a restart). Joins are gathered for ``delay`` seconds,
 so a cluster coming up at once costs one cluster-wide refresh rather than one per worker.
 
 IOLoop thread only: ``on_node_join`` is called while events are applied, and the inspector's cache is written

@@ -12,6 +12,11 @@ name seen after that is counted under ``task="__other__"`` (:data:`OVERFLOW_TASK
 ``flower_metrics_task_names_folded`` says how many distinct names were folded so. Worker labels are bounded by
 ``--max_workers`` (evicted workers take their series with them, see :meth:`EventMetrics.forget_workers`).
 
+One :class:`EventMetrics` per server, built by the composition root (:func:`flower.runtime.build_runtime`) and
+given to whatever exports numbers: the events state (``EventsState(metrics=...)``, which keeps it as Flower's
+``state.metrics``), the events receiver, and the queue-length gauge; ``/metrics`` renders it. Nothing reaches it
+through another part.
+
 Updated and rendered on the IOLoop thread only.
 """
 

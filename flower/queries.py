@@ -19,6 +19,7 @@ from typing import Callable, Iterable, Iterator
 
 from flower.events.store import TaskStore, is_number
 from flower.events.task import Task
+from flower.search import find as find_matching
 from flower.utils import strict
 from flower.utils.values import sort_key
 
@@ -191,7 +192,7 @@ def select_tasks(
     """The page of tasks matching ``flt``: newest first, or ordered by ``sort_by`` (None values first,
     ``reverse`` for descending). ``find`` evaluates search queries (default: :func:`flower.search.find`)."""
     if find is None and flt.search:
-        from flower.search import find
+        find = find_matching
     if limit is not None and limit < 0:
         raise BadQuery(f"Invalid limit '{limit}': must be 0 or more")
     # no page can be bigger than the store; capping keeps huge numbers from overflowing slices

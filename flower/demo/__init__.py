@@ -3,8 +3,8 @@
 A Celery cluster on kombu's filesystem transport in a temporary folder (workers, a producer of tasks) and the
 flower server on it. The parts:
 
-* :mod:`flower.demo.cli`: the command (options, start, serve, stop); :func:`main` is what ``flower demo``
-  calls.
+* :mod:`flower.demo.cli`: the command (options, start, serve, stop); its ``main`` is what ``flower demo``
+  calls (through :mod:`flower.__main__`). The demo imports the server; the server never imports the demo.
 * :mod:`flower.demo.cluster`: the folder and the child processes.
 * :mod:`flower.demo.layout`: the folder's layout and the Celery settings every process shares.
 * :mod:`flower.demo.tasks`: the Celery app and tasks the workers run.
@@ -12,13 +12,3 @@ flower server on it. The parts:
 * :mod:`flower.demo.janitor`: keeps the folder's disk use bounded.
 * :mod:`flower.demo.lifeline`: children end themselves when the demo is gone.
 """
-
-
-def main(argv: list[str]) -> int:
-    """``flower demo [options]``; returns the exit code."""
-    from flower.demo.cli import main as demo_main  # imported on use: ``import flower.demo`` stays cheap
-
-    return demo_main(argv)
-
-
-__all__ = ['main']

@@ -23,7 +23,10 @@ from typing import Any, Callable
 from dataclasses import dataclass, field, replace
 
 import click
+from celery import Celery
 
+from flower.auth import unauthenticated_api_allowed
+from flower.command import configure_logging, run
 from flower.demo.cluster import DemoCluster, DemoSettings, remove_stale_folders
 from flower.options import (
     ALL_OPTIONS,
@@ -240,11 +243,7 @@ def main(argv: list[str]) -> int:
     except OptionError as exc:
         click.echo(f'Error: {exc}', err=True)
         return 2
-    from flower.command import configure_logging, run
-
     if resolved.version:
-        from celery import Celery
-
         return run(Celery(set_as_current=False), command.flower_argv)
     foreign = [name for name in FOREIGN_CELERY_ARGS if resolved.celery_args.get(name)]
     if foreign:
@@ -264,8 +263,6 @@ def with_demo_login(flower_argv: list[str], options) -> tuple[list[str], tuple[s
     (the default address is every interface) or any web page the user visits drive it; a password made for this
     run and printed at start is safe wherever the demo listens. A login the user configured
     (``--basic_auth``, ``--auth``) or an API they opened (``FLOWER_UNAUTHENTICATED_API``) is left as it is."""
-    from flower.auth import unauthenticated_api_allowed
-
     if options.basic_auth or options.auth or unauthenticated_api_allowed():
         return flower_argv, None
     login = (DEMO_USER, secrets.token_urlsafe(12))
@@ -275,8 +272,6 @@ def with_demo_login(flower_argv: list[str], options) -> tuple[list[str], tuple[s
 def serve(
     settings: DemoSettings, flower_argv: list[str], quiet: bool = False, login: tuple[str, str] | None = None
 ) -> int:
-    from flower.command import run
-
     cluster = DemoCluster(settings)
     previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     # explicitly for SIGINT too: a process started in the background by a shell inherits it ignored

@@ -36,8 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flower.demo.layout import TASK_QUEUES, Layout, queue_of
-from flower.demo.transport import CLAIMED_SUFFIX, STAGING_SUFFIX
+from flower.demo.layout import CLAIMED_SUFFIX, STAGING_SUFFIX, TASK_QUEUES, Layout, queue_of
 
 logger = logging.getLogger(__name__)
 

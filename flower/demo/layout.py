@@ -25,6 +25,11 @@ FOLDER_ENV = 'FLOWERDEMO_FOLDER'
 PARENT_ENV = 'FLOWERDEMO_PARENT_PID'
 FOLDER_PREFIX = 'flower-demo-'
 
+# names the demo's transport (flower.demo.transport) gives its message files while it writes and reads them;
+# here so that the janitor knows them without importing kombu's transport
+CLAIMED_SUFFIX = '.claimed'
+STAGING_SUFFIX = '.tmp'
+
 DEFAULT_QUEUE = 'celery'
 REPORTS_QUEUE = 'reports'
 #: The queues tasks are sent to. Their messages are work the workers have not taken yet; the janitor removes

@@ -41,8 +41,7 @@ from kombu.transport import filesystem
 from kombu.utils.encoding import bytes_to_str, str_to_bytes
 from kombu.utils.json import dumps, loads
 
-CLAIMED_SUFFIX = '.claimed'
-STAGING_SUFFIX = '.tmp'
+from flower.demo.layout import CLAIMED_SUFFIX, STAGING_SUFFIX
 
 
 class Channel(filesystem.Channel):

@@ -13,6 +13,7 @@ from tornado.options import options  # noqa: F401
 
 from flower.events.receiver import Events
 from flower.events.state import EventsState
+from flower import metrics as _metrics
 from flower.metrics import PrometheusMetrics, get_prometheus_metrics
 
 __all__ = [
@@ -28,16 +29,14 @@ logger = logging.getLogger(__name__)
 
 
 def __getattr__(name):
-    # Flower's module globals, looked up when asked: ``TaskSearchEngine`` (its module imports this package,
-    # so it cannot be imported up front) and ``PROMETHEUS_METRICS`` (``None`` until metrics exist, then the
-    # ones get_prometheus_metrics() answers)
+    # Flower's module globals, looked up when asked: ``TaskSearchEngine`` (Flower's flower.utils.search, an
+    # adapter over the domain that imports this package, so it cannot be imported up front) and
+    # ``PROMETHEUS_METRICS`` (``None`` until metrics exist, then the ones get_prometheus_metrics() answers)
     if name == 'TaskSearchEngine':
         from flower.utils.search import TaskSearchEngine
 
         return TaskSearchEngine
     if name == 'PROMETHEUS_METRICS':
-        import flower.metrics
-
-        latest = flower.metrics._latest() if flower.metrics._latest is not None else None
-        return latest or flower.metrics._made_here
+        latest = _metrics._latest() if _metrics._latest is not None else None
+        return latest or _metrics._made_here
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

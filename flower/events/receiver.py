@@ -21,16 +21,29 @@ Runtime rules owned here:
   ``flower_events_stream_interruptions_total``, and after reconnecting every worker is asked for a heartbeat
   and the inspector refreshed, so worker state is re-synced. :meth:`Events.stop` ends the thread within
   about a second.
+
+What else happens around the stream is wired by the composition root (:mod:`flower.runtime`) through named
+subscriptions (:class:`~flower.utils.signals.Signal`), never built here:
+
+* ``on_applied(count)``: IOLoop thread, after each batch of events was applied (the live hub);
+* ``on_reconnect()``: IOLoop thread, after the re-sync that follows a reconnect (the inspector's refresh); an
+  awaitable a subscriber returns is awaited;
+* ``on_starting(io_loop)``: IOLoop thread, in :meth:`Events.start` before the thread starts (persistence starts
+  tracking changes there, so no applied event is missed);
+* ``on_stopped()``: in :meth:`Events.stop` once the thread has ended (persistence makes its last save there).
+
+``--persistent`` and ``--max_task_age`` are :mod:`flower.persistence`'s: the root attaches it to this object
+(:func:`flower.persistence.attach_persistence`), which then answers Flower's :meth:`Events.save_state` and
+:meth:`Events.load_state`. The receiver's own counters go to the metrics registry it is given.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Protocol
 
 from celery.events import EventReceiver
 from kombu.serialization import prepare_accept_content
@@ -41,7 +54,9 @@ from flower.events.resp import ProtocolError, PubSubFrames
 from flower.events.sanitize import UNDECODABLE
 from flower.events.state import EventsState
 from flower.events.stream_health import Backoff, StreamHealth, classify_failure
+from flower.metrics import EventMetrics
 from flower.utils.memory import release_free_memory
+from flower.utils.signals import Signal
 from flower.utils.thread_guard import call_on_loop
 
 if TYPE_CHECKING:
@@ -49,7 +64,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Listener = Callable[[int], None]
+
+class SavedState(Protocol):
+    """What :class:`Events` asks of the persistence attached to it (see :mod:`flower.persistence.attach`)."""
+
+    def save_state(self) -> bool: ...
+
+    def load_state(self) -> EventsState | None: ...
+
 
 # kinds of items on the hand-over queue
 _RAW, _BODY, _RESET = 0, 1, 2
@@ -111,6 +133,7 @@ class Events(threading.Thread):
         state: EventsState | None = None,
         raw_redis: bool = True,
         max_task_age: float | None = None,
+        metrics: EventMetrics | None = None,
         **state_kwargs,
     ):
         super().__init__(name='flower-events', daemon=True)
@@ -122,15 +145,25 @@ class Events(threading.Thread):
         self.state_save_interval = state_save_interval
         self.runner = runner
         self.raw_redis = raw_redis
+        self.max_task_age = max_task_age  # what flower.persistence.attach_persistence reads, with db and persistent
         self.state = (
             state
             if state is not None
             else EventsState(
-                max_tasks_in_memory=max_tasks_in_memory, max_workers_in_memory=max_workers_in_memory, **state_kwargs
+                max_tasks_in_memory=max_tasks_in_memory,
+                max_workers_in_memory=max_workers_in_memory,
+                metrics=metrics,
+                **state_kwargs,
             )
         )
-        self.listeners: list[Listener] = []
-        self.reconnect_listeners: list[Callable[[], object]] = []
+        #: the registry the receiver's counters are exported in (the state's, unless another one is given)
+        self.metrics: EventMetrics = metrics if metrics is not None else self.state.metrics
+        self.on_applied: Signal[[int]] = Signal('Events.on_applied')
+        self.on_reconnect: Signal[[]] = Signal('Events.on_reconnect')
+        self.on_starting: Signal[[object]] = Signal('Events.on_starting')
+        self.on_stopped: Signal[[]] = Signal('Events.on_stopped')
+        #: what answers save_state/load_state: set by flower.persistence.attach_persistence, else None
+        self.persistence: SavedState | None = None
         self.connected = False
         self.connect_count = 0
         self.failures = 0
@@ -160,7 +193,6 @@ class Events(threading.Thread):
         # what celery's own receiver accepts: the configured event serializer and JSON, never more
         self._accept = prepare_accept_content({capp.conf.event_serializer or 'json', 'json'})
         self._register_metrics()
-        self._setup_persistence(max_task_age)
 
     # -- lifecycle (IOLoop thread) -------------------------------------------------------------------------
     def start(self):
@@ -168,10 +200,7 @@ class Events(threading.Thread):
             from tornado.ioloop import IOLoop
 
             self.io_loop = IOLoop.current()
-        if self.retention is not None:
-            self.retention.start()
-        if self.saver is not None:
-            self.saver.start(self.io_loop)  # before the thread: every applied event is tracked for saving
+        self.on_starting.emit(self.io_loop)  # before the thread: every applied event is tracked for saving
         super().start()
         from tornado.ioloop import PeriodicCallback
 
@@ -190,10 +219,7 @@ class Events(threading.Thread):
         self._stopping.set()
         if self.is_alive() and threading.current_thread() is not self:
             self.join(timeout)
-        if self.retention is not None:
-            self.retention.stop()
-        if self.saver is not None:
-            self.saver.close()  # the last save, after the last event was received
+        self.on_stopped.emit()  # the last save, after the last event was received
 
     @property
     def backlog(self) -> int:
@@ -206,7 +232,7 @@ class Events(threading.Thread):
         return self._bytes_in - self._bytes_out
 
     def _register_metrics(self) -> None:
-        metrics = self.state.metrics
+        metrics = self.metrics
         metrics.extra_counter(
             'flower_events_stream_interruptions',
             'Times a working event subscription was cut off (events may have been missed)',
@@ -265,9 +291,8 @@ class Events(threading.Thread):
         await self._broadcast(
             'heartbeat', lambda: self.capp.control.broadcast('heartbeat'), 'Failed to ask workers for a heartbeat: %s'
         )
-        for listener in self.reconnect_listeners:
+        for result in self.on_reconnect.emit():
             try:
-                result = listener()
                 if hasattr(result, '__await__'):
                     await result
             except Exception as exc:
@@ -425,11 +450,8 @@ class Events(threading.Thread):
         if messages:
             applied = self.state.apply_messages(messages)
             self._applied_since_trim += applied
-            for listener in self.listeners:
-                try:
-                    listener(applied)
-                except Exception:  # a listener's failure must not stop the events
-                    logger.exception('An events listener failed')
+            if self.on_applied:
+                self.on_applied.emit(applied)  # a subscriber's failure is logged there and stops nothing
 
     def _split_chunk(self, received_at: float, chunk: bytes) -> None:
         try:
@@ -457,48 +479,13 @@ class Events(threading.Thread):
         """Apply one event dict now (Flower's method; used by tests and tools that feed events directly)."""
         self.state.event(event)
 
-    def _setup_persistence(self, max_task_age: float | None) -> None:
-        """``--max_task_age`` and ``--persistent`` (flower.persistence). As in Flower, the saved state is
-        loaded here, in the constructor, before any event can be applied."""
-        from flower.persistence import StateSaver, TaskRetention  # here: it imports flower.events modules
-
-        self.retention = TaskRetention(self.state, max_task_age) if max_task_age else None
-        self.saver = None
-        if self.persistent:
-            self.saver = StateSaver(self.state, self.db or 'flower', self.state_save_interval, retention=self.retention)
-            self.saver.load()
-
     def load_state(self):
         """Flower's name: the state saved in ``--db``, read into a new :class:`EventsState` (same limits as
-        this one), or ``None`` without ``--persistent`` or when nothing was saved. Reads only: the file and the
-        live state are left as they are; an unreadable file is logged and answered ``None``."""
-        import sqlite3
-        from urllib.parse import quote
-
-        from flower.persistence.loader import load_state
-
-        if not self.persistent:
-            return None
-        path = self.saver.path if self.saver is not None else (self.db or 'flower')
-        if not os.path.isfile(path):
-            return None
-        loaded = EventsState(max_tasks_in_memory=self.state.tasks.limit, max_workers_in_memory=self.state.workers.limit)
-        try:
-            conn = sqlite3.connect(f'file:{quote(os.path.abspath(path))}?mode=ro', uri=True)
-            try:
-                result = load_state(
-                    conn, loaded, max_tasks=loaded.tasks.limit, max_workers=loaded.workers.limit, prune=False
-                )
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            logger.error("Cannot read the saved state in '%s': %s", path, exc)
-            return None
-        if not (result.tasks or result.workers or result.saved_at):
-            return None
-        return loaded
+        this one), or ``None`` without ``--persistent`` or when nothing was saved (see
+        :meth:`flower.persistence.Persistence.load_state`)."""
+        return self.persistence.load_state() if self.persistence is not None else None
 
     def save_state(self) -> bool:
         """Flower's name: save now and wait for the write (IOLoop thread, or after the loop stopped).
         False without --persistent or when the write failed."""
-        return self.saver.flush() if self.saver is not None else False
+        return self.persistence.save_state() if self.persistence is not None else False

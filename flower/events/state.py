@@ -38,6 +38,7 @@ from flower.events.sanitize import BAD_TYPE, IDENTIFIER_MAX, INTERNAL_ERROR, NOT
 from flower.events.store import TaskStore, WorkerStore
 from flower.events.task import Task, apply_task_event
 from flower.metrics import EventMetrics
+from flower.utils.signals import Signal
 from flower.utils.thread_guard import new_guard
 from flower.utils.values import sort_key
 
@@ -115,7 +116,9 @@ class EventsState(State):
 
     ``counter[hostname][event_type]`` counts every event by the host that sent it; ``metrics`` holds the
     Prometheus numbers; ``tasks`` is the bounded task store (``--max_tasks``); ``workers`` the bounded worker
-    store (``--max_workers``).
+    store (``--max_workers``). ``metrics`` is the registry given by the composition root (a private one when
+    none is given); ``on_node_join`` is a :class:`~flower.utils.signals.Signal` emitted with a worker seen for the
+    first time or coming online.
     """
 
     Task: TypeAlias = Task  # Flower's EventsState.Task (celery's State names its classes so); a type too
@@ -152,6 +155,12 @@ class EventsState(State):
             on_node_join=on_node_join,
             on_node_leave=on_node_leave,
         )
+        # celery's callback, as a named subscription: the composition root subscribes the worker discovery
+        # (a callback given here, as celery takes it, is the first subscriber)
+        joined: Signal[[Worker]] = Signal('EventsState.on_node_join')
+        if on_node_join is not None:
+            joined.subscribe(on_node_join)
+        self.on_node_join = joined
         self.tasks_by_type = _IndexView(store.by_name, store)
         self.tasks_by_worker = _IndexView(store.by_worker, store)
         self.counter: defaultdict[str, Counter] = defaultdict(Counter)
@@ -319,7 +328,7 @@ class EventsState(State):
                 metrics.set_executing(hostname, active)
         elif is_offline:
             metrics.set_online(hostname, False)
-        if self.on_node_join and (created or subject == 'online'):
+        if (created or subject == 'online') and self.on_node_join:
             self.on_node_join(worker)
         if self.on_node_leave and is_offline:
             self.on_node_leave(worker)

@@ -5,24 +5,23 @@ oldest task and stops at the first one that is young enough: O(expired) per run,
 A task whose times are unknown is skipped, not dropped. At most ``max_per_run`` tasks go per run, so a
 large first expiry (after raising the age limit's strictness) is spread over several IOLoop turns.
 
-Tasks leave through the store's public ``pop`` (which keeps its indexes right); listeners hear which ids went
-(the saver deletes them from the file). Runs on the IOLoop thread only.
+Tasks leave through the store's public ``pop`` (which keeps its indexes right); subscribers of ``on_expired``
+hear which ids went (the saver deletes them from the file). Runs on the IOLoop thread only.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from flower.persistence.rows import last_event_time
+from flower.utils.signals import Signal
 
 if TYPE_CHECKING:
     from tornado.ioloop import PeriodicCallback
 
 logger = logging.getLogger(__name__)
-
-ExpiryListener = Callable[[list], None]
 
 
 class TaskRetention:
@@ -32,7 +31,7 @@ class TaskRetention:
     def __init__(self, state, max_age: float):
         self.state = state
         self.max_age = float(max_age)
-        self.listeners: list[ExpiryListener] = []
+        self.on_expired: Signal[[list]] = Signal('TaskRetention.on_expired')
         self.expired_total = 0
         self._timer: PeriodicCallback | None = None
 
@@ -66,8 +65,7 @@ class TaskRetention:
             tasks.pop(uuid)  # the change logs hear of the removal through the store
         self.expired_total += len(doomed)
         logger.debug('Forgot %d tasks older than --max_task_age', len(doomed))
-        for listener in self.listeners:
-            listener(doomed)
+        self.on_expired.emit(doomed)
         return doomed
 
     def start(self) -> None:

@@ -69,7 +69,7 @@ class StateSaver:
         self._evicted_workers: set[str] = set()
         self._closed = False
         if retention is not None:
-            retention.listeners.append(self._tasks_expired)
+            retention.on_expired.subscribe(self._tasks_expired)
 
     # -- start-up ------------------------------------------------------------------------------------------
     def load(self) -> LoadResult:

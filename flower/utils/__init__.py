@@ -6,6 +6,8 @@ import os
 import secrets
 import sys
 
+from flower import __version__
+
 _TRUE = frozenset({'y', 'yes', 't', 'true', 'on', '1'})
 _FALSE = frozenset({'n', 'no', 'f', 'false', 'off', '0'})
 
@@ -47,8 +49,6 @@ def bugreport(app=None) -> str:
     import celery
     import kombu
     import tornado
-
-    from flower import __version__
 
     lines = [
         f'flower   -> flower:{__version__} tornado:{tornado.version} '

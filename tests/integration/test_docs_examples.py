@@ -475,7 +475,7 @@ def test_the_build_context_makes_a_wheel_with_the_console_script_and_the_package
     with zipfile.ZipFile(built[0]) as wheel:
         names = set(wheel.namelist())
         entry_points = wheel.read(next(n for n in names if n.endswith('entry_points.txt'))).decode()
-    assert re.search(r'^\[console_scripts\]\nflower = flower\.command:main$', entry_points, re.M)
+    assert re.search(r'^\[console_scripts\]\nflower = flower\.__main__:main$', entry_points, re.M)
     assert 'flower = flower.command:flower' in entry_points  # celery's `celery flower`
     shipped = [
         str(p.relative_to(REPO))

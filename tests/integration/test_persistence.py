@@ -340,7 +340,7 @@ def test_a_full_disk_is_reported_with_its_cause_and_nothing_is_lost_when_space_r
             events = task_events(name='tasks.big', args=repr('x' * 800))
             ids.append(events[0]['uuid'])
             server.apply(events)
-        saver = server.app.events.saver
+        saver = server.app.persistence.saver
         wait_for(lambda: saver.writer.failures >= 3, 30, 0.1, message='saves failing on the full database')
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert len(errors) == 1, errors

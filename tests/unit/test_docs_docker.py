@@ -141,10 +141,10 @@ def test_entry_point_is_the_packages_console_script(dockerfile, pyproject):
     scripts = pyproject['project']['scripts']
     assert entrypoint and entrypoint[0] in scripts, (entrypoint, scripts)
     module, _, function = scripts[entrypoint[0]].partition(':')
-    assert module == 'flower.command'
-    import flower.command
+    assert module == 'flower.__main__'  # the server's command line, and `flower demo`
+    import flower.__main__
 
-    assert callable(getattr(flower.command, function))
+    assert callable(getattr(flower.__main__, function))
     cmd = final.last('CMD')
     assert cmd is None or cmd.exec_form() == [], 'arguments after the image name go to the entry point alone'
 

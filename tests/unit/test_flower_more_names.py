@@ -332,19 +332,25 @@ def test_strtobool_takes_flowers_parameter_name():
 
 def test_events_load_state_reads_the_saved_state_into_a_new_state(tmp_path):
     from flower.events import Events, EventsState
+    from flower.persistence import attach_persistence
 
     capp = Celery('names', broker='memory://', set_as_current=False)
     db = str(tmp_path / 'flower.db')
     first = Events(capp, db=db, persistent=True, enable_events=False)
-    first.saver.start(None)
+    saver = attach_persistence(first).saver  # what the composition root does for every Events
+    saver.start(None)
     first.state.event(worker_online('w1@h'))
-    assert first.saver.flush()
-    first.saver.close()
+    assert first.save_state()
+    saver.close()
 
     second = Events(capp, db=db, persistent=True, enable_events=False)
+    again = attach_persistence(second)
     loaded = second.load_state()
     assert isinstance(loaded, EventsState) and loaded is not second.state
     assert 'w1@h' in loaded.workers
-    assert second.saver.path == first.saver.path
-    second.saver.close()
-    assert Events(capp, persistent=False, enable_events=False).load_state() is None
+    assert again.saver.path == saver.path
+    again.saver.close()
+    assert Events(capp, db=db, persistent=True, enable_events=False).load_state() is None  # nothing attached
+    not_persistent = Events(capp, persistent=False, enable_events=False)
+    attach_persistence(not_persistent)
+    assert not_persistent.load_state() is None and not_persistent.save_state() is False

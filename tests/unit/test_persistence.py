@@ -343,7 +343,7 @@ def test_retention_walks_only_the_expired_end():
         run_task(state, start=now - 1000 + i)
     retention = TaskRetention(state, 900.5)
     seen = []
-    retention.listeners.append(seen.extend)
+    retention.on_expired.subscribe(seen.extend)
     gone = retention.expire(now)
     assert len(gone) == 100 and seen == gone
     assert all(last_event_time(task) >= now - 900.5 for task in state.tasks.values())
@@ -427,23 +427,32 @@ def test_close_on_the_running_ioloop_saves_before_the_loop_stops(db):
     assert sorted(uuid for (uuid,) in rows(db, 'SELECT uuid FROM tasks')) == sorted(ids)
 
 
-def test_events_loads_in_its_constructor_and_save_state_writes(db):
+def test_attached_persistence_loads_at_once_and_saves_around_the_events_lifecycle(db):
     from celery import Celery
     from flower.events import Events
+    from flower.persistence import attach_persistence
 
     capp = Celery(broker='memory://')
-    events = Events(
-        capp, db=str(db), persistent=True, state_save_interval=100, max_tasks_in_memory=100, max_task_age=86400
-    )
-    assert events.saver is not None and events.retention is not None
-    events.saver.start()
+    events = Events(capp, db=str(db), persistent=True, state_save_interval=100, max_tasks_in_memory=100)
+    persistence = attach_persistence(events)
+    assert persistence.saver is not None and persistence.retention is None
+    assert events.on_starting.subscribers == (persistence.start,)
+    assert events.on_stopped.subscribers == (persistence.stop,)
+    events.on_starting.emit(None)  # what Events.start does before its thread starts
     uuid = run_task(events.state)
     assert events.save_state() is True
-    events.saver.close()
+    events.on_stopped.emit()  # what Events.stop does once its thread ended: the last save
 
     again = Events(capp, db=str(db), persistent=True, max_tasks_in_memory=100)
-    assert list(again.state.tasks) == [uuid]
-    assert again.saver.interval_ms == 1000  # --persistent without --state_save_interval
-    assert Events(capp, max_tasks_in_memory=10).save_state() is False
+    assert list(again.state.tasks) == []  # the receiver itself never touches the file
+    persisted = attach_persistence(again)
+    assert list(again.state.tasks) == [uuid]  # loaded when attached, before any event
+    assert persisted.saver.interval_ms == 1000  # --persistent without --state_save_interval
+    persisted.stop()
+    plain = Events(capp, max_tasks_in_memory=10)
+    assert plain.save_state() is False
+    attach_persistence(plain)
+    assert plain.save_state() is False
     in_memory_only = Events(capp, max_tasks_in_memory=10, max_task_age=60)
-    assert in_memory_only.saver is None and in_memory_only.retention.max_age == 60
+    retained = attach_persistence(in_memory_only)
+    assert retained.saver is None and retained.retention.max_age == 60
