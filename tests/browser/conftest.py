@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, celery_app_for
+from tests.conftest import celery_app_for
+from tests.support.needs import skip_or_fail
 from tests.support.processes import Server, start_worker, wait_for
 
 CHROMIUM = '/usr/bin/chromium'
@@ -31,9 +32,7 @@ TASKS = 'tests.support.celeryapp'
 
 
 def _unavailable(reason):
-    if IN_CI:
-        pytest.fail(f'{reason} (CI=true: the browser tests must run)')
-    pytest.skip(reason)
+    skip_or_fail(reason, 'the browser tests must run')
 
 
 # Module scope, not session: Playwright's sync API keeps an asyncio loop running on the main thread while it is

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from tests.conftest import celery_app_for, unavailable
+from tests.conftest import celery_app_for
+from tests.support.needs import skip_or_fail
 from tests.support.events import event
 from tests.support.processes import PrivateRedis, Server, free_port, start_worker, wait_for
 from tests.support.publish import publish_burst
@@ -40,7 +41,7 @@ def _private_redis_or_skip(port=None):
     try:
         return PrivateRedis(port)
     except (FileNotFoundError, AssertionError) as exc:
-        unavailable(f'cannot start a private redis-server: {exc}')
+        skip_or_fail(f'cannot start a private redis-server: {exc}')
 
 
 def _ready(server):
