@@ -41,12 +41,12 @@ from flower.options import (
     default_options,
     help_text,
     layer_over,
-    lookup,
     options,
     options_from_environment,
     parse_command_line,
     publish,
     resolve,
+    split_argv,
     validate,
 )
 from flower.utils import abs_path, prepend_url, strtobool  # noqa: F401 - strtobool: Flower's name here
@@ -285,41 +285,6 @@ def security_warnings(options: Options, environ=None) -> list[str]:
             'secret.'
         )
     return warnings
-
-
-def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
-    """Separate celery's global options from flower's, wherever they appear, and drop a ``flower`` token
-    (``python -m flower -A proj flower --port=5555`` is Flower's way of writing it)."""
-    celery_args: list[str] = []
-    flower_args: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        head = arg.split('=', 1)[0]
-        if head in CELERY_VALUE_ARGS:
-            celery_args.append(arg)
-            if '=' not in arg and i + 1 < len(argv):
-                celery_args.append(argv[i + 1])
-                i += 1
-        elif arg in CELERY_FLAG_ARGS or (arg.startswith('-A') and len(arg) > 2):
-            celery_args.append(arg)
-        elif arg == 'flower':
-            pass
-        else:
-            flower_args.append(arg)
-            if arg.startswith('--') and '=' not in arg and i + 1 < len(argv) and _takes_value(arg):
-                flower_args.append(argv[i + 1])
-                i += 1
-        i += 1
-    return celery_args, flower_args
-
-
-def _takes_value(flag: str) -> bool:
-    try:
-        option = lookup(flag)
-    except OptionError:
-        return False
-    return option.type is not bool
 
 
 # -- Flower 2.2's names, for scripts that start the server the way Flower's command does ---------------

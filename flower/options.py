@@ -3,7 +3,10 @@
 Owns the option table (Flower's 32 options, tornado's logging options, and ours), value conversion, and
 the precedence rule: command line > config file (``--conf``) > ``FLOWER_*`` environment variables >
 defaults. Nothing else reads ``sys.argv``, the config file or ``FLOWER_*`` variables for options: the result
-is one validated :class:`Options` object.
+is one validated :class:`Options` object. One walker (:func:`walk`) groups the words of a command line, for
+both :func:`parse_command_line` and :func:`split_argv` (celery's arguments from flower's), and one function
+(:func:`layer_over`) layers the sources, for the command (:func:`resolve`) and for Flower's adapters in
+:mod:`flower.command` alike.
 
 As in Flower, every option of the table is also defined on tornado's global ``tornado.options.options``
 (exported here as :data:`options` and :data:`default_options`), and :mod:`flower.command` writes the validated
@@ -565,64 +568,146 @@ class CommandLine:
     version: bool = False
 
 
+@dataclass(frozen=True)
+class Argument:
+    """One argument of a command line: the words of ``argv`` it spans, and what :func:`walk` made of them.
+
+    ``kind`` is ``'help'``, ``'version'``, ``'end'`` (``--``), ``'celery'`` (one of celery's global options
+    that take a value, ``key`` naming it and ``value`` its value, ``None`` when a value is missing),
+    ``'celery_flag'`` (one of celery's flags, ``key`` naming it), ``'option'`` (``--name``:
+    ``head`` as written, ``value`` the text given for it, ``None`` when a value is missing) or ``'stray'``
+    (anything else: a bare word, a single-dash argument, ``-Aproj=x``). ``celery`` says whether the argument
+    belongs to celery (before the ``flower`` sub-command) rather than to flower.
+    """
+
+    words: tuple[str, ...]
+    kind: str
+    head: str = ''
+    key: str = ''
+    value: str | None = None
+    celery: bool = False
+
+
+def walk(argv: Iterable[str]) -> Iterable[Argument]:
+    """Group ``argv`` into arguments: the one place that knows which words belong together (``--name value``,
+    ``-A proj``, a bare boolean flag with or without an explicit boolean word after it).
+
+    It never raises: :func:`parse_command_line` turns what it yields into values (or the error that names
+    the problem) and :func:`split_argv` routes the words to celery or flower, so the two agree on every
+    command line by construction.
+    """
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg in ('-h', '--help'):
+            yield Argument((arg,), 'help')
+            continue
+        if arg == '--version':
+            yield Argument((arg,), 'version')
+            continue
+        if arg == '--':
+            yield Argument((arg,), 'end')
+            continue
+        head, has_value, inline = arg.partition('=')
+        if head in CELERY_VALUE_ARGS:
+            if has_value:
+                yield Argument((arg,), 'celery', head, CELERY_VALUE_ARGS[head], inline, celery=True)
+            elif i < len(args):
+                yield Argument((arg, args[i]), 'celery', head, CELERY_VALUE_ARGS[head], args[i], celery=True)
+                i += 1
+            else:
+                yield Argument((arg,), 'celery', head, CELERY_VALUE_ARGS[head], None, celery=True)
+            continue
+        if arg.startswith('-A') and len(arg) > 2:  # -Aproj (-Aproj=x is celery's too, and not understood)
+            if has_value:
+                yield Argument((arg,), 'stray', celery=True)
+            else:
+                yield Argument((arg,), 'celery', arg, 'app', arg[2:], celery=True)
+            continue
+        if arg in CELERY_FLAG_ARGS:
+            yield Argument((arg,), 'celery_flag', arg, CELERY_FLAG_ARGS[arg], celery=True)
+            continue
+        if not arg.startswith('--') or len(arg) == 2:
+            yield Argument((arg,), 'stray')
+            continue
+        if has_value:
+            yield Argument((arg,), 'option', head, value=inline)
+            continue
+        try:
+            option = lookup(head)
+        except OptionError:  # parse_command_line reports it; nothing after it is taken as its value
+            yield Argument((arg,), 'option', head)
+            continue
+        if option.type is bool:
+            # a bare flag, or a flag followed by an explicit boolean word
+            if i < len(args) and _looks_like_bool(args[i]):
+                yield Argument((arg, args[i]), 'option', head, value=args[i])
+                i += 1
+            else:
+                yield Argument((arg,), 'option', head, value='true')
+        elif i >= len(args):
+            yield Argument((arg,), 'option', head)
+        else:
+            # the next word is this option's, even when it is another option (then the value is missing)
+            word = args[i]
+            i += 1
+            missing = word.startswith('--') and len(word) > 2
+            yield Argument((arg, word), 'option', head, value=None if missing else word)
+
+
 def parse_command_line(argv: Iterable[str]) -> CommandLine:
     """Parse ``--name=value``, ``--name value`` and bare ``--flag`` arguments.
 
     Unknown options are an error that names them (Flower silently drops them). Celery's own global options
     (``-A``, ``--broker``, ...) are accepted too and returned separately.
     """
-    args = list(argv)
     values: dict[str, Any] = {}
     celery_args: dict[str, Any] = {}
     result = CommandLine(values, celery_args)
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        i += 1
-        if arg in ('-h', '--help'):
+    arguments = iter(walk(argv))
+    for argument in arguments:
+        if argument.kind == 'help':
             result.help = True
-            continue
-        if arg == '--version':
+        elif argument.kind == 'version':
             result.version = True
-            continue
-        if arg == '--':
-            if i < len(args):
-                raise OptionError(f"Unexpected argument '{args[i]}': flower takes options only")
-            continue
-        head, has_value, inline = arg.partition('=')
-        if head in CELERY_VALUE_ARGS:
-            if not has_value:
-                if i >= len(args):
-                    raise OptionError(f"Option '{head}' requires a value")
-                inline, i = args[i], i + 1
-            celery_args[CELERY_VALUE_ARGS[head]] = inline
-            continue
-        if head.startswith('-A') and len(head) > 2 and not has_value:  # -Aproj
-            celery_args['app'] = head[2:]
-            continue
-        if arg in CELERY_FLAG_ARGS:
-            celery_args[CELERY_FLAG_ARGS[arg]] = True
-            continue
-        if not arg.startswith('--') or len(arg) == 2:
+        elif argument.kind == 'end':
+            following = next(arguments, None)
+            if following is not None:
+                raise OptionError(f"Unexpected argument '{following.words[0]}': flower takes options only")
+        elif argument.kind == 'celery':
+            if argument.value is None:
+                raise OptionError(f"Option '{argument.head}' requires a value")
+            celery_args[argument.key] = argument.value
+        elif argument.kind == 'celery_flag':
+            celery_args[argument.key] = True
+        elif argument.kind == 'stray':
             raise OptionError(
-                f"Unexpected argument '{arg}': options look like --name=value (run 'flower --help' to list them)"
+                f"Unexpected argument '{argument.words[0]}': options look like --name=value "
+                "(run 'flower --help' to list them)"
             )
-        option = lookup(head)
-        if option.type == 'function':
-            raise OptionError(f"Option '{option.flag}' can only be set in a config file")
-        if not has_value:
-            if option.type is bool:
-                # a bare flag, or a flag followed by an explicit boolean word
-                if i < len(args) and _looks_like_bool(args[i]):
-                    inline, i = args[i], i + 1
-                else:
-                    inline = 'true'
-            else:
-                if i >= len(args) or (args[i].startswith('--') and len(args[i]) > 2):
-                    raise OptionError(f"Option '{option.flag}' requires a value ({option.type_name()})")
-                inline, i = args[i], i + 1
-        values[option.name] = option.convert(inline, 'command line')
+        else:
+            option = lookup(argument.head)
+            if option.type == 'function':
+                raise OptionError(f"Option '{option.flag}' can only be set in a config file")
+            if argument.value is None:
+                raise OptionError(f"Option '{option.flag}' requires a value ({option.type_name()})")
+            values[option.name] = option.convert(argument.value, 'command line')
     return result
+
+
+def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Separate celery's global options from flower's, wherever they appear, and drop a ``flower`` token
+    (``python -m flower -A proj flower --port=5555`` is Flower's way of writing it)."""
+    celery_args: list[str] = []
+    flower_args: list[str] = []
+    for argument in walk(argv):
+        if argument.celery:
+            celery_args.extend(argument.words)
+        elif argument.words != ('flower',):
+            flower_args.extend(argument.words)
+    return celery_args, flower_args
 
 
 def _looks_like_bool(word: str) -> bool:

@@ -3,8 +3,7 @@
 Services are shared with other sessions on the machine: this session claims a Redis db with a lock key (and
 gives it back), creates its own RabbitMQ vhost (and deletes it), flushes only its own db, and stops only the
 processes it started. When a service or a program is missing the tests that need it skip at once with a
-one-line reason (a connection refused or a missing executable is known in a second or two, so nothing waits
-for a deadline), except under CI=true, where they fail with the same reason.
+one-line reason, except under CI=true, where they fail with the same reason (tests.support.needs).
 """
 
 from __future__ import annotations
@@ -14,34 +13,21 @@ import uuid
 
 import pytest
 
+from tests.support.needs import in_ci, require_management_api, require_tool, skip_or_fail
 from tests.support.processes import Server, start_worker, wait_for
 
 REDIS_HOST = '127.0.0.1'
 REDIS_PORT = 6379
-IN_CI = os.environ.get('CI', '').lower() == 'true'
+IN_CI = in_ci()
 # Runtime rule 1 checked in every test: state written off the IOLoop thread raises and logs "Thread guard: ..."
 # (flower.utils.thread_guard). Set here, at import, so every object the tests build, and every server process
 # they start (tests.support.processes passes os.environ on), has the guard on.
 os.environ['FLOWER_THREAD_GUARD'] = '1'
 
 
-def _unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(f'{reason} (CI=true: services must be up)')
-    pytest.skip(reason)
-
-
-unavailable = _unavailable  # for test modules: skip here, fail under CI=true
-
-
-def require_executable(name: str, install_hint: str) -> str:
-    """The path of the program ``name``; a test that needs a missing one skips (fails under CI=true)."""
-    import shutil
-
-    path = shutil.which(name)
-    if path is None:
-        _unavailable(f'{name} is not installed ({install_hint})')
-    return path
+# the names test modules import from here (tests.support.needs holds the rule)
+unavailable = skip_or_fail
+require_executable = require_tool
 
 
 def _redis_client(db=0):
@@ -57,7 +43,7 @@ def redis_db():
         lock = _redis_client(0)
         lock.ping()
     except Exception as exc:
-        _unavailable(f'Redis on {REDIS_HOST}:{REDIS_PORT} is not reachable: {exc}')
+        skip_or_fail(f'Redis on {REDIS_HOST}:{REDIS_PORT} is not reachable: {exc}')
     token = f'{os.getpid()}-{uuid.uuid4().hex[:8]}'
     claimed = None
     for db in range(1, 16):
@@ -65,7 +51,7 @@ def redis_db():
             claimed = db
             break
     if claimed is None:
-        _unavailable('no free Redis db number (1..15) for this test session')
+        skip_or_fail('no free Redis db number (1..15) for this test session')
     _redis_client(claimed).flushdb()
     yield claimed
     _redis_client(claimed).flushdb()
@@ -81,17 +67,14 @@ def redis_url(redis_db):
 @pytest.fixture(scope='session')
 def rabbitmq_vhost():
     """A RabbitMQ vhost of this session's own (created through rabbitmqctl, deleted afterwards)."""
-    import shutil
     import socket
     import subprocess
 
     try:
         socket.create_connection(('127.0.0.1', 5672), timeout=2).close()
     except OSError as exc:
-        _unavailable(f'RabbitMQ on 127.0.0.1:5672 is not reachable: {exc}')
-    ctl = shutil.which('rabbitmqctl')
-    if not ctl:
-        _unavailable('rabbitmqctl is not installed')
+        skip_or_fail(f'RabbitMQ on 127.0.0.1:5672 is not reachable: {exc}')
+    ctl = require_tool('rabbitmqctl', 'apt-get install rabbitmq-server')
     vhost = f'flowertest-{uuid.uuid4().hex[:10]}'
     try:
         subprocess.run([ctl, 'add_vhost', vhost], check=True, capture_output=True, timeout=60)
@@ -102,7 +85,7 @@ def rabbitmq_vhost():
             timeout=60,
         )
     except subprocess.CalledProcessError as exc:  # e.g. not allowed to talk to the node (its Erlang cookie)
-        _unavailable(f'rabbitmqctl could not create a vhost: {(exc.stderr or b"").decode(errors="replace").strip()}')
+        skip_or_fail(f'rabbitmqctl could not create a vhost: {(exc.stderr or b"").decode(errors="replace").strip()}')
     yield vhost
     subprocess.run([ctl, 'delete_vhost', vhost], capture_output=True, timeout=60)
 
@@ -120,19 +103,6 @@ def rabbitmq_management():
     """The RabbitMQ management API's URL (queue lengths on the broker page need its plugin); checked once, so
     a test does not wait a minute for statistics that never come."""
     return require_management_api(RABBITMQ_MANAGEMENT_API)
-
-
-def require_management_api(url: str) -> str:
-    import requests
-
-    try:
-        requests.get(url + 'overview', auth=('guest', 'guest'), timeout=5).raise_for_status()
-    except requests.RequestException as exc:
-        _unavailable(
-            f'RabbitMQ management API at {url} is not reachable ({exc.__class__.__name__}): '
-            'enable it with `rabbitmq-plugins enable rabbitmq_management`'
-        )
-    return url
 
 
 @pytest.fixture
@@ -153,7 +123,15 @@ def celery_app_for(broker: str, backend: str | None = None):
     return app
 
 
-__all__ = ['Server', 'start_worker', 'wait_for', 'celery_app_for', 'unavailable', 'require_executable']
+__all__ = [
+    'Server',
+    'start_worker',
+    'wait_for',
+    'celery_app_for',
+    'unavailable',
+    'require_executable',
+    'require_management_api',
+]
 
 
 # -- a run that finishes must also exit -------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, celery_app_for
+from tests.conftest import celery_app_for
+from tests.support.needs import skip_or_fail
 from tests.support.processes import Server, start_worker, wait_for
 
 CHROMIUM = '/usr/bin/chromium'
@@ -31,9 +32,7 @@ TASKS = 'tests.support.celeryapp'
 
 
 def _unavailable(reason):
-    if IN_CI:
-        pytest.fail(f'{reason} (CI=true: the browser tests must run)')
-    pytest.skip(reason)
+    skip_or_fail(reason, 'the browser tests must run')
 
 
 # Module scope, not session: Playwright's sync API keeps an asyncio loop running on the main thread while it is
@@ -143,16 +142,25 @@ def cluster(redis_url, redis_db):
     # module-scoped, so this worker is gone before other modules' workers consume the same queue
     started = []
     try:
-        server = Server(redis_url, args=['--inspect_timeout=3000'])
-        started.append(server)
-        wait_for(lambda: 'receiving events' in server.output(), 20, message='the server to subscribe')
+        # the worker boots while the server starts; a worker named in the inspect call answers as soon as it is up
+        # (a broadcast would wait the whole inspect timeout), and its heartbeats show it online to a server that
+        # subscribed after its worker-online event
         worker = f'browser-{uuid.uuid4().hex[:6]}@{socket.gethostname()}'
         started.append(start_worker(redis_url, worker, pool='prefork', concurrency=2))
+        server = Server(redis_url, args=['--inspect_timeout=3000'])
+        started.insert(0, server)
+        wait_for(lambda: 'receiving events' in server.output(), 20, message='the server to subscribe')
         wait_for(
-            lambda: worker in server.get('/api/workers', params={'refresh': 1}).json(),
+            lambda: worker in server.get('/api/workers', params={'workername': worker, 'refresh': 1}).json(),
             60,
-            interval=0.5,
+            interval=0.2,
             message='the worker to answer inspect',
+        )
+        wait_for(
+            lambda: server.get('/api/workers', params={'status': 1}).json().get(worker),
+            30,
+            interval=0.2,
+            message='the worker to show as online',
         )
         yield BrowserCluster(redis_url, redis_db, server, worker)
     finally:

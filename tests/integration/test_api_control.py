@@ -456,9 +456,20 @@ WORKER_ROUTES = [
 ]
 
 
+@pytest.fixture(scope='module')
+def short_inspect_server(cluster):
+    """A second server on the module's broker with a short inspect timeout: asking about a worker nobody runs
+    waits the whole timeout for an answer that never comes (3 s on the module's server)."""
+    server = Server(cluster.broker, backend=cluster.broker, args=['--inspect_timeout=300'])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.mark.parametrize('route,params', WORKER_ROUTES)
-def test_unknown_worker_is_404_with_its_name(cluster, route, params):
-    response = cluster.server.post(route.format(w='nobody@nowhere'), params=params)
+def test_unknown_worker_is_404_with_its_name(short_inspect_server, route, params):
+    response = short_inspect_server.post(route.format(w='nobody@nowhere'), params=params)
     assert (response.status_code, response.text) == (404, "Unknown worker 'nobody@nowhere'")
 
 

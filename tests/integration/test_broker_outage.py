@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from tests.conftest import celery_app_for, unavailable
+from tests.conftest import celery_app_for
+from tests.support.needs import skip_or_fail
 from tests.support.events import event
 from tests.support.processes import PrivateRedis, Server, free_port, start_worker, wait_for
 from tests.support.publish import publish_burst
@@ -40,7 +41,7 @@ def _private_redis_or_skip(port=None):
     try:
         return PrivateRedis(port)
     except (FileNotFoundError, AssertionError) as exc:
-        unavailable(f'cannot start a private redis-server: {exc}')
+        skip_or_fail(f'cannot start a private redis-server: {exc}')
 
 
 def _ready(server):
@@ -53,7 +54,20 @@ def _probe_event(uuid):
     )
 
 
-def test_a_45_second_outage_readiness_fails_and_events_flow_within_2_seconds_of_the_restart(processes):
+# The outage of the test: long enough for many reconnection attempts at the back-off's cap (0.5 s, reached after
+# 0.7 s), shorter than the minute after which "still down" is logged. bench/broker_outage_soak.py runs the
+# same scenario with Redis down for 45 s (or longer).
+OUTAGE = 10.0
+
+
+def test_an_outage_readiness_fails_and_events_flow_within_2_seconds_of_the_restart(processes):
+    print(outage_run(processes, OUTAGE))
+
+
+def outage_run(processes: list, outage: float) -> str:
+    """Redis killed under a server and a worker for ``outage`` seconds (less than a minute): all the while the
+    server lives and says it is not ready, and within 2 s of Redis's restart events flow again; the log says
+    it once each way. Returns a report line; ``processes`` collects what it starts, for the caller to stop."""
     redis_server = _private_redis_or_skip()
     processes.append(redis_server)
     port = redis_server.port
@@ -82,8 +96,8 @@ def test_a_45_second_outage_readiness_fails_and_events_flow_within_2_seconds_of_
     assert 'output buffer limit' not in interrupted
     wait_for(lambda: _ready(server).status_code == 503, 30, message='readiness to fail')
 
-    # the scenario: Redis stays down for 45 s; all the while the server lives and is not ready
-    while time.monotonic() - killed < 45:
+    # the scenario: Redis stays down for the outage; all the while the server lives and is not ready
+    while time.monotonic() - killed < outage:
         assert server.get('/healthcheck').text == 'OK'
         not_ready = _ready(server)
         assert not_ready.status_code == 503
@@ -111,19 +125,24 @@ def test_a_45_second_outage_readiness_fails_and_events_flow_within_2_seconds_of_
     resumed_after = time.monotonic() - restarted_at
     assert resumed_after < 2.0, f'events flowed again only {resumed_after:.2f} s after Redis was restarted'
     assert (_ready(server).status_code, _ready(server).text) == (200, 'OK')
-    print(f'events flowed again {resumed_after:.2f} s after the restart')
 
     # one line when lost, none while down (under a minute), one when back; no warning every 5 s
     log = server.output()
     assert log.count('Event stream interrupted') == 1
     assert 'Event stream still down' not in log
-    assert re.search(r'Reconnected to the broker after 4\d\.\d s down; receiving events again', log), log[-3000:]
+    reconnected = re.search(r'Reconnected to the broker after (\d+\.\d) s down; receiving events again', log)
+    assert reconnected and outage - 5 <= float(reconnected.group(1)) < outage + 5, log[-3000:]
     assert 'Failed to enable events' not in log
     assert _metric(server, 'flower_events_stream_interruptions_total') == 1
 
     # and the worker, once it has reconnected by itself, is heard again
     task_id = _task_arrives(server, app, 2, timeout=90)
     assert server.get(f'/api/task/info/{task_id}').json()['result'] == '4'
+    # stopped while their broker is still there: without it, a worker's warm shutdown and (see the report of
+    # this change) the server's stop wait until they are killed, 10 s each
+    worker.stop()
+    server.stop()
+    return f'{outage:.0f} s outage: events flowed again {resumed_after:.2f} s after the restart'
 
 
 def _metric(server, name):

@@ -14,7 +14,6 @@ where they fail (.ci/run enables the rabbitmq_management plugin).
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import time
 import uuid
@@ -26,19 +25,13 @@ from celery import Celery
 from kombu import Connection, Exchange, Queue
 
 from flower.brokers import BrokerError, BrokerUnreachable, broker_for
+from tests.support.needs import skip_or_fail
 from tests.support.processes import free_port, wait_for
 
 pytestmark = pytest.mark.rabbitmq
 
 API = 'http://127.0.0.1:15672/api'
 AUTH = ('guest', 'guest')
-IN_CI = os.environ.get('CI', '').lower() == 'true'
-
-
-def unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(f'{reason} (CI=true: services must be up)')
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope='module')
@@ -46,11 +39,11 @@ def vhost():
     try:
         socket.create_connection(('127.0.0.1', 5672), timeout=2).close()
     except OSError as exc:
-        unavailable(f'RabbitMQ on 127.0.0.1:5672 is not reachable: {exc}')
+        skip_or_fail(f'RabbitMQ on 127.0.0.1:5672 is not reachable: {exc}')
     try:
         requests.get(f'{API}/overview', auth=AUTH, timeout=5).raise_for_status()
     except requests.RequestException as exc:
-        unavailable(
+        skip_or_fail(
             f'RabbitMQ management API on 127.0.0.1:15672 is not reachable ({exc.__class__.__name__}); '
             'enable it with `rabbitmq-plugins enable rabbitmq_management`'
         )

@@ -33,7 +33,8 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import celery_app_for, require_executable
+from tests.conftest import celery_app_for
+from tests.support.needs import require_tool
 from tests.support.processes import REPO, Process, Server, free_port, wait_for
 from tests.unit.test_docs_docker import (
     dockerignore,
@@ -248,7 +249,7 @@ def test_the_example_app_is_loaded_and_its_tasks_run(cluster):
 
 @pytest.fixture
 def nginx_installed():
-    return require_executable('nginx', 'apt-get install nginx-light')
+    return require_tool('nginx', 'apt-get install nginx-light')
 
 
 needs_nginx = pytest.mark.usefixtures('nginx_installed')
@@ -351,7 +352,7 @@ def test_nginx_example_proxies_pages_redirects_and_the_live_channel(cluster):
 def test_nginx_tls_example_forwards_the_scheme(cluster):
     import ssl
 
-    require_executable('openssl', 'apt-get install openssl')
+    require_tool('openssl', 'apt-get install openssl')
     directory = nginx_directory()
     subprocess.run(
         [
@@ -418,7 +419,7 @@ def test_nginx_tls_example_forwards_the_scheme(cluster):
 
 
 def test_promtool_accepts_the_config_and_the_rules_pass_their_unit_tests(tmp_path):
-    promtool = require_executable('promtool', 'apt-get install prometheus')
+    promtool = require_tool('promtool', 'apt-get install prometheus')
     prometheus = EXAMPLES / 'prometheus'
     checked = subprocess.run(
         [promtool, 'check', 'rules', 'alerts.yml'], cwd=prometheus, capture_output=True, text=True, timeout=60
