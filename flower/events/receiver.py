@@ -304,6 +304,10 @@ class Events(threading.Thread):
         all, so each is opened afresh (the pools stay usable). Runs on the runner (closing may block)."""
         for pool in (self.capp.amqp.producer_pool, self.capp.pool):
             pool.force_close_all(close_pool=False)
+            # kombu's force_close_all takes every resource out of the pool and puts none back (it is meant for a
+            # pool that a forked child throws away): refill it, or once the connections in use at this moment
+            # are released, later acquire(block=True) calls (every inspect and control command) wait forever
+            pool.setup()
 
     # -- the thread ------------------------------------------------------------------------------------------
     def run(self):
