@@ -7,7 +7,7 @@
 such as ``identity`` and ``allowed_hosts``, is rebuilt when the values it depends on change), the Celery app
 (``capp``), the :class:`~flower.runner.BlockingRunner`
 (the only way blocking calls are made), the :class:`~flower.events.Events` thread and its state, the
-:class:`~flower.inspector.Inspector`, the :class:`~flower.auth.Identity`, and the live-update hub
+:class:`~flower.inspector.Inspector`, the :class:`~flower.identity.Identity`, and the live-update hub
 (:class:`~flower.live.LiveHub`, ``live``). The parts are built and connected by the composition root,
 :func:`flower.runtime.build_runtime` (``runtime``); the app keeps Flower's names for them (``capp``, ``events``,
 ``inspector``, ``executor``, ``live``, ...) and owns their start and stop. Handlers reach them through
@@ -43,7 +43,7 @@ from tornado.ioloop import IOLoop
 from tornado.netutil import bind_sockets, bind_unix_socket
 
 from flower import __version__, urls
-from flower.auth import Identity, unauthenticated_api_allowed
+from flower.identity import Identity, unauthenticated_api_allowed
 from flower.cluster import offline_workers
 from flower.diagnosis import Diagnosis, diagnose
 from flower.options import Options, default_options  # noqa: F401 - default_options: a name of Flower's flower.app

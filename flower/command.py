@@ -26,7 +26,7 @@ from pprint import pformat
 import click
 
 from flower import __version__
-from flower.auth import unauthenticated_api_allowed
+from flower.identity import unauthenticated_api_allowed
 from flower.brokers import BrokerError
 from flower.brokers import validate_broker_api as check_broker_api
 from flower.options import DEFAULT_CONFIG_FILE  # noqa: F401 - a name of Flower's flower.command

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 import tornado.web
 
 from flower.api.spec import Endpoint
-from flower.auth import UNAUTHENTICATED_API_MESSAGE, unauthenticated_api_allowed
+from flower.identity import UNAUTHENTICATED_API_MESSAGE, unauthenticated_api_allowed
 from flower.control import PoolLimits
 from flower.views import BaseHandler
 from flower.views.error_render import API

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 import click
 from celery import Celery
 
-from flower.auth import unauthenticated_api_allowed
+from flower.identity import unauthenticated_api_allowed
 from flower.command import configure_logging, run
 from flower.demo.cluster import DemoCluster, DemoSettings, remove_stale_folders
 from flower.options import (

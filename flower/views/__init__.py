@@ -30,7 +30,7 @@ from typing import Any
 import tornado.escape
 import tornado.web
 
-from flower.auth import Identity, is_cross_origin, unauthenticated_api_allowed
+from flower.identity import Identity, is_cross_origin, unauthenticated_api_allowed
 from flower.utils import bugreport, strict, strtobool, template  # noqa: F401 - bugreport, template: Flower's names here
 from flower.utils.authentication import authenticate  # noqa: F401 - a name of Flower's flower.views
 from flower.utils.broker import Broker  # also a name of Flower's flower.views

@@ -8,7 +8,7 @@ import path, kept) ``authenticate`` and ``validate_auth_option``.
 The four providers are one flow, :class:`OAuth2LoginHandler`:
 
 1. ``GET /login[?next=/tasks]``: a random ``state`` and the ``next`` page (only if it stays on this site, see
-   :func:`flower.auth.safe_next_url`) go into the signed, short-lived ``oauth_state`` cookie, and the browser
+   :func:`flower.identity.safe_next_url`) go into the signed, short-lived ``oauth_state`` cookie, and the browser
    is sent to the provider's authorize endpoint with that state.
 2. The provider sends the browser back to ``/login?code=...&state=...``. The state must match the cookie's
    (else ``OAuth authenticator error: State tokens do not match``); the code is exchanged for an access
@@ -53,7 +53,7 @@ import tornado.options
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from tornado.httputil import url_concat
 
-from flower.auth import OAuthEnvironment, choose_login_email, in_allowed_groups, safe_next_url
+from flower.identity import OAuthEnvironment, choose_login_email, in_allowed_groups, safe_next_url
 from flower.utils import prepend_url
 from flower.utils.authentication import authenticate, validate_auth_option
 from flower.views import BaseHandler

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import tornado.web
 import tornado.websocket
 
-from flower.auth import is_cross_origin
+from flower.identity import is_cross_origin
 from flower.live import MAX_MESSAGE_BYTES, BadWatch, LiveHub, decode_message
 from flower.utils.template import duration_text, time_shown
 from flower.views import BaseHandler, apply_format_task

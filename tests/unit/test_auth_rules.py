@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from flower.auth import OAuthEnvironment, choose_login_email, in_allowed_groups, is_cross_origin, safe_next_url
+from flower.identity import OAuthEnvironment, choose_login_email, in_allowed_groups, is_cross_origin, safe_next_url
 from flower.command import security_warnings, warn_about_risky_settings
 from flower.options import Options
 from flower.views.auth import (

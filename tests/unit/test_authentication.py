@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from flower.auth import Identity, parse_basic_authorization
+from flower.identity import Identity, parse_basic_authorization
 from flower.utils.authentication import authenticate, validate_auth_option
 
 

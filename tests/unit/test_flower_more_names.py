@@ -19,7 +19,7 @@ from celery import Celery
 from tornado.httputil import HTTPHeaders, HTTPServerRequest
 
 from flower.app import Flower
-from flower.auth import OAuthEnvironment
+from flower.identity import OAuthEnvironment
 from flower.options import Options
 from flower.views import auth
 from tests.support.events import event, worker_online
