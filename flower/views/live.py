@@ -6,9 +6,11 @@ cookies and Basic credentials with a WebSocket to any site, so without this anot
 dashboards through the user's session), and every message is handed to the application's
 :class:`~flower.live.LiveHub`, which decides what each page is sent and when.
 
-:class:`PageShapes` gives the hub the pages' own ways of showing a task (the ``format_task`` hook, then the
-tasks table's row or the task page's fields, from :mod:`flower.views.tasks`), so a row pushed live is what
-``/tasks/datatable`` would answer and a task's page shows the same fields after an update as after a reload.
+:class:`LivePages` are the pages the hub serves (its :class:`~flower.live.Page` interface): each reads its watch
+parameters, says which changes concern a view and renders it with the renderers the first page load uses. The
+workers table, a worker's page and a task's page are pushed as HTML fragments (``{"fragments": {element id:
+HTML}}``, from :mod:`flower.views.modules`), which the page swaps in; the tasks table, a client-side DataTable,
+gets its rows as data from :func:`flower.views.tasks.task_row`, as ``/tasks/datatable`` answers them.
 
 Runs on the IOLoop thread.
 """
@@ -16,16 +18,31 @@ Runs on the IOLoop thread.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+import time
+from dataclasses import dataclass
+from typing import Callable
 
 import tornado.web
 import tornado.websocket
 
 from flower.auth import is_cross_origin
-from flower.live import MAX_MESSAGE_BYTES, BadWatch, LiveHub, decode_message
-from flower.utils.template import duration_text, time_shown
+from flower.cluster import is_alive, is_purged
+from flower.live import (
+    MAX_MESSAGE_BYTES,
+    BadWatch,
+    Changes,
+    LiveHub,
+    Rendered,
+    decode_message,
+    integer_field,
+    text_field,
+)
+from flower.queries import BadQuery, TaskFilter, listed_counts, select_tasks
+from flower.search import QuerySyntaxError
 from flower.views import BaseHandler, apply_format_task
-from flower.views.tasks import Field, task_actions, task_fields, task_row
+from flower.views.modules import Fragments
+from flower.views.tasks import COLUMNS, MAX_PAGE_LENGTH, task_page, task_row
+from flower.views.workers import worker_facts, worker_rows, workers_table
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +50,9 @@ PING_INTERVAL = 25.0  # seconds: keeps proxies from closing a quiet channel and 
 
 
 class LiveChannel(tornado.websocket.WebSocketHandler, BaseHandler):
-    """``/live``. The client sends ``{"type": "watch", "seq": n, "page": ...}`` (see :func:`flower.live.parse_watch`)
-    whenever what it shows changes; the server sends ``{"type": "update", "seq": n, "t": ..., "view": ...,
-    "data": ...}`` for the latest ``seq`` at most every half second. A message that is not a valid watch closes
+    """``/live``. The client sends ``{"type": "watch", "seq": n, "page": ...}`` (see :class:`LivePages`) whenever
+    what it shows changes; the server sends ``{"type": "update", "seq": n, "t": ..., "view": ..., "data": ...}``
+    for the latest ``seq`` at most every half second. A message that is not a valid watch closes
     the connection with 1008 and says why (binary, not JSON, not one flat object, nested, a bad field); one over
     16 KiB is closed by tornado with 1009 before it is read; a client that stops reading is closed with 1013."""
 
@@ -100,64 +117,209 @@ def _reason(text: str) -> str:
     return text.encode('utf-8')[:123].decode('utf-8', 'ignore')
 
 
-class PageShapes:
-    """How the hub shows a task: as the pages show it (``format_task`` applied to a copy first)."""
+# -- the pages the hub serves ------------------------------------------------------------------------------------
+class WorkersPage:
+    """``{"page": "workers"}``: the workers table, its cards and totals, and the "why is this empty?" panel."""
 
-    def __init__(self, application, time_type: Callable[[], str]):
+    refresh = True  # a worker goes offline by not sending heartbeats
+
+    def __init__(self, application, fragments: Fragments):
         self.application = application
-        self.time_type = time_type
+        self.fragments = fragments
 
-    def format(self, task):
-        return apply_format_task(self.application.options.format_task, task)
-
-    def task_row(self, task) -> dict:
-        """The task as a row of the tasks table (as ``/tasks/datatable``)."""
-        return task_row(self.format(task))
-
-    def task_page(self, task, known_tasks) -> dict:
-        """The task's page: its header (name, state), its fields in the page's order with the text the page shows
-        for them, and which actions apply now."""
-        shown = self.format(task)
-        time_type = self.time_type()
-        fields = [
-            _field(field, known_tasks, time_type)
-            for field in task_fields(shown, getattr(self.application, 'retries', None))
-            if field.name not in ('name', 'uuid')
-        ]
-        serializer = self.application.capp.conf.task_serializer or 'json'
-        return {
-            'uuid': shown.uuid,
-            'name': shown.name,
-            'state': shown.state,
-            'fields': fields,
-            'revoked_pending': getattr(task, 'revoked_pending', None) is not None,
-            'actions': task_actions(task, serializer),
-        }
-
-
-def _note(other) -> str | None:
-    if other is None:
+    def key(self, message: dict) -> None:
         return None
-    return f'{other.name or ""} · {other.state}'
+
+    def affected_by(self, key, related: tuple, changes: Changes) -> bool:
+        return bool(changes.workers or changes.removed_workers)
+
+    def render(self, key) -> Rendered:
+        state = self.application.events.state
+        rows = worker_rows(state, _purge_threshold(self.application))
+        view = workers_table(rows, listed_counts(state.tasks), self.application.diagnosis())
+        render = self.fragments.render
+        return Rendered(
+            {
+                'fragments': {
+                    'diagnosis': render('diagnosis.html', diagnosis=view.diagnosis),
+                    'workers-summary': render('workers_summary.html', summary=view.summary),
+                    'workers-rows': render('workers_rows.html', rows=view.rows),
+                    'workers-totals': render('workers_totals.html', summary=view.summary),
+                    'workers-empty': render('workers_empty.html', rows=view.rows, diagnosis=view.diagnosis),
+                }
+            }
+        )
 
 
-def _field(field: Field, known_tasks, time_type: str) -> dict:
-    """One row of the task page's fields as data; every value is text the page sets with textContent."""
-    item: dict[str, Any] = {'name': field.name, 'label': field.label, 'kind': field.kind}
-    value = field.value
-    if field.kind == 'time':
-        item['value'] = value
-        item['text'], item['title'] = time_shown(value, time_type)
-    elif field.kind == 'duration':
-        item['text'] = duration_text(value)
-        item['title'] = f'{value} s'
-    elif field.kind == 'task':
-        item['text'] = str(value)
-        item['note'] = _note(known_tasks.get(value)) or '(not in memory)'
-    elif field.kind == 'tasks':
-        item['items'] = [{'id': str(child), 'note': _note(known_tasks.get(child))} for child in value]
-    else:
-        item['text'] = str(value)
-        if field.kind in ('code', 'traceback'):
-            item['truncated'] = field.note
-    return item
+class WorkerPage:
+    """``{"page": "worker", "name": ...}``: a worker's status badge and what its heartbeats say. (What the
+    worker reports when inspected is fetched by the page itself when the status changes: inspecting is a
+    broker round trip, not something to run on every tick.)"""
+
+    refresh = True
+
+    def __init__(self, application, fragments: Fragments):
+        self.application = application
+        self.fragments = fragments
+
+    def key(self, message: dict) -> str | None:
+        return text_field(message, 'name', required=True)
+
+    def affected_by(self, name, related: tuple, changes: Changes) -> bool:
+        return name in changes.workers or name in changes.removed_workers
+
+    def render(self, name) -> Rendered:
+        worker = self.application.events.state.workers.get(name)
+        if worker is None or is_purged(worker, _purge_threshold(self.application), time.time()):
+            return Rendered({'fragments': {'worker-status': self.fragments.render('worker_status.html', online=False)}})
+        render = self.fragments.render
+        return Rendered(
+            {
+                'fragments': {
+                    'worker-status': render('worker_status.html', online=is_alive(worker)),
+                    'worker-heartbeat': render('worker_heartbeat.html', record=worker_facts(worker)),
+                }
+            }
+        )
+
+
+class TaskPage:
+    """``{"page": "task", "id": ...}``: a task's heading, state, actions and fields. ``{"gone": true}`` once the
+    task is not in memory (evicted): the page keeps what it shows."""
+
+    refresh = False
+
+    def __init__(self, application, fragments: Fragments):
+        self.application = application
+        self.fragments = fragments
+
+    def key(self, message: dict) -> str | None:
+        return text_field(message, 'id', required=True)
+
+    def affected_by(self, uuid, related: tuple, changes: Changes) -> bool:
+        tasks, removed = changes.tasks, changes.removed
+        if uuid in tasks or uuid in removed:
+            return True
+        if any(other in tasks or other in removed for other in related):
+            return True
+        return bool(tasks) and uuid in changes.parents()  # a new child: listed on its parent's page
+
+    def render(self, uuid) -> Rendered:
+        known = self.application.events.state.tasks
+        task = known.get(uuid)
+        if task is None:
+            return Rendered({'gone': True})
+        related = tuple(
+            other for other in (task.parent_id, task.root_id, *(task.children or ())) if other and other != uuid
+        )
+        shown = apply_format_task(self.application.options.format_task, task)
+        serializer = self.application.capp.conf.task_serializer or 'json'
+        page = task_page(task, shown, getattr(self.application, 'retries', None), serializer, known)
+        render = self.fragments.render
+        fragments = {
+            'task-name': render('task_name.html', task=shown),
+            'task-badges': render('task_state.html', task=shown, revoked_pending=page['revoked_pending']),
+            'task-actions': render('task_actions.html', actions=page['actions']),
+            'retry-refusal': render('task_retry_refusal.html', actions=page['actions']),
+            'task-fields': render('task_fields.html', fields=page['fields'], known_tasks=known),
+        }
+        return Rendered({'fragments': fragments, 'state': shown.state}, related)
+
+
+@dataclass(frozen=True)
+class TasksQuery:
+    """One page of the tasks table, as its DataTables request names it."""
+
+    state: str | None = None
+    worker: str | None = None
+    name: str | None = None
+    search: str | None = None
+    sort_by: str | None = None
+    reverse: bool = False
+    start: int = 0
+    length: int = 15
+
+
+class TasksPage:
+    """``{"page": "tasks", ...}``: one page of the tasks table, read as ``/tasks/datatable`` reads it (``state``,
+    ``worker``, ``name``, ``search``, ``sort`` (a column), ``dir`` (``asc``/``desc``), ``start``, ``length``),
+    pushed as ``{"rows": [...], "recordsTotal": n, "recordsFiltered": n}`` (or ``{"error": ...}`` once for a
+    search that cannot be parsed)."""
+
+    refresh = False
+
+    def __init__(self, application):
+        self.application = application
+
+    def key(self, message: dict) -> TasksQuery:
+        sort_by = text_field(message, 'sort')
+        if sort_by is not None and sort_by not in COLUMNS:
+            raise BadWatch(f"unknown sort column {sort_by[:50]!r}")
+        direction = message.get('dir') or 'asc'
+        if direction not in ('asc', 'desc'):
+            raise BadWatch("'dir' must be asc or desc")
+        start = integer_field(message, 'start', 0)
+        if start < 0:
+            raise BadWatch("'start' must be 0 or more")
+        length = integer_field(message, 'length', 15)
+        if length < 0 or length > MAX_PAGE_LENGTH:
+            length = MAX_PAGE_LENGTH  # DataTables asks for -1 to mean "all"; a page is what is served
+        state = text_field(message, 'state')
+        return TasksQuery(
+            state=None if state is None or state.lower() == 'all' else state,
+            worker=text_field(message, 'worker'),
+            name=text_field(message, 'name'),
+            search=(text_field(message, 'search') or '').strip() or None,
+            sort_by=sort_by,
+            reverse=direction == 'desc',
+            start=start,
+            length=length,
+        )
+
+    def affected_by(self, query, related: tuple, changes: Changes) -> bool:
+        # any change can move a task into, out of or within any page
+        return bool(changes.tasks or changes.removed)
+
+    def render(self, query: TasksQuery) -> Rendered:
+        flt = TaskFilter(state=query.state, workername=query.worker, taskname=query.name, search=query.search)
+        try:
+            page = select_tasks(
+                self.application.events.state.tasks,
+                flt,
+                sort_by=query.sort_by,
+                reverse=query.reverse,
+                offset=query.start,
+                limit=query.length,
+            )
+        except (QuerySyntaxError, BadQuery) as exc:
+            return Rendered({'error': str(exc)}, settled=True)  # wrong whatever the tasks do: said once
+        hook = self.application.options.format_task
+        return Rendered(
+            {
+                'rows': [task_row(apply_format_task(hook, task)) for task in page.tasks],
+                'recordsTotal': page.total,
+                'recordsFiltered': page.filtered,
+            }
+        )
+
+
+class LivePages(dict):
+    """The pages the live channel serves, by name (what :class:`~flower.live.LiveHub` takes): ``workers``,
+    ``worker``, ``task`` and ``tasks``. ``time_type`` says how the pages show times now (the option may change)."""
+
+    def __init__(self, application, time_type: Callable[[], str] | None = None):
+        fragments = Fragments(application, time_type)
+        super().__init__(
+            workers=WorkersPage(application, fragments),
+            worker=WorkerPage(application, fragments),
+            task=TaskPage(application, fragments),
+            tasks=TasksPage(application),
+        )
+        self.fragments = fragments
+
+
+PageShapes = LivePages  # the name the composition root knew the hub's pages by
+
+
+def _purge_threshold(application) -> int | None:
+    return getattr(application.options, 'purge_offline_workers', None)

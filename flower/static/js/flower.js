@@ -75,10 +75,53 @@
     });
   }
 
+  // -- server-rendered fragments ------------------------------------------------------------------------------
+  /* Put `next` (a parsed element) in place of `now`: `now` takes its attributes and children. Children equal to
+   * the shown ones are kept as they are, so a selection or a focus inside a part that did not change stays; an
+   * open tab keeps its place (the active/show classes are the page's, not the server's). */
+  function morph(now, next) {
+    var keep = now.classList.contains('tab-pane') ? now.className : null;
+    Array.prototype.slice.call(now.attributes).forEach(function (attr) {
+      if (!next.hasAttribute(attr.name)) { now.removeAttribute(attr.name); }
+    });
+    Array.prototype.forEach.call(next.attributes, function (attr) {
+      if (now.getAttribute(attr.name) !== attr.value) { now.setAttribute(attr.name, attr.value); }
+    });
+    if (keep !== null) { now.className = keep; }
+    var shown = Array.prototype.slice.call(now.childNodes);
+    now.replaceChildren.apply(now, Array.prototype.map.call(next.childNodes, function (child, i) {
+      return shown[i] && shown[i].isEqualNode(child) ? shown[i] : document.importNode(child, true);
+    }));
+  }
+
+  /* Swap in server-rendered fragments, {element id: HTML} (the live channel's updates, or parts of a fetched
+   * page): each element with that id takes the fragment's attributes and children. The HTML is the server's own
+   * template output (flower.views.modules, escaped there), parsed in an inert <template>: nothing in it runs,
+   * and the page's Content-Security-Policy allows no inline script or handler anyway. `owners[id](element)`
+   * takes over a part a library manages (the workers table's rows, which DataTables holds). Returns the ids
+   * swapped. */
+  function swapFragments(fragments, owners) {
+    var swapped = [];
+    Object.keys(fragments || {}).forEach(function (id) {
+      var now = document.getElementById(id);
+      if (!now) { return; }
+      var template = document.createElement('template');
+      template.innerHTML = String(fragments[id]);
+      var next = template.content.firstElementChild;
+      if (!next || next.id !== id) { return; }
+      if (owners && owners[id]) {
+        owners[id](next);
+      } else {
+        morph(now, next);
+      }
+      swapped.push(id);
+    });
+    return swapped;
+  }
+
   /* Fetch this page again and put the server's fresh rendering of each element matched by `selectors` (ids)
-   * in place of the shown one, attributes and children: what a control changed is shown without a reload, so
-   * the toast that confirmed it stays. The HTML is the server's own template output (escaped there); the
-   * parser runs no scripts. Resolves with the number of parts replaced. */
+   * in place of the shown one (morph): what a control changed is shown without a reload, so the toast that
+   * confirmed it stays. The parser runs no scripts. Resolves with the number of parts replaced. */
   function refreshParts(selectors) {
     return new Promise(function (resolve, reject) {
       $.ajax({ type: 'GET', url: window.location.pathname + window.location.search, dataType: 'text' })
@@ -89,17 +132,28 @@
             var now = document.querySelector(selector);
             var next = fresh.querySelector(selector);
             if (!now || !next) { return; }
-            // an open tab keeps its place: the active/show classes are the page's, not the server's
-            var keep = now.classList.contains('tab-pane') ? now.className : null;
-            Array.prototype.slice.call(now.attributes).forEach(function (attr) { now.removeAttribute(attr.name); });
-            Array.prototype.forEach.call(next.attributes, function (attr) { now.setAttribute(attr.name, attr.value); });
-            if (keep !== null) { now.className = keep; }
-            now.replaceChildren.apply(now, Array.prototype.map.call(next.childNodes, function (child) {
-              return document.importNode(child, true);
-            }));
+            morph(now, next);
             replaced += 1;
           });
           resolve(replaced);
+        })
+        .fail(function (xhr) { reject(new Error(errorMessage(xhr))); });
+    });
+  }
+
+  /* This page fetched again, as {id: HTML} of the elements with these ids (for swapFragments): how a page whose
+   * live channel is not open polls for the same fragments the channel would push. */
+  function fetchFragments(ids) {
+    return new Promise(function (resolve, reject) {
+      $.ajax({ type: 'GET', url: window.location.pathname + window.location.search, dataType: 'text' })
+        .done(function (html) {
+          var fresh = new window.DOMParser().parseFromString(html, 'text/html');
+          var fragments = {};
+          ids.forEach(function (id) {
+            var next = fresh.getElementById(id);
+            if (next) { fragments[id] = next.outerHTML; }
+          });
+          resolve(fragments);
         })
         .fail(function (xhr) { reject(new Error(errorMessage(xhr))); });
     });
@@ -270,6 +324,8 @@
     escape: escape,
     api: api,
     refreshParts: refreshParts,
+    swapFragments: swapFragments,
+    fetchFragments: fetchFragments,
     toast: toast,
     formatTime: formatTime,
     naturalTime: naturalTime,
