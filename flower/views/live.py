@@ -37,12 +37,12 @@ from flower.live import (
     integer_field,
     text_field,
 )
-from flower.queries import BadQuery, TaskFilter, listed_counts, select_tasks
+from flower.queries import BadQuery, TaskFilter, select_tasks
 from flower.search import QuerySyntaxError
 from flower.views import BaseHandler, apply_format_task
 from flower.views.modules import Fragments
 from flower.views.tasks import COLUMNS, MAX_PAGE_LENGTH, task_page, task_row
-from flower.views.workers import worker_facts, worker_rows, workers_table
+from flower.views.workers import worker_facts, workers_table
 
 logger = logging.getLogger(__name__)
 
@@ -134,19 +134,19 @@ class WorkersPage:
         return bool(changes.workers or changes.removed_workers)
 
     def render(self, key) -> Rendered:
-        state = self.application.events.state
-        rows = worker_rows(state, _purge_threshold(self.application))
-        view = workers_table(rows, listed_counts(state.tasks), self.application.diagnosis())
-        render = self.fragments.render
+        application = self.application
+        view = workers_table(application.events.state, _purge_threshold(application), application.diagnosis())
         return Rendered(
             {
-                'fragments': {
-                    'diagnosis': render('diagnosis.html', diagnosis=view.diagnosis),
-                    'workers-summary': render('workers_summary.html', summary=view.summary),
-                    'workers-rows': render('workers_rows.html', rows=view.rows),
-                    'workers-totals': render('workers_totals.html', summary=view.summary),
-                    'workers-empty': render('workers_empty.html', rows=view.rows, diagnosis=view.diagnosis),
-                }
+                'fragments': self.fragments.render_many(
+                    {
+                        'diagnosis': ('diagnosis.html', {'diagnosis': view.diagnosis}),
+                        'workers-summary': ('workers_summary.html', {'summary': view.summary}),
+                        'workers-rows': ('workers_rows.html', {'rows': view.rows}),
+                        'workers-totals': ('workers_totals.html', {'summary': view.summary}),
+                        'workers-empty': ('workers_empty.html', {'rows': view.rows, 'diagnosis': view.diagnosis}),
+                    }
+                )
             }
         )
 
@@ -172,15 +172,13 @@ class WorkerPage:
         worker = self.application.events.state.workers.get(name)
         if worker is None or is_purged(worker, _purge_threshold(self.application), time.time()):
             return Rendered({'fragments': {'worker-status': self.fragments.render('worker_status.html', online=False)}})
-        render = self.fragments.render
-        return Rendered(
+        fragments = self.fragments.render_many(
             {
-                'fragments': {
-                    'worker-status': render('worker_status.html', online=is_alive(worker)),
-                    'worker-heartbeat': render('worker_heartbeat.html', record=worker_facts(worker)),
-                }
+                'worker-status': ('worker_status.html', {'online': is_alive(worker)}),
+                'worker-heartbeat': ('worker_heartbeat.html', {'record': worker_facts(worker)}),
             }
         )
+        return Rendered({'fragments': fragments})
 
 
 class TaskPage:
@@ -215,14 +213,16 @@ class TaskPage:
         shown = apply_format_task(self.application.options.format_task, task)
         serializer = self.application.capp.conf.task_serializer or 'json'
         page = task_page(task, shown, getattr(self.application, 'retries', None), serializer, known)
-        render = self.fragments.render
-        fragments = {
-            'task-name': render('task_name.html', task=shown),
-            'task-badges': render('task_state.html', task=shown, revoked_pending=page['revoked_pending']),
-            'task-actions': render('task_actions.html', actions=page['actions']),
-            'retry-refusal': render('task_retry_refusal.html', actions=page['actions']),
-            'task-fields': render('task_fields.html', fields=page['fields'], known_tasks=known),
-        }
+        actions = page['actions']
+        fragments = self.fragments.render_many(
+            {
+                'task-name': ('task_name.html', {'task': shown}),
+                'task-badges': ('task_state.html', {'task': shown, 'revoked_pending': page['revoked_pending']}),
+                'task-actions': ('task_actions.html', {'actions': actions}),
+                'retry-refusal': ('task_retry_refusal.html', {'actions': actions}),
+                'task-fields': ('task_fields.html', {'fields': page['fields'], 'known_tasks': known}),
+            }
+        )
         return Rendered({'fragments': fragments, 'state': shown.state}, related)
 
 

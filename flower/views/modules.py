@@ -77,9 +77,16 @@ class Fragments:
         }
 
     def render(self, name: str, **values) -> str:
+        return self.render_many({name: (name, values)})[name]
+
+    def render_many(self, parts: dict[str, tuple[str, dict]]) -> dict[str, str]:
+        """``{key: (template name, values)}`` rendered with one namespace (a live view is several fragments)."""
         namespace = self.namespace()
-        namespace.update(values)
-        return self.loader.load(f'modules/{name}').generate(**namespace).decode('utf-8')
+        load = self.loader.load
+        rendered = {}
+        for key, (name, values) in parts.items():
+            rendered[key] = load(f'modules/{name}').generate(**namespace, **values).decode('utf-8')
+        return rendered
 
 
 _FRAGMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

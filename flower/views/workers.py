@@ -134,10 +134,25 @@ class WorkersTable:
     diagnosis: Any
 
 
-def workers_table(rows: list[dict], listed: dict, diagnosis) -> WorkersTable:
-    """``rows`` from :func:`worker_rows`, ``listed`` the task list's counts for every worker."""
-    table = table_rows(rows)
-    return WorkersTable(table, summarize(table, listed), diagnosis)
+def workers_table(state: EventsState, threshold: int | None, diagnosis, now: float | None = None) -> WorkersTable:
+    """The workers page's fragments' data, straight from the events state: the rows :func:`table_rows` makes of
+    :func:`worker_rows`, without building the rows' other fields (the live channel renders this every tick)."""
+    table = []
+    counter, tasks = state.counter, state.tasks
+    for hostname, worker in state.workers.items():
+        if hostname not in counter or is_purged(worker, threshold, now):
+            continue
+        online = is_alive(worker, now)
+        table.append(
+            WorkerRow(
+                hostname=values.label(getattr(worker, 'hostname', None), 'worker hostname'),
+                online=online,
+                **_task_counts(listed_counts(tasks, hostname)),
+                loadavg=values.numbers(getattr(worker, 'loadavg', None), 'worker loadavg') if online else None,
+            )
+        )
+    table.sort(key=lambda row: row.hostname)
+    return WorkersTable(table, summarize(table, listed_counts(tasks)), diagnosis)
 
 
 def flower_workers(rows: Iterable[dict]) -> dict[str, dict]:
@@ -159,15 +174,16 @@ class WorkersView(BaseHandler):
         if refresh:
             # fire and forget, as Flower: the page answers now, the cache fills in the background
             self.application.update_workers()
-        rows = worker_rows(self.state, self.application.options.purge_offline_workers)
+        threshold = self.application.options.purge_offline_workers
+        rows = worker_rows(self.state, threshold)
         diagnosis = self.application.diagnosis()
-        listed = listed_counts(self.state.tasks)  # the totals: what the unfiltered links list
         if as_json:
+            listed = listed_counts(self.state.tasks)  # the totals: what the unfiltered links list
             # Flower's {'data': rows}, and what is wrong for the page's "why is this empty?" panel
             self.set_header('Content-Type', 'application/json; charset=UTF-8')
             self.finish(json.dumps({'data': rows, 'listed': listed, 'diagnosis': diagnosis.as_json()}, default=str))
             return
-        view = workers_table(rows, listed, diagnosis)
+        view = workers_table(self.state, threshold, diagnosis)
         if not self.application.options.auto_refresh:
             autorefresh = 0
         if autorefresh == int(autorefresh):

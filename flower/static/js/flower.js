@@ -1,5 +1,6 @@
 /* Behaviour shared by every page: URLs under --url_prefix, calls to the REST API, toasts, copy buttons, the
- * theme menu, and time/duration formatting.
+ * theme menu, and swapping in the server's fragments (the pages' parts that update live are rendered on the
+ * server, flower.views.modules, for the first load and for every update alike).
  *
  * Everything that came from Celery (task names, arguments, results, worker names) is text: it is put into the
  * page with textContent / jQuery .text(), or through Flower.escape() when a DataTables renderer must return
@@ -199,75 +200,6 @@
     return el;
   }
 
-  // -- times -----------------------------------------------------------------------------------------------
-  var formatters = {};
-
-  function formatterFor(timezone) {
-    if (!formatters[timezone]) {
-      var options = { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
-        second: '2-digit', hourCycle: 'h23', fractionalSecondDigits: 3 };
-      try {
-        formatters[timezone] = new Intl.DateTimeFormat('en-GB', Object.assign({ timeZone: timezone }, options));
-      } catch (e) {  // an unknown zone name: show UTC rather than nothing
-        formatters[timezone] = new Intl.DateTimeFormat('en-GB', Object.assign({ timeZone: 'UTC' }, options));
-      }
-    }
-    return formatters[timezone];
-  }
-
-  /* A Unix timestamp (seconds) as "YYYY-MM-DD HH:MM:SS.mmm" in `timezone`. */
-  function formatTime(seconds, timezone) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var parts = {};
-    formatterFor(timezone || 'UTC').formatToParts(new Date(Number(seconds) * 1000)).forEach(function (part) {
-      parts[part.type] = part.value;
-    });
-    return parts.year + '-' + parts.month + '-' + parts.day + ' ' + parts.hour + ':' + parts.minute + ':' +
-      parts.second + '.' + (parts.fractionalSecond || '000');
-  }
-
-  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat('en', { numeric: 'auto' }) : null;
-
-  /* "3 minutes ago" within the last day, the full time before that. */
-  function naturalTime(seconds, timezone) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var delta = Number(seconds) - Date.now() / 1000;
-    var abs = Math.abs(delta);
-    if (!relative || abs >= 86400) {
-      return formatTime(seconds, timezone);
-    }
-    if (abs < 60) {
-      return relative.format(Math.round(delta), 'second');
-    }
-    if (abs < 3600) {
-      return relative.format(Math.round(delta / 60), 'minute');
-    }
-    return relative.format(Math.round(delta / 3600), 'hour');
-  }
-
-  /* A runtime in seconds as "850 ms", "2.35 s" or "3 min 12 s". */
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var value = Number(seconds);
-    if (value < 1) {
-      return (value * 1000).toFixed(value < 0.01 ? 2 : 1) + ' ms';
-    }
-    if (value < 60) {
-      return value.toFixed(2) + ' s';
-    }
-    var minutes = Math.floor(value / 60);
-    if (minutes < 60) {
-      return minutes + ' min ' + Math.round(value - minutes * 60) + ' s';
-    }
-    return Math.floor(minutes / 60) + ' h ' + (minutes % 60) + ' min';
-  }
-
   // -- copy buttons --------------------------------------------------------------------------------------------
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
@@ -327,9 +259,6 @@
     swapFragments: swapFragments,
     fetchFragments: fetchFragments,
     toast: toast,
-    formatTime: formatTime,
-    naturalTime: naturalTime,
-    duration: duration,
     readOnly: body.getAttribute('data-read-only') === 'true'
   };
 }(window, window.jQuery));
