@@ -136,13 +136,14 @@ class WorkersPage:
     def render(self, key) -> Rendered:
         application = self.application
         view = workers_table(application.events.state, _purge_threshold(application), application.diagnosis())
+        rows_html = self.fragments.render_list('worker_row.html', view.rows)
         return Rendered(
             {
                 'fragments': self.fragments.render_many(
                     {
                         'diagnosis': ('diagnosis.html', {'diagnosis': view.diagnosis}),
                         'workers-summary': ('workers_summary.html', {'summary': view.summary}),
-                        'workers-rows': ('workers_rows.html', {'rows': view.rows}),
+                        'workers-rows': ('workers_rows.html', {'rows_html': rows_html}),
                         'workers-totals': ('workers_totals.html', {'summary': view.summary}),
                         'workers-empty': ('workers_empty.html', {'rows': view.rows, 'diagnosis': view.diagnosis}),
                     }

@@ -72,7 +72,7 @@ class WorkerRow:
     failed: int
     succeeded: int
     retried: int
-    loadavg: list | None
+    loadavg: tuple | None  # a tuple: rows are hashable, so an unchanged row is not rendered again
 
 
 @dataclass(frozen=True)
@@ -96,12 +96,21 @@ def table_rows(rows: Iterable[dict]) -> list[WorkerRow]:
             hostname=values.label(row['hostname'], 'a worker hostname'),
             online=bool(row.get('status')),
             **_task_counts(row.get('listed') or {}),
-            loadavg=values.numbers(row.get('loadavg'), 'worker loadavg') if row.get('status') else None,
+            loadavg=_loadavg_of(row.get('loadavg')) if row.get('status') else None,
         )
         for row in rows
     ]
     table.sort(key=lambda row: row.hostname)
     return table
+
+
+def _loadavg(worker) -> tuple | None:
+    return _loadavg_of(getattr(worker, 'loadavg', None))
+
+
+def _loadavg_of(value) -> tuple | None:
+    numbers = values.numbers(value, 'worker loadavg')
+    return tuple(numbers) if numbers is not None else None
 
 
 def summarize(rows: list[WorkerRow], listed: dict) -> ClusterSummary:
@@ -148,7 +157,7 @@ def workers_table(state: EventsState, threshold: int | None, diagnosis, now: flo
                 hostname=values.label(getattr(worker, 'hostname', None), 'worker hostname'),
                 online=online,
                 **_task_counts(listed_counts(tasks, hostname)),
-                loadavg=values.numbers(getattr(worker, 'loadavg', None), 'worker loadavg') if online else None,
+                loadavg=_loadavg(worker) if online else None,
             )
         )
     table.sort(key=lambda row: row.hostname)
