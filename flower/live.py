@@ -236,7 +236,7 @@ class LiveHub:
     """The live-update channel's state and rules (see the module docstring).
 
     ``pages`` maps each page name a client may watch to its :class:`Page` (the server's are
-    :class:`flower.views.live.LivePages`). ``loop`` is the IOLoop (``time()``, ``call_at()``,
+    :class:`flower.views.live_pages.LivePages`). ``loop`` is the IOLoop (``time()``, ``call_at()``,
     ``remove_timeout()``); by default the current one, taken when the first client connects. ``cost_clock`` (what
     computing a view costs) is there for tests. ``purge_offline_workers`` and ``diagnose`` are accepted from a
     composition root written when the hub rendered the pages itself, and ignored: the pages read them now.

@@ -5,7 +5,7 @@ render it, through the same :meth:`Fragments.render` and so the same namespace a
 
 * the first page load, as a Tornado ``UIModule`` (``{% module WorkersRows(worker_table) %}`` in ``workers.html``;
   the classes below, registered through ``ui_modules`` in :data:`flower.urls.settings`);
-* the live channel (:class:`flower.views.live.LivePages`), which pushes ``{element id: HTML}`` and the page
+* the live channel (:class:`flower.views.live_pages.LivePages`), which pushes ``{element id: HTML}`` and the page
   swaps each element's attributes and children for the fragment's (``static/js/live.js``).
 
 The templates are auto-escaped like every page (runtime rule 7) and carry no script, inline handler or inline

@@ -5,7 +5,7 @@ What is pinned: work is shared (one change log, one computation per view per tic
 message per client per interval, the latest state), relevance (no message when the page did not change; a
 worker going offline by silence is noticed), slow clients (skipped, then dropped), expensive views (recomputed
 less often, a budget per tick), and the watch protocol's validation. The hub is driven through the renderer
-interface it is given: the server's own pages (flower.views.live.LivePages, which push the dashboards as HTML
+interface it is given: the server's own pages (flower.views.live_pages.LivePages, which push the dashboards as HTML
 fragments and the tasks table as rows), and a page written here, which shows the hub needs nothing else."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from flower.events.state import EventsState
 from flower.diagnosis import diagnose
 from flower.live import BadWatch, LiveHub, Rendered, decode_message, parse_watch, text_field
 from flower.queries import TaskFilter, select_tasks
-from flower.views.live import LivePages, TasksQuery
+from flower.views.live_pages import LivePages, TasksQuery
 from flower.views.tasks import task_row
 from tests.support.events import event, heartbeat, task_events, worker_online
 from tests.support.processes import wait_for

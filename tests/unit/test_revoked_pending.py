@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 from flower.api.tasks import task_as_dict
 from flower.events.state import EventsState
-from flower.views.live import LivePages
+from flower.views.live_pages import LivePages
 from flower.views.tasks import task_row
 from tests.support.events import event, task_events
 
