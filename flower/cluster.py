@@ -1,7 +1,7 @@
-"""Cluster-wide views over the events state and the inspector cache: worker rows, status and offline purge.
+"""Cluster-wide facts over the events state and the inspector cache: worker records, status and offline purge.
 
-These are the answers the workers page, ``/api/workers?status=1`` and ``/metrics`` share, kept in one place
-so they agree. Worker records are celery ``Worker`` objects whose fields come straight from events or from a
+These are the answers the workers page (:func:`flower.views.workers.worker_rows`), ``/api/workers?status=1``,
+``/metrics`` and the diagnosis share, kept in one place so they agree. Worker records are celery ``Worker`` objects whose fields come straight from events or from a
 database an older version wrote, so every field is read through :mod:`flower.utils.values`
 (:func:`worker_fields`, :func:`is_alive`): a value that can't be used shows as unknown for that worker
 instead of failing the answer. Runs on the IOLoop thread.
@@ -15,7 +15,6 @@ from typing import Iterable
 from celery.events.state import HEARTBEAT_EXPIRE_WINDOW, Worker
 
 from flower.events.state import EventsState
-from flower.queries import listed_counts
 from flower.utils import values
 
 WORKER_FIELDS = Worker._fields
@@ -92,25 +91,6 @@ def is_purged(worker: Worker | None, threshold: int | None, now: float | None = 
     seen = last_seen(worker)
     now = time.time() if now is None else now
     return seen is None or now - seen > threshold
-
-
-def worker_rows(state: EventsState, threshold: int | None = None, now: float | None = None) -> list[dict]:
-    """Rows for the workers table / ``?json=1``: each worker known both from events and counters, with its
-    event counters (Flower's), the celery Worker fields, ``status`` (alive) and ``listed``: how many of its
-    tasks the task list shows, in all and by state (:func:`flower.queries.listed_counts`), the numbers the
-    page links to that list with. Purged workers are left out."""
-    rows = []
-    counter = state.counter
-    for hostname, worker in state.workers.items():
-        counts = counter.get(hostname)
-        if counts is None or is_purged(worker, threshold, now):
-            continue
-        row = dict(counts)
-        row.update(worker_fields(worker))
-        row['status'] = is_alive(worker)
-        row['listed'] = listed_counts(state.tasks, hostname)
-        rows.append(row)
-    return rows
 
 
 def worker_status(state: EventsState) -> dict[str, bool]:

@@ -5,13 +5,13 @@ clients, the *views* they watch (the workers table, one worker, one task, one pa
 filters, search, sort and paging) and the one :class:`~flower.events.state.ChangeLog` the whole channel reads
 from the events state. The web layer only parses socket messages and hands them here; the rules live here:
 
-* **Shared work.** Clients watching the same view share it: a view is computed once per tick (a tasks page by
-  re-running :func:`flower.queries.select_tasks` for exactly that page), serialised once, and the same text is
-  written to each of its clients.
-* **Relevance.** A view is recomputed only when the change log says something it shows may have changed (any
-  task for a tasks page, since a change can move a task into, out of or within any page; the task, its parent,
-  root or children, or a new child, for a task's page; any worker for the workers table; that worker for a
-  worker's page), and worker views also every ``refresh_interval`` seconds, because a worker goes offline by
+* **Shared work.** Clients watching the same view share it: a view is rendered once per tick by its page (a
+  tasks page by re-running the query for exactly that page), serialised once, and the same text is written to
+  each of its clients.
+* **Relevance.** A view is recomputed only when the change log says something it shows may have changed (its
+  page decides, :meth:`Page.affected_by`: any task for a tasks page, the task, its parent, root or children, or
+  a new child, for a task's page, any worker for the workers table, that worker for a worker's page), and the
+  views of pages with ``refresh`` set also every ``refresh_interval`` seconds, because a worker goes offline by
   *not* sending heartbeats. A client is written to only when its view's text differs from what it was last sent.
 * **Throttle.** The hub works in ticks at least ``interval`` seconds apart (0.5 s) and writes each client at most
   once per tick, the latest state: changes between ticks coalesce, so a client gets at most ``1 / interval``
@@ -27,6 +27,11 @@ from the events state. The web layer only parses socket messages and hands them 
   and schedules nothing. While clients are connected it ticks at least every ``idle_interval`` seconds, and the
   events receiver's listener (:meth:`LiveHub.on_events_applied`) brings the next tick forward when events arrive.
 
+What a page shows is not known here: the hub is given the pages (:class:`Page`, by name; the server's are in
+:mod:`flower.views.live`), which parse a watch's parameters, say which changes concern a view and render it
+(the dashboards' pages as HTML fragments, the tasks table as rows of data). The hub only knows views, clients,
+change logs and time.
+
 Threads: everything here runs on the IOLoop thread. The events thread never calls it (the receiver's listeners
 run on the IOLoop, after a batch was applied), and the web layer calls it from its handlers' callbacks. Plain
 Python with no web framework, unit-tested with a fake loop and fake connections.
@@ -38,17 +43,12 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Hashable, Mapping, Protocol
 
-from flower.cluster import is_alive, is_purged, worker_fields, worker_rows
 from flower.events.state import ChangeLog, EventsState
-from flower.queries import COLUMNS, BadQuery, TaskFilter, listed_counts, select_tasks
-from flower.search import QuerySyntaxError
 
 logger = logging.getLogger(__name__)
 
-PAGES = ('workers', 'worker', 'task', 'tasks')
-MAX_ROWS = 1000  # rows of a tasks page, whatever the client asks for (as /tasks/datatable)
 MAX_TEXT = 2000  # characters of a watched name, id, filter or search
 MAX_MESSAGE_BYTES = 16 * 1024  # a client's message; a watch is a few hundred bytes
 SCALARS = (str, int, float, bool, type(None))
@@ -70,21 +70,60 @@ class Connection(Protocol):
         """Close the connection (the hub has given up on it)."""
 
 
+class Changes:
+    """What changed since the last tick (from the change log), as a page's :meth:`Page.affected_by` reads it."""
+
+    __slots__ = ('tasks', 'workers', 'removed', 'removed_workers', '_state', '_parents')
+
+    def __init__(self, state: EventsState, tasks: set, workers: set, removed: set, removed_workers: set):
+        self.tasks = tasks
+        self.workers = workers
+        self.removed = removed
+        self.removed_workers = removed_workers
+        self._state = state
+        self._parents: set | None = None
+
+    def parents(self) -> set:
+        """The parents of the changed tasks (a new child changes nothing on its parent's own record); looked up
+        once per tick, and only when a page asks."""
+        if self._parents is None:
+            get = self._state.tasks.get
+            self._parents = {
+                task.parent_id for uuid in self.tasks if (task := get(uuid)) is not None and task.parent_id
+            }
+        return self._parents
+
+
 @dataclass(frozen=True)
-class TasksQuery:
-    """One page of the tasks table, as its DataTables request names it."""
+class Rendered:
+    """A view as its page renders it: ``data`` (anything JSON can write) for the update message; ``related``, what
+    else the view shows (ids its page's :meth:`Page.affected_by` is given back); ``settled`` when nothing can
+    change it any more (a query that cannot be parsed: the page is told once)."""
 
-    state: str | None = None
-    worker: str | None = None
-    name: str | None = None
-    search: str | None = None
-    sort_by: str | None = None
-    reverse: bool = False
-    start: int = 0
-    length: int = 15
+    data: Any
+    related: tuple = ()
+    settled: bool = False
 
 
-def _text(message: dict, key: str, required: bool = False) -> str | None:
+class Page(Protocol):
+    """One kind of page the clients can watch (``{"page": <name>, ...}``)."""
+
+    #: recompute its views every ``refresh_interval`` seconds even without changes (a worker goes offline by silence)
+    refresh: bool
+
+    def key(self, message: dict) -> Hashable:
+        """The view's parameters from a watch message (``text_field``/``integer_field`` read them); raises
+        :class:`BadWatch`. Clients whose keys are equal share one view."""
+
+    def affected_by(self, key: Any, related: tuple, changes: Changes) -> bool:
+        """Whether ``changes`` may change the view ``key`` (``related``: what its last rendering showed)."""
+
+    def render(self, key: Any) -> Rendered:
+        """The view now."""
+
+
+def text_field(message: dict, key: str, required: bool = False) -> str | None:
+    """``message[key]`` as text of at most :data:`MAX_TEXT` characters; None when missing or empty."""
     value = message.get(key)
     if value is None or value == '':
         if required:
@@ -97,7 +136,8 @@ def _text(message: dict, key: str, required: bool = False) -> str | None:
     return value
 
 
-def _integer(message: dict, key: str, default: int) -> int:
+def integer_field(message: dict, key: str, default: int) -> int:
+    """``message[key]`` as a whole number (not a boolean), ``default`` when missing."""
     value = message.get(key, default)
     if value is None:
         return default
@@ -130,55 +170,21 @@ def decode_message(raw: Any) -> dict:
     return message
 
 
-def parse_watch(message: Any) -> tuple[int, tuple | None]:
-    """A client's ``{"type": "watch", "seq": n, "page": ...}`` message as ``(seq, view key)``; the key is None for
-    ``"page": null`` (watch nothing). Raises :class:`BadWatch`.
-
-    Pages: ``workers``; ``worker`` with ``name``; ``task`` with ``id``; ``tasks`` with the table's ``state``,
-    ``worker``, ``name`` filters, ``search``, ``sort`` (a column) and ``dir`` (``asc``/``desc``), ``start`` and
-    ``length``, read as ``/tasks/datatable`` reads them.
-    """
+def parse_watch(message: Any, pages: Mapping[str, Page]) -> tuple[int, tuple | None]:
+    """A client's ``{"type": "watch", "seq": n, "page": ...}`` message as ``(seq, view key)``: the key is
+    ``(page name, the page's key)``, None for ``"page": null`` (watch nothing). Raises :class:`BadWatch`."""
     if not isinstance(message, dict) or message.get('type') != 'watch':
         raise BadWatch('expected a message like {"type": "watch", "seq": 1, "page": "tasks"}')
-    seq = _integer(message, 'seq', 0)
+    seq = integer_field(message, 'seq', 0)
     if not 0 <= seq < 2**53:
         raise BadWatch("'seq' must be 0 or more")
-    page = message.get('page')
-    if page is None:
+    name = message.get('page')
+    if name is None:
         return seq, None
-    if page not in PAGES:
-        raise BadWatch(f"unknown page {str(page)[:50]!r}: use one of {', '.join(PAGES)}")
-    if page == 'workers':
-        return seq, ('workers',)
-    if page == 'worker':
-        return seq, ('worker', _text(message, 'name', required=True))
-    if page == 'task':
-        return seq, ('task', _text(message, 'id', required=True))
-    sort_by = _text(message, 'sort')
-    if sort_by is not None and sort_by not in COLUMNS:
-        raise BadWatch(f"unknown sort column {sort_by[:50]!r}")
-    direction = message.get('dir') or 'asc'
-    if direction not in ('asc', 'desc'):
-        raise BadWatch("'dir' must be asc or desc")
-    start = _integer(message, 'start', 0)
-    if start < 0:
-        raise BadWatch("'start' must be 0 or more")
-    length = _integer(message, 'length', 15)
-    if length < 0 or length > MAX_ROWS:
-        length = MAX_ROWS  # DataTables asks for -1 to mean "all"; a page is what is served, as /tasks/datatable
-    state = _text(message, 'state')
-    search = (_text(message, 'search') or '').strip() or None
-    query = TasksQuery(
-        state=None if state is None or state.lower() == 'all' else state,
-        worker=_text(message, 'worker'),
-        name=_text(message, 'name'),
-        search=search,
-        sort_by=sort_by,
-        reverse=direction == 'desc',
-        start=start,
-        length=length,
-    )
-    return seq, ('tasks', query)
+    page = pages.get(name) if isinstance(name, str) else None
+    if page is None:
+        raise BadWatch(f"unknown page {str(name)[:50]!r}: use one of {', '.join(pages)}")
+    return seq, (name, page.key(message))
 
 
 class View:
@@ -187,6 +193,7 @@ class View:
     __slots__ = (
         'key',
         'kind',
+        'page',
         'clients',
         'body',
         'version',
@@ -197,9 +204,10 @@ class View:
         'related',
     )
 
-    def __init__(self, key: tuple):
+    def __init__(self, key: tuple, page: Page):
         self.key = key
         self.kind = key[0]
+        self.page = page
         self.clients: set[Client] = set()
         self.body: str | None = None  # '{"view":...,"data":...}', the part of a message all clients share
         self.version = 0
@@ -207,20 +215,7 @@ class View:
         self.settled = False  # nothing can change it (a search that cannot be parsed)
         self.computed_at = float('-inf')
         self.next_compute = float('-inf')
-        self.related: tuple = ()  # a task page also shows its parent, root and children
-
-    def affected_by(self, tasks: set, workers: set, removed: set, removed_workers: set) -> bool:
-        kind = self.kind
-        if kind == 'tasks':
-            return bool(tasks or removed)
-        if kind == 'workers':
-            return bool(workers or removed_workers)
-        if kind == 'worker':
-            return self.key[1] in workers or self.key[1] in removed_workers
-        uuid = self.key[1]
-        if uuid in tasks or uuid in removed:
-            return True
-        return any(other in tasks or other in removed for other in self.related)
+        self.related: tuple = ()  # what else it shows (a task page: its parent, root and children)
 
 
 class Client:
@@ -240,27 +235,18 @@ class Client:
 class LiveHub:
     """The live-update channel's state and rules (see the module docstring).
 
-    ``shapes`` turns tasks into what the pages show (:class:`flower.views.live.PageShapes`: ``task_row(task)``
-    for a tasks-table row, ``task_page(task, tasks)`` for a task's page), so a pushed row is what
-    ``/tasks/datatable`` would answer. ``loop`` is the IOLoop (``time()``, ``call_at()``, ``remove_timeout()``);
-    by default the current one, taken when the first client connects. ``wall_clock`` (worker liveness) and
-    ``cost_clock`` (what computing a view costs) are there for tests.
+    ``pages`` maps each page name a client may watch to its :class:`Page` (the server's are
+    :class:`flower.views.live_pages.LivePages`). ``loop`` is the IOLoop (``time()``, ``call_at()``,
+    ``remove_timeout()``); by default the current one, taken when the first client connects. ``cost_clock`` (what
+    computing a view costs) is there for tests. ``purge_offline_workers`` and ``diagnose`` are accepted from a
+    composition root written when the hub rendered the pages itself, and ignored: the pages read them now.
     """
-
-    @property
-    def purge_offline_workers(self) -> int | None:
-        return self._purge_offline_workers()
-
-    @purge_offline_workers.setter
-    def purge_offline_workers(self, value: int | None | Callable[[], int | None]) -> None:
-        self._purge_offline_workers = value if callable(value) else (lambda: value)
 
     def __init__(
         self,
         state: EventsState,
-        shapes,
+        pages: Mapping[str, Page],
         *,
-        purge_offline_workers: int | None | Callable[[], int | None] = None,
         interval: float = 0.5,
         idle_interval: float = 1.0,
         refresh_interval: float = 2.0,
@@ -269,15 +255,12 @@ class LiveHub:
         cost_factor: float = 10.0,
         max_clients: int = 1000,
         loop=None,
-        wall_clock: Callable[[], float] = time.time,
         cost_clock: Callable[[], float] = time.perf_counter,
-        diagnose: Callable[[], dict] | None = None,
+        purge_offline_workers: Any = None,
+        diagnose: Any = None,
     ):
         self.state = state
-        self.shapes = shapes
-        # the workers page's "why is this empty?" findings, pushed with its rows (so the page never polls)
-        self.diagnose = diagnose
-        self.purge_offline_workers = purge_offline_workers  # a value, or a function that reads the option now
+        self.pages = pages
         self.interval = interval
         self.idle_interval = idle_interval
         self.refresh_interval = refresh_interval
@@ -285,7 +268,6 @@ class LiveHub:
         self.tick_budget = tick_budget
         self.cost_factor = cost_factor
         self.max_clients = max_clients
-        self.wall_clock = wall_clock
         self.cost_clock = cost_clock
         self._loop = loop
         self._clients: dict[Connection, Client] = {}
@@ -350,13 +332,13 @@ class LiveHub:
         client = self._clients.get(conn)
         if client is None:
             return
-        seq, key = parse_watch(message)
+        seq, key = parse_watch(message, self.pages)
         if client.view is None or client.view.key != key:
             self._leave(client)
             if key is not None:
                 view = self._views.get(key)
                 if view is None:
-                    view = self._views[key] = View(key)
+                    view = self._views[key] = View(key, self.pages[key[0]])
                 view.clients.add(client)
                 client.view = view
         client.seq = seq
@@ -433,35 +415,23 @@ class LiveHub:
         removed_workers = log.take_removed_workers()
         if not (tasks or workers or removed or removed_workers):
             return
-        pages = None
+        changes = Changes(self.state, tasks, workers, removed, removed_workers)
         for view in self._views.values():
-            if view.kind == 'task':
-                pages = pages or {}
-                pages[view.key[1]] = view
-            if not view.dirty and not view.settled and view.affected_by(tasks, workers, removed, removed_workers):
+            if not view.dirty and not view.settled and view.page.affected_by(view.key[1], view.related, changes):
                 view.dirty = True
-        if pages and tasks:
-            # a task's page lists its children, and a new child changes nothing on its parent's own record
-            get = self.state.tasks.get
-            for uuid in tasks:
-                task = get(uuid)
-                parent = pages.get(task.parent_id) if task is not None and task.parent_id else None
-                if parent is not None:
-                    parent.dirty = True
 
     def _due(self, view: View, now: float) -> bool:
         if now < view.next_compute - EPSILON:
             return False
         if view.dirty:
             return True
-        return view.kind in ('workers', 'worker') and now - view.computed_at >= self.refresh_interval - EPSILON
+        return view.page.refresh and now - view.computed_at >= self.refresh_interval - EPSILON
 
     def _compute(self, now: float) -> None:
         due = [view for view in self._views.values() if self._due(view, now)]
         if not due:
             return
         due.sort(key=lambda view: view.computed_at)  # the ones waiting longest first
-        wall = self.wall_clock()
         spent = 0.0
         for view in due:
             if spent >= self.tick_budget:
@@ -469,8 +439,10 @@ class LiveHub:
             started = self.cost_clock()
             body: str | None
             try:
-                data = self._render(view, wall)
-                body = json.dumps({'view': view.kind, 'data': data}, default=str, separators=(',', ':'))
+                rendered = view.page.render(view.key[1])
+                view.related = rendered.related
+                view.settled = rendered.settled
+                body = json.dumps({'view': view.kind, 'data': rendered.data}, default=str, separators=(',', ':'))
             except Exception:  # a broken format_task hook or a bug must not stop the other views
                 logger.exception('Computing the live view %r failed', view.key[0])
                 body = view.body
@@ -532,62 +504,3 @@ class LiveHub:
             client.writing is not None or (client.view is not None and client.sent_version != client.view.version)
             for client in self._clients.values()
         )
-
-    # -- what each view shows -------------------------------------------------------------------------------
-    def _render(self, view: View, wall: float) -> dict:
-        kind = view.kind
-        if kind == 'tasks':
-            return self._tasks_page(view, view.key[1])
-        if kind == 'task':
-            return self._task(view, view.key[1])
-        if kind == 'worker':
-            return {'worker': self._worker(view.key[1], wall)}
-        rows = worker_rows(self.state, self.purge_offline_workers, wall)
-        for row in rows:
-            row.pop('heartbeats', None)  # the table does not show them, and they change with every heartbeat
-        data = {'workers': rows, 'listed': listed_counts(self.state.tasks)}
-        if self.diagnose is not None:
-            data['diagnosis'] = self.diagnose()
-        return data
-
-    def _tasks_page(self, view: View, query: TasksQuery) -> dict:
-        flt = TaskFilter(state=query.state, workername=query.worker, taskname=query.name, search=query.search)
-        try:
-            page = select_tasks(
-                self.state.tasks,
-                flt,
-                sort_by=query.sort_by,
-                reverse=query.reverse,
-                offset=query.start,
-                limit=query.length,
-            )
-        except (QuerySyntaxError, BadQuery) as exc:
-            view.settled = True  # the query is wrong whatever the tasks do: tell the page once
-            return {'error': str(exc)}
-        task_row = self.shapes.task_row
-        return {
-            'rows': [task_row(task) for task in page.tasks],
-            'recordsTotal': page.total,
-            'recordsFiltered': page.filtered,
-        }
-
-    def _task(self, view: View, uuid: str) -> dict:
-        task = self.state.tasks.get(uuid)
-        if task is None:
-            view.related = ()
-            return {'task': None}
-        view.related = tuple(
-            other for other in (task.parent_id, task.root_id, *(task.children or ())) if other and other != uuid
-        )
-        return {'task': self.shapes.task_page(task, self.state.tasks)}
-
-    def _worker(self, hostname: str, wall: float) -> dict | None:
-        """A worker's page: what the workers table says about it (fields, status, event counters)."""
-        worker = self.state.workers.get(hostname)
-        if worker is None or is_purged(worker, self.purge_offline_workers, wall):
-            return None
-        row = dict(self.state.counter.get(hostname) or {})
-        row.update(worker_fields(worker))
-        del row['heartbeats']
-        row['status'] = is_alive(worker)
-        return row

@@ -26,8 +26,8 @@ from flower.utils.values import sort_key
 # /api/tasks accepts these (Flower's SORT_KEYS), with '-' for descending.
 API_SORT_KEYS = ('name', 'state', 'received', 'started')
 
-# The tasks table can sort by any of its columns.
-COLUMNS = (
+# The task fields select_tasks orders by (the tasks table's columns, flower.views.tasks.COLUMNS, are these).
+SORTABLE_FIELDS = (
     'name',
     'uuid',
     'state',

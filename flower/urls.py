@@ -45,6 +45,7 @@ from flower.views.broker import BrokerView
 from flower.views.docs import DocsView
 from flower.views.error import NotFoundErrorHandler
 from flower.views.live import LiveChannel
+from flower.views.modules import UI_MODULES
 from flower.views.monitor import Healthcheck, Metrics
 from flower.views.tasks import TasksDataTable, TasksView, TaskView
 from flower.views.workers import WorkersView, WorkerView
@@ -57,6 +58,8 @@ settings = {
     'static_url_prefix': '/static/',
     'login_url': '/login',
     'static_handler_class': StaticFiles,  # errors as text, through the one error renderer
+    # the dashboards' fragments ({% module WorkersRows(...) %}): the first load's and the live channel's renderer
+    'ui_modules': UI_MODULES,
 }
 
 handlers = [

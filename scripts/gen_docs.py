@@ -212,7 +212,7 @@ def env_text(opt) -> str:
 
 def configuration_md() -> str:
     from flower.options import ALL_OPTIONS, DEFAULT_CONFIG_FILE, DIRECT_ENV_VARIABLES, ENV_PREFIX
-    from flower.queries import COLUMNS
+    from flower.views.tasks import COLUMNS
 
     unknown = sorted(set(OPTION_NOTES) - set(ALL_OPTIONS))
     if unknown:

@@ -31,7 +31,7 @@ import sys
 from dataclasses import dataclass
 
 from flower.events.store import TaskStore
-from flower.queries import COLUMNS, TaskFilter, parse_sort, select_tasks
+from flower.queries import SORTABLE_FIELDS, TaskFilter, parse_sort, select_tasks
 from flower.search import And, KwargPair, Or, QuerySyntaxError, Term, find, parse_query as _parse
 from flower.search.fields import folded as _folded
 from flower.search.kwargs import kwargs_pairs as _kwargs_pairs
@@ -203,7 +203,7 @@ class TaskSearchEngine:
         match every given filter: ``task_type``/``worker``/``state`` exactly but case-insensitively, received
         time within ``received_start``..``received_end`` (timestamps), and ``query``. Newest first, or by
         ``sort_by`` (a task field; missing values first) ascending, or descending with ``descending``."""
-        column, minus = parse_sort(sort_by, COLUMNS)
+        column, minus = parse_sort(sort_by, SORTABLE_FIELDS)
         flt = TaskFilter(
             workername=worker or None,
             taskname=task_type or None,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from itertools import islice
 
-from flower.queries import COLUMNS, TaskFilter, parse_received_bound, parse_sort, select_tasks
+from flower.queries import SORTABLE_FIELDS, TaskFilter, parse_received_bound, parse_sort, select_tasks
 from flower.utils.search import SearchPage
 
 __all__ = ['SORT_KEYS', 'iter_tasks', 'search_tasks', 'get_task_by_id', 'as_dict']
@@ -62,7 +62,7 @@ def iter_tasks(
 ):
     """Yield ``(uuid, task)`` for the tasks matching every given filter, skipping ``offset`` and stopping
     after ``limit``. (``started_start``/``started_end`` are Flower 2.0's, kept for old callers.)"""
-    column, reverse = parse_sort(sort_by, COLUMNS)
+    column, reverse = parse_sort(sort_by, SORTABLE_FIELDS)
     flt = _filter(type, worker, state, received_start, received_end, search)
     store = _state(events).tasks
     offset = max(offset or 0, 0)
@@ -100,7 +100,7 @@ def search_tasks(
 ) -> SearchPage:
     """The page :func:`iter_tasks` would list, as ids with ``filtered_count`` (all matches) and
     ``total_count`` (tasks in memory). ``sort_by`` is a bare key here; ``descending`` reverses it."""
-    column, minus = parse_sort(sort_by, COLUMNS)
+    column, minus = parse_sort(sort_by, SORTABLE_FIELDS)
     flt = _filter(type, worker, state, received_start, received_end, search)
     page = select_tasks(_state(events).tasks, flt, column, bool(descending) or minus, max(offset or 0, 0), limit)
     return SearchPage([task.uuid for task in page.tasks], page.filtered, page.total)

@@ -6,9 +6,7 @@ cookies and Basic credentials with a WebSocket to any site, so without this anot
 dashboards through the user's session), and every message is handed to the application's
 :class:`~flower.live.LiveHub`, which decides what each page is sent and when.
 
-:class:`PageShapes` gives the hub the pages' own ways of showing a task (the ``format_task`` hook, then the
-tasks table's row or the task page's fields, from :mod:`flower.views.tasks`), so a row pushed live is what
-``/tasks/datatable`` would answer and a task's page shows the same fields after an update as after a reload.
+What the pages are and how they are rendered is :mod:`flower.views.live_pages`.
 
 Runs on the IOLoop thread.
 """
@@ -16,16 +14,14 @@ Runs on the IOLoop thread.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
 
 import tornado.web
 import tornado.websocket
 
 from flower.identity import is_cross_origin
 from flower.live import MAX_MESSAGE_BYTES, BadWatch, LiveHub, decode_message
-from flower.utils.template import duration_text, time_shown
-from flower.views import BaseHandler, apply_format_task
-from flower.views.tasks import Field, task_actions, task_fields, task_row
+from flower.views import BaseHandler
+from flower.views.live_pages import LivePages
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +29,9 @@ PING_INTERVAL = 25.0  # seconds: keeps proxies from closing a quiet channel and 
 
 
 class LiveChannel(tornado.websocket.WebSocketHandler, BaseHandler):
-    """``/live``. The client sends ``{"type": "watch", "seq": n, "page": ...}`` (see :func:`flower.live.parse_watch`)
-    whenever what it shows changes; the server sends ``{"type": "update", "seq": n, "t": ..., "view": ...,
-    "data": ...}`` for the latest ``seq`` at most every half second. A message that is not a valid watch closes
+    """``/live``. The client sends ``{"type": "watch", "seq": n, "page": ...}`` (see :class:`LivePages`) whenever
+    what it shows changes; the server sends ``{"type": "update", "seq": n, "t": ..., "view": ..., "data": ...}``
+    for the latest ``seq`` at most every half second. A message that is not a valid watch closes
     the connection with 1008 and says why (binary, not JSON, not one flat object, nested, a bad field); one over
     16 KiB is closed by tornado with 1009 before it is read; a client that stops reading is closed with 1013."""
 
@@ -100,64 +96,4 @@ def _reason(text: str) -> str:
     return text.encode('utf-8')[:123].decode('utf-8', 'ignore')
 
 
-class PageShapes:
-    """How the hub shows a task: as the pages show it (``format_task`` applied to a copy first)."""
-
-    def __init__(self, application, time_type: Callable[[], str]):
-        self.application = application
-        self.time_type = time_type
-
-    def format(self, task):
-        return apply_format_task(self.application.options.format_task, task)
-
-    def task_row(self, task) -> dict:
-        """The task as a row of the tasks table (as ``/tasks/datatable``)."""
-        return task_row(self.format(task))
-
-    def task_page(self, task, known_tasks) -> dict:
-        """The task's page: its header (name, state), its fields in the page's order with the text the page shows
-        for them, and which actions apply now."""
-        shown = self.format(task)
-        time_type = self.time_type()
-        fields = [
-            _field(field, known_tasks, time_type)
-            for field in task_fields(shown, getattr(self.application, 'retries', None))
-            if field.name not in ('name', 'uuid')
-        ]
-        serializer = self.application.capp.conf.task_serializer or 'json'
-        return {
-            'uuid': shown.uuid,
-            'name': shown.name,
-            'state': shown.state,
-            'fields': fields,
-            'revoked_pending': getattr(task, 'revoked_pending', None) is not None,
-            'actions': task_actions(task, serializer),
-        }
-
-
-def _note(other) -> str | None:
-    if other is None:
-        return None
-    return f'{other.name or ""} · {other.state}'
-
-
-def _field(field: Field, known_tasks, time_type: str) -> dict:
-    """One row of the task page's fields as data; every value is text the page sets with textContent."""
-    item: dict[str, Any] = {'name': field.name, 'label': field.label, 'kind': field.kind}
-    value = field.value
-    if field.kind == 'time':
-        item['value'] = value
-        item['text'], item['title'] = time_shown(value, time_type)
-    elif field.kind == 'duration':
-        item['text'] = duration_text(value)
-        item['title'] = f'{value} s'
-    elif field.kind == 'task':
-        item['text'] = str(value)
-        item['note'] = _note(known_tasks.get(value)) or '(not in memory)'
-    elif field.kind == 'tasks':
-        item['items'] = [{'id': str(child), 'note': _note(known_tasks.get(child))} for child in value]
-    else:
-        item['text'] = str(value)
-        if field.kind in ('code', 'traceback'):
-            item['truncated'] = field.note
-    return item
+PageShapes = LivePages  # the name the composition root knows the hub's pages by (flower.app)

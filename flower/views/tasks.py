@@ -19,7 +19,7 @@ from celery import states
 
 from flower import control
 from flower.events.task import FIELDS, TEXT_FIELDS, truncation
-from flower.queries import COLUMNS, TaskFilter, select_tasks
+from flower.queries import TaskFilter, select_tasks
 from flower.utils.registered import registered_name
 from flower.utils.search import QuerySyntaxError  # noqa: F401 - names of Flower's flower.views.tasks
 from flower.utils.tasks import as_dict, get_task_by_id, search_tasks  # noqa: F401
@@ -57,6 +57,7 @@ COLUMN_TITLES = {
     'expires': 'Expires',
     'eta': 'ETA',
 }
+COLUMNS = tuple(COLUMN_TITLES)  # the table can show, and sort by, any of these (queries.SORTABLE_FIELDS)
 DEFAULT_COLUMNS = ('name', 'uuid', 'state', 'received', 'runtime', 'worker')
 TASK_COLUMNS = COLUMN_TITLES  # Flower's name: every column the tasks page can show, slug -> heading
 # on a phone the default table keeps these; a custom --tasks_columns list is shown as given
@@ -85,7 +86,8 @@ def cut_text(value, limit: int = TABLE_TEXT_LIMIT):
 
 
 def task_row(task) -> dict:
-    """A task as a row of the table: celery's fields, ``worker`` as its hostname, long texts cut."""
+    """A task as a row of the table: celery's fields, ``worker`` as its hostname, long texts cut. The one
+    formatter of the table's rows: ``/tasks/datatable`` answers them and the live channel pushes them."""
     data = task.as_dict() if hasattr(task, 'as_dict') else dict(task)
     worker = data.get('worker')
     data['worker'] = getattr(worker, 'hostname', worker)
@@ -348,6 +350,18 @@ def unix_time(moment) -> float | None:
     return moment.timestamp()
 
 
+def task_page(task, shown, retries, serializer: str, known_tasks) -> dict:
+    """What the task's page fragments show (:mod:`flower.views.modules`): ``shown`` is ``task`` after the
+    ``format_task`` hook; the actions and the revoke-pending mark are the stored task's."""
+    return dict(
+        task=shown,
+        fields=task_fields(shown, retries),
+        known_tasks=known_tasks,
+        actions=task_actions(task, serializer),
+        revoked_pending=getattr(task, 'revoked_pending', None) is not None,
+    )
+
+
 class TaskView(BaseHandler):
     async def get(self, task_id):
         task = self.state.tasks.get(task_id)
@@ -366,15 +380,21 @@ class TaskView(BaseHandler):
             )
             return
         shown = self.format_task(task) or task  # a hook that forgot to return the task changes nothing
-        actions = task_actions(task, self.capp.conf.task_serializer or 'json')
+        page = task_page(
+            task,
+            shown,
+            getattr(self.application, 'retries', None),
+            self.capp.conf.task_serializer or 'json',
+            self.state.tasks,
+        )
+        actions = page['actions']
         self.render(
             'task.html',
             active_tab='tasks',
-            task=shown,
-            fields=task_fields(shown, getattr(self.application, 'retries', None)),
-            known_tasks=self.state.tasks,
+            **page,
             duration=duration_text,
             time_shown=time_shown,
+            # the names task.html had before its parts became fragments, for a template written for them
             can_revoke=actions['revoke'],
             can_terminate=actions['terminate'],
             can_retry=actions['retry'],

@@ -1,8 +1,10 @@
 """The workers dashboard (``/``, ``/workers``) and one worker's page (``/worker/<name>``).
 
-The handlers are thin: the rows come from :func:`flower.cluster.worker_rows`, what a worker said about
+The handlers are thin: the rows come from the events state (:func:`worker_rows`), what a worker said about
 itself from the :class:`~flower.inspector.Inspector` cache; the functions below only shape that data for the
-templates (summaries, lists cut to ``?limit=N``, the settings table). Runs on the IOLoop thread.
+templates (summaries, lists cut to ``?limit=N``, the settings table). The parts that update live are fragments
+(:mod:`flower.views.modules`) rendered from :func:`workers_table` and :func:`worker_facts`, which the live
+channel's pages (:mod:`flower.views.live`) call too. Runs on the IOLoop thread.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import tornado.web
 # test changes an option with ``mock.patch.object(options.mockable(), 'purge_offline_workers', 60)``.
 from tornado.options import options  # noqa: F401
 
-from flower.cluster import is_alive, worker_fields, worker_rows
+from flower.cluster import is_alive, is_purged, worker_fields
+from flower.events.state import EventsState
 from flower.queries import listed_counts
 from flower.utils import values
 from flower.utils.registered import split_registered
@@ -39,6 +42,25 @@ STATS_ON_TABS = frozenset({'pool', 'broker', 'rusage', 'pid', 'prefetch_count', 
 
 
 # -- the workers table ----------------------------------------------------------------------------------------
+def worker_rows(state: EventsState, threshold: int | None = None, now: float | None = None) -> list[dict]:
+    """Rows for the workers table / ``?json=1``: each worker known both from events and counters, with its
+    event counters (Flower's), the celery Worker fields, ``status`` (alive) and ``listed``: how many of its
+    tasks the task list shows, in all and by state (:func:`flower.queries.listed_counts`), the numbers the
+    page links to that list with. Purged workers (``--purge_offline_workers``, ``threshold``) are left out."""
+    rows = []
+    counter = state.counter
+    for hostname, worker in state.workers.items():
+        counts = counter.get(hostname)
+        if counts is None or is_purged(worker, threshold, now):
+            continue
+        row = dict(counts)
+        row.update(worker_fields(worker))
+        row['status'] = is_alive(worker)
+        row['listed'] = listed_counts(state.tasks, hostname)
+        rows.append(row)
+    return rows
+
+
 @dataclass(frozen=True)
 class WorkerRow:
     """One row; the task counts are those the task list shows for the worker (each count links to it)."""
@@ -50,7 +72,7 @@ class WorkerRow:
     failed: int
     succeeded: int
     retried: int
-    loadavg: list | None
+    loadavg: tuple | None  # a tuple: rows are hashable, so an unchanged row is not rendered again
 
 
 @dataclass(frozen=True)
@@ -68,18 +90,27 @@ class ClusterSummary:
 
 
 def table_rows(rows: Iterable[dict]) -> list[WorkerRow]:
-    """The workers table's rows from :func:`flower.cluster.worker_rows`, sorted by name."""
+    """The workers table's rows from :func:`worker_rows`, sorted by name."""
     table = [
         WorkerRow(
             hostname=values.label(row['hostname'], 'a worker hostname'),
             online=bool(row.get('status')),
             **_task_counts(row.get('listed') or {}),
-            loadavg=values.numbers(row.get('loadavg'), 'worker loadavg') if row.get('status') else None,
+            loadavg=_loadavg_of(row.get('loadavg')) if row.get('status') else None,
         )
         for row in rows
     ]
     table.sort(key=lambda row: row.hostname)
     return table
+
+
+def _loadavg(worker) -> tuple | None:
+    return _loadavg_of(getattr(worker, 'loadavg', None))
+
+
+def _loadavg_of(value) -> tuple | None:
+    numbers = values.numbers(value, 'worker loadavg')
+    return tuple(numbers) if numbers is not None else None
 
 
 def summarize(rows: list[WorkerRow], listed: dict) -> ClusterSummary:
@@ -103,8 +134,38 @@ def _count(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+@dataclass(frozen=True)
+class WorkersTable:
+    """What the workers page's fragments show: the rows, the cards and totals, and the diagnosis."""
+
+    rows: list[WorkerRow]
+    summary: ClusterSummary
+    diagnosis: Any
+
+
+def workers_table(state: EventsState, threshold: int | None, diagnosis, now: float | None = None) -> WorkersTable:
+    """The workers page's fragments' data, straight from the events state: the rows :func:`table_rows` makes of
+    :func:`worker_rows`, without building the rows' other fields (the live channel renders this every tick)."""
+    table = []
+    counter, tasks = state.counter, state.tasks
+    for hostname, worker in state.workers.items():
+        if hostname not in counter or is_purged(worker, threshold, now):
+            continue
+        online = is_alive(worker, now)
+        table.append(
+            WorkerRow(
+                hostname=values.label(getattr(worker, 'hostname', None), 'worker hostname'),
+                online=online,
+                **_task_counts(listed_counts(tasks, hostname)),
+                loadavg=_loadavg(worker) if online else None,
+            )
+        )
+    table.sort(key=lambda row: row.hostname)
+    return WorkersTable(table, summarize(table, listed_counts(tasks)), diagnosis)
+
+
 def flower_workers(rows: Iterable[dict]) -> dict[str, dict]:
-    """Flower 2.2's ``workers`` for ``workers.html``: each row of :func:`flower.cluster.worker_rows` (event
+    """Flower 2.2's ``workers`` for ``workers.html``: each row of :func:`worker_rows` (event
     counters such as ``task-received``, celery's Worker fields, ``status``) keyed by its hostname."""
     return {values.label(row['hostname'], 'a worker hostname'): row for row in rows}
 
@@ -122,15 +183,16 @@ class WorkersView(BaseHandler):
         if refresh:
             # fire and forget, as Flower: the page answers now, the cache fills in the background
             self.application.update_workers()
-        rows = worker_rows(self.state, self.application.options.purge_offline_workers)
+        threshold = self.application.options.purge_offline_workers
+        rows = worker_rows(self.state, threshold)
         diagnosis = self.application.diagnosis()
-        listed = listed_counts(self.state.tasks)  # the totals: what the unfiltered links list
         if as_json:
+            listed = listed_counts(self.state.tasks)  # the totals: what the unfiltered links list
             # Flower's {'data': rows}, and what is wrong for the page's "why is this empty?" panel
             self.set_header('Content-Type', 'application/json; charset=UTF-8')
             self.finish(json.dumps({'data': rows, 'listed': listed, 'diagnosis': diagnosis.as_json()}, default=str))
             return
-        table = table_rows(rows)
+        view = workers_table(self.state, threshold, diagnosis)
         if not self.application.options.auto_refresh:
             autorefresh = 0
         if autorefresh == int(autorefresh):
@@ -138,8 +200,8 @@ class WorkersView(BaseHandler):
         self.render(
             'workers.html',
             active_tab='workers',
-            worker_table=table,
-            summary=summarize(table, listed),
+            worker_table=view.rows,
+            summary=view.summary,
             autorefresh=autorefresh,
             diagnosis=diagnosis,
             # Flower 2.2's names, for a workers.html written for it: the rows keyed by hostname

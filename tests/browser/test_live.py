@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.browser.conftest import SCREENSHOTS
 from tests.support.events import task_events
 from tests.support.processes import Server, start_worker, wait_for
 from tests.support.publish import publish_burst
@@ -31,6 +32,16 @@ def _record_requests(page) -> list[str]:
 def _requests_to(page, urls: list[str], fragment: str) -> list[str]:
     page.evaluate('0')  # a round trip: Playwright has delivered every request event the page made before it
     return [url for url in urls if fragment in url]
+
+
+def _page_fetches(urls: list[str], path: str) -> list[str]:
+    """Requests for the page at ``path`` itself (the workers page polls by fetching itself)."""
+    return [url for url in urls if url.split('?')[0].endswith(path)]
+
+
+def _screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f'{name}.png'), full_page=True)
 
 
 def _go_live(page, url):
@@ -82,6 +93,11 @@ def test_a_new_worker_appears_on_the_workers_page_and_goes_offline_live(cluster,
         message='the online total to count the new worker',
     )
 
+    # the pushed row is the server's own markup: its links, its classes, its columns
+    assert page.get_attribute(f'{row} a.worker-link', 'href') == '/worker/' + quote(name, safe='')
+    assert page.locator(f'{row} td').count() == 8
+    _screenshot(page, 'live-workers')
+
     own_page = open_page()  # the worker's own page follows it too
     _go_live(own_page.page, cluster.url('/worker/' + quote(name, safe='')))
     assert own_page.page.inner_text('#worker-status') == 'Online'
@@ -93,7 +109,9 @@ def test_a_new_worker_appears_on_the_workers_page_and_goes_offline_live(cluster,
     assert own_page.page.inner_text('#worker-status') == 'Offline'
     # what it reported when inspected may be stale: the page fetches it again and shows it in place
     own_page.page.wait_for_selector('#worker-page[data-refreshed]', timeout=20000)
-    assert _requests_to(page, requests, '/workers?json=1') == []
+    _screenshot(own_page.page, 'live-worker')
+    # the rows came with the page, and afterwards only over the channel: never fetched again
+    assert _requests_to(page, requests, '/workers?json=1') == [] and _page_fetches(requests, '/workers') == []
     assert page.evaluate('window.__sameDocument') is True
     assert own_page.page.evaluate('window.__sameDocument') is True
     assert watched.problems() == [] and own_page.problems() == []
@@ -116,6 +134,8 @@ def test_the_page_of_a_running_task_flips_to_its_final_state(cluster, open_page)
     assert page.inner_text('[data-field="runtime"] span').endswith(' s')
     assert page.locator('[data-field="succeeded"] time').count() == 1
     assert page.locator('#task-terminate').is_hidden() and page.locator('#task-revoke').is_hidden()
+    assert page.get_attribute('#task-page', 'data-state') == 'SUCCESS'
+    _screenshot(page, 'live-task')
     assert page.evaluate('window.__sameDocument') is True
     assert watched.problems() == []
 
@@ -167,8 +187,8 @@ def test_when_the_channel_is_refused_the_pages_poll_as_before_and_say_so(cluster
 
     page.goto(cluster.url('/workers'))
     page.wait_for_selector('#live-status[data-state="polling"]')
-    for _ in range(2):  # every second, as before
-        with page.expect_request(lambda request: '/workers?json=1' in request.url, timeout=10000):
+    for _ in range(2):  # every second, as before: the page fetches itself and swaps in the same fragments
+        with page.expect_request(lambda request: _page_fetches([request.url], '/workers'), timeout=10000):
             pass
     assert watched.problems() == []
 

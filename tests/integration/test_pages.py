@@ -485,7 +485,9 @@ def test_url_prefix_reaches_links_static_files_and_scripts(cluster, processes):
     assert 'data-url-prefix="/flower"' in home.text
     assert 'href="/flower/tasks"' in home.text and 'href="/flower/broker"' in home.text
     assert f'href="/flower{_worker_path(cluster.worker)}"' in home.text
-    assert 'data-fl-source="/flower/workers?json=1"' in home.text
+    # the rows are in the page, with the prefix in their links; nothing re-fetches them
+    assert f'href="/flower/tasks?worker={quote(cluster.worker, safe="")}"' in home.text.replace('&amp;', '&')
+    assert 'data-fl-source' not in home.text
     static = re.findall(r'(?:src|href)="(/[^"]*static/[^"]+)"', home.text)
     assert static and all(re.match(r'/flower/static/\S+\?v=[0-9a-f]+$', url) for url in static)
     for url in static:

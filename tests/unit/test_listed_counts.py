@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from flower.cluster import worker_rows
+from flower.views.workers import worker_rows
 from flower.events.state import EventsState
 from flower.queries import COUNTED_STATES, TaskFilter, listed_counts, select_tasks
 from tests.support.events import event, heartbeat, task_events

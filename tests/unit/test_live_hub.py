@@ -4,7 +4,9 @@ that record what they were sent (and can refuse to drain), and a real events sta
 What is pinned: work is shared (one change log, one computation per view per tick), the throttle (at most one
 message per client per interval, the latest state), relevance (no message when the page did not change; a
 worker going offline by silence is noticed), slow clients (skipped, then dropped), expensive views (recomputed
-less often, a budget per tick), and the watch protocol's validation."""
+less often, a budget per tick), and the watch protocol's validation. The hub is driven through the renderer
+interface it is given: the server's own pages (flower.views.live_pages.LivePages, which push the dashboards as HTML
+fragments and the tasks table as rows), and a page written here, which shows the hub needs nothing else."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import pytest
 
 import flower
 from flower.events.state import EventsState
-from flower.live import BadWatch, LiveHub, TasksQuery, decode_message, parse_watch
+from flower.diagnosis import diagnose
+from flower.live import BadWatch, LiveHub, Rendered, decode_message, parse_watch, text_field
 from flower.queries import TaskFilter, select_tasks
-from flower.views.live import PageShapes
+from flower.views.live_pages import LivePages, TasksQuery
 from flower.views.tasks import task_row
 from tests.support.events import event, heartbeat, task_events, worker_online
 from tests.support.processes import wait_for
@@ -97,20 +100,37 @@ class FakeConnection:
         return self.received[-1][1]
 
 
-def shapes(format_task=None) -> PageShapes:
+def pages(state, format_task=None) -> LivePages:
+    """The server's pages over ``state``, for an application that has only what they read."""
     app = SimpleNamespace(
-        options=SimpleNamespace(format_task=format_task),
-        capp=SimpleNamespace(conf=SimpleNamespace(task_serializer='json')),
+        options=SimpleNamespace(format_task=format_task, purge_offline_workers=None, url_prefix=''),
+        capp=SimpleNamespace(conf=SimpleNamespace(task_serializer='json', timezone=None)),
+        events=SimpleNamespace(state=state),
+        diagnosis=lambda: diagnose(state, None),
     )
-    return PageShapes(app, lambda: 'time')
+    return LivePages(app, lambda: 'time')
 
 
 @pytest.fixture
 def setup():
     loop = FakeLoop()
     state = EventsState(max_tasks_in_memory=1000)
-    hub = LiveHub(state, shapes(), loop=loop)
+    hub = LiveHub(state, pages(state), loop=loop)
     return loop, state, hub
+
+
+def fragment(conn, element_id: str) -> str:
+    """The HTML the last update pushed for an element of the page."""
+    return conn.last['data']['fragments'][element_id]
+
+
+def offered(conn) -> dict[str, bool]:
+    """Which of the task page's buttons the last update shows (the others carry ``d-none``)."""
+    html = fragment(conn, 'task-actions')
+    return {
+        action: 'd-none' not in re.search(rf'<button class="([^"]*)"[^>]*id="task-{action}"', html).group(1)
+        for action in ('retry', 'revoke', 'terminate')
+    }
 
 
 def connect(hub, loop, watch: dict | None, seq: int = 1, drains: bool = True) -> FakeConnection:
@@ -187,16 +207,14 @@ def test_format_task_applies_to_pushed_rows_and_task_pages():
         task.kwargs = '(hidden)'
         return task
 
-    hub = LiveHub(state, shapes(hide), loop=loop)
+    hub = LiveHub(state, pages(state, hide), loop=loop)
     feed(state, hub, task_events(uuid='secret', kwargs="{'password': 'x'}"))
     rows = connect(hub, loop, TASKS_PAGE)
     page = connect(hub, loop, {'page': 'task', 'id': 'secret'})
     loop.advance(0.6)
     assert rows.last['data']['rows'][0]['kwargs'] == '(hidden)'
-    kwargs = [field for field in page.last['data']['task']['fields'] if field['name'] == 'kwargs']
-    assert kwargs == [
-        {'name': 'kwargs', 'label': 'Keyword arguments', 'kind': 'code', 'text': '(hidden)', 'truncated': None}
-    ]
+    fields = fragment(page, 'task-fields')
+    assert '<pre class="code-value" id="value-kwargs">(hidden)</pre>' in fields and 'password' not in fields
     assert state.tasks.get('secret').kwargs == "{'password': 'x'}"  # the hook got a copy
 
 
@@ -214,7 +232,7 @@ def test_a_burst_reaches_each_client_at_most_once_per_interval_and_the_last_mess
         batch = []
         for i in range(33):
             batch += task_events(uuid=f'b-{step}-{i}', start=base + step / 100)
-        batch.append(heartbeat(active=step))
+        batch.append(heartbeat(active=step, loadavg=[step, 0.5, 0.25]))
         feed(state, hub, batch)
         loop.advance(0.01)
     loop.advance(1.0)
@@ -227,7 +245,7 @@ def test_a_burst_reaches_each_client_at_most_once_per_interval_and_the_last_mess
     tasks_page = conns[0].last['data']
     assert tasks_page['recordsTotal'] == len(state.tasks) == 1000  # every event counted before the last message
     assert tasks_page['rows'][0]['uuid'].startswith('b-299-')
-    assert conns[2].last['data']['worker']['active'] == 299
+    assert '<td data-live="loadavg">299.00  0.50  0.25</td>' in fragment(conns[2], 'worker-heartbeat')
 
 
 def test_no_message_when_the_watched_page_did_not_change(setup):
@@ -277,7 +295,7 @@ def test_watching_another_view_answers_with_it_under_the_new_seq(setup):
     hub.watch(conn, {'type': 'watch', 'seq': 2, 'page': 'task', 'id': 't1'})
     loop.advance(0.6)
     assert conn.last['seq'] == 2 and conn.last['view'] == 'task'
-    assert conn.last['data']['task']['state'] == 'SUCCESS'
+    assert conn.last['data']['state'] == 'SUCCESS'
     assert hub.views == 1  # the tasks view went with its last client
     hub.watch(conn, {'type': 'watch', 'seq': 3, 'page': None})
     loop.advance(0.6)
@@ -298,12 +316,14 @@ def test_a_worker_going_silent_turns_offline_without_any_event(setup):
     table = connect(hub, loop, {'page': 'workers'})
     page = connect(hub, loop, {'page': 'worker', 'name': 'worker1@host'})
     loop.advance(0.6)
-    assert table.last['data']['workers'][0]['status'] is True
-    assert page.last['data']['worker']['status'] is True
+    assert '<span class="badge text-bg-success">Online</span>' in fragment(table, 'workers-rows')
+    assert '<span data-stat="offline">0</span>' in fragment(table, 'workers-summary')
+    assert 'data-online="true"' in fragment(page, 'worker-status')
     wait_for(lambda: not state.workers.get('worker1@host').alive, 5, interval=0.05, message='the heartbeat to expire')
     loop.advance(hub.refresh_interval + 0.1)
-    assert table.last['data']['workers'][0]['status'] is False
-    assert page.last['data']['worker']['status'] is False
+    assert '<span class="badge text-bg-secondary">Offline</span>' in fragment(table, 'workers-rows')
+    assert '<span data-stat="offline">1</span>' in fragment(table, 'workers-summary')
+    assert 'data-online="false"' in fragment(page, 'worker-status')
 
 
 def test_a_task_page_follows_its_task_and_its_children(setup):
@@ -312,44 +332,39 @@ def test_a_task_page_follows_its_task_and_its_children(setup):
     feed(state, hub, parent)
     conn = connect(hub, loop, {'page': 'task', 'id': 'parent'})
     loop.advance(0.6)
-    assert conn.last['data']['task']['state'] == 'STARTED'
-    assert conn.last['data']['task']['actions'] == {
-        'revoke': True,
-        'terminate': True,
-        'retry': False,
-        'retry_refusal': None,
-    }
+    assert conn.last['data']['state'] == 'STARTED'
+    assert offered(conn) == {'revoke': True, 'terminate': True, 'retry': False}
 
     child = task_events(uuid='child', outcome='none')
     child[0]['parent_id'] = 'parent'
     feed(state, hub, child)
     loop.advance(0.6)
-    children = [field for field in conn.last['data']['task']['fields'] if field['name'] == 'children']
-    assert children[0]['items'] == [{'id': 'child', 'note': 'tasks.add · STARTED'}]
+    children = re.search(r'<tr data-field="children">.*?</tr>', fragment(conn, 'task-fields'), re.S).group(0)
+    assert 'href="/task/child">child</a>' in children and 'tasks.add · STARTED' in children
     feed(state, hub, task_events(uuid='child')[2:])  # only the child succeeds
     loop.advance(0.6)
-    children = [field for field in conn.last['data']['task']['fields'] if field['name'] == 'children']
-    assert children[0]['items'] == [{'id': 'child', 'note': 'tasks.add · SUCCESS'}]
+    children = re.search(r'<tr data-field="children">.*?</tr>', fragment(conn, 'task-fields'), re.S).group(0)
+    assert 'tasks.add · SUCCESS' in children
 
     feed(state, hub, task_events(uuid='parent')[2:])
     loop.advance(0.6)
-    task = conn.last['data']['task']
-    assert task['state'] == 'SUCCESS'
-    assert {field['name']: field.get('text') for field in task['fields']}['result'] == '4'
-    assert task['actions'] == {'revoke': False, 'terminate': False, 'retry': False, 'retry_refusal': None}
+    assert conn.last['data']['state'] == 'SUCCESS'
+    assert '<pre class="code-value" id="value-result">4</pre>' in fragment(conn, 'task-fields')
+    assert 'data-state="SUCCESS">SUCCESS</span>' in fragment(conn, 'task-badges')
+    assert offered(conn) == {'revoke': False, 'terminate': False, 'retry': False}
 
 
 def test_an_evicted_task_is_reported_gone():
     loop = FakeLoop()
     state = EventsState(max_tasks_in_memory=2)
-    hub = LiveHub(state, shapes(), loop=loop)
+    hub = LiveHub(state, pages(state), loop=loop)
     feed(state, hub, task_events(uuid='old'))
     conn = connect(hub, loop, {'page': 'task', 'id': 'old'})
     loop.advance(0.6)
-    assert conn.last['data']['task']['uuid'] == 'old'
+    assert conn.last['data']['state'] == 'SUCCESS'
     feed(state, hub, task_events(uuid='new1') + task_events(uuid='new2'))
     loop.advance(0.6)
-    assert conn.last['data'] == {'task': None}
+    assert conn.last['data'] == {'gone': True}
 
 
 def test_a_search_that_cannot_be_parsed_is_reported_once(setup):
@@ -430,7 +445,7 @@ class CostClock:
 def test_an_expensive_view_is_recomputed_less_often():
     loop = FakeLoop()
     state = EventsState()
-    hub = LiveHub(state, shapes(), loop=loop, cost_clock=CostClock(0.2))  # 0.2 s x cost_factor 10 = 2 s
+    hub = LiveHub(state, pages(state), loop=loop, cost_clock=CostClock(0.2))  # 0.2 s x cost_factor 10 = 2 s
     conn = connect(hub, loop, TASKS_PAGE)
     for step in range(20):
         feed(state, hub, task_events(uuid=f'e{step}', start=time.time() + step))
@@ -442,7 +457,7 @@ def test_an_expensive_view_is_recomputed_less_often():
 def test_one_tick_computes_views_up_to_its_budget_longest_waiting_first():
     loop = FakeLoop()
     state = EventsState()
-    hub = LiveHub(state, shapes(), loop=loop, cost_clock=CostClock(0.03), tick_budget=0.05, cost_factor=1)
+    hub = LiveHub(state, pages(state), loop=loop, cost_clock=CostClock(0.03), tick_budget=0.05, cost_factor=1)
     conns = [connect(hub, loop, {'page': 'task', 'id': f'task-{i}'}) for i in range(6)]
     loop.advance(0)
     assert hub.views_computed == 2
@@ -467,6 +482,9 @@ def test_stop_forgets_clients_and_timers(setup):
     assert hub.clients == 0 and state.change_logs == [] and loop.pending() == []
 
 
+PAGES = pages(EventsState())
+
+
 # -- the watch protocol -----------------------------------------------------------------------------------------
 def test_parse_watch_reads_a_tasks_page_like_the_datatable_does():
     seq, key = parse_watch(
@@ -482,7 +500,8 @@ def test_parse_watch_reads_a_tasks_page_like_the_datatable_does():
             'dir': 'desc',
             'start': 30,
             'length': -1,
-        }
+        },
+        PAGES,
     )
     assert seq == 7
     assert key == (
@@ -498,8 +517,9 @@ def test_parse_watch_reads_a_tasks_page_like_the_datatable_does():
             length=1000,
         ),
     )
-    assert parse_watch({'type': 'watch', 'page': None}) == (0, None)
-    assert parse_watch({'type': 'watch', 'seq': 1, 'page': 'worker', 'name': 'a@b'}) == (1, ('worker', 'a@b'))
+    assert parse_watch({'type': 'watch', 'page': None}, PAGES) == (0, None)
+    assert parse_watch({'type': 'watch', 'seq': 1, 'page': 'worker', 'name': 'a@b'}, PAGES) == (1, ('worker', 'a@b'))
+    assert parse_watch({'type': 'watch', 'seq': 1, 'page': 'workers'}, PAGES) == (1, ('workers', None))
 
 
 @pytest.mark.parametrize(
@@ -520,7 +540,7 @@ def test_parse_watch_reads_a_tasks_page_like_the_datatable_does():
 )
 def test_parse_watch_refuses_what_is_not_a_watch(message, complaint):
     with pytest.raises(BadWatch, match=complaint):
-        parse_watch(message)
+        parse_watch(message, PAGES)
 
 
 @pytest.mark.parametrize(
@@ -545,7 +565,7 @@ def test_decode_message_refuses_anything_but_one_small_flat_json_object(raw, com
 
 def test_decode_message_passes_a_watch_through():
     raw = json.dumps({'type': 'watch', 'seq': 3, 'page': 'tasks', 'length': -1, 'search': None, 'x': 1.5})
-    assert parse_watch(decode_message(raw))[0] == 3
+    assert parse_watch(decode_message(raw), PAGES)[0] == 3
 
 
 def test_the_hub_is_domain_code_without_the_web_layer():
@@ -557,3 +577,62 @@ def test_the_hub_is_domain_code_without_the_web_layer():
         for name in imported
         if name.startswith(('tornado.web', 'tornado.websocket', 'flower.views', 'flower.api', 'flower.app'))
     }
+    # nor anything page-shaped: what pages exist, what they show and how a table asks for rows are the pages'
+    assert not {name for name in imported if name.startswith(('flower.queries', 'flower.cluster', 'flower.search'))}
+    source = (Path(flower.__file__).parent / 'live.py').read_text()
+    assert not re.search(r"[=!]= '(workers|worker|task|tasks)'|'(sort|length|start)'", source)
+
+
+# -- the renderer interface ----------------------------------------------------------------------------------------
+class Clock:
+    """A page written for this test: ``{"page": "clock", "worker": name}`` shows how many times that worker
+    changed; it keeps the hub honest about needing nothing but the :class:`flower.live.Page` interface."""
+
+    refresh = False
+
+    def __init__(self):
+        self.changes: dict[str, int] = {}
+        self.rendered: list = []
+
+    def key(self, message):
+        return text_field(message, 'worker', required=True)
+
+    def affected_by(self, key, related, changes):
+        if key in changes.workers:
+            self.changes[key] = self.changes.get(key, 0) + 1
+            return True
+        return False
+
+    def render(self, key):
+        self.rendered.append(key)
+        count = self.changes.get(key, 0)
+        return Rendered({'html': f'<b id="clock">{count}</b>'}, settled=count >= 2)
+
+
+def test_the_hub_serves_any_page_through_the_renderer_interface():
+    loop = FakeLoop()
+    state = EventsState()
+    clock = Clock()
+    hub = LiveHub(state, {'clock': clock}, loop=loop)
+    first = connect(hub, loop, {'page': 'clock', 'worker': 'w1@host'})
+    second = connect(hub, loop, {'page': 'clock', 'worker': 'w1@host'})
+    other = connect(hub, loop, {'page': 'clock', 'worker': 'w2@host'})
+    loop.advance(0.6)
+    assert clock.rendered == ['w1@host', 'w2@host'] or sorted(clock.rendered) == ['w1@host', 'w2@host']
+    assert first.last['view'] == 'clock' and first.last['data'] == {'html': '<b id="clock">0</b>'}
+    assert second.last['data'] == first.last['data'] and len(other.received) == 1
+
+    feed(state, hub, [worker_online('w1@host')])
+    loop.advance(0.6)
+    assert clock.rendered[2:] == ['w1@host']  # once for both clients, and not the view nothing changed for
+    assert first.last['data'] == second.last['data'] == {'html': '<b id="clock">1</b>'}
+    assert len(other.received) == 1
+
+    for _ in range(3):
+        feed(state, hub, [heartbeat('w1@host')])
+        loop.advance(0.6)
+    assert first.last['data'] == {'html': '<b id="clock">2</b>'}
+    assert clock.rendered.count('w1@host') == 3  # settled at 2: not asked again
+
+    with pytest.raises(BadWatch, match="unknown page 'tasks': use one of clock"):
+        hub.watch(first, {'type': 'watch', 'seq': 2, 'page': 'tasks'})

@@ -5,6 +5,7 @@ application reads it through at request time, so a run-time change is seen by wh
 from __future__ import annotations
 
 import collections.abc
+import time
 import types
 from unittest import mock
 
@@ -160,11 +161,19 @@ def test_app_reads_tornados_object_at_request_time_and_what_is_derived_follows(o
     assert not app.identity.enabled
 
 
-def test_live_hub_reads_purge_offline_workers_as_it_is_now(options):
+def test_the_live_pages_read_purge_offline_workers_as_it_is_now(options):
+    from tests.support.events import event
+
     app = _app(options)
-    assert app.live.purge_offline_workers is None
+    long_ago = time.time() - 3600
+    app.events.state.event(event('worker-online', 'gone@host', timestamp=long_ago, local_received=long_ago))
+    app.events.state.event(
+        event('worker-heartbeat', 'gone@host', timestamp=long_ago, local_received=long_ago, freq=2.0)
+    )
+    workers = app.live.pages['workers']
+    assert 'id="gone@host"' in workers.render(None).data['fragments']['workers-rows']
     options.purge_offline_workers = 30
-    assert app.live.purge_offline_workers == 30
+    assert 'id="gone@host"' not in workers.render(None).data['fragments']['workers-rows']
 
 
 def test_app_accepts_our_options_any_object_or_nothing(options):

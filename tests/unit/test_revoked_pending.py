@@ -6,12 +6,13 @@ survives the copy ``format_task`` works on."""
 from __future__ import annotations
 
 import copy
+import re
 import time
 from types import SimpleNamespace
 
 from flower.api.tasks import task_as_dict
 from flower.events.state import EventsState
-from flower.views.live import PageShapes
+from flower.views.live_pages import LivePages
 from flower.views.tasks import task_row
 from tests.support.events import event, task_events
 
@@ -66,15 +67,16 @@ def test_finished_unknown_and_running_tasks_are_not_marked():
 
 
 def test_the_live_task_page_carries_the_mark():
-    class App:
-        class options:  # noqa: N801 - stands in for the options object
-            format_task = None
-
-        capp = SimpleNamespace(conf=SimpleNamespace(task_serializer='json'))
-
     state = EventsState()
+    app = SimpleNamespace(
+        options=SimpleNamespace(format_task=None, url_prefix=''),
+        capp=SimpleNamespace(conf=SimpleNamespace(task_serializer='json', timezone=None)),
+        events=SimpleNamespace(state=state),
+    )
     task = scheduled(state)
-    shapes = PageShapes(App, lambda: 'natural')
-    assert shapes.task_page(task, state.tasks)['revoked_pending'] is False
+    page = LivePages(app, lambda: 'natural')['task']
+    badges = page.render(task.uuid).data['fragments']['task-badges']
+    assert re.search(r'id="revoked-pending"[^>]* hidden>', badges)
     state.mark_revoked_pending('eta-1', now=time.time())
-    assert shapes.task_page(task, state.tasks)['revoked_pending'] is True
+    badges = page.render(task.uuid).data['fragments']['task-badges']
+    assert 'id="revoked-pending"' in badges and not re.search(r'id="revoked-pending"[^>]* hidden>', badges)

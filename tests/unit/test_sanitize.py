@@ -11,7 +11,8 @@ from collections import Counter
 import pytest
 from celery.events.state import Worker
 
-from flower.cluster import is_alive, worker_rows, worker_status
+from flower.cluster import is_alive, worker_status
+from flower.views.workers import worker_rows
 from flower.events import sanitize
 from flower.events.sanitize import EventQuality, check_event
 from flower.events.state import EventsState

@@ -3,6 +3,8 @@ page's Retry by the retry API's own rule, retry links, and values formatted as p
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 
 from celery.utils.saferepr import saferepr
 
@@ -104,15 +106,17 @@ def test_worker_numbers_and_times_read_as_people_read_them_with_the_exact_value_
 
 
 def test_eta_on_the_task_page_is_a_time_and_the_live_update_formats_it_the_same_way():
-    from flower.views.live import _field
+    from flower.views.modules import Fragments
 
     task = failed_task('(1,)', 0)
     task.eta = '2026-12-03T14:20:00+00:00'
     eta = {field.name: field for field in task_fields(task)}['eta']
     assert eta.kind == 'time'
-    item = _field(eta, {}, 'time')
+    assert time_shown(task.eta, 'time') == ('2026-12-03 14:20:00.000000 UTC', '2026-12-03T14:20:00+00:00')
+    # the page and its live updates render the field with one template (flower.views.modules)
+    app = SimpleNamespace(options=SimpleNamespace(url_prefix=''), capp=None)
+    html = Fragments(app, lambda: 'time').render('task_fields.html', fields=[eta], known_tasks={})
     assert (
-        (item['text'], item['title'])
-        == time_shown(task.eta, 'time')
-        == ('2026-12-03 14:20:00.000000 UTC', '2026-12-03T14:20:00+00:00')
-    )
+        '<time data-timestamp="2026-12-03T14:20:00+00:00" title="2026-12-03T14:20:00+00:00">'
+        '2026-12-03 14:20:00.000000 UTC</time>'
+    ) in html

@@ -1,5 +1,6 @@
 /* Behaviour shared by every page: URLs under --url_prefix, calls to the REST API, toasts, copy buttons, the
- * theme menu, and time/duration formatting.
+ * theme menu, and swapping in the server's fragments (the pages' parts that update live are rendered on the
+ * server, flower.views.modules, for the first load and for every update alike).
  *
  * Everything that came from Celery (task names, arguments, results, worker names) is text: it is put into the
  * page with textContent / jQuery .text(), or through Flower.escape() when a DataTables renderer must return
@@ -75,10 +76,53 @@
     });
   }
 
+  // -- server-rendered fragments ------------------------------------------------------------------------------
+  /* Put `next` (a parsed element) in place of `now`: `now` takes its attributes and children. Children equal to
+   * the shown ones are kept as they are, so a selection or a focus inside a part that did not change stays; an
+   * open tab keeps its place (the active/show classes are the page's, not the server's). */
+  function morph(now, next) {
+    var keep = now.classList.contains('tab-pane') ? now.className : null;
+    Array.prototype.slice.call(now.attributes).forEach(function (attr) {
+      if (!next.hasAttribute(attr.name)) { now.removeAttribute(attr.name); }
+    });
+    Array.prototype.forEach.call(next.attributes, function (attr) {
+      if (now.getAttribute(attr.name) !== attr.value) { now.setAttribute(attr.name, attr.value); }
+    });
+    if (keep !== null) { now.className = keep; }
+    var shown = Array.prototype.slice.call(now.childNodes);
+    now.replaceChildren.apply(now, Array.prototype.map.call(next.childNodes, function (child, i) {
+      return shown[i] && shown[i].isEqualNode(child) ? shown[i] : document.importNode(child, true);
+    }));
+  }
+
+  /* Swap in server-rendered fragments, {element id: HTML} (the live channel's updates, or parts of a fetched
+   * page): each element with that id takes the fragment's attributes and children. The HTML is the server's own
+   * template output (flower.views.modules, escaped there), parsed in an inert <template>: nothing in it runs,
+   * and the page's Content-Security-Policy allows no inline script or handler anyway. `owners[id](element)`
+   * takes over a part a library manages (the workers table's rows, which DataTables holds). Returns the ids
+   * swapped. */
+  function swapFragments(fragments, owners) {
+    var swapped = [];
+    Object.keys(fragments || {}).forEach(function (id) {
+      var now = document.getElementById(id);
+      if (!now) { return; }
+      var template = document.createElement('template');
+      template.innerHTML = String(fragments[id]);
+      var next = template.content.firstElementChild;
+      if (!next || next.id !== id) { return; }
+      if (owners && owners[id]) {
+        owners[id](next);
+      } else {
+        morph(now, next);
+      }
+      swapped.push(id);
+    });
+    return swapped;
+  }
+
   /* Fetch this page again and put the server's fresh rendering of each element matched by `selectors` (ids)
-   * in place of the shown one, attributes and children: what a control changed is shown without a reload, so
-   * the toast that confirmed it stays. The HTML is the server's own template output (escaped there); the
-   * parser runs no scripts. Resolves with the number of parts replaced. */
+   * in place of the shown one (morph): what a control changed is shown without a reload, so the toast that
+   * confirmed it stays. The parser runs no scripts. Resolves with the number of parts replaced. */
   function refreshParts(selectors) {
     return new Promise(function (resolve, reject) {
       $.ajax({ type: 'GET', url: window.location.pathname + window.location.search, dataType: 'text' })
@@ -89,17 +133,28 @@
             var now = document.querySelector(selector);
             var next = fresh.querySelector(selector);
             if (!now || !next) { return; }
-            // an open tab keeps its place: the active/show classes are the page's, not the server's
-            var keep = now.classList.contains('tab-pane') ? now.className : null;
-            Array.prototype.slice.call(now.attributes).forEach(function (attr) { now.removeAttribute(attr.name); });
-            Array.prototype.forEach.call(next.attributes, function (attr) { now.setAttribute(attr.name, attr.value); });
-            if (keep !== null) { now.className = keep; }
-            now.replaceChildren.apply(now, Array.prototype.map.call(next.childNodes, function (child) {
-              return document.importNode(child, true);
-            }));
+            morph(now, next);
             replaced += 1;
           });
           resolve(replaced);
+        })
+        .fail(function (xhr) { reject(new Error(errorMessage(xhr))); });
+    });
+  }
+
+  /* This page fetched again, as {id: HTML} of the elements with these ids (for swapFragments): how a page whose
+   * live channel is not open polls for the same fragments the channel would push. */
+  function fetchFragments(ids) {
+    return new Promise(function (resolve, reject) {
+      $.ajax({ type: 'GET', url: window.location.pathname + window.location.search, dataType: 'text' })
+        .done(function (html) {
+          var fresh = new window.DOMParser().parseFromString(html, 'text/html');
+          var fragments = {};
+          ids.forEach(function (id) {
+            var next = fresh.getElementById(id);
+            if (next) { fragments[id] = next.outerHTML; }
+          });
+          resolve(fragments);
         })
         .fail(function (xhr) { reject(new Error(errorMessage(xhr))); });
     });
@@ -143,75 +198,6 @@
     el.addEventListener('hidden.bs.toast', function () { el.remove(); });
     instance.show();
     return el;
-  }
-
-  // -- times -----------------------------------------------------------------------------------------------
-  var formatters = {};
-
-  function formatterFor(timezone) {
-    if (!formatters[timezone]) {
-      var options = { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
-        second: '2-digit', hourCycle: 'h23', fractionalSecondDigits: 3 };
-      try {
-        formatters[timezone] = new Intl.DateTimeFormat('en-GB', Object.assign({ timeZone: timezone }, options));
-      } catch (e) {  // an unknown zone name: show UTC rather than nothing
-        formatters[timezone] = new Intl.DateTimeFormat('en-GB', Object.assign({ timeZone: 'UTC' }, options));
-      }
-    }
-    return formatters[timezone];
-  }
-
-  /* A Unix timestamp (seconds) as "YYYY-MM-DD HH:MM:SS.mmm" in `timezone`. */
-  function formatTime(seconds, timezone) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var parts = {};
-    formatterFor(timezone || 'UTC').formatToParts(new Date(Number(seconds) * 1000)).forEach(function (part) {
-      parts[part.type] = part.value;
-    });
-    return parts.year + '-' + parts.month + '-' + parts.day + ' ' + parts.hour + ':' + parts.minute + ':' +
-      parts.second + '.' + (parts.fractionalSecond || '000');
-  }
-
-  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat('en', { numeric: 'auto' }) : null;
-
-  /* "3 minutes ago" within the last day, the full time before that. */
-  function naturalTime(seconds, timezone) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var delta = Number(seconds) - Date.now() / 1000;
-    var abs = Math.abs(delta);
-    if (!relative || abs >= 86400) {
-      return formatTime(seconds, timezone);
-    }
-    if (abs < 60) {
-      return relative.format(Math.round(delta), 'second');
-    }
-    if (abs < 3600) {
-      return relative.format(Math.round(delta / 60), 'minute');
-    }
-    return relative.format(Math.round(delta / 3600), 'hour');
-  }
-
-  /* A runtime in seconds as "850 ms", "2.35 s" or "3 min 12 s". */
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var value = Number(seconds);
-    if (value < 1) {
-      return (value * 1000).toFixed(value < 0.01 ? 2 : 1) + ' ms';
-    }
-    if (value < 60) {
-      return value.toFixed(2) + ' s';
-    }
-    var minutes = Math.floor(value / 60);
-    if (minutes < 60) {
-      return minutes + ' min ' + Math.round(value - minutes * 60) + ' s';
-    }
-    return Math.floor(minutes / 60) + ' h ' + (minutes % 60) + ' min';
   }
 
   // -- copy buttons --------------------------------------------------------------------------------------------
@@ -270,10 +256,9 @@
     escape: escape,
     api: api,
     refreshParts: refreshParts,
+    swapFragments: swapFragments,
+    fetchFragments: fetchFragments,
     toast: toast,
-    formatTime: formatTime,
-    naturalTime: naturalTime,
-    duration: duration,
     readOnly: body.getAttribute('data-read-only') === 'true'
   };
 }(window, window.jQuery));

@@ -1,15 +1,17 @@
 /* The live-update channel (docs/live-updates.md): one WebSocket per page to <prefix>/live, same origin (so a
  * Content-Security-Policy of connect-src 'self' allows it), authenticated like the page itself.
  *
- * A page opens it with FlowerLive.open({watch, onUpdate, poll}) and says what it shows with watch({page: ...});
- * the server answers with updates for the latest watch at most twice a second, and onUpdate gets their data.
+ * A page opens it with FlowerLive.open({watch, onUpdate, onStatus, poll}) and says what it shows with
+ * watch({page: ...}); the server answers with updates for the latest watch at most twice a second, and onUpdate
+ * gets their data: for the dashboards, {fragments: {element id: HTML}} that the page swaps in with
+ * Flower.swapFragments (server-rendered by the same modules as the page itself), for the tasks table its rows.
  * While the channel is not open, the page's own polling (poll.start()/poll.stop()) runs instead, so a page never
  * polls while it is live. The channel reconnects with back-off (1 s doubling to 30 s, with jitter) whatever
  * closed it: a refused handshake (a proxy that blocks WebSockets, an expired login), a restart, a dropped
  * connection. The indicator (#live-status) says which it is: Live, Reconnecting…, Polling, or Not live on pages
  * with nothing to poll.
  *
- * Messages are JSON, parsed, never evaluated; pages put their values into the document as text. */
+ * Messages are JSON, parsed, never evaluated; fragments are parsed inert and carry no script. */
 (function (window) {
   'use strict';
 
@@ -38,6 +40,7 @@
   }
 
   /* options.watch: what the page shows first ({page: 'tasks', ...}) or null; options.onUpdate(data, view);
+   * options.onStatus(state) after the indicator changed (a page may say something more pressing there);
    * options.poll: {start(), stop(), text} when the page has polling to fall back to. */
   function open(options) {
     var socket = null;
@@ -61,6 +64,12 @@
       if (poll && polling) {
         polling = false;
         poll.stop();
+      }
+    }
+
+    function status(state) {
+      if (options.onStatus) {
+        options.onStatus(state);
       }
     }
 
@@ -91,6 +100,7 @@
         openedAt = Date.now();
         stopPolling();
         indicate('live', 'Live');
+        status('live');
         send();
       };
       ws.onmessage = function (event) {
@@ -127,6 +137,7 @@
       } else {
         indicate('offline', 'Not live: reload for updates');
       }
+      status(wasLive ? 'reconnecting' : 'closed');
       var wait = delay * (0.8 + Math.random() * 0.4);
       delay = Math.min(delay * 2, MAX_DELAY);
       window.setTimeout(connect, wait);

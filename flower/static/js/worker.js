@@ -1,7 +1,8 @@
 /* One worker's page: the controls call the REST API (/api/worker/..., /api/task/rate-limit|timeout/...) and
  * report in toasts; the open tab is kept in the URL's #hash. The page watches the worker on the live channel
- * (live.js): its status, load average and heartbeat period follow its events, and when it goes offline or comes
- * back, or after a control, the page fetches what the worker reports now and shows it in place (no reload). */
+ * (live.js): its status, load average and heartbeat period follow its events (fragments the server renders), and
+ * when it goes offline or comes back, or after a control, the page fetches what the worker reports now and shows
+ * it in place (no reload). */
 (function (window, $) {
   'use strict';
 
@@ -106,29 +107,17 @@
   }
 
   // -- live updates ------------------------------------------------------------------------------------------
-  function showWorker(data) {
-    var info = data.worker;
-    var online = !!(info && info.status);
+  // The server pushes the status badge and the heartbeat rows as fragments (flower.views.modules); when the
+  // worker goes offline or comes back, what it reports is fetched afresh too.
+  function online() {
     var badge = document.getElementById('worker-status');
-    if (badge) {
-      var was = badge.getAttribute('data-online') === 'true';
-      badge.textContent = online ? 'Online' : 'Offline';
-      badge.className = 'badge ' + (online ? 'text-bg-success' : 'text-bg-secondary');
-      badge.setAttribute('data-online', online ? 'true' : 'false');
-      if (was !== online) { changed(); }
-    }
-    if (!info) {
-      return;
-    }
-    var load = document.querySelector('[data-live="loadavg"]');
-    if (load) {
-      load.textContent = Array.isArray(info.loadavg) && info.loadavg.length
-        ? info.loadavg.map(function (value) { return Number(value).toFixed(2); }).join('  ') : '—';
-    }
-    var freq = document.querySelector('[data-live="freq"]');
-    if (freq) {
-      freq.textContent = typeof info.freq === 'number' && info.freq ? info.freq + ' s' : '—';
-    }
+    return badge ? badge.getAttribute('data-online') === 'true' : null;
+  }
+
+  function showWorker(data) {
+    var was = online();
+    Flower.swapFragments(data.fragments);
+    if (was !== online()) { changed(); }
   }
 
   if (window.FlowerLive) {

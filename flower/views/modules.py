@@ -1,0 +1,285 @@
+"""The dashboards' fragments: one renderer per row, card and detail block that updates live.
+
+Each fragment is a template under ``templates/modules/`` whose outermost element carries an ``id``. Two callers
+render it, through the same :meth:`Fragments.render` and so the same namespace and the same bytes:
+
+* the first page load, as a Tornado ``UIModule`` (``{% module WorkersRows(worker_table) %}`` in ``workers.html``;
+  the classes below, registered through ``ui_modules`` in :data:`flower.urls.settings`);
+* the live channel (:class:`flower.views.live_pages.LivePages`), which pushes ``{element id: HTML}`` and the page
+  swaps each element's attributes and children for the fragment's (``static/js/live.js``).
+
+The templates are auto-escaped like every page (runtime rule 7) and carry no script, inline handler or inline
+style, so a pushed fragment is held by the same Content-Security-Policy as the page. The namespace is small on
+purpose (URLs under ``--url_prefix``, the time format, the formatting helpers): a fragment is rendered once for
+every client watching it, so it may depend on nothing of one request (user, cookies, XSRF token).
+
+Runs on the IOLoop thread.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import weakref
+from typing import Any, Callable
+from urllib.parse import quote
+
+import tornado.escape
+import tornado.template
+import tornado.web
+from tornado.util import ObjectDict
+
+from flower.utils import prepend_url
+from flower.utils.template import duration_text, stat_shown, template_functions, time_shown, time_type
+
+BUILTIN_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'templates')
+
+
+class Fragments:
+    """Renders ``templates/modules/<name>`` for an application (its ``template_loader`` or ``template_path``, so a
+    user's template directory may override a fragment by name, as it may a page)."""
+
+    def __init__(self, application, time_type_of: Callable[[], str] | None = None):
+        self.application = application
+        self._time_type_of = time_type_of or self._options_time_type
+        self._loader: tornado.template.BaseLoader | None = None
+        self._scopes: dict[str, tuple[tornado.template.Template, dict]] = {}
+        self._lists: dict[tuple, dict] = {}
+
+    @property
+    def loader(self) -> tornado.template.BaseLoader:
+        # looked up at the first render: the live pages are made before the application has its settings
+        if self._loader is None:
+            settings = getattr(self.application, 'settings', None) or {}
+            loader = settings.get('template_loader')
+            if loader is None:
+                kwargs = {'autoescape': settings['autoescape']} if 'autoescape' in settings else {}
+                loader = tornado.template.Loader(settings.get('template_path') or BUILTIN_TEMPLATES, **kwargs)
+            self._loader = loader
+        return self._loader
+
+    def _options_time_type(self) -> str:
+        options = self.application.options
+        capp = getattr(self.application, 'capp', None)
+        zone = capp.conf.timezone if capp is not None else None
+        return time_type(bool(getattr(options, 'natural_time', False)), zone)
+
+    def namespace(self) -> dict[str, Any]:
+        """What a fragment's template sees, besides tornado's own helpers (``url_escape``, ``xhtml_escape``...):
+        the same names the pages give these values (``flower.app.Flower.template_context``)."""
+        options = self.application.options
+        prefix = prepend_url('/', getattr(options, 'url_prefix', None)).rstrip('/')
+        return {
+            **template_functions(),
+            'page_url': lambda path: prefix + path,
+            'worker_url': lambda name: f'{prefix}/worker/{quote(str(name), safe="")}',
+            'task_url': lambda task_id: f'{prefix}/task/{quote(str(task_id), safe="")}',
+            'read_only': bool(getattr(options, 'read_only', False)),
+            'time_type': self._time_type_of(),
+            'time_shown': time_shown,
+            'duration': duration_text,
+            'stat_shown': stat_shown,
+        }
+
+    def render(self, name: str, **values) -> str:
+        return self.render_many({name: (name, values)})[name]
+
+    def render_many(self, parts: dict[str, tuple[str, dict]]) -> dict[str, str]:
+        """``{key: (template name, values)}`` rendered with one namespace (a live view is several fragments)."""
+        namespace = self.namespace()
+        rendered = {}
+        for key, (name, values) in parts.items():
+            scope = self._scope(name)
+            scope.update(namespace)
+            scope.update(values)
+            rendered[key] = scope['_tt_execute']().decode('utf-8')
+        return rendered
+
+    def render_list(self, name: str, items: list) -> str:
+        """Each of ``items`` (hashable values, each given to the template as ``item``) rendered with ``name`` and
+        joined. An item rendered by the last call, under the same options, is not rendered again: a live table
+        is rendered every tick and usually one of its rows changed. Only the last call's rows are kept."""
+        namespace = self.namespace()
+        options = (namespace['page_url'](''), namespace['time_type'], namespace['read_only'])
+        cache_key = (name, options)
+        last = self._lists.get(cache_key, {})
+        shown: dict = {}
+        parts = []
+        for item in items:
+            html = last.get(item)
+            if html is None:
+                scope = self._scope(name)
+                scope.update(namespace)
+                scope['item'] = item
+                html = scope['_tt_execute']().decode('utf-8')
+            shown[item] = html
+            parts.append(html)
+        self._lists = {cache_key: shown}
+        return ''.join(parts)
+
+    def _scope(self, name: str) -> dict:
+        """The globals of the template's compiled code, run once. What ``Template.generate`` does on every call
+        (a new namespace, the module code executed again, ``linecache`` cleared: ~10 us, more than a small
+        fragment's own work) is done once per template here; each render then sets its values and calls the
+        template's function. Only the IOLoop thread renders, so the one dict per template is never shared. A
+        template the loader reloads (``--debug``) is a new object and gets a new scope."""
+        template = self.loader.load(f'modules/{name}')
+        cached = self._scopes.get(name)
+        if cached is not None and cached[0] is template:
+            return cached[1]
+        scope: dict[str, Any] = {
+            'escape': tornado.escape.xhtml_escape,
+            'xhtml_escape': tornado.escape.xhtml_escape,
+            'url_escape': tornado.escape.url_escape,
+            'json_encode': tornado.escape.json_encode,
+            'squeeze': tornado.escape.squeeze,
+            'linkify': tornado.escape.linkify,
+            'datetime': datetime,
+            '_tt_utf8': tornado.escape.utf8,
+            '_tt_string_types': (str, bytes),
+            '__name__': template.name.replace('.', '_'),
+            '__loader__': ObjectDict(get_source=lambda _name: template.code),
+        }
+        scope.update(template.namespace)
+        exec(template.compiled, scope)  # noqa: S102 - the template's own compiled code, as generate() runs it
+        self._scopes[name] = (template, scope)
+        return scope
+
+
+_FRAGMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def fragments_of(application) -> Fragments:
+    """The application's :class:`Fragments`, made once (its loader caches the compiled templates)."""
+    fragments = _FRAGMENTS.get(application)
+    if fragments is None:
+        fragments = _FRAGMENTS[application] = Fragments(application)
+    return fragments
+
+
+class Fragment(tornado.web.UIModule):
+    """A fragment as a ``UIModule``: what it renders on the first load is what the live channel pushes."""
+
+    template = ''
+
+    def fragment(self, **values) -> str:
+        return fragments_of(self.handler.application).render(self.template, **values)
+
+
+# -- the workers page ---------------------------------------------------------------------------------------------
+class WorkersSummary(Fragment):
+    """The cards: :class:`flower.views.workers.ClusterSummary`."""
+
+    template = 'workers_summary.html'
+
+    def render(self, summary) -> str:
+        return self.fragment(summary=summary)
+
+
+class WorkersRows(Fragment):
+    """The table's rows: :class:`flower.views.workers.WorkerRow` each."""
+
+    template = 'workers_rows.html'
+
+    def render(self, rows) -> str:
+        fragments = fragments_of(self.handler.application)
+        return fragments.render(self.template, rows_html=fragments.render_list('worker_row.html', rows))
+
+
+class WorkersTotals(Fragment):
+    template = 'workers_totals.html'
+
+    def render(self, summary) -> str:
+        return self.fragment(summary=summary)
+
+
+class WorkersEmpty(Fragment):
+    template = 'workers_empty.html'
+
+    def render(self, rows, diagnosis) -> str:
+        return self.fragment(rows=rows, diagnosis=diagnosis)
+
+
+class Diagnosis(Fragment):
+    """The "why is this empty?" panel: :class:`flower.diagnosis.Diagnosis` (workers and tasks pages)."""
+
+    template = 'diagnosis.html'
+
+    def render(self, diagnosis) -> str:
+        return self.fragment(diagnosis=diagnosis)
+
+
+# -- one worker ------------------------------------------------------------------------------------------------------
+class WorkerStatus(Fragment):
+    template = 'worker_status.html'
+
+    def render(self, online: bool) -> str:
+        return self.fragment(online=online)
+
+
+class WorkerHeartbeat(Fragment):
+    """``record``: :func:`flower.views.workers.worker_facts` of the worker, or None."""
+
+    template = 'worker_heartbeat.html'
+
+    def render(self, record) -> str:
+        return self.fragment(record=record)
+
+
+# -- one task ----------------------------------------------------------------------------------------------------------
+class TaskName(Fragment):
+    template = 'task_name.html'
+
+    def render(self, task) -> str:
+        return self.fragment(task=task)
+
+
+class TaskState(Fragment):
+    template = 'task_state.html'
+
+    def render(self, task, revoked_pending: bool) -> str:
+        return self.fragment(task=task, revoked_pending=revoked_pending)
+
+
+class TaskActions(Fragment):
+    """``actions``: :func:`flower.views.tasks.task_actions`."""
+
+    template = 'task_actions.html'
+
+    def render(self, actions: dict) -> str:
+        return self.fragment(actions=actions)
+
+
+class TaskRetryRefusal(Fragment):
+    template = 'task_retry_refusal.html'
+
+    def render(self, actions: dict) -> str:
+        return self.fragment(actions=actions)
+
+
+class TaskFields(Fragment):
+    """``fields``: :func:`flower.views.tasks.task_fields`; ``known_tasks`` for the notes on related tasks."""
+
+    template = 'task_fields.html'
+
+    def render(self, fields, known_tasks) -> str:
+        return self.fragment(fields=fields, known_tasks=known_tasks)
+
+
+UI_MODULES = {
+    cls.__name__: cls
+    for cls in (
+        WorkersSummary,
+        WorkersRows,
+        WorkersTotals,
+        WorkersEmpty,
+        Diagnosis,
+        WorkerStatus,
+        WorkerHeartbeat,
+        TaskName,
+        TaskState,
+        TaskActions,
+        TaskRetryRefusal,
+        TaskFields,
+    )
+}
