@@ -129,7 +129,13 @@ class Flower(tornado.web.Application):
         )
         # the login provider, its ``oauth`` client settings and environment (a bad one stops start-up)
         settings.update(login_settings(opts, endpoint_overrides=kwargs.get('oauth_endpoints')))
+        ours = {name: settings[name] for name in ('ui_modules', 'ui_methods')}
         settings.update(kwargs)
+        for name, mine in ours.items():
+            # a caller's own ui_modules/ui_methods add to ours (tornado takes a list; later names win): the
+            # pages' fragments and helpers must stay, whatever a caller registers besides
+            if kwargs.get(name) is not None:
+                settings[name] = [mine, kwargs[name]]
         # a user's template_path/static_path overrides built-in files by name and falls back to the rest
         settings.update(override_settings(settings, urls.settings['template_path'], urls.settings['static_path']))
         routes = list(handlers if handlers is not None else urls.handlers)
