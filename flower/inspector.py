@@ -20,6 +20,7 @@ With ``FLOWER_THREAD_GUARD=1`` (the tests) the merge and :meth:`Inspector.forget
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict
@@ -84,7 +85,7 @@ class Inspector:
             return running
         task = asyncio.ensure_future(self._refresh(workername))
         self._inflight[workername] = task
-        task.add_done_callback(lambda t, key=workername: self._finished(key, t))
+        task.add_done_callback(functools.partial(self._finished, workername))
         return task
 
     def _finished(self, key, task: asyncio.Task) -> None:

@@ -27,7 +27,7 @@ import math
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeVar
 
 import prometheus_client
 from prometheus_client import (
@@ -225,7 +225,8 @@ class _HistogramChild(_Child):
     __slots__ = ()
 
     def observe(self, amount: float) -> None:
-        self.family.owner.observe_runtime(None, None, float(amount), self.key)
+        worker, task = self.key  # a runtime child's key is the (worker, task label) pair
+        self.family.owner.observe_runtime(worker, task, float(amount), self.key)
 
     def get(self) -> float:
         """The sum of the observations (what prometheus_client's histogram ``_sum`` holds)."""
@@ -364,21 +365,15 @@ class EventMetrics:
         gone = set(workers)
         if not gone:
             return 0
-        removed = 0
-        table: dict  # keyed by a worker, or by a tuple that starts with one
-        for table in (
-            self._events,
-            self._runtime,
-            self._prefetch_time,
-            self._prefetched,
-            self._online,
-            self._executing,
-        ):
-            doomed = [key for key in table if (key[0] if isinstance(key, tuple) else key) in gone]
-            for key in doomed:
-                del table[key]
-            removed += len(doomed)
-        return removed
+        # one call per table, as each has its own key and value types
+        return (
+            _forget_keys(self._events, gone)
+            + _forget_keys(self._runtime, gone)
+            + _forget_keys(self._prefetch_time, gone)
+            + _forget_keys(self._prefetched, gone)
+            + _forget_keys(self._online, gone)
+            + _forget_keys(self._executing, gone)
+        )
 
     # -- Flower's PrometheusMetrics methods ------------------------------------------------------------------
     def observe_task(self, worker: str, event: dict, task) -> None:
@@ -447,10 +442,10 @@ class EventMetrics:
         name, doc, kind = _EVENTS
         _header(out, name, doc, kind)
         created = []
-        for key, entry in self._events.items():
+        for event_key, entry in self._events.items():
             line = entry[2]
             if line is None:
-                text = labels(('worker', 'type', 'task'), key)
+                text = labels(('worker', 'type', 'task'), event_key)
                 line = entry[2] = f'{name}{{{text}}} {format_value(entry[0])}\n'
                 if entry[3] is None:
                     entry[3] = f'flower_events_created{{{text}}} {format_value(entry[1])}\n'
@@ -462,9 +457,9 @@ class EventMetrics:
         _header(out, name, doc, kind)
         created = []
         bounds = [format_value(b) for b in self.bounds]
-        for key, hist in self._runtime.items():
+        for runtime_key, hist in self._runtime.items():
             if hist.text is None:
-                text = labels(('worker', 'task'), key)
+                text = labels(('worker', 'task'), runtime_key)
                 lines = []
                 running = 0
                 for bound, count in zip(bounds, hist.buckets):
@@ -486,11 +481,11 @@ class EventMetrics:
             (_EXECUTING, self._executing, ('worker',)),
         ):
             _header(out, name, doc, kind)
-            for key, value in table.items():
+            for sample_key, value in table.items():
                 value = readable.number(value, f'a {name} sample')
                 if value is None:
                     continue  # unknown: no sample, rather than no scrape
-                text = labels(label_names, key if isinstance(key, tuple) else (key,))
+                text = labels(label_names, sample_key if isinstance(sample_key, tuple) else (sample_key,))
                 out.append(f'{name}{{{text}}} {format_value(value)}\n')
         for name, (kind, doc, value) in self._extra.items():
             if kind in ('labelled', 'labelled_counter'):
@@ -615,6 +610,19 @@ def user_collectors_text(exclude: frozenset, registry=None) -> bytes:
                 exc_info=True,
             )
     return b''.join(parts)
+
+
+_K = TypeVar('_K')
+_V = TypeVar('_V')
+
+
+def _forget_keys(table: dict[_K, _V], gone: set[str]) -> int:
+    """Delete ``table``'s entries for the workers in ``gone`` (keyed by a worker, or by a tuple that starts with
+    one); the number deleted."""
+    doomed = [key for key in table if (key[0] if isinstance(key, tuple) else key) in gone]
+    for key in doomed:
+        del table[key]
+    return len(doomed)
 
 
 def _header(out: list[str], name: str, doc: str, kind: str) -> None:

@@ -206,8 +206,8 @@ def select_tasks(
             received = task.received
             return received is not None and (start is None or received >= start) and (end is None or received <= end)
 
-        pool = store.data.values() if candidates is None else (store.data[u] for u in candidates)
-        candidates = {task.uuid for task in pool if in_window(task)}
+        window_pool = store.data.values() if candidates is None else (store.data[u] for u in candidates)
+        candidates = {task.uuid for task in window_pool if in_window(task)}
 
     total = len(store)
     if sort_by is None:
@@ -222,11 +222,11 @@ def select_tasks(
 
     stop = None if limit is None else offset + limit
     filtered = total if candidates is None else len(candidates)
-    ordered = _indexed_order(store, sort_by, reverse)
-    if ordered is not None:
+    indexed = _indexed_order(store, sort_by, reverse)
+    if indexed is not None:
         if candidates is not None:
-            ordered = (task for task in ordered if task.uuid in candidates)
-        return Page(list(islice(ordered, offset, stop)), filtered, total)
+            indexed = (task for task in indexed if task.uuid in candidates)
+        return Page(list(islice(indexed, offset, stop)), filtered, total)
 
     # any other column: sort the matching tasks (ties newest first, as in the indexed orders)
     pool = (

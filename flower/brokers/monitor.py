@@ -114,6 +114,7 @@ class QueueLengthMonitor:
             # The cached error is raised to every caller within the TTL: drop the previous raise's traceback
             # so it does not grow with each one.
             raise entry.error.with_traceback(None)
+        assert entry.queues is not None, '_fetch gives an entry its queues or its error'
         # Copies, so one caller decorating its answer cannot change what the next caller is given.
         return [dict(queue) for queue in entry.queues], entry.taken_at, entry
 

@@ -101,7 +101,8 @@ class RabbitMQQueueBroker(QueueBroker):
             api = urlsplit(broker_api)
             if api.username is not None:
                 username, password = unquote(api.username), unquote(api.password or '')
-            netloc = api.hostname if ':' not in (api.hostname or '') else f'[{api.hostname}]'
+            host = api.hostname or ''  # validate_broker_api refused a URL without a host
+            netloc = host if ':' not in host else f'[{host}]'
             if api.port:
                 netloc += f':{api.port}'
             # Flower resolves 'queues/<vhost>' against the API URL; '/api' without its slash would lose it.

@@ -190,7 +190,8 @@ def _ssl_kwargs(url: BrokerURL, broker_use_ssl: Any) -> dict[str, Any]:
     query = {key: value for key, value in url.query.items() if key.startswith('ssl_')}
     if url.scheme != 'rediss' and not broker_use_ssl:
         return {}
-    settings = dict(query)
+    # broker_use_ssl values are the user's objects (``ssl.CERT_REQUIRED``, paths...), not only query text
+    settings: dict[str, object] = dict(query)
     if isinstance(broker_use_ssl, Mapping):
         settings.update(broker_use_ssl)
     kwargs: dict[str, Any] = {'ssl': True}
@@ -335,6 +336,7 @@ def _open_client(spec: RedisConnectionSpec):
         from redis.asyncio.sentinel import Sentinel
 
         sentinel = Sentinel(spec.sentinels, sentinel_kwargs=dict(spec.sentinel_kwargs), **spec.client_kwargs)
+        assert spec.master_name is not None, 'redis_connection_spec refuses a sentinel URL without master_name'
         return sentinel.master_for(spec.master_name), sentinel
     return aioredis.Redis(**spec.client_kwargs), None
 

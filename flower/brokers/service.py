@@ -60,6 +60,7 @@ class QueueLengths:
     async def answer(self) -> QueueAnswer:
         """:meth:`lengths` with where they were read (``source``) and why a fallback was used."""
         if self.monitor is None:
+            assert self.error is not None, '__init__ sets the monitor or the error'
             raise self.error
         return await self.monitor.answer(sorted(self.names()))
 

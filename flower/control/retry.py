@@ -40,8 +40,10 @@ def _contains_ellipsis_or_cut_text(value, depth: int = 0) -> bool:
         return True
     if value is Ellipsis:
         return True
-    if isinstance(value, (str, bytes)):
-        return value.endswith('...' if isinstance(value, str) else b'...')
+    if isinstance(value, str):
+        return value.endswith('...')
+    if isinstance(value, bytes):
+        return value.endswith(b'...')
     if isinstance(value, dict):
         return any(
             _contains_ellipsis_or_cut_text(k, depth + 1) or _contains_ellipsis_or_cut_text(v, depth + 1)

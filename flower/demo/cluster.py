@@ -96,11 +96,20 @@ class DemoCluster:
                 self._start_producer()
             self._record()
             self.janitor = Janitor(self.layout, self.settings.max_folder_mb * MB)
-            self._housekeeper = threading.Thread(target=self._housekeep, name='flower-demo-housekeeping', daemon=True)
+            self._housekeeper = threading.Thread(
+                target=self._housekeep, args=(self.janitor,), name='flower-demo-housekeeping', daemon=True
+            )
             self._housekeeper.start()
         except BaseException:
             self.stop(grace=2.0)
             raise
+        return self.layout
+
+    @property
+    def _layout(self) -> Layout:
+        """The folder, for the steps of :meth:`start` that run once it is created."""
+        if self.layout is None:
+            raise RuntimeError('the demo folder is not created yet')
         return self.layout
 
     def _worker_queues(self, number: int) -> str:
@@ -129,7 +138,7 @@ class DemoCluster:
             self._worker_queues(number),
             '-l',
             s.log_level,
-            f'--logfile={self.layout.logs / (name + ".log")}',
+            f'--logfile={self._layout.logs / (name + ".log")}',
             '--without-gossip',
             '--without-mingle',
         ]
@@ -143,7 +152,7 @@ class DemoCluster:
         )
 
     def _spawn(self, name: str, args: list[str], kind: str) -> None:
-        output_path = self.layout.logs / f'{name}.out'
+        output_path = self._layout.logs / f'{name}.out'
         output = open(output_path, 'ab')  # appending: the janitor may empty it in place
         self._logs.append(output)
         env = dict(os.environ)
@@ -158,14 +167,14 @@ class DemoCluster:
         logger.info('Started %s (PID %d)', name, popen.pid)
 
     def _record(self) -> None:
-        self.layout.write_state(os.getpid(), {child.name: child.pid for child in self.children})
+        self._layout.write_state(os.getpid(), {child.name: child.pid for child in self.children})
 
     # -- while running -------------------------------------------------------------------------------------
-    def _housekeep(self) -> None:
+    def _housekeep(self, janitor: Janitor) -> None:
         while not self._stopping.wait(SWEEP_INTERVAL):
             self._check_children()
             try:
-                self.janitor.sweep()
+                janitor.sweep()
             except Exception:  # keep sweeping: one failed listing must not end the disk bound
                 logger.exception('Sweeping the demo folder failed')
 

@@ -21,7 +21,8 @@ _JSON_TYPES = frozenset({'application/json', 'application/x-json'})
 
 # json.loads checks the encoding of bytes and strips whitespace around the document on every call; event
 # envelopes are UTF-8 JSON objects starting at the first byte, so the C scanner can be called directly.
-_scan = json.JSONDecoder().scan_once
+# (JSONDecoder.__init__ sets ``scan_once``, an attribute typeshed's stub does not declare)
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 
 
 def _loads(data) -> Any:

@@ -23,13 +23,14 @@ class ProtocolError(ValueError):
 
 class PubSubFrames:
     def __init__(self):
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget any partial frame (the state of a new instance)."""
         self._rest = b''
         self._parts: list[bytes] = []  # chunks of a long frame, joined once enough has arrived
         self._parts_length = 0
         self._needed = 0
-
-    def reset(self) -> None:
-        self.__init__()
 
     @property
     def pending_bytes(self) -> int:
@@ -119,7 +120,14 @@ class PubSubFrames:
                 items.append(None)
                 cursor = line_end + 2
         if items and items[0] == b'message' and len(items) == 3:
-            payloads.append(items[2])
+            payloads.append(_payload(items[2]))
         elif items and items[0] == b'pmessage' and len(items) == 4:
-            payloads.append(items[3])
+            payloads.append(_payload(items[3]))
         return cursor
+
+
+def _payload(item: bytes | None) -> bytes:
+    # a message's payload is a bulk string; an integer or simple string there is not Redis talking
+    if item is None:
+        raise ProtocolError('a message frame without a bulk string payload')
+    return item

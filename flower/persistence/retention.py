@@ -68,12 +68,15 @@ class TaskRetention:
         self.on_expired.emit(doomed)
         return doomed
 
+    def _expire_on_timer(self) -> None:
+        self.expire()  # the timer's callback returns nothing (tornado would await an awaitable result)
+
     def start(self) -> None:
         """Expire periodically on the current IOLoop (call on the IOLoop thread)."""
         from tornado.ioloop import PeriodicCallback
 
         if self._timer is None:
-            self._timer = PeriodicCallback(self.expire, self.period_ms)
+            self._timer = PeriodicCallback(self._expire_on_timer, self.period_ms)
             self._timer.start()
 
     def stop(self) -> None:

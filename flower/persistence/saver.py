@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from flower.persistence.database import open_database
 from flower.persistence.loader import LoadResult, load_state
@@ -119,7 +119,7 @@ class StateSaver:
             from tornado.ioloop import PeriodicCallback
 
             self.io_loop = io_loop
-            self._timer = PeriodicCallback(self.save, self.interval_ms)
+            self._timer = PeriodicCallback(self._save_on_timer, self.interval_ms)
             self._timer.start()
 
     def _ensure_writer(self) -> Writer:
@@ -130,6 +130,14 @@ class StateSaver:
         return self._writer
 
     # -- IOLoop thread ---------------------------------------------------------------------------------------
+    def _save_on_timer(self) -> None:
+        self.save()  # the timer's callback returns nothing (tornado would await an awaitable result)
+
+    @overload
+    def save(self, done: None = None) -> Batch | None: ...
+    @overload
+    def save(self, done: threading.Event) -> Batch: ...
+
     def save(self, done: threading.Event | None = None) -> Batch | None:
         """Collect what changed since the last save and hand it to the writer thread (returns at once)."""
         if self._closed and done is None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Callable
 
-from flower.search.fields import folded, is_caseless, text_of
+from flower.search.fields import folded, folded_present, is_caseless, text_of
 from flower.search.kwargs import PairSearch
 from flower.search.nodes import And, KwargPair, Node, Or, Term
 from flower.search.parser import parse_query
@@ -66,14 +66,13 @@ def find(store, query) -> set[str] | None:
 
 
 def plan(store, node: Node) -> Plan:
-    kind = type(node)
-    if kind is Term:
+    if type(node) is Term:
         return _term_plan(store, node)
-    if kind is KwargPair:
+    if type(node) is KwargPair:
         return _pair_plan(store, node)
-    if kind is And:
+    if type(node) is And:
         return _and_plan(store, [plan(store, child) for child in node.children])
-    if kind is Or:
+    if type(node) is Or:
         return _or_plan(store, [plan(store, child) for child in node.children])
     raise TypeError(f'not a search query node: {node!r}')
 
@@ -172,7 +171,7 @@ def _scan_field(data, field: str, needle: str, caseless: bool) -> set:
             if (
                 needle in value
                 if (value := get(task)).__class__ is str
-                else value is not None and needle in folded(value)
+                else value is not None and needle in folded_present(value)
             )
         }
     return {
@@ -181,7 +180,7 @@ def _scan_field(data, field: str, needle: str, caseless: bool) -> set:
         if (
             needle in value.casefold()
             if (value := get(task)).__class__ is str
-            else value is not None and needle in folded(value)
+            else value is not None and needle in folded_present(value)
         )
     }
 

@@ -30,6 +30,11 @@ def folded(value) -> str | None:
     return None if text is None else text.casefold()
 
 
+def folded_present(value: object) -> str:
+    """:func:`folded` of a value the caller has already found not to be ``None`` (so there is always text)."""
+    return (str(value) if isinstance(value, str) else repr(value)).casefold()
+
+
 def field_value(task, field: str):
     """The raw value of a search field; ``worker`` is the hostname of the task's worker."""
     if field == 'worker':

@@ -29,15 +29,14 @@ def matches(task, query) -> bool:
 
 
 def _matches(task, node: Node) -> bool:
-    kind = type(node)
-    if kind is Term:
+    if type(node) is Term:
         return _term_matches(task, node)
-    if kind is KwargPair:
+    if type(node) is KwargPair:
         pairs = kwargs_pairs(task.kwargs)
         return pairs is not None and (node.key, node.value) in pairs
-    if kind is And:
+    if type(node) is And:
         return all(_matches(task, child) for child in node.children)
-    if kind is Or:
+    if type(node) is Or:
         return any(_matches(task, child) for child in node.children)
     raise TypeError(f'not a search query node: {node!r}')
 

@@ -38,12 +38,12 @@ class KwargPair:
 
 @dataclass(frozen=True, slots=True)
 class And:
-    children: tuple
+    children: tuple[Node, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Or:
-    children: tuple
+    children: tuple[Node, ...]
 
 
 Node = Union[Term, KwargPair, And, Or]
@@ -68,11 +68,11 @@ def any_of(nodes: Iterable[Node]) -> Node:
     return _combine(Or, nodes)
 
 
-def _combine(kind, nodes: Iterable[Node]) -> Node:
+def _combine(kind: type[And] | type[Or], nodes: Iterable[Node]) -> Node:
     # dict keys keep the first occurrence of each child, in order
-    children: dict = {}
+    children: dict[Node, None] = {}
     for node in nodes:
-        if type(node) is kind:
+        if isinstance(node, kind):  # And and Or have no subclasses, so this is ``type(node) is kind``
             for child in node.children:
                 children[child] = None
         else:

@@ -96,6 +96,8 @@ class _Parser:
 
     def _primary(self, depth: int) -> Node:
         token = self.take()
+        # every caller has peeked a token first (parse, _expect_operand, the loop in _and_expr, the group check)
+        assert token is not None, 'a primary is parsed only where a token was seen'
         if token.kind == tokens.TERM:
             return term_node(token)
         if token.kind != tokens.LPAREN:

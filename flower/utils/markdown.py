@@ -60,8 +60,8 @@ def render(markdown: str, link: LinkMapper) -> str:
         if line.lstrip().startswith('|') and i + 1 < len(lines) and _TABLE_SEPARATOR.match(lines[i + 1]):
             i = _table(lines, i, html, link)
             continue
-        if _LIST_ITEM.match(line):
-            i = _list(lines, i, html, link)
+        if (first_item := _LIST_ITEM.match(line)) is not None:
+            i = _list(lines, i, html, link, first_item)
             continue
         i = _paragraph(lines, i, html, link)
     return '\n'.join(html)
@@ -122,8 +122,8 @@ def _table(lines: list[str], i: int, html: list[str], link: LinkMapper) -> int:
     return i
 
 
-def _list(lines: list[str], i: int, html: list[str], link: LinkMapper) -> int:
-    first = _LIST_ITEM.match(lines[i])
+def _list(lines: list[str], i: int, html: list[str], link: LinkMapper, first: re.Match[str]) -> int:
+    """The list starting at ``lines[i]`` (``first`` is its item's match)."""
     ordered = lines[i].lstrip()[0] not in '-*+'
     items: list[list[str]] = []
     while i < len(lines) and lines[i].strip():

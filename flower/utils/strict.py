@@ -113,9 +113,11 @@ _TIME_PARTS = re.compile(
 def parse_time(raw: str, name: str, pattern: str = TIME_PATTERN, example: str = '2024-01-31 13:45:00') -> datetime:
     """``raw`` as a datetime when it matches ``pattern`` (a real date of the calendar); naive unless it has an
     offset."""
-    if not isinstance(raw, str) or not _fullmatch(pattern, raw):
+    # a caller's ``pattern`` narrows what is accepted; the parts are read by the one pattern of every date-time
+    parts = _TIME_PARTS.fullmatch(raw) if isinstance(raw, str) and _fullmatch(pattern, raw) else None
+    if parts is None:
         raise InvalidValue(f"Invalid {name} '{raw}': expected a date like {example}")
-    year, month, day, hour, minute, second, fraction, offset = _TIME_PARTS.fullmatch(raw).groups()
+    year, month, day, hour, minute, second, fraction, offset = parts.groups()
     tz = None
     if offset == 'Z':
         tz = timezone.utc
