@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tornado.escape
 import tornado.web
@@ -36,6 +36,9 @@ from flower.utils.authentication import authenticate  # noqa: F401 - a name of F
 from flower.utils.broker import Broker  # also a name of Flower's flower.views
 from flower.views.error_render import PAGE, ErrorAnswers, error_message
 from flower.views.error_status import describe
+
+if TYPE_CHECKING:  # flower.app imports this module; a type-only import (see [tool.importlinter] in pyproject.toml)
+    from flower.app import Flower
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ class BaseHandler(ErrorAnswers, tornado.web.RequestHandler):
     public = False
     #: how errors are written (:mod:`flower.views.error_render`): PAGE, API or TEXT
     error_format = PAGE
+    #: the server these handlers belong to (tornado types it as a plain ``Application``)
+    application: Flower
 
     # -- the live objects ----------------------------------------------------------------------------------
     @property

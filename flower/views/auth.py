@@ -44,7 +44,7 @@ import os
 import secrets
 import ssl
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 from urllib.parse import quote, urlencode
 
 import tornado.auth
@@ -59,6 +59,9 @@ from flower.utils.authentication import authenticate, validate_auth_option
 from flower.views import BaseHandler
 from flower.views.error import NotFoundErrorHandler  # noqa: F401 - a name of Flower's flower.views.auth
 from flower.views.error_status import NotFound
+
+if TYPE_CHECKING:  # flower.app imports the handlers; a type-only import (see [tool.importlinter] in pyproject.toml)
+    from flower.app import Flower
 
 __all__ = [
     'OAuth2LoginHandler',
@@ -121,13 +124,30 @@ def get_next_url(handler) -> str:
     return saved or safe_next_url(handler.get_argument('next', None), prefix) or prepend_url('/', prefix)
 
 
+class _StateHandler(Protocol):
+    """What :class:`OAuth2StateMixin` needs of the request handler it is mixed into (a :class:`BaseHandler`)."""
+
+    next_url: str | None
+
+    @property
+    def application(self) -> Flower: ...
+
+    def set_signed_cookie(self, name: str, value: str, *, expires_days: float) -> None: ...
+
+    def get_signed_cookie(self, name: str, *, max_age_days: float, min_version: int) -> bytes | None: ...
+
+    def clear_cookie(self, name: str) -> None: ...
+
+    def get_argument(self, name: str, default: str) -> str: ...
+
+
 class OAuth2StateMixin:
     """Flower's name: the ``state`` round trip that ties the provider's answer to the browser that started
     the login (against login CSRF). :meth:`set_oauth_state` before redirecting to the provider,
     :meth:`verify_oauth_state` when it sends the browser back. The state (and the page to return to) lives in
     the signed, short-lived ``oauth_state`` cookie, good for one return."""
 
-    def set_oauth_state(self) -> str:
+    def set_oauth_state(self: _StateHandler) -> str:
         state = secrets.token_urlsafe(32)
         self.set_signed_cookie(
             STATE_COOKIE,
@@ -136,7 +156,7 @@ class OAuth2StateMixin:
         )
         return state
 
-    def verify_oauth_state(self) -> None:
+    def verify_oauth_state(self: _StateHandler) -> None:
         """Raises ``tornado.auth.AuthError`` (answered 403) unless ``?state=`` is the one this browser was
         given; then forgets it and recovers the saved ``next`` page into ``self.next_url``."""
         raw = self.get_signed_cookie(STATE_COOKIE, max_age_days=STATE_MAX_AGE_DAYS, min_version=2)
@@ -146,6 +166,7 @@ class OAuth2StateMixin:
         except ValueError:
             saved = None
         expected = saved.get('state') if isinstance(saved, dict) else None
+        saved_next = saved.get('next') if isinstance(saved, dict) else None
         returned = self.get_argument('state', '')
         if (
             not isinstance(expected, str)
@@ -154,7 +175,7 @@ class OAuth2StateMixin:
             or not hmac.compare_digest(expected.encode(), returned.encode())
         ):
             raise tornado.auth.AuthError(STATE_MISMATCH)
-        self.next_url = safe_next_url(saved.get('next'), self.application.options.url_prefix)
+        self.next_url = safe_next_url(saved_next, self.application.options.url_prefix)
 
 
 def _overridden(cls: type, name: str) -> bool:
