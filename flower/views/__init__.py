@@ -248,15 +248,18 @@ class BaseHandler(ErrorAnswers, tornado.web.RequestHandler):
         * ``strip`` and control characters: as tornado's ``get_argument``.
         * ``escape``: unlike Flower, values are not HTML-escaped unless a caller asks (pages escape on output);
           ``escape=True`` gives Flower's escaped text."""
-        value = super().get_argument(name, _MISSING, strip)
-        if value is _MISSING:
+        # tornado's get_argument is the last of these; asking for the list tells a missing argument apart
+        values = super().get_arguments(name, strip)
+        if not values:
             if required or default is tornado.web._ARG_DEFAULT:
                 raise tornado.web.MissingArgumentError(name)
             if not isinstance(default, str):
                 return default  # None, a number, False...: returned as given
             value = default
-        elif required and value == '':
-            raise tornado.web.MissingArgumentError(name)
+        else:
+            value = values[-1]
+            if required and value == '':
+                raise tornado.web.MissingArgumentError(name)
         if escape:
             value = tornado.escape.xhtml_escape(value)
         return convert_argument(value, type, name)
