@@ -71,6 +71,15 @@ def test_garbage_is_a_protocol_error():
         PubSubFrames().feed(b'HTTP/1.1 200 OK\r\n')
 
 
+def test_a_message_whose_payload_is_not_a_bulk_string_is_a_protocol_error():
+    # a subscription confirmation ends in an integer, which is fine; a message's payload never is
+    assert PubSubFrames().feed(b'*3\r\n$9\r\nsubscribe\r\n$6\r\nevents\r\n:1\r\n') == []
+    with pytest.raises(ProtocolError, match='bulk string'):
+        PubSubFrames().feed(b'*3\r\n$7\r\nmessage\r\n$6\r\nevents\r\n:1\r\n')
+    with pytest.raises(ProtocolError, match='bulk string'):
+        PubSubFrames().feed(b'>4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$6\r\nevents\r\n+OK\r\n')  # a RESP3 push
+
+
 def test_envelope_json_and_base64_bodies():
     event = {'type': 'task-received', 'uuid': 'u', 'hostname': 'w@h', 'args': "('é', '\\u2603')"}
     assert decode_envelope(envelope(event)) == event

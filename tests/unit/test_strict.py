@@ -148,6 +148,12 @@ def test_impossible_or_loose_dates_are_refused(text):
         parse_time(text, 'received_start', strict.MINUTE_PATTERN)
 
 
+def test_a_pattern_wider_than_a_date_time_is_refused_not_a_crash():
+    # ``pattern`` narrows what is accepted; a text it lets through without a time is still no date-time
+    with pytest.raises(InvalidValue, match=re.escape("Invalid day '2024-01-31': expected a date like 2024-01-31")):
+        parse_time('2024-01-31', 'day', r'^.*$', example='2024-01-31')
+
+
 def test_times_for_eta_take_seconds_fractions_and_offsets():
     assert parse_time('2024-01-31 13:45:00.000000', 'eta') == datetime(2024, 1, 31, 13, 45)
     assert parse_time('2024-01-31T13:45:07.5', 'eta') == datetime(2024, 1, 31, 13, 45, 7, 500000)
