@@ -120,14 +120,13 @@ class PubSubFrames:
                 items.append(None)
                 cursor = line_end + 2
         if items and items[0] == b'message' and len(items) == 3:
-            payloads.append(_payload(items[2]))
+            payload = items[2]
         elif items and items[0] == b'pmessage' and len(items) == 4:
-            payloads.append(_payload(items[3]))
+            payload = items[3]
+        else:
+            return cursor  # a confirmation (subscribe, pong...): no payload
+        # a message's payload is a bulk string; an integer or simple string there is not Redis talking
+        if payload is None:
+            raise ProtocolError('a message frame without a bulk string payload')
+        payloads.append(payload)
         return cursor
-
-
-def _payload(item: bytes | None) -> bytes:
-    # a message's payload is a bulk string; an integer or simple string there is not Redis talking
-    if item is None:
-        raise ProtocolError('a message frame without a bulk string payload')
-    return item
