@@ -313,9 +313,13 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin
         user = await self.get_authenticated_user(redirect_uri=self.redirect_uri(), code=code)
         await self._on_auth(user)
 
-    async def get_authenticated_user(self, redirect_uri: str, code: str) -> dict:
-        """Flower's hook: the provider's answer to exchanging ``code`` (a dict with ``access_token``)."""
-        return await self.exchange_code(code, redirect_uri)
+    async def get_authenticated_user(
+        self, redirect_uri: str, code: str, client_id: str | None = None, client_secret: str | None = None
+    ) -> dict:
+        """Flower's hook: the provider's answer to exchanging ``code`` (a dict with ``access_token``).
+        ``client_id``/``client_secret``, as tornado's ``GoogleOAuth2Mixin`` takes them, replace the configured
+        client's for this exchange."""
+        return await self.exchange_code(code, redirect_uri, client_id=client_id, client_secret=client_secret)
 
     async def _on_auth(self, user: dict) -> None:
         """Flower's hook, given what :meth:`get_authenticated_user` returned: find the account, pick the
@@ -356,11 +360,20 @@ class OAuth2LoginHandler(BaseHandler, OAuth2StateMixin, tornado.auth.OAuth2Mixin
             raise LoginFailed(403, f'{self.provider} did not grant access ({detail}).', title='Sign-in cancelled')
         raise LoginFailed(403, f'{self.provider} refused the sign-in: {detail}')
 
-    async def exchange_code(self, code: str, redirect_uri: str | None = None) -> dict:
-        """The token endpoint's answer for ``code`` (a dict with ``access_token``)."""
+    async def exchange_code(
+        self,
+        code: str,
+        redirect_uri: str | None = None,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+    ) -> dict:
+        """The token endpoint's answer for ``code`` (a dict with ``access_token``), as the configured client or
+        the one given."""
         body = {'grant_type': 'authorization_code', 'code': code, 'redirect_uri': redirect_uri or self.redirect_uri()}
         headers = {'Content-Type': 'application/x-www-form-urlencoded'}
-        key, secret = self.client.get('key') or '', self.client.get('secret') or ''
+        key = client_id if client_id is not None else self.client.get('key') or ''
+        secret = client_secret if client_secret is not None else self.client.get('secret') or ''
         if self.client_auth == 'basic':
             pair = f'{quote(key, safe="")}:{quote(secret, safe="")}'  # form-encoded first (RFC 6749 2.3.1)
             headers['Authorization'] = 'Basic ' + base64.b64encode(pair.encode()).decode('ascii')

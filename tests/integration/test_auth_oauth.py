@@ -15,7 +15,7 @@ import requests
 import tornado.web
 
 from flower.views import BaseHandler
-from flower.views.auth import GithubLoginHandler
+from flower.views.auth import GithubLoginHandler, GoogleAuth2LoginHandler
 from tests.support.fake_oauth import CLIENT_ID, CLIENT_SECRET, FakeOAuthProvider
 from tests.support.inprocess import InProcessServer
 
@@ -431,3 +431,23 @@ def test_a_subclass_on_auth_is_honoured_against_a_real_provider(start, fake):
     refused = blocked.get(back, allow_redirects=False, timeout=10, headers={'X-Block': 'yes'})
     assert refused.status_code == 403 and 'Blocked by our own rule' in html.unescape(refused.text)
     assert not [line for line in refused.raw.headers.getlist('Set-Cookie') if line.startswith('user=2|')]
+
+
+class ExplicitClientGoogle(GoogleAuth2LoginHandler):
+    """Flower-style code that passes the client to the exchange, as tornado's GoogleOAuth2Mixin takes it."""
+
+    async def get_authenticated_user(self, redirect_uri, code, client_id=None, client_secret=None):
+        return await super().get_authenticated_user(
+            redirect_uri=redirect_uri, code=code, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+        )
+
+
+def test_get_authenticated_user_takes_the_client_as_tornados_google_mixin_does(start, fake):
+    fake.seen.clear()  # the provider's record of earlier tests' calls
+    # the configured secret is wrong: only the client passed by the subclass can sign in
+    server = start('google', auth_provider=f'{__name__}.ExplicitClientGoogle', oauth2_secret='not-the-secret')
+    hops = follow(requests.Session(), server.url + '/tasks')
+    assert [hop.status_code for hop in hops] == [302, 302, 302, 302, 200]
+    assert 'title="Signed in as me@example.com">Log out</button>' in hops[4].text
+    (token_call,) = fake.requests_to('google', 'token')
+    assert (token_call.args['client_id'], token_call.args['client_secret']) == (CLIENT_ID, CLIENT_SECRET)
