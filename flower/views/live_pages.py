@@ -92,13 +92,16 @@ class WorkerPage:
 
 class TaskPage:
     """``{"page": "task", "id": ...}``: a task's heading, state, actions and fields. ``{"gone": true}`` once the
-    task is not in memory (evicted): the page keeps what it shows."""
-
-    refresh = False
+    task is not in memory (evicted): the page keeps what it shows. With natural times it is also recomputed every
+    ``refresh_interval`` seconds (see :class:`TasksPage`); its unchanged field rows are not rendered again."""
 
     def __init__(self, application, fragments: Fragments):
         self.application = application
         self.fragments = fragments
+
+    @property
+    def refresh(self) -> bool:
+        return self.fragments.time_type().startswith('natural')
 
     def key(self, message: dict) -> str | None:
         return text_field(message, 'id', required=True)
