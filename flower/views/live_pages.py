@@ -3,8 +3,8 @@ kind of page, how a watch names a view of it, which changes concern the view and
 renderers the first page load uses. The workers table, a worker's page and a task's page are pushed as HTML
 fragments (``{"fragments": {element id: HTML}}``, :mod:`flower.views.modules`), which the page swaps in; the
 tasks table, a client-side DataTable, gets its rows as data with the text its cells show
-(:func:`flower.views.tasks.task_row`, as ``/tasks/datatable`` answers them). Page names, the table's columns and DataTables' ``-1`` are known here, not
-in the hub.
+(:func:`flower.views.tasks.task_row`, as ``/tasks/datatable`` answers them). Page names, the table's columns and
+DataTables' ``-1`` are known here, not in the hub.
 
 Runs on the IOLoop thread (the hub calls it on its ticks).
 """

@@ -216,7 +216,9 @@ def _field_key(field, known_tasks, time_type: str, prefix: str, natural: bool) -
         extra = _related(known_tasks.get(field.value))
     elif field.kind == 'tasks':
         extra = tuple(_related(known_tasks.get(child)) for child in value)
-    key = (field.name, field.label, field.kind, value, tuple(sorted(cut.items())) if cut else None, extra, prefix)
+    cut_key = tuple(sorted(cut.items())) if cut else None
+    # the value's type too: 1, 1.0 and True are equal keys but not the same text
+    key = (field.name, field.label, field.kind, type(field.value), value, cut_key, extra, prefix)
     try:
         hash(key)
     except TypeError:

@@ -178,6 +178,15 @@ def test_a_natural_time_row_is_keyed_by_how_long_ago_so_it_never_goes_stale():
     assert re.search(r'>2 minutes ago</time>', cached.render_fields([later], {}))
 
 
+def test_equal_values_of_other_types_are_other_rows():
+    cached = fragments()
+    texts = [
+        re.search(r'<td>\s*(.*?)\s*</td>', cached.render_fields([Field('retries', 'Retries', 'text', value)], {}))[1]
+        for value in (1, 1.0, True)
+    ]
+    assert texts == ['1', '1.0', 'True']
+
+
 def test_a_field_whose_value_cannot_be_a_key_is_rendered_every_time():
     cached = fragments()
     field = Field('kwargs', 'Keyword arguments', 'code', {'set by': 'a format_task hook'})
