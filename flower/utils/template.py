@@ -9,6 +9,7 @@ names, so a template written for Flower 2.2 finds the helpers it calls.
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 
 import pytz
@@ -156,6 +157,25 @@ def time_shown(value, time_type: str = 'time') -> tuple[str, str]:
         )
         exact = f'{format_time(seconds, zone)} ({value})'
     return humanize(seconds, type=time_type), exact
+
+
+def natural_time_key(value, now: float | None = None):
+    """Something that changes whenever :func:`humanize`'s natural text for the time ``value`` may change, for a
+    cache of rendered text: the whole seconds, minutes or hours since (or until) it, as coarse as the text is
+    within a day; ``None`` beyond a day, where the text is the full time. Cheaper than the text itself (no
+    time zone, no formatting)."""
+    seconds = timestamp_of(value)
+    if seconds is None:
+        return None
+    delta = (time.time() if now is None else now) - seconds
+    span = abs(delta)
+    if span < 60:
+        return (delta < 0, int(span))
+    if span < 3600:
+        return (delta < 0, 60, int(span // 60))
+    if span < 86400:
+        return (delta < 0, 3600, int(span // 3600))
+    return None
 
 
 # rusage fields that are durations in seconds (the rest are counts or kilobytes)

@@ -2,9 +2,9 @@
 kind of page, how a watch names a view of it, which changes concern the view and how it is rendered now, with the
 renderers the first page load uses. The workers table, a worker's page and a task's page are pushed as HTML
 fragments (``{"fragments": {element id: HTML}}``, :mod:`flower.views.modules`), which the page swaps in; the
-tasks table, a client-side DataTable, gets its rows as data (:func:`flower.views.tasks.task_row`, as
-``/tasks/datatable`` answers them). Page names, the table's columns and DataTables' ``-1`` are known here, not
-in the hub.
+tasks table, a client-side DataTable, gets its rows as data with the text its cells show
+(:func:`flower.views.tasks.task_row`, as ``/tasks/datatable`` answers them). Page names, the table's columns and
+DataTables' ``-1`` are known here, not in the hub.
 
 Runs on the IOLoop thread (the hub calls it on its ticks).
 """
@@ -20,7 +20,7 @@ from flower.live import BadWatch, Changes, Rendered, integer_field, text_field
 from flower.queries import BadQuery, TaskFilter, select_tasks
 from flower.search import QuerySyntaxError
 from flower.views import apply_format_task
-from flower.views.modules import Fragments
+from flower.views.modules import Fragments, render_task_fields
 from flower.views.tasks import COLUMNS, MAX_PAGE_LENGTH, task_page, task_row
 from flower.views.workers import worker_facts, workers_table
 
@@ -92,13 +92,16 @@ class WorkerPage:
 
 class TaskPage:
     """``{"page": "task", "id": ...}``: a task's heading, state, actions and fields. ``{"gone": true}`` once the
-    task is not in memory (evicted): the page keeps what it shows."""
-
-    refresh = False
+    task is not in memory (evicted): the page keeps what it shows. With natural times it is also recomputed every
+    ``refresh_interval`` seconds (see :class:`TasksPage`); its unchanged field rows are not rendered again."""
 
     def __init__(self, application, fragments: Fragments):
         self.application = application
         self.fragments = fragments
+
+    @property
+    def refresh(self) -> bool:
+        return self.fragments.time_type().startswith('natural')
 
     def key(self, message: dict) -> str | None:
         return text_field(message, 'id', required=True)
@@ -129,9 +132,9 @@ class TaskPage:
                 'task-badges': ('task_state.html', {'task': shown, 'revoked_pending': page['revoked_pending']}),
                 'task-actions': ('task_actions.html', {'actions': actions}),
                 'retry-refusal': ('task_retry_refusal.html', {'actions': actions}),
-                'task-fields': ('task_fields.html', {'fields': page['fields'], 'known_tasks': known}),
             }
         )
+        fragments['task-fields'] = render_task_fields(self.fragments, page['fields'], known)
         return Rendered({'fragments': fragments, 'state': shown.state}, related)
 
 
@@ -153,12 +156,17 @@ class TasksPage:
     """``{"page": "tasks", ...}``: one page of the tasks table, read as ``/tasks/datatable`` reads it (``state``,
     ``worker``, ``name``, ``search``, ``sort`` (a column), ``dir`` (``asc``/``desc``), ``start``, ``length``),
     pushed as ``{"rows": [...], "recordsTotal": n, "recordsFiltered": n}`` (or ``{"error": ...}`` once for a
-    search that cannot be parsed)."""
+    search that cannot be parsed). Each row carries the text its cells show (``display``), in the pages' time
+    format; with natural times ("5 minutes ago") the view is also recomputed every ``refresh_interval`` seconds,
+    so the text does not go stale on a quiet page (the hub sends it only when it changed)."""
 
-    refresh = False
-
-    def __init__(self, application):
+    def __init__(self, application, fragments: Fragments):
         self.application = application
+        self.fragments = fragments
+
+    @property
+    def refresh(self) -> bool:
+        return self.fragments.time_type().startswith('natural')
 
     def key(self, message: dict) -> TasksQuery:
         sort_by = text_field(message, 'sort')
@@ -203,9 +211,10 @@ class TasksPage:
         except (QuerySyntaxError, BadQuery) as exc:
             return Rendered({'error': str(exc)}, settled=True)  # wrong whatever the tasks do: said once
         hook = self.application.options.format_task
+        shown_as = self.fragments.time_type()
         return Rendered(
             {
-                'rows': [task_row(apply_format_task(hook, task)) for task in page.tasks],
+                'rows': [task_row(apply_format_task(hook, task), shown_as) for task in page.tasks],
                 'recordsTotal': page.total,
                 'recordsFiltered': page.filtered,
             }
@@ -222,7 +231,7 @@ class LivePages(dict):
             workers=WorkersPage(application, fragments),
             worker=WorkerPage(application, fragments),
             task=TaskPage(application, fragments),
-            tasks=TasksPage(application),
+            tasks=TasksPage(application, fragments),
         )
         self.fragments = fragments
 

@@ -30,7 +30,14 @@ import tornado.web
 from tornado.util import ObjectDict
 
 from flower.utils import prepend_url
-from flower.utils.template import duration_text, stat_shown, template_functions, time_shown, time_type
+from flower.utils.template import (
+    duration_text,
+    natural_time_key,
+    stat_shown,
+    template_functions,
+    time_shown,
+    time_type,
+)
 
 BUILTIN_TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'templates')
 
@@ -45,6 +52,8 @@ class Fragments:
         self._loader: tornado.template.BaseLoader | None = None
         self._scopes: dict[str, tuple[tornado.template.Template, dict]] = {}
         self._lists: dict[tuple, dict] = {}
+        self._fields: dict[tuple, str] = {}  # render_fields' rows by what they show
+        self._fields_scope: dict | None = None
 
     @property
     def loader(self) -> tornado.template.BaseLoader:
@@ -63,6 +72,10 @@ class Fragments:
         capp = getattr(self.application, 'capp', None)
         zone = capp.conf.timezone if capp is not None else None
         return time_type(bool(getattr(options, 'natural_time', False)), zone)
+
+    def time_type(self) -> str:
+        """How the pages show times now (``humanize``'s type: ``time[-<zone>]`` or ``natural-time[-<zone>]``)."""
+        return self._time_type_of()
 
     def namespace(self) -> dict[str, Any]:
         """What a fragment's template sees, besides tornado's own helpers (``url_escape``, ``xhtml_escape``...):
@@ -117,6 +130,41 @@ class Fragments:
         self._lists = {cache_key: shown}
         return ''.join(parts)
 
+    def render_fields(self, fields, known_tasks) -> str:
+        """A task's fields (:class:`flower.views.tasks.Field` each, ``name`` and ``uuid`` left out: the heading
+        shows them) as ``task_field.html`` rows, joined. A row rendered before under the same key (the field,
+        the options, and what the row shows that the field does not hold: a natural time's text, the name and
+        state of a related task) is not rendered again: a task's page is rendered again whenever the task
+        changes, and most of its fields have not. The rows of the last few pages rendered are kept, at most
+        :data:`FIELD_ROWS_KEPT`; a row that cannot be keyed (a value a ``format_task`` hook made unhashable) is
+        rendered every time."""
+        namespace = self.namespace()
+        tt, prefix = namespace['time_type'], namespace['page_url']('')
+        natural = tt.startswith('natural')
+        scope = self._scope('task_field.html')
+        if scope is not self._fields_scope or len(self._fields) > FIELD_ROWS_KEPT:
+            self._fields = {}  # a reloaded template (--debug), or enough kept
+            self._fields_scope = scope
+        cache = self._fields
+        parts = []
+        prepared = False
+        for field in fields:
+            if field.name in ('name', 'uuid'):
+                continue
+            key = _field_key(field, known_tasks, tt, prefix, natural)
+            html = cache.get(key) if key is not None else None
+            if html is None:
+                if not prepared:
+                    scope.update(namespace)
+                    scope['known_tasks'] = known_tasks
+                    prepared = True
+                scope['field'] = field
+                html = scope['_tt_execute']().decode('utf-8')
+                if key is not None:
+                    cache[key] = html
+            parts.append(html)
+        return ''.join(parts)
+
     def _scope(self, name: str) -> dict:
         """The globals of the template's compiled code, run once. What ``Template.generate`` does on every call
         (a new namespace, the module code executed again, ``linecache`` cleared: ~10 us, more than a small
@@ -144,6 +192,38 @@ class Fragments:
         exec(template.compiled, scope)  # noqa: S102 - the template's own compiled code, as generate() runs it
         self._scopes[name] = (template, scope)
         return scope
+
+
+FIELD_ROWS_KEPT = 1000  # task field rows kept by Fragments.render_fields (a few dozen pages' worth)
+
+
+def _related(other) -> tuple | None:
+    # what a field row shows of another task (task_field.html's note): its name and state, or that it is unknown
+    return None if other is None else (other.name, other.state)
+
+
+def _field_key(field, known_tasks, time_type: str, prefix: str, natural: bool) -> tuple | None:
+    """What a task field's row shows, as a dict key; None when it cannot be one (an unhashable value)."""
+    value = field.value
+    if isinstance(value, list):
+        value = tuple(value)
+    cut = field.truncated
+    extra: Any = None
+    if field.kind == 'time':
+        # "5 minutes ago" changes with the clock, not with the field: how long ago is part of the key
+        extra = (time_type, natural_time_key(field.value) if natural else None)
+    elif field.kind == 'task':
+        extra = _related(known_tasks.get(field.value))
+    elif field.kind == 'tasks':
+        extra = tuple(_related(known_tasks.get(child)) for child in value)
+    cut_key = tuple(sorted(cut.items())) if cut else None
+    # the value's type too: 1, 1.0 and True are equal keys but not the same text
+    key = (field.name, field.label, field.kind, type(field.value), value, cut_key, extra, prefix)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 _FRAGMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -263,7 +343,15 @@ class TaskFields(Fragment):
     template = 'task_fields.html'
 
     def render(self, fields, known_tasks) -> str:
-        return self.fragment(fields=fields, known_tasks=known_tasks)
+        return render_task_fields(fragments_of(self.handler.application), fields, known_tasks)
+
+
+def render_task_fields(fragments: Fragments, fields, known_tasks) -> str:
+    """``task_fields.html`` around its rows (:meth:`Fragments.render_fields`); the first load's and the live
+    channel's. ``fields`` and ``known_tasks`` are given too, for a customised ``task_fields.html`` written for
+    them."""
+    rows_html = fragments.render_fields(fields, known_tasks)
+    return fragments.render('task_fields.html', fields=fields, known_tasks=known_tasks, rows_html=rows_html)
 
 
 UI_MODULES = {

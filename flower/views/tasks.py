@@ -85,9 +85,10 @@ def cut_text(value, limit: int = TABLE_TEXT_LIMIT):
     return value
 
 
-def task_row(task) -> dict:
-    """A task as a row of the table: celery's fields, ``worker`` as its hostname, long texts cut. The one
-    formatter of the table's rows: ``/tasks/datatable`` answers them and the live channel pushes them."""
+def task_row(task, time_type: str = 'time') -> dict:
+    """A task as a row of the table: celery's fields, ``worker`` as its hostname, long texts cut, and under
+    ``display`` the text the table shows for its times and runtime (:func:`row_display`). The one formatter
+    of the table's rows: ``/tasks/datatable`` answers them and the live channel pushes them."""
     data = task.as_dict() if hasattr(task, 'as_dict') else dict(task)
     worker = data.get('worker')
     data['worker'] = getattr(worker, 'hostname', worker)
@@ -95,7 +96,29 @@ def task_row(task) -> dict:
         data[key] = cut_text(data.get(key))
     if getattr(task, 'revoked_pending', None) is not None:
         data['revoked_pending'] = True
+    data['display'] = row_display(data, time_type)
     return data
+
+
+# the table's columns whose cells show a time (a Unix time, or ISO text for eta/expires)
+TABLE_TIME_COLUMNS = ('received', 'started', 'revoked', 'eta', 'expires')
+
+
+def row_display(data: dict, time_type: str = 'time') -> dict:
+    """``{column: {"text": ..., "title": ...}}`` for the table's time columns and ``runtime`` that have a value:
+    the text and tooltip the task's page shows for the same value (:func:`~flower.utils.template.time_shown`
+    in the page's ``time_type``, :func:`~flower.utils.template.duration_text`), so the table formats nothing
+    itself. The raw values stay in the row (API clients and the table's sorting read them)."""
+    display = {}
+    for key in TABLE_TIME_COLUMNS:
+        value = data.get(key)
+        if value is not None and value != '':
+            text, exact = time_shown(value, time_type)
+            display[key] = {'text': text, 'title': exact}
+    runtime = data.get('runtime')
+    if runtime is not None and runtime != '':
+        display['runtime'] = {'text': duration_text(runtime), 'title': f'{runtime} s'}
+    return display
 
 
 def visible_task_columns(tasks_columns: str | None) -> list[tuple[str, str]]:
@@ -169,7 +192,8 @@ class TasksDataTable(BaseHandler):
                 {'draw': draw, 'data': [], 'recordsTotal': len(store), 'recordsFiltered': 0, 'searchError': str(exc)}
             )
             return
-        rows = [task_row(self.format_task(task) or task) for task in page.tasks]
+        shown_as = time_type(self.application.options.natural_time, self.capp.conf.timezone)
+        rows = [task_row(self.format_task(task) or task, shown_as) for task in page.tasks]
         self.write_json({'draw': draw, 'data': rows, 'recordsTotal': page.total, 'recordsFiltered': page.filtered})
 
     post = get

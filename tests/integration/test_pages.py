@@ -294,6 +294,14 @@ def test_datatable_pages_sorts_filters_and_searches(cluster):
         assert received == sorted(received, reverse=True)
         assert set(data['data'][0]) >= {'uuid', 'name', 'state', 'args', 'kwargs', 'result', 'received', 'worker'}
         assert all(row['worker'] == cluster.worker for row in data['data'])
+        # each row carries the text its time and runtime cells show, formatted as the task's page formats them
+        for row in data['data']:
+            received = row['display']['received']
+            assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} UTC', received['text'])
+            assert received['title'] == f"{received['text']} ({row['received']})"
+            if row['state'] == 'SUCCESS':
+                assert re.fullmatch(r'[\d.]+ (ms|s)', row['display']['runtime']['text'])
+                assert row['display']['runtime']['title'] == f"{row['runtime']} s"
 
     second = _datatable(server, start=3, length=3).json()['data']
     first = _datatable(server, start=0, length=3).json()['data']
@@ -538,6 +546,9 @@ def test_format_task_columns_and_the_apps_timezone(cluster, processes, tmp_path)
     rows = _datatable(server, columns=('name', 'state', 'kwargs', 'worker'), order=0, length=100).json()['data']
     row = next(r for r in rows if r['uuid'] == done.id)
     assert row['kwargs'] == '<hidden by the hook>'
+    # the table's times are in the Celery app's timezone, as on the task's page
+    assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} JST', row['display']['received']['text'])
+    assert re.fullmatch(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} JST', row['display']['started']['text'])
     page = server.get(f'/task/{done.id}').text
     assert '&lt;hidden by the hook&gt;' in page and 's3cret' not in page
     assert re.search(
@@ -558,6 +569,10 @@ def test_natural_time_and_read_only(cluster, processes):
         message='the failure in the new server',
     )
     assert 'data-fl-time-format="natural"' in server.get('/tasks').text
+    rows = _datatable(server, length=100).json()['data']
+    row = next(r for r in rows if r['uuid'] == failed.id)
+    assert re.fullmatch(r'\d+ seconds? ago|now', row['display']['received']['text'])
+    assert re.fullmatch(r'[^"]+ UTC \([\d.]+\)', row['display']['received']['title'])
     page = server.get(f'/task/{failed.id}').text
     assert re.search(r'<time data-timestamp="[\d.]+" title="[^"]+ UTC \([\d.]+\)">(\d+ seconds? ago|now)</time>', page)
     assert 'data-read-only="true"' in page

@@ -106,7 +106,7 @@ def test_worker_numbers_and_times_read_as_people_read_them_with_the_exact_value_
 
 
 def test_eta_on_the_task_page_is_a_time_and_the_live_update_formats_it_the_same_way():
-    from flower.views.modules import Fragments
+    from flower.views.modules import Fragments, render_task_fields
 
     task = failed_task('(1,)', 0)
     task.eta = '2026-12-03T14:20:00+00:00'
@@ -115,7 +115,7 @@ def test_eta_on_the_task_page_is_a_time_and_the_live_update_formats_it_the_same_
     assert time_shown(task.eta, 'time') == ('2026-12-03 14:20:00.000000 UTC', '2026-12-03T14:20:00+00:00')
     # the page and its live updates render the field with one template (flower.views.modules)
     app = SimpleNamespace(options=SimpleNamespace(url_prefix=''), capp=None)
-    html = Fragments(app, lambda: 'time').render('task_fields.html', fields=[eta], known_tasks={})
+    html = render_task_fields(Fragments(app, lambda: 'time'), [eta], {})
     assert (
         '<time data-timestamp="2026-12-03T14:20:00+00:00" title="2026-12-03T14:20:00+00:00">'
         '2026-12-03 14:20:00.000000 UTC</time>'

@@ -1,6 +1,8 @@
 /* The tasks table: DataTables in server-side mode against POST <prefix>/tasks/datatable, one page of rows per
- * request. State pills and the worker/name chips filter exactly; the search box speaks the query language and
- * shows its errors inline. While "Live updates" is on, the page watches its current page of rows (filters,
+ * request (sorted, filtered and paged by the server). Each row carries the text of its time and runtime cells,
+ * formatted by the server as on every other page (flower.views.tasks.row_display): the browser formats no time.
+ * State pills and the worker/name chips filter exactly; the search box speaks the query language and shows its
+ * errors inline. While "Live updates" is on, the page watches its current page of rows (filters,
  * search, sort, start, length) on the live channel (live.js) and draws the rows the server pushes, without a
  * request; when the channel is not open it reloads the rows every data-refresh seconds instead. */
 (function (window, $) {
@@ -13,93 +15,14 @@
   }
   var el = $table[0];
   var columns = (el.getAttribute('data-fl-columns') || '').split(',').filter(Boolean);
-  var timezone = el.getAttribute('data-fl-timezone') || 'UTC';
-  var natural = el.getAttribute('data-fl-time-format') === 'natural';
   var every = parseFloat(el.getAttribute('data-fl-refresh')) || 0;
   var filters = { state: el.getAttribute('data-fl-state') || '', worker: el.getAttribute('data-fl-worker') || '',
     name: el.getAttribute('data-fl-name') || '' };
   var searchInput = document.getElementById('tasks-search');
   var errorBox = document.getElementById('search-error');
-  var TIME_COLUMNS = { received: 1, started: 1, revoked: 1, eta: 1, expires: 1, succeeded: 1, failed: 1, sent: 1, timestamp: 1 };
+  // cells whose text the server formats (task_row's `display`: times in the pages' format, durations)
+  var DISPLAYED_COLUMNS = { received: 1, started: 1, revoked: 1, eta: 1, expires: 1, runtime: 1 };
   var CODE_COLUMNS = { args: 1, kwargs: 1, result: 1, exception: 1 };
-
-  // -- times and durations ---------------------------------------------------------------------------------
-  // The one place the browser formats values. The table's rows are /tasks/datatable's (Flower's shape: raw
-  // values, which API clients read too), and with --natural_time its times say "3 minutes ago" relative to
-  // when they are drawn; so the table formats what it draws here, as flower.utils.template's format_time,
-  // humanize(natural-time) and duration_text do on the server (the same texts; tests/browser pin the table).
-  // Every other page shows times and durations as the server rendered them.
-  var formatters = {};
-
-  function formatterFor(timezone) {
-    if (!formatters[timezone]) {
-      var options = { year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit',
-        second: '2-digit', hourCycle: 'h23', fractionalSecondDigits: 3 };
-      try {
-        formatters[timezone] = new Intl.DateTimeFormat('en-GB', Object.assign({ timeZone: timezone }, options));
-      } catch (e) {  // an unknown zone name: show UTC rather than nothing
-        formatters[timezone] = new Intl.DateTimeFormat('en-GB', Object.assign({ timeZone: 'UTC' }, options));
-      }
-    }
-    return formatters[timezone];
-  }
-
-  /* A Unix timestamp (seconds) as "YYYY-MM-DD HH:MM:SS.mmm" in `timezone`. */
-  function formatTime(seconds, timezone) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var parts = {};
-    formatterFor(timezone || 'UTC').formatToParts(new Date(Number(seconds) * 1000)).forEach(function (part) {
-      parts[part.type] = part.value;
-    });
-    return parts.year + '-' + parts.month + '-' + parts.day + ' ' + parts.hour + ':' + parts.minute + ':' +
-      parts.second + '.' + (parts.fractionalSecond || '000');
-  }
-
-  var relative = window.Intl && Intl.RelativeTimeFormat ? new Intl.RelativeTimeFormat('en', { numeric: 'auto' }) : null;
-
-  /* "3 minutes ago" within the last day, the full time before that. */
-  function naturalTime(seconds, timezone) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var delta = Number(seconds) - Date.now() / 1000;
-    var abs = Math.abs(delta);
-    if (!relative || abs >= 86400) {
-      return formatTime(seconds, timezone);
-    }
-    if (abs < 60) {
-      return relative.format(Math.round(delta), 'second');
-    }
-    if (abs < 3600) {
-      return relative.format(Math.round(delta / 60), 'minute');
-    }
-    return relative.format(Math.round(delta / 3600), 'hour');
-  }
-
-  /* A runtime in seconds as "850 ms", "2.35 s", "3 min 12 s", "2 h 5 min" or "3 d 4 h" (duration_text). */
-  function duration(seconds) {
-    if (seconds === null || seconds === undefined || seconds === '' || isNaN(seconds)) {
-      return '';
-    }
-    var value = Number(seconds);
-    if (value < 1) {
-      return (value * 1000).toFixed(value < 0.01 ? 2 : 1) + ' ms';
-    }
-    if (value < 60) {
-      return value.toFixed(2) + ' s';
-    }
-    var minutes = Math.floor(value / 60);
-    if (minutes < 60) {
-      return minutes + ' min ' + Math.round(value - minutes * 60) + ' s';
-    }
-    var hours = Math.floor(minutes / 60);
-    if (hours < 24) {
-      return hours + ' h ' + (minutes % 60) + ' min';
-    }
-    return Math.floor(hours / 24) + ' d ' + (hours % 24) + ' h';
-  }
 
   var MISSING = '<span class="missing" aria-label="none">—</span>';
 
@@ -140,19 +63,14 @@
           Flower.escape(value) + '</a>';
       };
     }
-    if (slug === 'runtime') {
-      return function (value, type) {
+    if (DISPLAYED_COLUMNS[slug]) {
+      // the text and tooltip the server rendered for this cell; the browser formats no time or duration
+      return function (value, type, row) {
         if (type !== 'display') { return value; }
-        return missing(value) ? MISSING : Flower.escape(duration(value));
-      };
-    }
-    if (TIME_COLUMNS[slug]) {
-      return function (value, type) {
-        if (type !== 'display') { return value; }
-        if (missing(value)) { return MISSING; }
-        if (typeof value !== 'number') { return Flower.escape(value); }  // eta/expires come as ISO text
-        var text = natural ? naturalTime(value, timezone) : formatTime(value, timezone);
-        return '<time title="' + Flower.escape(formatTime(value, timezone) + ' ' + timezone) + '">' + Flower.escape(text) + '</time>';
+        var shown = row && row.display && row.display[slug];
+        if (!shown) { return missing(value) ? MISSING : Flower.escape(value); }
+        var tag = slug === 'runtime' ? 'span' : 'time';
+        return '<' + tag + ' title="' + Flower.escape(shown.title) + '">' + Flower.escape(shown.text) + '</' + tag + '>';
       };
     }
     if (CODE_COLUMNS[slug]) {
