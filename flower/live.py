@@ -11,8 +11,8 @@ from the events state. The web layer only parses socket messages and hands them 
 * **Relevance.** A view is recomputed only when the change log says something it shows may have changed (its
   page decides, :meth:`Page.affected_by`: any task for a tasks page, the task, its parent, root or children, or
   a new child, for a task's page, any worker for the workers table, that worker for a worker's page), and the
-  views of pages with ``refresh`` set also every ``refresh_interval`` seconds, because a worker goes offline by
-  *not* sending heartbeats. A client is written to only when its view's text differs from what it was last sent.
+  views of pages with ``refresh`` set also every ``refresh_interval`` seconds, because what they show changes
+  with nothing happening (a worker goes offline by *not* sending heartbeats; "5 minutes ago" ages). A client is written to only when its view's text differs from what it was last sent.
 * **Throttle.** The hub works in ticks at least ``interval`` seconds apart (0.5 s) and writes each client at most
   once per tick, the latest state: changes between ticks coalesce, so a client gets at most ``1 / interval``
   messages a second however many events arrive. A view is recomputed at most every ``interval`` seconds and at
@@ -108,7 +108,8 @@ class Rendered:
 class Page(Protocol):
     """One kind of page the clients can watch (``{"page": <name>, ...}``)."""
 
-    #: recompute its views every ``refresh_interval`` seconds even without changes (a worker goes offline by silence)
+    #: recompute its views every ``refresh_interval`` seconds even without changes (a worker goes offline by
+    #: silence; natural times age)
     refresh: bool
 
     def key(self, message: dict) -> Hashable:

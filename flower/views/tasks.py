@@ -25,6 +25,7 @@ from flower.utils.search import QuerySyntaxError  # noqa: F401 - names of Flower
 from flower.utils.tasks import as_dict, get_task_by_id, search_tasks  # noqa: F401
 from flower.utils.template import duration_text, time_shown, time_type
 from flower.views import BaseHandler
+from flower.views.error_render import TEXT
 from flower.views.error_status import NotFound
 
 logger = logging.getLogger(__name__)
@@ -162,6 +163,8 @@ class TasksDataTable(BaseHandler):
     ``order[0][dir]`` its direction, ``search[value]`` the query; ``state``/``worker``/``name`` filter exactly.
     A search syntax error is a 200 with ``searchError`` and no rows (Flower's shape)."""
 
+    error_format = TEXT  # a script's endpoint: errors are the message as text, not an HTML page
+
     def get(self):
         draw = self.get_typed_argument('draw', int)
         start = self.get_typed_argument('start', int)
@@ -201,13 +204,6 @@ class TasksDataTable(BaseHandler):
     def write_json(self, data) -> None:
         self.set_header('Content-Type', 'application/json; charset=UTF-8')
         self.finish(json.dumps(data, default=str))
-
-    def write_error(self, status_code: int, **kwargs) -> None:
-        # a JSON endpoint: errors are the message as text, not an HTML page
-        if status_code == 401 and self.identity.basic_enabled:
-            self.set_header('WWW-Authenticate', 'Basic realm="flower"')
-        self.set_header('Content-Type', 'text/plain; charset=UTF-8')
-        self.finish(self.error_message(status_code, kwargs.get('exc_info')))
 
 
 # -- one task -------------------------------------------------------------------------------------------------

@@ -191,9 +191,8 @@ def test_the_format_is_decided_in_one_place(family, exc, accept, upgrade, expect
     assert choose_format(family, exc, accept, upgrade) == expected
 
 
-def test_no_handler_of_flowers_writes_its_own_errors_but_the_datatable():
-    """Every handler family writes errors through flower.views.error_render (the tasks table's JSON endpoint
-    keeps its own text writer for now)."""
+def test_no_handler_of_flowers_writes_its_own_errors():
+    """Every handler family writes errors through flower.views.error_render: none has a write_error of its own."""
     from flower import urls
     from flower.views.error_render import ErrorAnswers
 
@@ -203,5 +202,5 @@ def test_no_handler_of_flowers_writes_its_own_errors_but_the_datatable():
             if cls.__module__.startswith('flower.') and 'write_error' in vars(cls) and cls is not ErrorAnswers:
                 own.add(cls.__name__)
         assert issubclass(spec.handler_class, ErrorAnswers), spec.handler_class
-    assert own <= {'TasksDataTable'}
+    assert own == set()
     assert re.match(r'^flower\.views\.error_render$', ErrorAnswers.__module__)
